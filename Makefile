@@ -1,0 +1,66 @@
+# srv6oam — one target per thing a person wants. Run `make help`.
+SHELL       := /bin/bash
+GO          ?= go
+BIN         := bin
+CMDS        := $(notdir $(wildcard cmd/srv6-*))
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
+# Debian packages the tests and tools use; installed by `make deps` when missing.
+DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables
+export GOFLAGS := -buildvcs=false
+
+.PHONY: help build test test-unit bench generate lint fuzz demo deps clean
+
+help:
+	@echo "make build     build every command into $(BIN)/"
+	@echo "make test      every test (unit, fuzz seeds, lab tests in namespaces; needs root)"
+	@echo "make bench     benchmarks, printed as go test -bench output"
+	@echo "make generate  rebuild the bpf2go bindings with clang"
+	@echo "make lint      gofmt, go vet, staticcheck"
+	@echo "make fuzz      a short run of every fuzz target"
+	@echo "make demo      bring up the bundled lab, show srv6-ping and srv6-trace, tear it down"
+	@echo "make deps      install the Debian packages the tests need (root)"
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# deps installs only what is missing, so repeated runs cost nothing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Lab tests create network namespaces: -p 1 keeps two packages from loading the 2-core machine
+# with two labs at once (they would still work side by side, only slower and noisier).
+test: deps build
+	$(GO) test -count=1 -p 1 -timeout 30m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 60m ./...
+
+generate: deps
+	$(GO) generate ./bpf/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)
