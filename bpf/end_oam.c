@@ -1,0 +1,277 @@
+//go:build ignore
+
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * end_oam: an SRv6 End function for seg6local End.BPF that timestamps srv6oam probes.
+ *
+ * The kernel has already validated the SRH (HMAC included when required), decremented Segments
+ * Left and set the destination to the next SID when this program runs. A packet whose first SRH
+ * TLV (after an optional HMAC TLV) is not the Probe TLV leaves at once with BPF_OK: that is the
+ * fast path every non-probe packet takes. A probe gets a CLOCK_TAI timestamp and this node's
+ * identity written into its pre-allocated slot k = Segments Left + 1 of the Timestamp Slots TLV,
+ * and, when it asks for a report, a perf event for srv6-agent. Layouts: docs/wire-format.md.
+ *
+ * Nothing here ever drops a packet: anything this program does not understand is forwarded as it
+ * came and, when it looked like a probe, counted as malformed.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define IPV6_HDR_LEN 40
+#define SRH_FIXED_LEN 8
+#define SRH_OFF IPV6_HDR_LEN
+#define NEXTHDR_ROUTING 43
+#define SRH_TLV_HMAC 5
+
+#define PROBE_TLV_LEN 38 /* Length field of the Probe TLV */
+#define PROBE_TLV_SIZE (2 + PROBE_TLV_LEN)
+#define PROBE_VERSION 1
+#define PROBE_FLAG_REPORT 0x80
+#define PROBE_FLAG_CAPTURE 0x40
+
+#define SLOTS_HDR_SIZE 8 /* type, length, N, flags, reserved */
+#define SLOT_SIZE 16
+#define SLOT_FLAG_WRITTEN 0x80
+
+/* Rewritten at load time by package bpf (CollectionSpec.Variables); the defaults are the codes of
+ * docs/wire-format.md. */
+volatile const __u8 probe_tlv_type = 124;
+volatile const __u8 slots_tlv_type = 252;
+volatile const __u32 node_id = 0;
+
+/* One entry; per CPU, so increments need no atomics. Package bpf sums the CPUs. */
+struct oam_counters {
+	__u64 packets;      /* every packet through an end_oam SID */
+	__u64 probes;       /* well-formed probes (slot written or attempted) */
+	__u64 malformed;    /* a Probe TLV this program could not use; forwarded untouched */
+	__u64 perf_failed;  /* bpf_perf_event_output errors (ring full or no reader) */
+	__u64 store_failed; /* bpf_lwt_seg6_store_bytes errors */
+};
+
+/* The perf event sent to srv6-agent, in host byte order. When the probe sets the C flag, the
+ * first capture_len bytes of the packet (from the IPv6 header) follow it in the sample. */
+struct oam_event {
+	__u8 sid[16];       /* the segment this node just processed: Segment List[segments_left+1] */
+	__u8 report_to[16]; /* collector address from the Probe TLV */
+	__u64 timestamp_ns; /* bpf_ktime_get_tai_ns() */
+	__u64 sender_tx_ns; /* the prober's TX timestamp from the Probe TLV */
+	__u32 session;
+	__u32 sequence;
+	__u32 ifindex;      /* ingress interface */
+	__u32 node_id;
+	__u32 packet_len;   /* skb->len */
+	__u16 report_port;
+	__u16 capture_len;  /* bytes of packet appended after this struct */
+	__u8 segments_left; /* after the kernel's decrement */
+	__u8 probe_flags;
+	__u8 slot_written;  /* 1 when the slot was written in the packet */
+	__u8 pad[5];
+};
+
+struct probe_tlv {
+	__u8 type;
+	__u8 len;
+	__u8 version;
+	__u8 flags;
+	__be32 session;
+	__be32 sequence;
+	__be64 sender_tx_ns;
+	__u8 report_to[16];
+	__be16 report_port;
+	__u8 capture_len;
+	__u8 reserved;
+} __attribute__((packed));
+
+struct slots_hdr {
+	__u8 type;
+	__u8 len;
+	__u8 count;
+	__u8 flags;
+	__u32 reserved;
+};
+
+struct slot {
+	__be32 node_id;
+	__u8 flags;
+	__u8 segments_left;
+	__u16 reserved;
+	__be64 timestamp_ns;
+};
+
+struct srh_fixed {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__u8 type;
+	__u8 segments_left;
+	__u8 last_entry;
+	__u8 flags;
+	__u16 tag;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct oam_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+
+
+/* Never used by the program: makes the struct types user space decodes reach the BTF, so bpf2go
+ * emits Go types for them. */
+const struct oam_event *unused_event __attribute__((unused));
+
+static __always_inline int malformed(struct oam_counters *c)
+{
+	if (c)
+		c->malformed++;
+	return BPF_OK;
+}
+
+/* probe handles a packet whose first (non-HMAC) TLV has the probe type, at probe_off from the
+ * IPv6 header. srh_end is the offset just past the SRH. */
+static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, __u32 probe_off,
+			    __u32 srh_end, __u32 segments_left, __u32 last_entry)
+{
+	__u64 now = bpf_ktime_get_tai_ns();
+	struct probe_tlv p;
+	struct slots_hdr sh;
+	struct oam_event ev = {};
+	struct slot s;
+	__u32 k, slot_off, slots_off, caplen;
+	__u64 flags;
+
+	if (probe_off > 4096 || srh_end > 4096)
+		return malformed(c);
+	if (probe_off + PROBE_TLV_SIZE > srh_end)
+		return malformed(c);
+	if (bpf_skb_load_bytes(skb, probe_off, &p, sizeof(p)) < 0)
+		return malformed(c);
+	if (p.len != PROBE_TLV_LEN || p.version != PROBE_VERSION)
+		return malformed(c);
+
+	/* The segment this node processed: the kernel has already decremented Segments Left. */
+	k = segments_left + 1;
+	if (k > last_entry || k > 255)
+		return malformed(c);
+
+	ev.slot_written = 0;
+	slots_off = probe_off + PROBE_TLV_SIZE;
+	if (slots_off + SLOTS_HDR_SIZE <= srh_end) {
+		if (bpf_skb_load_bytes(skb, slots_off, &sh, sizeof(sh)) < 0)
+			return malformed(c);
+		if (sh.type == slots_tlv_type) {
+			/* A slots TLV must describe itself exactly and hold a slot for segment k. */
+			if (sh.len != 6 + SLOT_SIZE * (__u32)sh.count)
+				return malformed(c);
+			if (k >= sh.count)
+				return malformed(c);
+			slot_off = slots_off + SLOTS_HDR_SIZE + SLOT_SIZE * k;
+			if (slot_off + SLOT_SIZE > srh_end)
+				return malformed(c);
+
+			s.node_id = bpf_htonl(node_id);
+			s.flags = SLOT_FLAG_WRITTEN;
+			s.segments_left = segments_left;
+			s.reserved = 0;
+			s.timestamp_ns = bpf_cpu_to_be64(now);
+			/* Writes inside the TLV area: the kernel re-validates the SRH afterwards, and the
+			 * TLV type and length bytes are never touched, so validation holds. */
+			if (bpf_lwt_seg6_store_bytes(skb, slot_off, &s, sizeof(s)) < 0) {
+				if (c)
+					c->store_failed++;
+			} else {
+				ev.slot_written = 1;
+			}
+		}
+	}
+	if (c)
+		c->probes++;
+
+	if (!(p.flags & PROBE_FLAG_REPORT))
+		return BPF_OK;
+
+	if (bpf_skb_load_bytes(skb, SRH_OFF + SRH_FIXED_LEN + 16 * k, ev.sid, sizeof(ev.sid)) < 0)
+		return BPF_OK;
+	__builtin_memcpy(ev.report_to, p.report_to, sizeof(ev.report_to));
+	ev.timestamp_ns = now;
+	ev.sender_tx_ns = bpf_be64_to_cpu(p.sender_tx_ns);
+	ev.session = bpf_ntohl(p.session);
+	ev.sequence = bpf_ntohl(p.sequence);
+	ev.ifindex = skb->ingress_ifindex;
+	ev.node_id = node_id;
+	ev.packet_len = skb->len;
+	ev.report_port = bpf_ntohs(p.report_port);
+	ev.segments_left = segments_left;
+	ev.probe_flags = p.flags;
+
+	flags = BPF_F_CURRENT_CPU;
+	caplen = 0;
+	if (p.flags & PROBE_FLAG_CAPTURE) {
+		caplen = p.capture_len;
+		if (caplen > skb->len)
+			caplen = skb->len;
+		flags |= ((__u64)caplen << 32) & BPF_F_CTXLEN_MASK;
+	}
+	ev.capture_len = caplen;
+	if (bpf_perf_event_output(skb, &events, flags, &ev, sizeof(ev)) < 0 && c)
+		c->perf_failed++;
+	return BPF_OK;
+}
+
+SEC("lwt_seg6local")
+int end_oam(struct __sk_buff *skb)
+{
+	__u32 zero = 0, tlv_off, srh_end, segments_left, last_entry;
+	struct oam_counters *c;
+	struct srh_fixed *srh;
+	__u8 tlv[2];
+	void *data, *data_end;
+	__u8 *nexthdr;
+
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c)
+		c->packets++;
+
+	/* The kernel pulled the SRH into the linear area before running us, so direct (read-only)
+	 * packet access reaches it; bpf_skb_load_bytes covers anything beyond the linear part. */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + IPV6_HDR_LEN + SRH_FIXED_LEN > data_end)
+		return BPF_OK;
+	nexthdr = data + 6;
+	if (*nexthdr != NEXTHDR_ROUTING) /* probes carry the SRH right after the IPv6 header */
+		return BPF_OK;
+	srh = data + SRH_OFF;
+	segments_left = srh->segments_left;
+	last_entry = srh->last_entry;
+	tlv_off = SRH_OFF + SRH_FIXED_LEN + 16 * ((__u32)srh->last_entry + 1);
+	srh_end = SRH_OFF + 8 * ((__u32)srh->hdrlen + 1);
+	if (tlv_off + 2 > srh_end)
+		return BPF_OK; /* no TLVs */
+
+	if (data + tlv_off + 2 <= data_end) {
+		tlv[0] = *(__u8 *)(data + tlv_off);
+		tlv[1] = *(__u8 *)(data + tlv_off + 1);
+	} else if (bpf_skb_load_bytes(skb, tlv_off, tlv, 2) < 0) {
+		return BPF_OK;
+	}
+	if (tlv[0] == SRH_TLV_HMAC) {
+		tlv_off += 2 + tlv[1];
+		if (tlv_off + 2 > srh_end)
+			return BPF_OK;
+		if (bpf_skb_load_bytes(skb, tlv_off, tlv, 2) < 0)
+			return BPF_OK;
+	}
+	if (tlv[0] != probe_tlv_type)
+		return BPF_OK;
+	return probe(skb, c, tlv_off, srh_end, segments_left, last_entry);
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,170 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// RouteProtocol marks the seg6local routes srv6oam installs (rtm_protocol), so that a restarted
+// agent can find and replace or remove its own stale routes without touching anyone else's. Name
+// it in /etc/iproute2/rt_protos.d/ for `ip route` to print "proto srv6oam".
+const RouteProtocol netlink.RouteProtocol = 0xbe
+
+// SID is a segment identifier to bind to end_oam.
+type SID struct {
+	// Prefix is the SID, usually a /128.
+	Prefix netip.Prefix
+	// Table is the routing table for the route; 0 means main.
+	Table int
+	// Device is the interface the route points at (seg6local routes need one; any up interface
+	// of the node works, the End function chooses the next hop).
+	Device string
+}
+
+func (s SID) String() string {
+	table := s.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	return fmt.Sprintf("%s dev %s table %d", s.Prefix, s.Device, table)
+}
+
+// Validate checks the SID's fields.
+func (s SID) Validate() error {
+	if !s.Prefix.IsValid() {
+		return errors.New("sid: prefix: not set")
+	}
+	if !s.Prefix.Addr().Is6() || s.Prefix.Addr().Is4In6() {
+		return fmt.Errorf("sid: prefix %s: not an IPv6 prefix", s.Prefix)
+	}
+	if s.Prefix != s.Prefix.Masked() {
+		return fmt.Errorf("sid: prefix %s: host bits set (want %s)", s.Prefix, s.Prefix.Masked())
+	}
+	if s.Device == "" {
+		return fmt.Errorf("sid %s: device: not set", s.Prefix)
+	}
+	if s.Table < 0 {
+		return fmt.Errorf("sid %s: table %d: negative", s.Prefix, s.Table)
+	}
+	return nil
+}
+
+func handleOrDefault(h *netlink.Handle) *netlink.Handle {
+	if h == nil {
+		return &netlink.Handle{} // the current network namespace
+	}
+	return h
+}
+
+func (s SID) route(h *netlink.Handle) (*netlink.Route, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	link, err := h.LinkByName(s.Device)
+	if err != nil {
+		return nil, fmt.Errorf("sid %s: device %q: %w", s.Prefix, s.Device, err)
+	}
+	table := s.Table
+	if table == 0 {
+		table = unix.RT_TABLE_MAIN
+	}
+	addr := s.Prefix.Addr().As16()
+	return &netlink.Route{
+		Dst:       &net.IPNet{IP: net.IP(addr[:]), Mask: net.CIDRMask(s.Prefix.Bits(), 128)},
+		LinkIndex: link.Attrs().Index,
+		Table:     table,
+		Protocol:  RouteProtocol,
+		Family:    unix.AF_INET6,
+	}, nil
+}
+
+// BindSID installs (or replaces) the seg6local End.BPF route of sid with end_oam, in the network
+// namespace of h (nil: the current one).
+func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error {
+	h = handleOrDefault(h)
+	route, err := sid.route(h)
+	if err != nil {
+		return fmt.Errorf("bind SID: %w", err)
+	}
+	encap := &netlink.SEG6LocalEncap{Action: nl.SEG6_LOCAL_ACTION_END_BPF}
+	if err := encap.SetProg(e.objs.EndOam.FD(), ProgramName); err != nil {
+		return fmt.Errorf("bind SID %s: %w", sid, err)
+	}
+	route.Encap = encap
+	if err := h.RouteReplace(route); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EAFNOSUPPORT) {
+			return fmt.Errorf("bind SID %s: %w: seg6local routes are not supported (needs CONFIG_IPV6_SEG6_LWTUNNEL=y)", sid, err)
+		}
+		return fmt.Errorf("bind SID %s: %w", sid, classify(err))
+	}
+	return nil
+}
+
+// UnbindSID removes the route of sid if srv6oam installed it; a missing route is not an error.
+func UnbindSID(h *netlink.Handle, sid SID) error {
+	h = handleOrDefault(h)
+	route, err := sid.route(h)
+	if err != nil {
+		return fmt.Errorf("unbind SID: %w", err)
+	}
+	if err := h.RouteDel(route); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unbind SID %s: %w", sid, err)
+	}
+	return nil
+}
+
+// BoundRoutes lists the routes srv6oam installed (RouteProtocol) in every table of h's namespace.
+func BoundRoutes(h *netlink.Handle) ([]netlink.Route, error) {
+	h = handleOrDefault(h)
+	routes, err := h.RouteListFiltered(unix.AF_INET6,
+		&netlink.Route{Table: unix.RT_TABLE_UNSPEC, Protocol: RouteProtocol},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list srv6oam routes: %w", err)
+	}
+	return routes, nil
+}
+
+// RemoveStaleRoutes deletes every route srv6oam installed in h's namespace except those of keep,
+// and returns how many it removed. A restarted agent calls it to clear what a crashed run left.
+func RemoveStaleRoutes(h *netlink.Handle, keep []SID) (int, error) {
+	h = handleOrDefault(h)
+	routes, err := BoundRoutes(h)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var errs []error
+	for _, r := range routes {
+		if r.Dst != nil && kept(r, keep) {
+			continue
+		}
+		if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("remove stale route %s table %d: %w", r.Dst, r.Table, err))
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+func kept(r netlink.Route, keep []SID) bool {
+	for _, s := range keep {
+		table := s.Table
+		if table == 0 {
+			table = unix.RT_TABLE_MAIN
+		}
+		ones, _ := r.Dst.Mask.Size()
+		addr, ok := netip.AddrFromSlice(r.Dst.IP)
+		if ok && table == r.Table && netip.PrefixFrom(addr, ones) == s.Prefix {
+			return true
+		}
+	}
+	return false
+}
