@@ -11,20 +11,27 @@ var registerOnce sync.Once
 
 // Register makes gopacket.NewPacket decode IPv6 next header 43 with routing type 4 as an *SRH
 // (and go on to the SRH's next header); other routing types keep gopacket's generic
-// IPv6Routing decoder. It changes gopacket's global layers.IPProtocolMetadata table, once, so
-// call it at start-up (main, TestMain, an init of your own) before any goroutine decodes
-// packets. A DecodingLayerParser does not need it: add an *SRH to the parser.
+// IPv6Routing decoder. gopacket dispatches next header 43 through two global tables, the
+// decoder of layers.LayerTypeIPv6Routing (used after the IPv6 header) and
+// layers.IPProtocolMetadata (used after other extension headers); Register changes both, once,
+// so call it at start-up (main, TestMain) before any goroutine decodes packets. A
+// DecodingLayerParser does not need it: add an *SRH to the parser.
 func Register() {
 	registerOnce.Do(func() {
 		meta := layers.IPProtocolMetadata[layers.IPProtocolIPv6Routing]
 		generic := meta.DecodeWith
-		meta.DecodeWith = gopacket.DecodeFunc(func(data []byte, p gopacket.PacketBuilder) error {
+		dispatch := gopacket.DecodeFunc(func(data []byte, p gopacket.PacketBuilder) error {
 			if len(data) >= 3 && data[2] == RoutingType {
 				return decodeSRH(data, p)
 			}
 			return generic.Decode(data, p)
 		})
+		meta.DecodeWith = dispatch
 		layers.IPProtocolMetadata[layers.IPProtocolIPv6Routing] = meta
+		gopacket.OverrideLayerType(int(layers.LayerTypeIPv6Routing), gopacket.LayerTypeMetadata{
+			Name:    layers.LayerTypeIPv6Routing.String(),
+			Decoder: dispatch,
+		})
 	})
 }
 
