@@ -1,0 +1,267 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/perf"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vishvananda/netlink"
+
+	"github.com/srv6oam/srv6oam/bpf"
+)
+
+// ErrForwardingDisabled: the node does not forward IPv6, so End.OAM SIDs would drop every packet.
+var ErrForwardingDisabled = errors.New("IPv6 forwarding is disabled: End.BPF forwards to the next segment; set sysctl net.ipv6.conf.all.forwarding=1")
+
+// Agent is a running srv6-agent: End.OAM loaded, SIDs bound, sockets open.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	handle   *netlink.Handle
+	prog     *bpf.EndOAM
+	sids     []bpf.SID
+	bound    []bpf.SID
+	reader   *perf.Reader
+	conn     *net.UDPConn
+	metrics  net.Listener
+	registry *prometheus.Registry
+	pipe     *pipeline
+	stats    Stats
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Run sets up an agent with New and serves it with Agent.Run until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New checks the host, loads End.OAM, binds the SIDs (replacing this agent's stale routes and
+// removing stale routes of SIDs no longer configured), opens the report socket and the metrics
+// listener. Everything happens in the calling goroutine's network namespace. On failure it undoes
+// what it did. log may be nil.
+func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	sids, _ := cfg.BPFSIDs()
+	allow, _ := cfg.AllowList()
+
+	if err := bpf.CheckFeatures(); err != nil {
+		return nil, fmt.Errorf("srv6-agent cannot run here: %w", err)
+	}
+	if err := checkForwarding(); err != nil {
+		return nil, fmt.Errorf("srv6-agent cannot run here: %w", err)
+	}
+
+	a = &Agent{cfg: cfg, log: log, sids: sids}
+	defer func() {
+		if err != nil {
+			if cerr := a.Close(); cerr != nil {
+				log.Error("cleanup after failed start", "err", cerr)
+			}
+			a = nil
+		}
+	}()
+	if a.handle, err = netlink.NewHandle(); err != nil {
+		return a, fmt.Errorf("open netlink: %w", err)
+	}
+	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType}); err != nil {
+		return a, err
+	}
+	if a.reader, err = perf.NewReader(a.prog.Events(), cfg.PerfBufferBytes); err != nil {
+		return a, fmt.Errorf("open End.OAM perf ring: %w", err)
+	}
+	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
+		return a, fmt.Errorf("open report socket: %w", err)
+	}
+	if cfg.MetricsListen != "" {
+		if a.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return a, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+		}
+	}
+	removed, err := bpf.RemoveStaleRoutes(a.handle, sids)
+	if err != nil {
+		return a, err
+	}
+	if removed > 0 {
+		log.Info("removed stale srv6oam routes", "count", removed)
+	}
+	for _, sid := range sids {
+		// Registered before binding, so that a partly failed bind is undone too.
+		a.bound = append(a.bound, sid)
+		if err := a.prog.BindSID(a.handle, sid); err != nil {
+			return a, err
+		}
+		log.Info("bound SID to End.OAM", "sid", sid.String())
+	}
+	a.registry = newRegistry(&a.stats, a.prog, len(sids))
+	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, readClock)
+	return a, nil
+}
+
+func checkForwarding() error {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding")
+	if err != nil {
+		return fmt.Errorf("read net.ipv6.conf.all.forwarding: %w", err)
+	}
+	if strings.TrimSpace(string(b)) != "1" {
+		return ErrForwardingDisabled
+	}
+	return nil
+}
+
+// ProgramID is the kernel's id of this agent's End.OAM program.
+func (a *Agent) ProgramID() (ebpf.ProgramID, error) {
+	info, err := a.prog.Program().Info()
+	if err != nil {
+		return 0, fmt.Errorf("End.OAM program info: %w", err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		return 0, errors.New("End.OAM program info: kernel reports no id")
+	}
+	return id, nil
+}
+
+// Stats are the agent's counters.
+func (a *Agent) Stats() *Stats { return &a.stats }
+
+// Counters reads End.OAM's per-CPU counters.
+func (a *Agent) Counters() (bpf.Counters, error) { return a.prog.Counters() }
+
+// Registry is the agent's Prometheus registry.
+func (a *Agent) Registry() *prometheus.Registry { return a.registry }
+
+// MetricsAddr is the address /metrics listens on, nil when disabled.
+func (a *Agent) MetricsAddr() net.Addr {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.Addr()
+}
+
+// Run reads probe events and sends reports until ctx ends, then removes the agent's routes and
+// program (Close). It returns the first error that stopped it, or nil after a cancellation.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var srv *http.Server
+	if a.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(a.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics server", "err", err)
+			}
+		}()
+	}
+	// The reader blocks in epoll; closing it is what wakes the read loop on cancellation.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		a.reader.Close()
+		if srv != nil {
+			shutdownCtx, c := context.WithTimeout(context.Background(), 2*time.Second)
+			defer c()
+			srv.Shutdown(shutdownCtx) //nolint:errcheck // best effort on exit
+		}
+	}()
+	runErr := a.readLoop()
+	cancel()
+	wg.Wait()
+	closeErr := a.Close()
+	return errors.Join(runErr, closeErr)
+}
+
+// readLoop reads the perf ring into one reused record. Records are batched per collector while
+// the ring has more; the batches are flushed as soon as it runs dry (a read with a deadline of
+// now), so batching never delays a report behind an idle ring.
+func (a *Agent) readLoop() error {
+	rec := perf.Record{RawSample: make([]byte, 0, 512)}
+	start := time.Now()
+	draining := false
+	for {
+		err := a.reader.ReadInto(&rec)
+		switch {
+		case errors.Is(err, perf.ErrClosed):
+			a.pipe.flushAll()
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			a.pipe.flushAll()
+			a.reader.SetDeadline(time.Time{})
+			draining = false
+			continue
+		case err != nil:
+			return fmt.Errorf("read End.OAM perf ring: %w", err)
+		}
+		if rec.LostSamples > 0 {
+			a.stats.LostSamples.Add(rec.LostSamples)
+			continue
+		}
+		a.pipe.handle(rec.RawSample, int64(time.Since(start)))
+		if !draining {
+			a.reader.SetDeadline(time.Now())
+			draining = true
+		}
+	}
+}
+
+// Close removes the agent's routes, then closes the program, ring, sockets and listener. Run
+// calls it; calling it again does nothing.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		for _, sid := range a.bound {
+			if err := bpf.UnbindSID(a.handle, sid); err != nil {
+				errs = append(errs, err)
+			} else {
+				a.log.Info("unbound SID", "sid", sid.String())
+			}
+		}
+		if a.reader != nil {
+			a.reader.Close()
+		}
+		if a.prog != nil {
+			if err := a.prog.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.conn != nil {
+			a.conn.Close()
+		}
+		if a.metrics != nil {
+			a.metrics.Close()
+		}
+		if a.handle != nil {
+			a.handle.Close()
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}

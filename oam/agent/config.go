@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/srv6oam/srv6oam/bpf"
+)
+
+// Defaults for the optional fields of Config.
+const (
+	DefaultReportRate      = 1000
+	DefaultPerfBufferBytes = 1 << 20
+)
+
+// Config is srv6-agent's configuration, from YAML (LoadConfig) or flags.
+type Config struct {
+	// NodeID identifies this node in timestamp slots and reports; not 0.
+	NodeID uint32 `yaml:"node_id"`
+	// SIDs are bound to End.OAM.
+	SIDs []SIDConfig `yaml:"sids"`
+	// Collectors is the allow-list: prefixes (or addresses) reports may be sent to. Probes
+	// naming any other collector are counted and not reported.
+	Collectors []string `yaml:"collectors"`
+	// ReportRate is the sustained number of report records per second sent to any one
+	// collector; ReportBurst the bucket size (default: ReportRate).
+	ReportRate  float64 `yaml:"report_rate"`
+	ReportBurst int     `yaml:"report_burst"`
+	// MetricsListen is the address of the Prometheus /metrics endpoint; empty disables it.
+	MetricsListen string `yaml:"metrics_listen"`
+	// ProbeTLVType and SlotsTLVType override the TLV codes of docs/wire-format.md (0: default).
+	ProbeTLVType uint8 `yaml:"probe_tlv_type"`
+	SlotsTLVType uint8 `yaml:"slots_tlv_type"`
+	// PerfBufferBytes is the size of the perf ring per CPU (default 1 MiB).
+	PerfBufferBytes int `yaml:"perf_buffer_bytes"`
+}
+
+// SIDConfig is one SID to bind.
+type SIDConfig struct {
+	SID    string `yaml:"sid"`    // address or prefix, e.g. fc00:0:2::b0 or fc00:0:2::b0/128
+	Device string `yaml:"device"` // interface the seg6local route points at
+	Table  int    `yaml:"table"`  // routing table; 0 means main
+}
+
+// LoadConfig reads a YAML config, rejecting unknown fields, and validates it.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes and validates a YAML config.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("parse: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// parsePrefix accepts "addr" (a host prefix) or "addr/bits".
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// BPFSIDs converts the SIDs to package bpf's form.
+func (c *Config) BPFSIDs() ([]bpf.SID, error) {
+	sids := make([]bpf.SID, 0, len(c.SIDs))
+	for i, s := range c.SIDs {
+		p, err := parsePrefix(s.SID)
+		if err != nil {
+			return nil, fmt.Errorf("sids[%d].sid %q: %w", i, s.SID, err)
+		}
+		sid := bpf.SID{Prefix: p, Device: s.Device, Table: s.Table}
+		if err := sid.Validate(); err != nil {
+			return nil, fmt.Errorf("sids[%d]: %w", i, err)
+		}
+		sids = append(sids, sid)
+	}
+	return sids, nil
+}
+
+// AllowList parses Collectors.
+func (c *Config) AllowList() ([]netip.Prefix, error) {
+	allow := make([]netip.Prefix, 0, len(c.Collectors))
+	for i, s := range c.Collectors {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("collectors[%d] %q: %w", i, s, err)
+		}
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return nil, fmt.Errorf("collectors[%d] %q: not an IPv6 prefix (probes name IPv6 collectors)", i, s)
+		}
+		allow = append(allow, p.Masked())
+	}
+	return allow, nil
+}
+
+// Validate checks every field and names the first one at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeID == 0 {
+		errs = append(errs, errors.New("node_id: must be set and not 0 (0 marks an unwritten slot)"))
+	}
+	if len(c.SIDs) == 0 {
+		errs = append(errs, errors.New("sids: at least one SID to bind is required"))
+	}
+	sids, err := c.BPFSIDs()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	seen := map[bpf.SID]int{}
+	for i, s := range sids {
+		key := bpf.SID{Prefix: s.Prefix, Table: s.Table}
+		if j, dup := seen[key]; dup {
+			errs = append(errs, fmt.Errorf("sids[%d]: %s in table %d already bound by sids[%d]", i, s.Prefix, s.Table, j))
+		}
+		seen[key] = i
+	}
+	if _, err := c.AllowList(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ReportRate < 0 {
+		errs = append(errs, fmt.Errorf("report_rate: %v: negative", c.ReportRate))
+	}
+	if c.ReportBurst < 0 {
+		errs = append(errs, fmt.Errorf("report_burst: %d: negative", c.ReportBurst))
+	}
+	if c.PerfBufferBytes < 0 {
+		errs = append(errs, fmt.Errorf("perf_buffer_bytes: %d: negative", c.PerfBufferBytes))
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_listen %q: %w", c.MetricsListen, err))
+		}
+	}
+	if c.ProbeTLVType != 0 && c.ProbeTLVType == c.SlotsTLVType {
+		errs = append(errs, fmt.Errorf("probe_tlv_type and slots_tlv_type: both %d", c.ProbeTLVType))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.ReportRate == 0 {
+		d.ReportRate = DefaultReportRate
+	}
+	if d.ReportBurst == 0 {
+		d.ReportBurst = int(d.ReportRate)
+		if d.ReportBurst < 1 {
+			d.ReportBurst = 1
+		}
+	}
+	if d.PerfBufferBytes == 0 {
+		d.PerfBufferBytes = DefaultPerfBufferBytes
+	}
+	return d
+}

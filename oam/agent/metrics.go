@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srv6oam/srv6oam/bpf"
+)
+
+// newRegistry builds the agent's own registry (no global state): its counters, the End.OAM
+// per-CPU counters read at scrape time, and the clock state.
+func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "srv6_agent", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		counter("events_total", "Probe events read from the End.OAM perf ring.", &stats.Events),
+		counter("event_decode_errors_total", "Perf samples that did not decode as End.OAM events.", &stats.DecodeErrors),
+		counter("lost_samples_total", "Perf samples the kernel dropped because the ring was full.", &stats.LostSamples),
+		counter("events_without_collector_total", "Probes asking for a report without a collector address or port.", &stats.NoCollector),
+		counter("reports_refused_allowlist_total", "Reports not sent because the collector is not on the allow-list.", &stats.RefusedAllowList),
+		counter("reports_rate_limited_total", "Reports dropped by the per-collector token bucket.", &stats.RateLimited),
+		counter("reports_sent_total", "Report records sent to collectors.", &stats.ReportsSent),
+		counter("report_datagrams_sent_total", "UDP datagrams sent to collectors (a datagram batches records).", &stats.DatagramsSent),
+		counter("report_send_errors_total", "Report datagrams the socket refused.", &stats.SendErrors),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "sids_bound", Help: "SIDs bound to End.OAM."},
+			func() float64 { return float64(sids) }),
+		&clockCollector{},
+		&bpfCollector{prog: prog},
+	)
+	return reg
+}
+
+var (
+	descSynced = prometheus.NewDesc("srv6_agent_clock_synchronised", "1 when adjtimex reports the clock synchronised.", nil, nil)
+	descEst    = prometheus.NewDesc("srv6_agent_clock_estimated_error_seconds", "adjtimex estimated error.", nil, nil)
+	descMax    = prometheus.NewDesc("srv6_agent_clock_maximum_error_seconds", "adjtimex maximum error.", nil, nil)
+)
+
+type clockCollector struct{}
+
+func (*clockCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSynced; ch <- descEst; ch <- descMax }
+
+func (*clockCollector) Collect(ch chan<- prometheus.Metric) {
+	c := readClock()
+	synced := 0.0
+	if c.Synchronised {
+		synced = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, synced)
+	ch <- prometheus.MustNewConstMetric(descEst, prometheus.GaugeValue, float64(c.EstErrorMicros)/1e6)
+	ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(c.MaxErrorMicros)/1e6)
+}
+
+var bpfDescs = [...]*prometheus.Desc{
+	prometheus.NewDesc("srv6_endoam_packets_total", "Packets through End.OAM SIDs (all CPUs).", nil, nil),
+	prometheus.NewDesc("srv6_endoam_probes_total", "Well-formed probes End.OAM timestamped.", nil, nil),
+	prometheus.NewDesc("srv6_endoam_malformed_probes_total", "Probe TLVs End.OAM could not use; forwarded untouched.", nil, nil),
+	prometheus.NewDesc("srv6_endoam_perf_output_failures_total", "Probe events End.OAM could not write to the perf ring.", nil, nil),
+	prometheus.NewDesc("srv6_endoam_slot_write_failures_total", "Timestamp slot writes the kernel refused.", nil, nil),
+}
+
+var descBPFUp = prometheus.NewDesc("srv6_endoam_counters_up", "1 when the End.OAM counters could be read.", nil, nil)
+
+type bpfCollector struct{ prog *bpf.EndOAM }
+
+func (b *bpfCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range bpfDescs {
+		ch <- d
+	}
+	ch <- descBPFUp
+}
+
+func (b *bpfCollector) Collect(ch chan<- prometheus.Metric) {
+	c, err := b.prog.Counters()
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descBPFUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descBPFUp, prometheus.GaugeValue, 1)
+	for i, v := range [...]uint64{c.Packets, c.Probes, c.Malformed, c.PerfFailed, c.StoreFailed} {
+		ch <- prometheus.MustNewConstMetric(bpfDescs[i], prometheus.CounterValue, float64(v))
+	}
+}
