@@ -1,0 +1,180 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
+)
+
+// Encoding is how a probe carries its segment list.
+type Encoding uint8
+
+const (
+	// Encap is H.Encaps (RFC 8986 §5.1): an outer IPv6 header from the source to the first
+	// segment and an SRH (next header 41) around the inner packet, an ordinary IPv6 Echo Request
+	// from the source to the destination. The final segment decapsulates: an End.DT6/End.DX6
+	// SID, or the destination itself (Linux decapsulates an SRH with Segments Left 0 and next
+	// header 41 addressed to a local address when seg6_enabled is set on the interface).
+	Encap Encoding = iota
+	// Insert puts the SRH in the echo packet itself (next header 58): destination address the
+	// first segment, ICMPv6 checksum over the final segment (RFC 8200 §8.1).
+	Insert
+)
+
+func (e Encoding) String() string {
+	if e == Insert {
+		return "insert"
+	}
+	return "encap"
+}
+
+// EchoConfig describes the echo probes an EchoBuilder makes.
+type EchoConfig struct {
+	Target   oam.Target
+	Source   netip.Addr
+	Encoding Encoding
+	// ID is the ICMPv6 echo identifier.
+	ID uint16
+	// PayloadSize is the number of data bytes after the 8-byte echo header (ping -s).
+	PayloadSize int
+	// HopLimit of the outer header (and of the inner one in Encap).
+	HopLimit     uint8
+	TrafficClass uint8
+	// FlowLabel of the outer header (20 bits).
+	FlowLabel uint32
+	// OAM sets the SRH O-flag (RFC 9259).
+	OAM bool
+	// HMAC signs the SRH when set (Linux seg6_require_hmac).
+	HMAC *srh.HMACKey
+}
+
+// MaxPayload is the largest echo payload EchoBuilder accepts.
+const MaxPayload = 65000
+
+// EchoBuilder crafts echo probes into one reused buffer: Build does not allocate.
+type EchoBuilder struct {
+	cfg      EchoConfig
+	buf      gopacket.SerializeBuffer
+	opts     gopacket.SerializeOptions
+	outer    layers.IPv6
+	srh      srh.SRH
+	inner    layers.IPv6
+	icmp     layers.ICMPv6
+	echo     layers.ICMPv6Echo
+	payload  gopacket.Payload
+	list     []gopacket.SerializableLayer
+	firstHop netip.Addr
+}
+
+// NewEchoBuilder checks cfg and prepares the layers; the error names the field at fault.
+func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
+	if !cfg.Target.Destination.Is6() || cfg.Target.Destination.Is4In6() {
+		return nil, fmt.Errorf("destination %v: not an IPv6 address", cfg.Target.Destination)
+	}
+	if !cfg.Source.Is6() || cfg.Source.Is4In6() {
+		return nil, fmt.Errorf("source %v: not an IPv6 address", cfg.Source)
+	}
+	if cfg.PayloadSize < 0 || cfg.PayloadSize > MaxPayload {
+		return nil, fmt.Errorf("payload size %d: must be 0 to %d", cfg.PayloadSize, MaxPayload)
+	}
+	if cfg.FlowLabel > 0xfffff {
+		return nil, fmt.Errorf("flow label %#x: must fit in 20 bits", cfg.FlowLabel)
+	}
+	if cfg.Encoding != Encap && cfg.Encoding != Insert {
+		return nil, fmt.Errorf("encoding %d: unknown", cfg.Encoding)
+	}
+	path := cfg.Target.Path()
+	if len(path) > 1+srh.MaxSegments/2 {
+		return nil, fmt.Errorf("segment list: %d segments is more than an SRH holds with room for TLVs", len(path))
+	}
+	if len(cfg.Target.Segments) == 0 && (cfg.OAM || cfg.HMAC != nil) {
+		return nil, errors.New("--oam and --hmac-keyid need a segment list (--segs): without one there is no SRH")
+	}
+	b := &EchoBuilder{
+		cfg:      cfg,
+		buf:      gopacket.NewSerializeBufferExpectedSize(40+40+16*len(path)+48, 8+cfg.PayloadSize),
+		opts:     gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		firstHop: cfg.Target.FirstHop(),
+	}
+	src := net.IP(cfg.Source.AsSlice())
+	b.payload = make(gopacket.Payload, cfg.PayloadSize)
+	for i := range b.payload {
+		// iputils fills the payload with 0x00, 0x01, ...; keep that, tcpdump users recognise it.
+		b.payload[i] = byte(i)
+	}
+	b.icmp.TypeCode = layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)
+	b.echo.Identifier = cfg.ID
+	b.outer = layers.IPv6{
+		Version:      6,
+		TrafficClass: cfg.TrafficClass,
+		FlowLabel:    cfg.FlowLabel,
+		HopLimit:     cfg.HopLimit,
+		SrcIP:        src,
+		DstIP:        net.IP(b.firstHop.AsSlice()),
+	}
+	if len(cfg.Target.Segments) == 0 {
+		b.outer.NextHeader = layers.IPProtocolICMPv6
+		if err := b.icmp.SetNetworkLayerForChecksum(&b.outer); err != nil {
+			return nil, err
+		}
+		b.list = []gopacket.SerializableLayer{&b.outer, &b.icmp, &b.echo, &b.payload}
+		return b, nil
+	}
+	b.outer.NextHeader = layers.IPProtocolIPv6Routing
+	b.srh = srh.SRH{Segments: path, SegmentsLeft: uint8(len(path) - 1)}
+	if cfg.OAM {
+		b.srh.Flags |= srh.FlagOAM
+	}
+	switch cfg.Encoding {
+	case Encap:
+		b.srh.NextHeader = layers.IPProtocolIPv6
+		b.inner = layers.IPv6{
+			Version:    6,
+			NextHeader: layers.IPProtocolICMPv6,
+			HopLimit:   cfg.HopLimit,
+			SrcIP:      src,
+			DstIP:      net.IP(cfg.Target.Destination.AsSlice()),
+		}
+		if err := b.icmp.SetNetworkLayerForChecksum(&b.inner); err != nil {
+			return nil, err
+		}
+		b.list = []gopacket.SerializableLayer{&b.outer, &b.srh, &b.inner, &b.icmp, &b.echo, &b.payload}
+	case Insert:
+		b.srh.NextHeader = layers.IPProtocolICMPv6
+		if err := b.icmp.SetNetworkLayerForChecksum(b.srh.ChecksumLayer(&b.outer)); err != nil {
+			return nil, err
+		}
+		b.list = []gopacket.SerializableLayer{&b.outer, &b.srh, &b.icmp, &b.echo, &b.payload}
+	}
+	if cfg.HMAC != nil {
+		if err := b.srh.Sign(cfg.Source, *cfg.HMAC); err != nil {
+			return nil, fmt.Errorf("sign the SRH (HMAC key id %d): %w", cfg.HMAC.ID, err)
+		}
+	}
+	// Serialize once to surface any error now rather than on the first probe.
+	if _, err := b.Build(0); err != nil {
+		return nil, fmt.Errorf("build the probe: %w", err)
+	}
+	return b, nil
+}
+
+// FirstHop is where the packet goes first: the address to pass to Conn.Send.
+func (b *EchoBuilder) FirstHop() netip.Addr { return b.firstHop }
+
+// Build crafts the echo probe with sequence number seq. The bytes are valid until the next Build.
+func (b *EchoBuilder) Build(seq uint16) ([]byte, error) {
+	b.echo.SeqNumber = seq
+	if err := gopacket.SerializeLayers(b.buf, b.opts, b.list...); err != nil {
+		return nil, err
+	}
+	return b.buf.Bytes(), nil
+}
+
+// EchoBytes is the size of the ICMPv6 echo message (header and payload) that Build makes.
+func (b *EchoBuilder) EchoBytes() int { return 8 + b.cfg.PayloadSize }

@@ -1,0 +1,498 @@
+// Package ping is the engine behind srv6-ping: ICMPv6 Echo Requests along a segment list, in
+// either SRv6 encoding, with replies and ICMPv6 errors matched back to their probe. It follows
+// the shape probes.ProbeFunc, as trace and the monitor do.
+package ping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Options of one ping run. The zero value of a field means its default.
+type Options struct {
+	// Count of probes; 0 pings until ctx is done.
+	Count int
+	// Interval between probes (ping -i); default 1s. 0 is allowed with Flood.
+	Interval time.Duration
+	// Flood sends the next probe as soon as the previous one left (Interval ignored).
+	Flood bool
+	// Timeout after which a probe without answer is lost (ping -W); default 10s. After the
+	// last probe, once any reply came, the run waits at most max(2 × the largest RTT,
+	// Interval) more, as iputils does.
+	Timeout time.Duration
+	// PayloadSize is the echo data size (ping -s); default 56. Set NoPayload for 0.
+	PayloadSize int
+	NoPayload   bool
+	// HopLimit (ping -t); default 64.
+	HopLimit int
+	// TrafficClass and FlowLabel (ping -F) of the outer header.
+	TrafficClass uint8
+	FlowLabel    uint32
+	// Source address; default: what the kernel picks toward the first segment.
+	Source netip.Addr
+	// Interface binds the sockets to an interface (ping -I name).
+	Interface string
+	// Encoding of the segment list: probes.Encap (default) or probes.Insert.
+	Encoding probes.Encoding
+	// OAM sets the SRH O-flag.
+	OAM bool
+	// HMAC signs the SRH.
+	HMAC *srh.HMACKey
+	// Window bounds the probes outstanding at once (memory is O(Window)); default 1024, at
+	// most 32768. The sender waits when the window is full.
+	Window int
+	// Identifier of the echo probes; default random per run.
+	Identifier uint16
+	// Tap sees every packet sent and received (srv6-ping --pcap).
+	Tap probes.Tap
+	// NoTxTimestamps turns kernel TX timestamps off (send time from the user clock).
+	NoTxTimestamps bool
+}
+
+const maxWindow = 32768
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Count < 0 {
+		return o, fmt.Errorf("count %d: must be 0 (no limit) or more", o.Count)
+	}
+	if o.Interval < 0 {
+		return o, fmt.Errorf("interval %v: must not be negative", o.Interval)
+	}
+	if o.Interval == 0 && !o.Flood {
+		o.Interval = time.Second
+	}
+	if o.Timeout < 0 {
+		return o, fmt.Errorf("timeout %v: must not be negative", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.PayloadSize < 0 || o.PayloadSize > probes.MaxPayload {
+		return o, fmt.Errorf("payload size %d: must be 0 to %d", o.PayloadSize, probes.MaxPayload)
+	}
+	if o.PayloadSize == 0 && !o.NoPayload {
+		o.PayloadSize = 56
+	}
+	if o.HopLimit < 0 || o.HopLimit > 255 {
+		return o, fmt.Errorf("hop limit %d: must be 1 to 255", o.HopLimit)
+	}
+	if o.HopLimit == 0 {
+		o.HopLimit = 64
+	}
+	if o.FlowLabel > 0xfffff {
+		return o, fmt.Errorf("flow label %#x: must fit in 20 bits (at most 0xfffff)", o.FlowLabel)
+	}
+	if o.Window < 0 || o.Window > maxWindow {
+		return o, fmt.Errorf("window %d: must be 1 to %d", o.Window, maxWindow)
+	}
+	if o.Window == 0 {
+		o.Window = 1024
+	}
+	if o.Identifier == 0 {
+		o.Identifier = uint16(rand.N(0xffff)) + 1
+	}
+	return o, nil
+}
+
+// Probe implements probes.ProbeFunc for ICMPv6 echo.
+var _ probes.ProbeFunc[Options] = Probe
+
+// Probe pings target with opts; see probes.ProbeFunc for the contract.
+func Probe(ctx context.Context, target oam.Target, opts Options, emit func(oam.Result)) (oam.Summary, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return oam.Summary{}, err
+	}
+	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	if err != nil {
+		return oam.Summary{}, err
+	}
+	if opts.Source.IsValid() {
+		src = opts.Source
+	}
+	builder, err := probes.NewEchoBuilder(probes.EchoConfig{
+		Target:       target,
+		Source:       src,
+		Encoding:     opts.Encoding,
+		ID:           opts.Identifier,
+		PayloadSize:  opts.PayloadSize,
+		HopLimit:     uint8(opts.HopLimit),
+		TrafficClass: opts.TrafficClass,
+		FlowLabel:    opts.FlowLabel,
+		OAM:          opts.OAM,
+		HMAC:         opts.HMAC,
+	})
+	if err != nil {
+		return oam.Summary{}, err
+	}
+	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps, Tap: opts.Tap})
+	if err != nil {
+		return oam.Summary{}, err
+	}
+	r := newRun(target, opts, builder, conn, emit)
+	return r.run(ctx)
+}
+
+// Source returns the source address Probe would use for target: opts.Source, or what the
+// kernel picks toward the first segment. The CLI prints it in its first line.
+func Source(ctx context.Context, target oam.Target, opts Options) (netip.Addr, error) {
+	if opts.Source.IsValid() {
+		return opts.Source, nil
+	}
+	return probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+}
+
+// slot states
+const (
+	slotFree uint8 = iota
+	slotPending
+	slotAnswered
+	slotErrored
+	slotLost
+)
+
+// slot is the record of one outstanding (or recently resolved) probe.
+type slot struct {
+	seq      int
+	state    uint8
+	key      uint32
+	userSent time.Time
+	kernSent time.Time
+}
+
+type run struct {
+	target  oam.Target
+	opts    Options
+	builder *probes.EchoBuilder
+	conn    *probes.Conn
+	emit    func(oam.Result)
+	slots   []slot
+	keySeq  []int // TX timestamp key → sequence, ring of Window entries
+	summary oam.Summary
+
+	next       int // next sequence to send (first is 1)
+	oldest     int // lowest sequence that may still be pending
+	lastSend   time.Time
+	onTxStamp  func(key uint32, t time.Time)
+	sendFailed int
+}
+
+func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c *probes.Conn, emit func(oam.Result)) *run {
+	r := &run{
+		target: target, opts: opts, builder: b, conn: c, emit: emit,
+		slots:  make([]slot, opts.Window),
+		keySeq: make([]int, opts.Window),
+		next:   1, oldest: 1,
+	}
+	r.onTxStamp = r.txStamp
+	return r
+}
+
+// event is what the receive goroutine hands to the run loop: a copy of what matters of one
+// matched ICMPv6 message (no pointers into the receive buffer).
+type event struct {
+	reply      bool
+	seq        uint16
+	from       netip.Addr
+	hopLimit   int
+	at         time.Time
+	atKernel   bool
+	typ, code  uint8
+	info       uint32
+	bytes      int
+	activeIdx  int
+	activeSID  netip.Addr
+	segsLeft   int
+	receiveErr error
+}
+
+func (r *run) run(ctx context.Context) (oam.Summary, error) {
+	events := make(chan event, 64)
+	recvCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		receive(recvCtx, r.conn, r.opts.Identifier, r.builder.EchoBytes(), events)
+	}()
+	defer func() {
+		cancel()
+		r.conn.Close() // unblocks Receive
+		wg.Wait()
+	}()
+
+	sendTimer := time.NewTimer(0)
+	defer sendTimer.Stop()
+	expireTimer := time.NewTimer(time.Hour)
+	expireTimer.Stop()
+	defer expireTimer.Stop()
+	waitingForWindow := false
+
+	for {
+		if r.opts.Count > 0 && r.next > r.opts.Count && r.oldest >= r.next {
+			break // every probe sent and resolved
+		}
+		select {
+		case <-ctx.Done():
+			r.finish()
+			return r.summary, nil
+		case <-sendTimer.C:
+			if r.opts.Count > 0 && r.next > r.opts.Count {
+				continue
+			}
+			if r.slots[r.next%len(r.slots)].state == slotPending {
+				waitingForWindow = true
+				continue
+			}
+			if err := r.send(); err != nil {
+				return r.summary, err
+			}
+			r.armExpire(expireTimer)
+			if r.opts.Count == 0 || r.next <= r.opts.Count {
+				sendTimer.Reset(r.interval())
+			}
+		case ev := <-events:
+			if ev.receiveErr != nil {
+				return r.summary, ev.receiveErr
+			}
+			r.handle(ev)
+			r.armExpire(expireTimer)
+		case <-expireTimer.C:
+			r.expire(time.Now())
+			r.armExpire(expireTimer)
+		}
+		if waitingForWindow && r.slots[r.next%len(r.slots)].state != slotPending {
+			waitingForWindow = false
+			sendTimer.Reset(0)
+		}
+	}
+	r.finish()
+	return r.summary, nil
+}
+
+func (r *run) interval() time.Duration {
+	if r.opts.Flood {
+		return 0
+	}
+	return r.opts.Interval
+}
+
+func (r *run) finish() {
+	if !r.summary.Start.IsZero() {
+		r.summary.Elapsed = time.Since(r.summary.Start)
+	}
+}
+
+// send builds and sends probe r.next.
+func (r *run) send() error {
+	seq := r.next
+	pkt, err := r.builder.Build(uint16(seq))
+	if err != nil {
+		return fmt.Errorf("build probe %d: %w", seq, err)
+	}
+	info, err := r.conn.Send(pkt, r.builder.FirstHop())
+	r.next++
+	r.summary.Transmitted++
+	if r.summary.Start.IsZero() {
+		r.summary.Start = time.Now()
+	}
+	s := &r.slots[seq%len(r.slots)]
+	if err != nil {
+		if errors.Is(err, probes.ErrNoRoute) && r.summary.Received == 0 && r.summary.Errors == 0 && seq == 1 {
+			return err // nothing ever worked: a setup error, not a lost probe
+		}
+		// A send failure costs this probe only, as in iputils; it is reported as an error.
+		*s = slot{seq: seq, state: slotErrored}
+		res := oam.Result{Seq: seq, Kind: oam.KindError, HopLimit: -1, ActiveSegment: -1, Error: err.Error()}
+		r.summary.Add(res)
+		r.emit(res)
+		return nil
+	}
+	*s = slot{seq: seq, state: slotPending, key: info.Key, userSent: info.UserTime}
+	r.keySeq[int(info.Key)%len(r.keySeq)] = seq
+	r.lastSend = info.UserTime
+	_ = r.conn.ReadTxTimestamps(r.onTxStamp)
+	return nil
+}
+
+// txStamp records a kernel TX timestamp if it plausibly belongs to its probe.
+func (r *run) txStamp(key uint32, t time.Time) {
+	seq := r.keySeq[int(key)%len(r.keySeq)]
+	s := &r.slots[seq%len(r.slots)]
+	if s.seq != seq || s.key != key || !s.kernSent.IsZero() {
+		return
+	}
+	// The kernel stamps when the packet reaches the device, after our clock read.
+	if d := t.Sub(s.userSent); d >= 0 && d < time.Second {
+		s.kernSent = t
+	}
+}
+
+// seqFor maps a 16-bit wire sequence to the most recent full sequence sent with it.
+func (r *run) seqFor(wire uint16) (int, bool) {
+	last := r.next - 1
+	if last < 1 {
+		return 0, false
+	}
+	back := int(uint16(last) - wire)
+	seq := last - back
+	if seq < 1 || back >= len(r.slots) {
+		return 0, false
+	}
+	return seq, true
+}
+
+func (r *run) handle(ev event) {
+	seq, ok := r.seqFor(ev.seq)
+	if !ok {
+		return // older than the window, or never sent by this run
+	}
+	s := &r.slots[seq%len(r.slots)]
+	if s.seq != seq || s.state == slotFree {
+		return
+	}
+	if s.kernSent.IsZero() {
+		// The TX timestamp is surely queued by now: the probe came back.
+		_ = r.conn.ReadTxTimestamps(r.onTxStamp)
+	}
+	res := oam.Result{
+		Seq: seq, From: ev.from, Bytes: ev.bytes, HopLimit: ev.hopLimit,
+		Sent: s.userSent, SentClock: oam.ClockUser, Received: ev.at, ReceivedClock: oam.ClockUser,
+		ICMPType: ev.typ, ICMPCode: ev.code, ActiveSegment: -1,
+	}
+	if !s.kernSent.IsZero() {
+		res.Sent, res.SentClock = s.kernSent, oam.ClockKernel
+	}
+	if ev.atKernel {
+		res.ReceivedClock = oam.ClockKernel
+	}
+	res.RTT = res.Received.Sub(res.Sent)
+	if ev.reply {
+		res.Kind = oam.KindReply
+		switch s.state {
+		case slotAnswered:
+			res.Duplicate = true
+		case slotLost:
+			res.Late = true
+		default:
+			s.state = slotAnswered
+		}
+	} else {
+		res.Kind = oam.KindError
+		res.Error = probes.DescribeError(ev.typ, ev.code, ev.info)
+		res.ActiveSegment, res.ActiveSID, res.SegmentsLeft = ev.activeIdx, ev.activeSID, ev.segsLeft
+		if s.state == slotPending {
+			s.state = slotErrored
+		}
+	}
+	r.summary.Add(res)
+	r.emit(res)
+	r.advance()
+}
+
+// advance moves oldest past resolved probes.
+func (r *run) advance() {
+	for r.oldest < r.next {
+		s := &r.slots[r.oldest%len(r.slots)]
+		if s.seq == r.oldest && s.state == slotPending {
+			return
+		}
+		r.oldest++
+	}
+}
+
+// deadline is when the pending probe in s is declared lost.
+func (r *run) deadline(s *slot) time.Time {
+	d := s.userSent.Add(r.opts.Timeout)
+	if r.opts.Count > 0 && r.next > r.opts.Count && r.summary.Received > 0 {
+		// After the last probe, iputils waits twice the largest RTT (at least one interval).
+		linger := 2 * r.summary.MaxRTT
+		if linger < r.opts.Interval {
+			linger = r.opts.Interval
+		}
+		if l := r.lastSend.Add(linger); l.Before(d) {
+			d = l
+		}
+	}
+	return d
+}
+
+func (r *run) expire(now time.Time) {
+	for r.oldest < r.next {
+		s := &r.slots[r.oldest%len(r.slots)]
+		if s.seq == r.oldest && s.state == slotPending {
+			if now.Before(r.deadline(s)) {
+				return
+			}
+			s.state = slotLost
+			res := oam.Result{Seq: s.seq, Kind: oam.KindTimeout, HopLimit: -1, ActiveSegment: -1,
+				Sent: s.userSent, SentClock: oam.ClockUser}
+			r.summary.Add(res)
+			r.emit(res)
+		}
+		r.oldest++
+	}
+}
+
+func (r *run) armExpire(t *time.Timer) {
+	r.advance()
+	if r.oldest >= r.next {
+		t.Stop()
+		return
+	}
+	s := &r.slots[r.oldest%len(r.slots)]
+	t.Reset(time.Until(r.deadline(s)))
+}
+
+// receive reads ICMPv6 until ctx is done or the socket closes, and hands on what belongs to
+// this run: echo replies with our identifier, errors quoting one of our echo requests.
+func receive(ctx context.Context, conn *probes.Conn, id uint16, echoBytes int, out chan<- event) {
+	var (
+		rx  probes.Received
+		msg probes.ICMPv6Message
+	)
+	for {
+		if err := conn.Receive(time.Time{}, &rx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case out <- event{receiveErr: err}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil {
+			continue
+		}
+		ev := event{from: rx.From, hopLimit: rx.HopLimit, at: rx.Time, atKernel: rx.TimeFromKernel,
+			typ: msg.Type, code: msg.Code, info: msg.Info, bytes: len(rx.ICMPv6), activeIdx: -1}
+		switch {
+		case msg.Type == probes.ICMPv6EchoReply && msg.ID == id:
+			ev.reply = true
+			ev.seq = msg.Seq
+		case msg.IsError() && msg.Quote.HasEcho && msg.Quote.ID == id:
+			ev.seq = msg.Quote.Seq
+			if i, sid, ok := msg.Quote.ActiveSegment(); ok {
+				ev.activeIdx, ev.activeSID, ev.segsLeft = i, sid, int(msg.Quote.SRH.SegmentsLeft)
+			}
+		default:
+			continue // another process's traffic
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
