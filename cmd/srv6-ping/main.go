@@ -1,0 +1,291 @@
+// Command srv6-ping sends ICMPv6 Echo Requests along an SRv6 segment list and prints the
+// replies the way iputils ping does. See docs/srv6-ping.md.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/ping"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses, as iputils ping: 0 some reply came, 1 none, 2 error.
+const (
+	exitReply   = 0
+	exitNoReply = 1
+	exitError   = 2
+)
+
+func main() {
+	app := &cli.App{
+		Name:                   "srv6-ping",
+		Usage:                  "ping a destination through an SRv6 segment list",
+		UsageText:              "srv6-ping [options] [--segs SID,SID,...] DESTINATION\n\nOptions go before DESTINATION.",
+		HideHelpCommand:        true,
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "c", Usage: "stop after `COUNT` probes (0: until interrupted)"},
+			&cli.Float64Flag{Name: "i", Value: 1, Usage: "`SECONDS` between probes"},
+			&cli.Float64Flag{Name: "W", Value: 10, Usage: "`SECONDS` to wait for a reply before a probe counts as lost"},
+			&cli.IntFlag{Name: "s", Value: 56, Usage: "`BYTES` of echo data after the 8-byte ICMPv6 header"},
+			&cli.IntFlag{Name: "t", Value: 64, Usage: "hop `LIMIT` of the probes (outer and inner header)"},
+			&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},
+			&cli.BoolFlag{Name: "q", Usage: "quiet: print only the first line and the statistics"},
+			&cli.BoolFlag{Name: "D", Usage: "print the receive time [unix seconds.microseconds] before each line"},
+			&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits), as iputils -F"},
+			&cli.IntFlag{Name: "Q", Usage: "traffic `CLASS` (0-255) of the probes"},
+			&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
+			&cli.BoolFlag{Name: "encap", Usage: "H.Encaps: outer IPv6 + SRH around the echo packet; DESTINATION decapsulates (default)"},
+			&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo packet itself (no encapsulation)"},
+			&cli.BoolFlag{Name: "oam", Usage: "set the O-flag (RFC 9259) in the SRH"},
+			&cli.UintFlag{Name: "hmac-keyid", Usage: "sign the SRH with HMAC key `ID` (as `ip sr hmac set ID`); needs --hmac-secret-file"},
+			&cli.PathFlag{Name: "hmac-secret-file", Usage: "`FILE` holding the HMAC secret (trailing newline ignored)"},
+			&cli.StringFlag{Name: "hmac-algo", Value: "sha256", Usage: "HMAC `ALGORITHM`: sha256 or sha1"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
+			&cli.BoolFlag{Name: "json-lines", Usage: "print one JSON object per result and one for the statistics"},
+			&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
+		},
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "srv6-ping: "+msg)
+			}
+			os.Exit(ec.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "srv6-ping: "+err.Error())
+		os.Exit(exitError)
+	}
+}
+
+func fail(err error) error { return cli.Exit(err.Error(), exitError) }
+
+func run(c *cli.Context) error {
+	target, opts, err := parse(c)
+	if err != nil {
+		return fail(err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if path := c.Path("pcap"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(fmt.Errorf("--pcap: %w", err))
+		}
+		defer f.Close()
+		tap, err := probes.NewPcapTap(f)
+		if err != nil {
+			return fail(fmt.Errorf("--pcap %s: %w", path, err))
+		}
+		opts.Tap = tap
+		defer func() {
+			if err := tap.Err(); err != nil {
+				fmt.Fprintln(os.Stderr, "srv6-ping: --pcap: "+err.Error())
+			}
+		}()
+	}
+
+	src, err := ping.Source(ctx, target, opts)
+	if err != nil {
+		return fail(err)
+	}
+	opts.Source = src
+	if opts.Identifier == 0 {
+		opts.Identifier = uint16(os.Getpid()&0xffff) ^ uint16(time.Now().UnixNano())
+		if opts.Identifier == 0 {
+			opts.Identifier = 1
+		}
+	}
+
+	out := os.Stdout
+	printer := &ping.Printer{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D")}
+	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
+	enc := json.NewEncoder(out)
+	var results []ping.JSONResult
+	emit := func(r oam.Result) {
+		switch {
+		case jsonMode:
+			results = append(results, ping.NewJSONResult(r))
+		case linesMode:
+			j := ping.NewJSONResult(r)
+			j.Type = "result"
+			_ = enc.Encode(j)
+		default:
+			printer.Result(r)
+		}
+	}
+	if !jsonMode && !linesMode {
+		printer.Header(opts.PayloadSize)
+	}
+	summary, err := ping.Probe(ctx, target, opts, emit)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case jsonMode:
+		if results == nil {
+			results = []ping.JSONResult{}
+		}
+		doc := ping.JSONDocument{
+			Command: "srv6-ping", Version: 1,
+			Target:  ping.NewJSONTarget(target, opts.Encoding, src.String()),
+			Options: ping.NewJSONOptions(opts),
+			Results: results,
+			Summary: ping.NewJSONSummary(summary),
+		}
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			return fail(err)
+		}
+	case linesMode:
+		s := ping.NewJSONSummary(summary)
+		s.Type = "summary"
+		_ = enc.Encode(s)
+	default:
+		printer.Summary(summary)
+	}
+	if summary.Received > 0 {
+		return nil
+	}
+	return cli.Exit("", exitNoReply)
+}
+
+// parse turns flags and the argument into a target and options; errors name the flag.
+func parse(c *cli.Context) (oam.Target, ping.Options, error) {
+	var target oam.Target
+	var opts ping.Options
+	switch c.NArg() {
+	case 0:
+		return target, opts, errors.New("missing DESTINATION (usage: srv6-ping [options] [--segs SID,...] DESTINATION)")
+	case 1:
+	default:
+		return target, opts, fmt.Errorf("one DESTINATION expected, got %q (options go before DESTINATION)", c.Args().Slice())
+	}
+	dst, err := oam.ParseSegment(c.Args().First())
+	if err != nil {
+		return target, opts, fmt.Errorf("destination: %w", err)
+	}
+	target.Destination = dst
+	if s := c.String("segs"); c.IsSet("segs") {
+		segs, err := oam.ParseSegmentList(s)
+		if err != nil {
+			return target, opts, fmt.Errorf("--segs: %w", err)
+		}
+		// Destination is the final segment; "--segs A,B,D D" means the same as "--segs A,B D".
+		if segs[len(segs)-1] == dst {
+			segs = segs[:len(segs)-1]
+		}
+		target.Segments = segs
+	}
+	if c.Bool("encap") && c.Bool("insert") {
+		return target, opts, errors.New("--encap and --insert: choose one")
+	}
+	if c.Bool("insert") {
+		opts.Encoding = probes.Insert
+	}
+	if c.Int("c") < 0 {
+		return target, opts, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
+	}
+	opts.Count = c.Int("c")
+	iv := c.Float64("i")
+	if iv < 0 || iv > 3600 {
+		return target, opts, fmt.Errorf("-i %v: the interval must be 0 to 3600 seconds", iv)
+	}
+	opts.Interval = time.Duration(iv * float64(time.Second))
+	opts.Flood = iv == 0
+	w := c.Float64("W")
+	if w <= 0 || w > 3600 {
+		return target, opts, fmt.Errorf("-W %v: the timeout must be more than 0 and at most 3600 seconds", w)
+	}
+	opts.Timeout = time.Duration(w * float64(time.Second))
+	if s := c.Int("s"); s < 0 || s > probes.MaxPayload {
+		return target, opts, fmt.Errorf("-s %d: the payload size must be 0 to %d", s, probes.MaxPayload)
+	}
+	opts.PayloadSize = c.Int("s")
+	opts.NoPayload = opts.PayloadSize == 0
+	if t := c.Int("t"); t < 1 || t > 255 {
+		return target, opts, fmt.Errorf("-t %d: the hop limit must be 1 to 255", t)
+	}
+	opts.HopLimit = c.Int("t")
+	if q := c.Int("Q"); q < 0 || q > 255 {
+		return target, opts, fmt.Errorf("-Q %d: the traffic class must be 0 to 255", q)
+	}
+	opts.TrafficClass = uint8(c.Int("Q"))
+	if f := c.String("F"); f != "" {
+		v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(f), "0x"), 16, 32)
+		if err != nil || v > 0xfffff {
+			return target, opts, fmt.Errorf("-F %s: the flow label is a hex number of at most 20 bits (0 to fffff)", f)
+		}
+		opts.FlowLabel = uint32(v)
+	}
+	if i := c.String("I"); i != "" {
+		if a, err := netip.ParseAddr(i); err == nil {
+			if !a.Is6() || a.Is4In6() {
+				return target, opts, fmt.Errorf("-I %s: the source must be an IPv6 address or an interface name", i)
+			}
+			opts.Source = a
+		} else {
+			if _, err := net.InterfaceByName(i); err != nil {
+				return target, opts, fmt.Errorf("-I %s: neither an IPv6 address nor an interface of this host", i)
+			}
+			opts.Interface = i
+		}
+	}
+	opts.OAM = c.Bool("oam")
+	if c.IsSet("hmac-keyid") || c.IsSet("hmac-secret-file") {
+		key, err := hmacKey(c)
+		if err != nil {
+			return target, opts, err
+		}
+		opts.HMAC = key
+	}
+	if (opts.OAM || opts.HMAC != nil) && len(target.Segments) == 0 {
+		return target, opts, errors.New("--oam and --hmac-keyid act on the SRH: they need --segs")
+	}
+	return target, opts, nil
+}
+
+func hmacKey(c *cli.Context) (*srh.HMACKey, error) {
+	id := c.Uint("hmac-keyid")
+	if id == 0 {
+		return nil, errors.New("--hmac-keyid: a key id from 1 to 4294967295 is needed with --hmac-secret-file")
+	}
+	path := c.Path("hmac-secret-file")
+	if path == "" {
+		return nil, errors.New("--hmac-keyid needs --hmac-secret-file")
+	}
+	secret, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--hmac-secret-file: %w", err)
+	}
+	secret = []byte(strings.TrimRight(string(secret), "\r\n"))
+	if len(secret) == 0 || len(secret) > srh.HMACSecretMaxLen {
+		return nil, fmt.Errorf("--hmac-secret-file %s: the secret must be 1 to %d bytes, it is %d", path, srh.HMACSecretMaxLen, len(secret))
+	}
+	key := &srh.HMACKey{ID: uint32(id), Secret: secret}
+	switch c.String("hmac-algo") {
+	case "sha256":
+		key.Algorithm = srh.HMACSHA256
+	case "sha1":
+		key.Algorithm = srh.HMACSHA1
+	default:
+		return nil, fmt.Errorf("--hmac-algo %s: sha256 or sha1", c.String("hmac-algo"))
+	}
+	return key, nil
+}
