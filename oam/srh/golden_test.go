@@ -48,7 +48,7 @@ var goldenCases = []goldenCase{
 		hmac: &srh.HMACKey{ID: 7, Algorithm: srh.HMACSHA256, Secret: []byte("srv6oam-golden-sha256")}},
 	{name: "inline-hmac-sha1", nextHeader: layers.IPProtocolICMPv6, segLeft: 3, lastEntry: 3, flags: srh.FlagHMAC,
 		segments: []string{"2001:db8:5::1", "2001:db8:5::2", "2001:db8:5::3", "2001:db8:d5::1"},
-		hmac: &srh.HMACKey{ID: 8, Algorithm: srh.HMACSHA1, Secret: []byte("srv6oam-golden-sha1")}},
+		hmac:     &srh.HMACKey{ID: 8, Algorithm: srh.HMACSHA1, Secret: []byte("srv6oam-golden-sha1")}},
 }
 
 func readPcap(t testing.TB, path string) [][]byte {
