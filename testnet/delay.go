@@ -1,0 +1,435 @@
+package testnet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The kernel has no sch_netem (nor fq/etf for EDT), so a delayed link
+// A–B is built from two veth pairs whose middle ends ("l<i>a", "l<i>b") live
+// in the lab's hidden namespace "s6t-<lab>-_relay":
+//
+//	A:to-B ══ l<i>a ─relay─ l<i>b ══ B:to-A
+//
+// For each direction a relay reads frames from one middle end with an
+// AF_PACKET socket, takes the kernel's receive timestamp (SO_TIMESTAMPNS;
+// veth hands a frame to its peer synchronously, so this is when A sent
+// it), and writes the frame to the other middle end once the timestamp plus
+// the configured delay has passed. The writer sleeps on a timerfd
+// (TFD_TIMER_ABSTIME, CLOCK_REALTIME, the clock of the timestamps) until
+// spinMargin before the deadline and spins the rest: Go's own timers round
+// sub-millisecond sleeps up, and the wake-up latency of a shared 2-core
+// machine is tens of microseconds. Every frame gets a DelayRecord.
+
+// spinMargin is how long before a frame's deadline the writer stops
+// sleeping and starts spinning on the clock. It trades CPU (at 1,000
+// frames/s about spinMargin×1000 of a core per direction) for accuracy.
+const spinMargin = 200 * time.Microsecond
+
+const (
+	relayQueue   = 4096 // frames in flight per direction (at 1,000/s: 4 s of delay)
+	recordHeadSz = 256  // bytes of each packet kept in its record
+)
+
+// DelayRecord is what the relay of a delay link did with one frame.
+type DelayRecord struct {
+	Seq      uint64 // per direction, from 0
+	From, To string // direction: node names
+	// Received is the kernel's receive timestamp of the frame on the
+	// relay's ingress: when From transmitted it (CLOCK_REALTIME).
+	Received time.Time
+	// Sent is when the relay handed the frame to To (read just before
+	// the write system call, CLOCK_REALTIME).
+	Sent time.Time
+	// Applied is Sent-Received: the delay this frame experienced.
+	Applied time.Duration
+	// Configured is the link's delay.
+	Configured time.Duration
+	// Hash identifies the packet: PacketHash of the Ethernet payload
+	// (the IPv6 packet), which the link does not change.
+	Hash uint64
+	// Len is the frame length (Ethernet header included).
+	Len int
+	// HeadLen bytes of Head are the start of the IPv6 packet.
+	Head    [recordHeadSz]byte
+	HeadLen int
+}
+
+// Packet is the start of the IPv6 packet (up to 256 bytes).
+func (r *DelayRecord) Packet() []byte { return r.Head[:r.HeadLen] }
+
+// PacketHash is the identity a DelayRecord gives a packet: FNV-1a (64 bit)
+// of the whole IPv6 packet, from its first header byte to its last.
+func PacketHash(ipv6Packet []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(ipv6Packet)
+	return h.Sum64()
+}
+
+// fnv64a is PacketHash without the allocation of hash.Hash.
+func fnv64a(b []byte) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= prime
+	}
+	return h
+}
+
+type frame struct {
+	buf []byte
+	n   int
+	rx  int64 // kernel receive timestamp, ns since the epoch (CLOCK_REALTIME)
+}
+
+// relayDir is one direction of a delay link.
+type relayDir struct {
+	from, to string
+	rxFD     int // AF_PACKET socket on the ingress middle end
+	txFD     int // AF_PACKET socket on the egress middle end
+	delay    time.Duration
+	queue    chan *frame
+	free     chan *frame
+
+	mu      sync.Mutex
+	records []DelayRecord // ring
+	next    uint64        // records written so far
+	drops   uint64        // frames dropped because the queue was full
+	errs    uint64        // write errors
+}
+
+type delayLink struct {
+	link  *Link
+	fds   [2]int
+	dirs  [2]*relayDir
+	close func()
+}
+
+func (b *builder) ensureRelayNS() (*netlink.Handle, error) {
+	l := b.lab
+	if l.relayNS >= 0 {
+		return l.relayH, nil
+	}
+	ns, err := l.newNamespace(nsName(l.name, relayNode))
+	if err != nil {
+		return nil, fmt.Errorf("relay namespace: %w", err)
+	}
+	l.relayNS = ns
+	if l.relayH, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
+		return nil, fmt.Errorf("relay namespace: netlink handle: %w", err)
+	}
+	// The middle ends must stay silent: no IPv6 of their own (no DAD, RS,
+	// MLD) on the wire between A and B.
+	if err := execIn(ns, func() error {
+		return writeSysctls("ipv6/conf/all/disable_ipv6", "1", "ipv6/conf/default/disable_ipv6", "1")
+	}); err != nil {
+		return nil, fmt.Errorf("relay namespace: %w", err)
+	}
+	return l.relayH, nil
+}
+
+func (b *builder) delayLink(i int, lk *Link, na, nb *labNode, ifa, ifb *Interface, mtu int) error {
+	l := b.lab
+	rh, err := b.ensureRelayNS()
+	if err != nil {
+		return err
+	}
+	midA, midB := fmt.Sprintf("l%da", i+1), fmt.Sprintf("l%db", i+1)
+	for _, v := range []struct {
+		h          *netlink.Handle
+		name, peer string
+	}{{na.h, ifa.Name, midA}, {nb.h, ifb.Name, midB}} {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.name, MTU: mtu}, PeerName: v.peer,
+			PeerNamespace: netlink.NsFd(l.relayNS), PeerMTU: uint32(mtu)}
+		if err := v.h.LinkAdd(veth); err != nil {
+			return fmt.Errorf("create veth %s/%s: %w", v.name, v.peer, err)
+		}
+	}
+	var idx [2]int
+	for j, name := range []string{midA, midB} {
+		link, err := rh.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("relay: find %s: %w", name, err)
+		}
+		if err := rh.LinkSetUp(link); err != nil {
+			return fmt.Errorf("relay: set %s up: %w", name, err)
+		}
+		idx[j] = link.Attrs().Index
+	}
+	dl := &delayLink{link: lk, fds: [2]int{-1, -1}}
+	l.relays = append(l.relays, dl) // from here Close releases the sockets
+	dl.close = func() {
+		for _, fd := range dl.fds {
+			if fd >= 0 {
+				_ = unix.Close(fd)
+			}
+		}
+	}
+	if err := execIn(l.relayNS, func() error {
+		for j := range idx {
+			fd, err := packetSocket(idx[j])
+			if err != nil {
+				return err
+			}
+			dl.fds[j] = fd
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	frameSize := mtu + 14 + 4
+	for j := range dl.dirs {
+		d := &relayDir{
+			from: lk.A, to: lk.B, rxFD: dl.fds[0], txFD: dl.fds[1], delay: lk.Delay,
+			queue: make(chan *frame, relayQueue), free: make(chan *frame, relayQueue),
+			records: make([]DelayRecord, b.o.recordCap),
+		}
+		if j == 1 {
+			d.from, d.to, d.rxFD, d.txFD = lk.B, lk.A, dl.fds[1], dl.fds[0]
+		}
+		for k := 0; k < relayQueue; k++ {
+			d.free <- &frame{buf: make([]byte, frameSize)}
+		}
+		dl.dirs[j] = d
+	}
+	return nil
+}
+
+// packetSocket opens an AF_PACKET socket bound to ifindex in the calling
+// thread's namespace, with kernel receive timestamps, not seeing frames
+// sent on the interface.
+func packetSocket(ifindex int) (int, error) {
+	proto := htons(unix.ETH_P_ALL)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return -1, fmt.Errorf("AF_PACKET socket: %w (needs CAP_NET_RAW)", err)
+		}
+		return -1, fmt.Errorf("AF_PACKET socket: %w", err)
+	}
+	opts := []struct{ level, opt, val int }{
+		{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
+		{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1},
+		{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4 << 20},
+		{unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4 << 20},
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.val); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("AF_PACKET setsockopt %d/%d: %w", o.level, o.opt, err)
+		}
+	}
+	// Wake the reader now and then so it notices Close.
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("AF_PACKET SO_RCVTIMEO: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("AF_PACKET bind to ifindex %d: %w", ifindex, err)
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (dl *delayLink) start(ctx context.Context, wg *sync.WaitGroup) {
+	for _, d := range dl.dirs {
+		wg.Add(2)
+		go func() { defer wg.Done(); d.read(ctx) }()
+		go func() { defer wg.Done(); d.write(ctx) }()
+	}
+}
+
+// read moves frames from the ingress socket to the queue with their
+// kernel receive timestamps.
+func (d *relayDir) read(ctx context.Context) {
+	oob := make([]byte, 128)
+	var spare *frame
+	for ctx.Err() == nil {
+		if spare == nil {
+			select {
+			case spare = <-d.free:
+			default:
+				// Every buffer is in flight: drop this frame.
+				var sink [1]byte
+				if _, _, _, _, err := unix.Recvmsg(d.rxFD, sink[:], nil, unix.MSG_TRUNC); err == nil {
+					d.mu.Lock()
+					d.drops++
+					d.mu.Unlock()
+				}
+				continue
+			}
+		}
+		n, oobn, _, _, err := unix.Recvmsg(d.rxFD, spare.buf, oob, 0)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return // socket closed by Close
+		}
+		ts, ok := rxTimestamp(oob[:oobn])
+		if !ok {
+			ts = time.Now().UnixNano()
+		}
+		spare.n, spare.rx = n, ts
+		select {
+		case d.queue <- spare:
+			spare = nil
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// rxTimestamp finds SCM_TIMESTAMPNS in control messages without allocating.
+func rxTimestamp(oob []byte) (int64, bool) {
+	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= hdr+16 {
+			sec := int64(binary.NativeEndian.Uint64(oob[hdr:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[hdr+8:]))
+			return sec*1e9 + nsec, true
+		}
+		adv := (l + 7) &^ 7
+		if adv > len(oob) {
+			break
+		}
+		oob = oob[adv:]
+	}
+	return 0, false
+}
+
+func realtimeNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+	return ts.Nano()
+}
+
+// write sends each queued frame at its receive time plus the delay.
+func (d *relayDir) write(ctx context.Context) {
+	// The thread sleeps in timerfd reads and spins; keep it to itself.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_CLOEXEC)
+	if err != nil {
+		tfd = -1 // fall back to spinning only
+	} else {
+		defer unix.Close(tfd)
+	}
+	var tick [8]byte
+	for {
+		var f *frame
+		select {
+		case f = <-d.queue:
+		case <-ctx.Done():
+			return
+		}
+		due := f.rx + int64(d.delay)
+		if wake := due - int64(spinMargin); tfd >= 0 && wake > realtimeNow() {
+			spec := unix.ItimerSpec{Value: unix.NsecToTimespec(wake)}
+			if unix.TimerfdSettime(tfd, unix.TFD_TIMER_ABSTIME, &spec, nil) == nil {
+				_, _ = unix.Read(tfd, tick[:])
+			}
+		}
+		now := realtimeNow()
+		for now < due {
+			now = realtimeNow()
+		}
+		_, werr := unix.Write(d.txFD, f.buf[:f.n])
+		d.record(f, now, werr)
+		d.free <- f
+	}
+}
+
+func (d *relayDir) record(f *frame, sent int64, werr error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if werr != nil {
+		d.errs++
+		return
+	}
+	r := &d.records[d.next%uint64(len(d.records))]
+	pkt := f.buf[:f.n]
+	if len(pkt) >= 14 {
+		pkt = pkt[14:]
+	}
+	r.Seq = d.next
+	r.From, r.To = d.from, d.to
+	r.Received = time.Unix(0, f.rx)
+	r.Sent = time.Unix(0, sent)
+	r.Applied = time.Duration(sent - f.rx)
+	r.Configured = d.delay
+	r.Hash = fnv64a(pkt)
+	r.Len = f.n
+	r.HeadLen = copy(r.Head[:], pkt)
+	d.next++
+}
+
+// DelayStats counts what one direction of a delay link did.
+type DelayStats struct {
+	Frames  uint64 // frames relayed (records written)
+	Drops   uint64 // frames dropped: more than 4096 in flight
+	Errors  uint64 // frames the relay failed to write
+	Records int    // records held now (the ring keeps the newest)
+}
+
+func (l *Lab) relayDir(from, to string) (*relayDir, error) {
+	for _, dl := range l.relays {
+		for _, d := range dl.dirs {
+			if d != nil && d.from == from && d.to == to {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("lab %s: no delay link from %s to %s", l.name, from, to)
+}
+
+// DelayRecords returns the records of the delay link from→to, oldest
+// first (at most the ring size, see WithDelayRecords).
+func (l *Lab) DelayRecords(from, to string) ([]DelayRecord, error) {
+	d, err := l.relayDir(from, to)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	size := uint64(len(d.records))
+	start := uint64(0)
+	if d.next > size {
+		start = d.next - size
+	}
+	out := make([]DelayRecord, 0, d.next-start)
+	for s := start; s < d.next; s++ {
+		out = append(out, d.records[s%size])
+	}
+	return out, nil
+}
+
+// DelayStats reports counters of the delay link from→to.
+func (l *Lab) DelayStats(from, to string) (DelayStats, error) {
+	d, err := l.relayDir(from, to)
+	if err != nil {
+		return DelayStats{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return DelayStats{Frames: d.next, Drops: d.drops, Errors: d.errs, Records: int(min(d.next, uint64(len(d.records))))}, nil
+}

@@ -1,0 +1,390 @@
+package testnet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Behavior is a seg6local behaviour a SID is bound to.
+type Behavior string
+
+// The behaviours a lab can bind.
+const (
+	End    Behavior = "End"
+	EndX   Behavior = "End.X"
+	EndDT6 Behavior = "End.DT6"
+	EndDX6 Behavior = "End.DX6"
+	EndBPF Behavior = "End.BPF"
+)
+
+// PolicyMode is how a headend policy adds the segment list.
+type PolicyMode string
+
+// Headend modes: H.Encaps (outer IPv6 header with SRH) and H.Insert (SRH
+// inserted into the original packet, Linux "inline").
+const (
+	Encap  PolicyMode = "encap"
+	Inline PolicyMode = "inline"
+)
+
+// MainTable is the Linux main routing table, the default of End.DT6.
+const MainTable = 254
+
+// Topology is a lab: nodes and the point-to-point links between them.
+type Topology struct {
+	// Name names the lab when Up is not given WithName.
+	Name  string
+	Nodes []Node
+	Links []Link
+	// File is where the topology was read from; it prefixes errors.
+	File string
+}
+
+// Node is one network namespace.
+type Node struct {
+	// Name is 1–12 characters [a-z0-9], starting with a letter; it names
+	// the namespace and the peers' interfaces ("to-<name>").
+	Name string
+	// Loopbacks are put on lo; the first one is the source of the node's
+	// routes and of its encapsulated packets.
+	Loopbacks []netip.Prefix
+	// Locator is the node's SRv6 locator; every SID must lie inside it.
+	Locator netip.Prefix
+	// Plain makes a plain IPv6 router: seg6_enabled=0, no SIDs, no policies.
+	Plain    bool
+	SIDs     []SID
+	Policies []Policy
+	HMACKeys []HMACKey
+	// RequireHMAC sets seg6_require_hmac=1 on every interface of the node:
+	// SRHs without a valid HMAC are dropped.
+	RequireHMAC bool
+	// Line is the node's line in File (0 for Go values).
+	Line int
+}
+
+// SID is a segment identifier bound to a seg6local behaviour.
+type SID struct {
+	Addr     netip.Addr
+	Behavior Behavior
+	// Via is the neighbour node an End.X or End.DX6 SID forwards to.
+	Via string
+	// Table is the routing table End.DT6 looks up (default MainTable).
+	Table int
+	// Program names the BPF program (supplied with WithProgram) of an
+	// End.BPF SID.
+	Program string
+	Line    int
+}
+
+// Policy steers packets for a destination prefix through a segment list.
+type Policy struct {
+	To       netip.Prefix
+	Mode     PolicyMode
+	Segments []netip.Addr
+	// HMACKeyID, when not 0, adds an HMAC TLV computed with that key of
+	// the node (which must be in its HMACKeys).
+	HMACKeyID uint32
+	Line      int
+}
+
+// HMACKey is an SRv6 HMAC key (RFC 8754 §2.1.2) known to a node.
+type HMACKey struct {
+	ID     uint32
+	Secret string
+	// Algorithm is "sha256" (default) or "sha1".
+	Algorithm string
+	Line      int
+}
+
+// Link is a veth link between nodes A and B.
+type Link struct {
+	A, B string
+	// AAddr and BAddr are the interface addresses; when both are zero
+	// link i (1-based) gets fd00:0:0:i::1/64 on A and fd00:0:0:i::2/64 on B.
+	AAddr, BAddr netip.Prefix
+	// MTU of both ends (default 1500).
+	MTU int
+	// Delay, when not 0, holds every frame for that long in each direction
+	// (see DelayRecord).
+	Delay time.Duration
+	Line  int
+}
+
+// Error is a topology error: where it is and what is wrong.
+type Error struct {
+	File  string
+	Line  int
+	Where string // "node r1", "link r1-r2", "node r1: sid fc00:0:2::e"
+	Err   error
+}
+
+func (e *Error) Error() string {
+	pos := ""
+	switch {
+	case e.File != "" && e.Line > 0:
+		pos = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		pos = e.File + ": "
+	case e.Line > 0:
+		pos = fmt.Sprintf("line %d: ", e.Line)
+	}
+	if e.Where != "" {
+		return pos + e.Where + ": " + e.Err.Error()
+	}
+	return pos + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrInvalid is wrapped by every topology validation error.
+var ErrInvalid = errors.New("invalid topology")
+
+func (t *Topology) errorf(line int, where, format string, args ...any) error {
+	return &Error{File: t.File, Line: line, Where: where, Err: fmt.Errorf(format+": %w", append(args, ErrInvalid)...)}
+}
+
+// Node returns the node called name, or nil.
+func (t *Topology) Node(name string) *Node {
+	for i := range t.Nodes {
+		if t.Nodes[i].Name == name {
+			return &t.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// LinkName is how links are called in errors and records: "a-b".
+func (l Link) LinkName() string { return l.A + "-" + l.B }
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 12 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// autoLinkAddrs is the default addressing of link i (0-based).
+func autoLinkAddrs(i int) (a, b netip.Prefix) {
+	var x [16]byte
+	x[0], x[1] = 0xfd, 0x00
+	x[6], x[7] = byte((i+1)>>8), byte(i+1)
+	x[15] = 1
+	a = netip.PrefixFrom(netip.AddrFrom16(x), 64)
+	x[15] = 2
+	b = netip.PrefixFrom(netip.AddrFrom16(x), 64)
+	return a, b
+}
+
+// Validate checks the topology and fills in defaults (link addresses,
+// policy mode, End.DT6 table, HMAC algorithm). Errors are *Error values
+// wrapping ErrInvalid.
+func (t *Topology) Validate() error {
+	if len(t.Nodes) == 0 {
+		return t.errorf(0, "", "no nodes")
+	}
+	addrs := map[netip.Addr]string{} // every address, to find duplicates
+	claim := func(a netip.Addr, line int, where, owner string) error {
+		if prev, ok := addrs[a]; ok {
+			return t.errorf(line, where, "duplicate address %s (already used by %s)", a, prev)
+		}
+		addrs[a] = owner
+		return nil
+	}
+	names := map[string]bool{}
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		where := "node " + n.Name
+		if !validName(n.Name) {
+			return t.errorf(n.Line, where, "bad node name %q: want 1-12 characters [a-z0-9] starting with a letter", n.Name)
+		}
+		if names[n.Name] {
+			return t.errorf(n.Line, where, "duplicate node name")
+		}
+		names[n.Name] = true
+		if len(n.Loopbacks) == 0 {
+			return t.errorf(n.Line, where, "no loopback address")
+		}
+		for _, lo := range n.Loopbacks {
+			if !lo.IsValid() || !lo.Addr().Is6() || lo.Addr().Is4In6() {
+				return t.errorf(n.Line, where, "loopback %s is not an IPv6 prefix", lo)
+			}
+			if err := claim(lo.Addr(), n.Line, where, where+" loopback"); err != nil {
+				return err
+			}
+		}
+		if n.Plain {
+			if len(n.SIDs) > 0 || len(n.Policies) > 0 || len(n.HMACKeys) > 0 || n.RequireHMAC || n.Locator.IsValid() {
+				return t.errorf(n.Line, where, "plain IPv6 node (srv6: false) cannot have a locator, SIDs, policies or HMAC")
+			}
+			continue
+		}
+		if n.Locator.IsValid() {
+			if !n.Locator.Addr().Is6() || n.Locator.Addr().Is4In6() || n.Locator.Bits() > 128 {
+				return t.errorf(n.Line, where, "locator %s is not an IPv6 prefix", n.Locator)
+			}
+			if n.Locator.Masked() != n.Locator {
+				return t.errorf(n.Line, where, "locator %s has host bits set (want %s)", n.Locator, n.Locator.Masked())
+			}
+			for j := 0; j < i; j++ {
+				o := t.Nodes[j].Locator
+				if o.IsValid() && o.Overlaps(n.Locator) {
+					return t.errorf(n.Line, where, "locator %s overlaps locator %s of node %s", n.Locator, o, t.Nodes[j].Name)
+				}
+			}
+		}
+		keys := map[uint32]bool{}
+		for k := range n.HMACKeys {
+			key := &n.HMACKeys[k]
+			kw := fmt.Sprintf("%s: hmac key %d", where, key.ID)
+			if key.ID == 0 {
+				return t.errorf(key.Line, kw, "key id 0 is reserved")
+			}
+			if keys[key.ID] {
+				return t.errorf(key.Line, kw, "duplicate key id")
+			}
+			keys[key.ID] = true
+			if l := len(key.Secret); l == 0 || l > 64 {
+				return t.errorf(key.Line, kw, "secret must be 1-64 bytes, got %d", l)
+			}
+			switch key.Algorithm {
+			case "":
+				key.Algorithm = "sha256"
+			case "sha256", "sha1":
+			default:
+				return t.errorf(key.Line, kw, "unknown algorithm %q (want sha256 or sha1)", key.Algorithm)
+			}
+		}
+		for s := range n.SIDs {
+			sid := &n.SIDs[s]
+			sw := fmt.Sprintf("%s: sid %s", where, sid.Addr)
+			if !sid.Addr.IsValid() || !sid.Addr.Is6() || sid.Addr.Is4In6() {
+				return t.errorf(sid.Line, sw, "not an IPv6 address")
+			}
+			if !n.Locator.IsValid() {
+				return t.errorf(sid.Line, sw, "node has SIDs but no locator")
+			}
+			if !n.Locator.Contains(sid.Addr) {
+				return t.errorf(sid.Line, sw, "SID outside its locator %s", n.Locator)
+			}
+			if err := claim(sid.Addr, sid.Line, sw, where+" SID"); err != nil {
+				return err
+			}
+			switch sid.Behavior {
+			case End, EndDT6, EndBPF:
+				if sid.Via != "" {
+					return t.errorf(sid.Line, sw, "%s takes no via", sid.Behavior)
+				}
+			case EndX, EndDX6:
+				if sid.Via == "" {
+					return t.errorf(sid.Line, sw, "%s needs via: <neighbour node>", sid.Behavior)
+				}
+			default:
+				return t.errorf(sid.Line, sw, "unknown behaviour %q (want End, End.X, End.DT6, End.DX6 or End.BPF)", sid.Behavior)
+			}
+			if sid.Behavior == EndDT6 && sid.Table == 0 {
+				sid.Table = MainTable
+			}
+			if sid.Behavior != EndDT6 && sid.Table != 0 {
+				return t.errorf(sid.Line, sw, "table is only for End.DT6")
+			}
+			if (sid.Behavior == EndBPF) != (sid.Program != "") {
+				return t.errorf(sid.Line, sw, "program is required for End.BPF and only for it")
+			}
+		}
+		for p := range n.Policies {
+			pol := &n.Policies[p]
+			pw := fmt.Sprintf("%s: policy to %s", where, pol.To)
+			if !pol.To.IsValid() || !pol.To.Addr().Is6() || pol.To.Addr().Is4In6() {
+				return t.errorf(pol.Line, pw, "to: not an IPv6 prefix")
+			}
+			if pol.To.Masked() != pol.To {
+				return t.errorf(pol.Line, pw, "to: host bits set (want %s)", pol.To.Masked())
+			}
+			switch pol.Mode {
+			case "":
+				pol.Mode = Encap
+			case Encap, Inline:
+			default:
+				return t.errorf(pol.Line, pw, "unknown mode %q (want encap or inline)", pol.Mode)
+			}
+			if len(pol.Segments) == 0 {
+				return t.errorf(pol.Line, pw, "no segments")
+			}
+			if len(pol.Segments) > 64 {
+				return t.errorf(pol.Line, pw, "%d segments, at most 64", len(pol.Segments))
+			}
+			for _, s := range pol.Segments {
+				if !s.IsValid() || !s.Is6() || s.Is4In6() {
+					return t.errorf(pol.Line, pw, "segment %s is not an IPv6 address", s)
+				}
+			}
+			if pol.HMACKeyID != 0 && !keys[pol.HMACKeyID] {
+				return t.errorf(pol.Line, pw, "hmac key %d is not a key of the node", pol.HMACKeyID)
+			}
+		}
+	}
+
+	pairs := map[[2]string]bool{}
+	neighbours := map[[2]string]bool{}
+	for i := range t.Links {
+		l := &t.Links[i]
+		where := "link " + l.LinkName()
+		for _, end := range []string{l.A, l.B} {
+			if !names[end] {
+				return t.errorf(l.Line, where, "unknown node %q", end)
+			}
+		}
+		if l.A == l.B {
+			return t.errorf(l.Line, where, "link from a node to itself")
+		}
+		key := [2]string{min(l.A, l.B), max(l.A, l.B)}
+		if pairs[key] {
+			return t.errorf(l.Line, where, "duplicate link (one link per pair of nodes)")
+		}
+		pairs[key] = true
+		neighbours[[2]string{l.A, l.B}] = true
+		neighbours[[2]string{l.B, l.A}] = true
+		if l.AAddr.IsValid() != l.BAddr.IsValid() {
+			return t.errorf(l.Line, where, "give both a_addr and b_addr or neither")
+		}
+		if !l.AAddr.IsValid() {
+			l.AAddr, l.BAddr = autoLinkAddrs(i)
+		}
+		for _, p := range []netip.Prefix{l.AAddr, l.BAddr} {
+			if !p.Addr().Is6() || p.Addr().Is4In6() {
+				return t.errorf(l.Line, where, "address %s is not IPv6", p)
+			}
+		}
+		if l.AAddr.Masked() != l.BAddr.Masked() {
+			return t.errorf(l.Line, where, "addresses %s and %s are not in the same subnet", l.AAddr, l.BAddr)
+		}
+		if err := claim(l.AAddr.Addr(), l.Line, where, where+" "+l.A); err != nil {
+			return err
+		}
+		if err := claim(l.BAddr.Addr(), l.Line, where, where+" "+l.B); err != nil {
+			return err
+		}
+		if l.MTU != 0 && (l.MTU < 1280 || l.MTU > 65535) {
+			return t.errorf(l.Line, where, "mtu %d out of range 1280-65535 (IPv6 minimum is 1280)", l.MTU)
+		}
+		if l.Delay < 0 || l.Delay > 10*time.Second {
+			return t.errorf(l.Line, where, "delay %s out of range 0-10s", l.Delay)
+		}
+	}
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		for _, sid := range n.SIDs {
+			if sid.Via != "" && !neighbours[[2]string{n.Name, sid.Via}] {
+				return t.errorf(sid.Line, fmt.Sprintf("node %s: sid %s", n.Name, sid.Addr), "via %q is not a neighbour", sid.Via)
+			}
+		}
+	}
+	return nil
+}
