@@ -93,6 +93,7 @@ func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error {
 		return fmt.Errorf("bind SID: %w", err)
 	}
 	encap := &netlink.SEG6LocalEncap{Action: nl.SEG6_LOCAL_ACTION_END_BPF}
+	encap.Flags[nl.SEG6_LOCAL_BPF] = true // SetProg alone does not make Encode emit the program
 	if err := encap.SetProg(e.objs.EndOam.FD(), ProgramName); err != nil {
 		return fmt.Errorf("bind SID %s: %w", sid, err)
 	}

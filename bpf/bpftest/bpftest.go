@@ -1,0 +1,212 @@
+// Package bpftest holds helpers for testing End functions in a lab, shared by the tests of bpf
+// and oam/agent: crafting probe packets (IPv6 + SRH with srv6oam's OAM TLVs), sending them on a
+// raw IPv6 socket with the whole header crafted, and capturing what arrives on an interface with
+// AF_PACKET, all inside lab namespaces.
+package bpftest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/testnet"
+)
+
+// Packet describes an SRv6 packet to craft.
+type Packet struct {
+	Src       netip.Addr
+	Segments  []netip.Addr // travel order; the first is the destination on the wire
+	FlowLabel uint32       // tells packets apart in a capture
+	Probe     *srh.Probe   // nil: no Probe TLV
+	Slots     bool         // add a Timestamp Slots TLV with one slot per segment
+	ExtraTLVs []srh.TLV    // after the OAM TLVs
+}
+
+// Bytes serializes p: IPv6 | SRH (next header 59, no payload).
+func (p Packet) Bytes() ([]byte, error) {
+	reg := srh.DefaultRegistry()
+	s := &srh.SRH{NextHeader: layers.IPProtocolNoNextHeader, Segments: p.Segments, SegmentsLeft: uint8(len(p.Segments) - 1)}
+	if p.Probe != nil {
+		s.TLVs = append(s.TLVs, reg.ProbeTLV(*p.Probe))
+	}
+	if p.Slots {
+		t, err := reg.SlotsTLV(len(p.Segments))
+		if err != nil {
+			return nil, err
+		}
+		s.TLVs = append(s.TLVs, t)
+	}
+	s.TLVs = append(s.TLVs, p.ExtraTLVs...)
+	ip := &layers.IPv6{
+		Version:    6,
+		FlowLabel:  p.FlowLabel,
+		NextHeader: layers.IPProtocolIPv6Routing,
+		HopLimit:   64,
+		SrcIP:      p.Src.AsSlice(),
+		DstIP:      p.Segments[0].AsSlice(),
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ip, s); err != nil {
+		return nil, fmt.Errorf("serialize probe: %w", err)
+	}
+	out := buf.Bytes()
+	// gopacket's IPv6 sets next header from the layer; make sure it is 43.
+	out[6] = byte(layers.IPProtocolIPv6Routing)
+	return out, nil
+}
+
+// Send sends a crafted IPv6 packet (header included) from node's namespace.
+func Send(lab *testnet.Lab, node string, pkt []byte) error {
+	return lab.Exec(node, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("raw IPv6 socket: %w", err)
+		}
+		defer unix.Close(fd)
+		// IPPROTO_RAW implies IPV6_HDRINCL on Linux; setting it says so explicitly.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1); err != nil {
+			return fmt.Errorf("IPV6_HDRINCL: %w", err)
+		}
+		var dst unix.SockaddrInet6
+		copy(dst.Addr[:], pkt[24:40])
+		if err := unix.Sendto(fd, pkt, 0, &dst); err != nil {
+			return fmt.Errorf("send crafted packet: %w", err)
+		}
+		return nil
+	})
+}
+
+// Capture is an AF_PACKET socket receiving IPv6 packets (from the IPv6 header) on one interface.
+type Capture struct{ fd int }
+
+// Listen opens a capture on node's interface ifname.
+func Listen(lab *testnet.Lab, node, ifname string) (*Capture, error) {
+	var c Capture
+	err := lab.Exec(node, func() error {
+		ifi, err := netIndex(ifname)
+		if err != nil {
+			return err
+		}
+		proto := htons(unix.ETH_P_IPV6)
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
+		if err != nil {
+			return fmt.Errorf("AF_PACKET socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("bind AF_PACKET to %s: %w", ifname, err)
+		}
+		c.fd = fd
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func netIndex(name string) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return int(ifr.Uint32()), nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Close closes the capture.
+func (c *Capture) Close() error { return unix.Close(c.fd) }
+
+// ErrTimeout is returned by Next when no matching packet arrived in time.
+var ErrTimeout = errors.New("no matching packet before the deadline")
+
+// Next returns the next captured packet with the given flow label (outgoing copies are
+// skipped), and CLOCK_TAI just after it was read.
+func (c *Capture) Next(flowLabel uint32, timeout time.Duration) ([]byte, int64, error) {
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65536)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, 0, ErrTimeout
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return nil, 0, err
+		}
+		n, from, err := unix.Recvfrom(c.fd, buf, 0)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("capture: %w", err)
+		}
+		now := TAINow()
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		if n < 40 || buf[0]>>4 != 6 || binary.BigEndian.Uint32(buf[0:4])&0xfffff != flowLabel {
+			continue
+		}
+		return bytes.Clone(buf[:n]), now, nil
+	}
+}
+
+// TAINow reads CLOCK_TAI in nanoseconds.
+func TAINow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_TAI, &ts); err != nil {
+		panic(fmt.Sprintf("clock_gettime(CLOCK_TAI): %v", err)) // cannot fail on Linux
+	}
+	return ts.Nano()
+}
+
+// SameExceptForwarding reports the first difference between a sent SRv6 packet and its copy
+// captured after End processing, ignoring what forwarding legitimately changes: the hop limit,
+// the destination address and Segments Left. ignore lists further byte ranges [from, to) to
+// skip (for example a timestamp slot).
+func SameExceptForwarding(sent, got []byte, ignore ...[2]int) error {
+	if len(sent) != len(got) {
+		return fmt.Errorf("length %d, sent %d", len(got), len(sent))
+	}
+	skip := func(i int) bool {
+		if i == 7 || (i >= 24 && i < 40) || i == 43 {
+			return true
+		}
+		for _, r := range ignore {
+			if i >= r[0] && i < r[1] {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range sent {
+		if !skip(i) && sent[i] != got[i] {
+			return fmt.Errorf("byte %d: got %#02x, sent %#02x", i, got[i], sent[i])
+		}
+	}
+	return nil
+}
+
+// SlotOffset is the offset, from the IPv6 header, of timestamp slot k of a packet built by
+// Packet.Bytes with a Probe TLV and a Slots TLV as the first TLVs.
+func SlotOffset(segments, k int) int {
+	return 40 + 8 + 16*segments + 40 + 8 + 16*k
+}

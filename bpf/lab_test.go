@@ -1,0 +1,236 @@
+package bpf_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/perf"
+
+	"github.com/srv6oam/srv6oam/bpf"
+	"github.com/srv6oam/srv6oam/bpf/bpftest"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
+)
+
+var (
+	h1Addr   = netip.MustParseAddr("fc00:0:1::1")
+	h2Addr   = netip.MustParseAddr("fc00:0:4::1")
+	r1OAMSID = netip.MustParseAddr("fc00:0:2::b0") // in r1's range for End.BPF SIDs
+)
+
+const r1NodeID = 0x0a000002
+
+type endOAMLab struct {
+	lab     *testnet.Lab
+	prog    *bpf.EndOAM
+	reader  *perf.Reader
+	capture *bpftest.Capture
+}
+
+// upEndOAM builds line4, loads end_oam and binds r1OAMSID on r1, reads its perf ring and
+// captures what reaches h2.
+func upEndOAM(t *testing.T) *endOAMLab {
+	t.Helper()
+	lab := labtest.Up(t, "line4")
+	prog, err := bpf.Load(bpf.Options{NodeID: r1NodeID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	h, err := lab.Handle("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := bpf.SID{Prefix: netip.PrefixFrom(r1OAMSID, 128), Device: "to-r2"}
+	if err := prog.BindSID(h, sid); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := bpf.UnbindSID(h, sid); err != nil {
+			t.Errorf("unbind: %v", err)
+		}
+	})
+	rd, err := perf.NewReader(prog.Events(), 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	c, err := bpftest.Listen(lab, "h2", "to-r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &endOAMLab{lab: lab, prog: prog, reader: rd, capture: c}
+}
+
+// roundTrip sends p from h1 and returns what h2 received, with CLOCK_TAI before sending and
+// after receiving.
+func (l *endOAMLab) roundTrip(t *testing.T, p bpftest.Packet) (sent, got []byte, txTAI, rxTAI int64) {
+	t.Helper()
+	sent, err := p.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	txTAI = bpftest.TAINow()
+	if err := bpftest.Send(l.lab, "h1", sent); err != nil {
+		t.Fatal(err)
+	}
+	got, rxTAI, err = l.capture.Next(p.FlowLabel, 3*time.Second)
+	if err != nil {
+		t.Fatalf("flow label %#x: %v", p.FlowLabel, err)
+	}
+	return sent, got, txTAI, rxTAI
+}
+
+func TestEndOAMTimestampsProbe(t *testing.T) {
+	l := upEndOAM(t)
+	probe := &srh.Probe{Flags: srh.ProbeReport | srh.ProbeCapture, Session: 0xc0ffee, Sequence: 42,
+		TxTimestamp: uint64(bpftest.TAINow()), ReportTo: h1Addr, ReportPort: 9999, CaptureLen: 64}
+	p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x11, Probe: probe, Slots: true}
+	sent, got, tx, rx := l.roundTrip(t, p)
+
+	// Segment List[1] is r1's SID; End.BPF sees Segments Left 0 and writes slot 1.
+	off := bpftest.SlotOffset(2, 1)
+	slot := got[off : off+16]
+	if id := binary.BigEndian.Uint32(slot[0:4]); id != r1NodeID {
+		t.Errorf("slot 1 node id %#x, want %#x", id, r1NodeID)
+	}
+	if slot[4] != srh.SlotWritten || slot[5] != 0 || slot[6] != 0 || slot[7] != 0 {
+		t.Errorf("slot 1 flags %#02x segments left %d reserved %x, want W, 0, 0", slot[4], slot[5], slot[6:8])
+	}
+	ts := int64(binary.BigEndian.Uint64(slot[8:16]))
+	if ts < tx || ts > rx {
+		t.Errorf("slot 1 timestamp %d not within send %d .. receive %d (CLOCK_TAI)", ts, tx, rx)
+	}
+	// Everything else, slot 0 included, arrives as sent.
+	if err := bpftest.SameExceptForwarding(sent, got, [2]int{off, off + 16}); err != nil {
+		t.Errorf("probe changed beyond its slot: %v", err)
+	}
+	// The receiver's SRH codec accepts the stamped packet and reads the same slot.
+	var s srh.SRH
+	if err := s.DecodeFromBytes(got[40:], nil); err != nil {
+		t.Fatalf("decode stamped SRH: %v", err)
+	}
+	slots, err := srh.DefaultRegistry().Slots(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl, err := slots.Slot(1); err != nil || !sl.Written() || sl.NodeID != r1NodeID || int64(sl.Timestamp) != ts {
+		t.Errorf("srh codec reads slot 1 as %+v (%v)", sl, err)
+	}
+
+	l.reader.SetDeadline(time.Now().Add(3 * time.Second))
+	rec, err := l.reader.Read()
+	if err != nil {
+		t.Fatalf("perf event: %v", err)
+	}
+	var ev bpf.Event
+	if err := bpf.DecodeEvent(rec.RawSample, &ev); err != nil {
+		t.Fatal(err)
+	}
+	in, err := l.lab.Interface("r1", "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.SID != r1OAMSID || ev.Session != 0xc0ffee || ev.Sequence != 42 || ev.SegmentsLeft != 0 ||
+		ev.ReportTo != h1Addr || ev.ReportPort != 9999 || ev.NodeID != r1NodeID || !ev.SlotWritten ||
+		ev.TimestampNs != uint64(ts) || ev.SenderTxNs != probe.TxTimestamp || int(ev.IngressIfindex) != in.Index ||
+		int(ev.PacketLen) != len(sent) {
+		t.Errorf("event %+v", ev)
+	}
+	if len(ev.Capture) != 64 || ev.Capture[0]>>4 != 6 || binary.BigEndian.Uint32(ev.Capture[0:4])&0xfffff != 0x11 {
+		t.Errorf("capture %x, want the first 64 bytes of the probe", ev.Capture)
+	}
+
+	c, err := l.prog.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != 1 || c.Probes != 1 || c.Malformed != 0 || c.PerfFailed != 0 || c.StoreFailed != 0 {
+		t.Errorf("counters %+v, want 1 packet, 1 probe", c)
+	}
+}
+
+func TestEndOAMForwardsOrdinaryTraffic(t *testing.T) {
+	l := upEndOAM(t)
+	for i, p := range []bpftest.Packet{
+		{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x21},
+		{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x22,
+			ExtraTLVs: []srh.TLV{{Type: 4, Value: make([]byte, 6)}}}, // PadN only
+		{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x23,
+			ExtraTLVs: []srh.TLV{{Type: 0x80, Value: []byte{1, 2, 3, 4, 5, 6}}}}, // unknown TLV first
+	} {
+		sent, got, _, _ := l.roundTrip(t, p)
+		if err := bpftest.SameExceptForwarding(sent, got); err != nil {
+			t.Errorf("packet %d changed: %v", i, err)
+		}
+		if got[43] != 0 || netip.AddrFrom16([16]byte(got[24:40])) != h2Addr {
+			t.Errorf("packet %d: segments left %d, destination %v; End did not advance it", i, got[43], netip.AddrFrom16([16]byte(got[24:40])))
+		}
+	}
+	c, err := l.prog.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != 3 || c.Probes != 0 || c.Malformed != 0 {
+		t.Errorf("counters %+v, want 3 packets, no probe", c)
+	}
+	// Nothing was reported for them.
+	l.reader.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if rec, err := l.reader.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("perf ring has %d bytes (err %v), want nothing", len(rec.RawSample), err)
+	}
+}
+
+func TestEndOAMForwardsMalformedProbeUntouched(t *testing.T) {
+	l := upEndOAM(t)
+	good := srh.Probe{Flags: srh.ProbeReport, Session: 1, Sequence: 1, ReportTo: h1Addr, ReportPort: 9999}
+	probeValue := func(p srh.Probe) []byte {
+		v := make([]byte, srh.ProbeValueLen)
+		if err := p.MarshalTo(v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	badVersion := probeValue(good)
+	badVersion[0] = 9
+	slotsValue := func(n int) []byte {
+		v := make([]byte, srh.SlotsHeaderLen+16*n)
+		v[0] = byte(n)
+		return v
+	}
+	inconsistent := slotsValue(2)
+	inconsistent[0] = 3 // N says 3 slots, length holds 2
+	cases := []struct {
+		name string
+		tlvs []srh.TLV
+	}{
+		{"unknown probe version", []srh.TLV{{Type: 124, Value: badVersion}, {Type: 252, Value: slotsValue(2)}}},
+		{"truncated probe TLV", []srh.TLV{{Type: 124, Value: probeValue(good)[:30]}, {Type: 252, Value: slotsValue(2)}}},
+		{"no slot for this segment", []srh.TLV{{Type: 124, Value: probeValue(good)}, {Type: 252, Value: slotsValue(1)}}},
+		{"slot count disagrees with length", []srh.TLV{{Type: 124, Value: probeValue(good)}, {Type: 252, Value: inconsistent}}},
+	}
+	for i, tc := range cases {
+		p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: uint32(0x31 + i), ExtraTLVs: tc.tlvs}
+		sent, got, _, _ := l.roundTrip(t, p)
+		if err := bpftest.SameExceptForwarding(sent, got); err != nil {
+			t.Errorf("%s: forwarded packet changed: %v", tc.name, err)
+		}
+	}
+	c, err := l.prog.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != uint64(len(cases)) || c.Malformed != uint64(len(cases)) || c.Probes != 0 {
+		t.Errorf("counters %+v, want %d packets, all malformed", c, len(cases))
+	}
+	l.reader.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := l.reader.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("malformed probe reported (err %v), want no event", err)
+	}
+}
