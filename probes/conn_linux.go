@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -50,6 +51,7 @@ type Conn struct {
 	recvFile *os.File
 	recvRC   syscall.RawConn
 	cfg      Config
+	closed   atomic.Bool
 
 	// Send state, reused (0 allocations per packet).
 	dst     unix.RawSockaddrInet6
@@ -187,8 +189,12 @@ func (c *Conn) setup(sendFD, recvFD int) error {
 	return nil
 }
 
-// Close closes both sockets; a Receive blocked in another goroutine returns.
+// Close closes both sockets; a Receive blocked in another goroutine returns. Closing again does
+// nothing.
 func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	var errs []error
 	if c.sendFile != nil {
 		errs = append(errs, c.sendFile.Close())
@@ -421,7 +427,7 @@ func SourceFor(ctx context.Context, dst netip.Addr, iface string) (netip.Addr, e
 	conn, err := d.DialContext(ctx, "udp6", netip.AddrPortFrom(dst, 9).String())
 	if err != nil {
 		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
-			return netip.Addr{}, fmt.Errorf("choose a source address toward %s: %w to %s (check `ip -6 route get %s`)", dst, ErrNoRoute, dst, dst)
+			return netip.Addr{}, fmt.Errorf("%w to %s (see `ip -6 route get %s`)", ErrNoRoute, dst, dst)
 		}
 		return netip.Addr{}, fmt.Errorf("choose a source address toward %s: %w", dst, err)
 	}

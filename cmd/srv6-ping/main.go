@@ -59,8 +59,10 @@ func main() {
 			&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
 		},
 		Action: run,
+		// Exit codes and messages are ours (see below), not urfave's default handler's.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(flagsFirst(app.Flags, os.Args)); err != nil {
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
 			if msg := err.Error(); msg != "" {
@@ -71,6 +73,58 @@ func main() {
 		fmt.Fprintln(os.Stderr, "srv6-ping: "+err.Error())
 		os.Exit(exitError)
 	}
+}
+
+// flagsFirst moves arguments that are not flags after the flags, so that "srv6-ping DEST -c 3"
+// works as it does with iputils (urfave/cli stops at the first argument that is not a flag).
+func flagsFirst(flags []cli.Flag, args []string) []string {
+	takesNoValue := map[string]bool{}
+	for _, f := range flags {
+		if _, ok := f.(*cli.BoolFlag); ok {
+			for _, n := range f.Names() {
+				takesNoValue[n] = true
+			}
+		}
+	}
+	takesNoValue["h"], takesNoValue["help"] = true, true
+	var opts, rest []string
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		opts = append(opts, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") || takesNoValue[name] {
+			continue
+		}
+		if a[1] != '-' && len(name) > 1 && allNoValue(takesNoValue, name) {
+			continue // combined short options: -qD
+		}
+		if i+1 < len(args) {
+			i++
+			opts = append(opts, args[i])
+		}
+	}
+	out := append([]string{args[0]}, opts...)
+	if len(rest) > 0 {
+		out = append(append(out, "--"), rest...)
+	}
+	return out
+}
+
+func allNoValue(takesNoValue map[string]bool, shorts string) bool {
+	for _, r := range shorts {
+		if !takesNoValue[string(r)] {
+			return false
+		}
+	}
+	return true
 }
 
 func fail(err error) error { return cli.Exit(err.Error(), exitError) }
@@ -101,17 +155,13 @@ func run(c *cli.Context) error {
 		}()
 	}
 
-	src, err := ping.Source(ctx, target, opts)
+	pinger, err := ping.New(ctx, target, opts)
 	if err != nil {
 		return fail(err)
 	}
-	opts.Source = src
-	if opts.Identifier == 0 {
-		opts.Identifier = uint16(os.Getpid()&0xffff) ^ uint16(time.Now().UnixNano())
-		if opts.Identifier == 0 {
-			opts.Identifier = 1
-		}
-	}
+	defer pinger.Close()
+	src := pinger.SourceAddr()
+	opts = pinger.Options()
 
 	out := os.Stdout
 	printer := &ping.Printer{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D")}
@@ -133,7 +183,7 @@ func run(c *cli.Context) error {
 	if !jsonMode && !linesMode {
 		printer.Header(opts.PayloadSize)
 	}
-	summary, err := ping.Probe(ctx, target, opts, emit)
+	summary, err := pinger.Run(ctx, emit)
 	if err != nil {
 		return fail(err)
 	}

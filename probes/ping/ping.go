@@ -109,16 +109,30 @@ var _ probes.ProbeFunc[Options] = Probe
 
 // Probe pings target with opts; see probes.ProbeFunc for the contract.
 func Probe(ctx context.Context, target oam.Target, opts Options, emit func(oam.Result)) (oam.Summary, error) {
+	p, err := New(ctx, target, opts)
+	if err != nil {
+		return oam.Summary{}, err
+	}
+	defer p.Close()
+	return p.Run(ctx, emit)
+}
+
+// Pinger is a prepared run: sockets open, source chosen, probe template built. New then Run
+// lets a caller report setup errors (permission, route, options) before printing anything.
+type Pinger struct {
+	r      *run
+	source netip.Addr
+}
+
+// New checks the options, picks the source, opens the sockets and builds the probe template.
+func New(ctx context.Context, target oam.Target, opts Options) (*Pinger, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
-		return oam.Summary{}, err
+		return nil, err
 	}
-	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	src, err := Source(ctx, target, opts)
 	if err != nil {
-		return oam.Summary{}, err
-	}
-	if opts.Source.IsValid() {
-		src = opts.Source
+		return nil, err
 	}
 	builder, err := probes.NewEchoBuilder(probes.EchoConfig{
 		Target:       target,
@@ -133,23 +147,50 @@ func Probe(ctx context.Context, target oam.Target, opts Options, emit func(oam.R
 		HMAC:         opts.HMAC,
 	})
 	if err != nil {
-		return oam.Summary{}, err
+		return nil, err
 	}
 	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps, Tap: opts.Tap})
 	if err != nil {
-		return oam.Summary{}, err
+		return nil, err
 	}
-	r := newRun(target, opts, builder, conn, emit)
-	return r.run(ctx)
+	return &Pinger{r: newRun(target, opts, builder, conn, nil), source: src}, nil
 }
+
+// SourceAddr is the source address of the probes.
+func (p *Pinger) SourceAddr() netip.Addr { return p.source }
+
+// Options are the options with defaults filled in (the identifier included).
+func (p *Pinger) Options() Options { return p.r.opts }
+
+// Run sends the probes and returns when the count is done or ctx is; it may be called once.
+// It closes the sockets when it returns.
+func (p *Pinger) Run(ctx context.Context, emit func(oam.Result)) (oam.Summary, error) {
+	if p.r.emit != nil {
+		return oam.Summary{}, errors.New("ping: Run called twice")
+	}
+	p.r.emit = emit
+	return p.r.run(ctx)
+}
+
+// Close releases the sockets of a Pinger that will not Run; after Run it does nothing.
+func (p *Pinger) Close() error { return p.r.conn.Close() }
 
 // Source returns the source address Probe would use for target: opts.Source, or what the
 // kernel picks toward the first segment. The CLI prints it in its first line.
+// The error wraps probes.ErrNoRoute when the kernel has no route to the first segment, even
+// with an explicit source: nothing could be sent.
 func Source(ctx context.Context, target oam.Target, opts Options) (netip.Addr, error) {
+	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	if err != nil {
+		if len(target.Segments) > 0 {
+			return netip.Addr{}, fmt.Errorf("first segment: %w", err)
+		}
+		return netip.Addr{}, fmt.Errorf("destination: %w", err)
+	}
 	if opts.Source.IsValid() {
 		return opts.Source, nil
 	}
-	return probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	return src, nil
 }
 
 // slot states
