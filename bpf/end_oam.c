@@ -262,6 +262,8 @@ int end_oam(struct __sk_buff *skb)
 	} else if (bpf_skb_load_bytes(skb, tlv_off, tlv, 2) < 0) {
 		return BPF_OK;
 	}
+	/* Linux reads the HMAC TLV from the end of the SRH, where srv6oam puts it; other senders
+	 * may put it first, and a probe behind it is still a probe. */
 	if (tlv[0] == SRH_TLV_HMAC) {
 		tlv_off += 2 + tlv[1];
 		if (tlv_off + 2 > srh_end)

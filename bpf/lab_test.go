@@ -234,3 +234,117 @@ func TestEndOAMForwardsMalformedProbeUntouched(t *testing.T) {
 		t.Errorf("malformed probe reported (err %v), want no event", err)
 	}
 }
+
+// Linux reads the HMAC TLV from the last 40 bytes of the SRH, so srv6oam puts it last; a sender
+// that puts an HMAC TLV first still gets its probe stamped: end_oam steps over a leading HMAC
+// TLV. Without the H flag the kernel does not check it.
+func TestEndOAMProbeAfterLeadingHMACTLV(t *testing.T) {
+	l := upEndOAM(t)
+	hmac := srh.TLV{Type: 4, Value: make([]byte, 38)} // turned into type 5 after serializing
+	probe := srh.Probe{Session: 5, Sequence: 6}
+	v := make([]byte, srh.ProbeValueLen)
+	if err := probe.MarshalTo(v); err != nil {
+		t.Fatal(err)
+	}
+	slots := make([]byte, srh.SlotsHeaderLen+2*srh.SlotLen)
+	slots[0] = 2
+	p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x41,
+		ExtraTLVs: []srh.TLV{hmac, {Type: 124, Value: v}, {Type: 252, Value: slots}}}
+	raw, err := p.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlvStart := 40 + 8 + 16*2
+	if raw[tlvStart] != 4 || raw[tlvStart+1] != 38 {
+		t.Fatalf("first TLV %d/%d, want the PadN placeholder", raw[tlvStart], raw[tlvStart+1])
+	}
+	raw[tlvStart] = 5
+	tx := bpftest.TAINow()
+	if err := bpftest.Send(l.lab, "h1", raw); err != nil {
+		t.Fatal(err)
+	}
+	got, rx, err := l.capture.Next(p.FlowLabel, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := raw
+	off := bpftest.SlotOffset(2, 1) + 40
+	if id := binary.BigEndian.Uint32(got[off:]); id != r1NodeID {
+		t.Errorf("slot 1 node id %#x, want %#x", id, r1NodeID)
+	}
+	if ts := int64(binary.BigEndian.Uint64(got[off+8:])); ts < tx || ts > rx {
+		t.Errorf("slot 1 timestamp %d not within %d .. %d", ts, tx, rx)
+	}
+	if err := bpftest.SameExceptForwarding(sent, got, [2]int{off, off + 16}); err != nil {
+		t.Errorf("probe changed beyond its slot: %v", err)
+	}
+	if c, err := l.prog.Counters(); err != nil || c.Probes != 1 {
+		t.Errorf("counters %+v (%v), want 1 probe", c, err)
+	}
+}
+
+func TestBindReplacesAndRemovesStaleRoutes(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	h, err := lab.Handle("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sidA := bpf.SID{Prefix: netip.MustParsePrefix("fc00:0:2::b1/128"), Device: "to-r2"}
+	sidB := bpf.SID{Prefix: netip.MustParsePrefix("fc00:0:2::b2/128"), Device: "to-r2"}
+	for range 2 { // the second run replaces the first one's routes (a restart with stale routes)
+		prog, err := bpf.Load(bpf.Options{NodeID: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []bpf.SID{sidA, sidB} {
+			if err := prog.BindSID(h, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prog.Close() // the routes keep the program alive
+	}
+	routes, err := bpf.BoundRoutes(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 2 {
+		t.Fatalf("%d srv6oam routes after two binds of two SIDs, want 2: %v", len(routes), routes)
+	}
+	n, err := bpf.RemoveStaleRoutes(h, []bpf.SID{sidA})
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveStaleRoutes removed %d (%v), want 1", n, err)
+	}
+	if err := bpf.UnbindSID(h, sidA); err != nil {
+		t.Fatal(err)
+	}
+	if err := bpf.UnbindSID(h, sidA); err != nil {
+		t.Errorf("unbinding a missing SID: %v, want nil", err)
+	}
+	if routes, err := bpf.BoundRoutes(h); err != nil || len(routes) != 0 {
+		t.Errorf("routes left: %v (%v)", routes, err)
+	}
+}
+
+func TestBindSIDErrors(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	h, err := lab.Handle("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := bpf.Load(bpf.Options{NodeID: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	for _, s := range []bpf.SID{
+		{Prefix: netip.MustParsePrefix("fc00:0:2::b1/128"), Device: "no-such-dev"},
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), Device: "to-r2"},
+		{Prefix: netip.MustParsePrefix("fc00:0:2::b1/120"), Device: "to-r2"},
+		{Device: "to-r2"},
+	} {
+		if err := prog.BindSID(h, s); err == nil {
+			t.Errorf("BindSID(%+v) succeeded", s)
+			bpf.UnbindSID(h, s)
+		}
+	}
+}
