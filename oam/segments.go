@@ -66,12 +66,20 @@ type Target struct {
 	// Segments are the segments visited before Destination, in visiting order. Destination is
 	// appended as the final segment when the packet is built; it is not repeated here.
 	Segments SegmentList
-	// Destination is the final destination (the last segment on the wire).
+	// Destination is the final destination (the last segment on the wire, unless Decap).
 	Destination netip.Addr
+	// Decap says that the last of Segments decapsulates (an End.DT6/End.DX6 SID) and
+	// Destination is reached after it as plain IPv6, not as a segment: the packet a Linux
+	// headend builds for `ip route add Destination encap seg6 mode encap segs Segments`.
+	Decap bool
 }
 
-// Path is the full segment list on the wire in visiting order: Segments then Destination.
+// Path is the full segment list on the wire in visiting order: Segments then Destination, or
+// Segments alone with Decap.
 func (t Target) Path() SegmentList {
+	if t.Decap {
+		return append(SegmentList(nil), t.Segments...)
+	}
 	p := make(SegmentList, 0, len(t.Segments)+1)
 	p = append(p, t.Segments...)
 	return append(p, t.Destination)

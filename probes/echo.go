@@ -89,6 +89,9 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 	if cfg.Encoding != Encap && cfg.Encoding != Insert {
 		return nil, fmt.Errorf("encoding %d: unknown", cfg.Encoding)
 	}
+	if cfg.Target.Decap && (cfg.Encoding != Encap || len(cfg.Target.Segments) == 0) {
+		return nil, errors.New("decap at the last segment needs the encap encoding and a segment list")
+	}
 	path := cfg.Target.Path()
 	if len(path) > 1+srh.MaxSegments/2 {
 		return nil, fmt.Errorf("segment list: %d segments is more than an SRH holds with room for TLVs", len(path))

@@ -49,6 +49,7 @@ func main() {
 			&cli.IntFlag{Name: "Q", Usage: "traffic `CLASS` (0-255) of the probes"},
 			&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
 			&cli.BoolFlag{Name: "encap", Usage: "H.Encaps: outer IPv6 + SRH around the echo packet; DESTINATION decapsulates (default)"},
+			&cli.BoolFlag{Name: "decap", Usage: "encap only: the last --segs SID decapsulates (End.DT6/End.DX6) and DESTINATION is reached as plain IPv6 after it, as with `ip route add DESTINATION encap seg6 mode encap segs SIDS`"},
 			&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo packet itself (no encapsulation)"},
 			&cli.BoolFlag{Name: "oam", Usage: "set the O-flag (RFC 9259) in the SRH"},
 			&cli.UintFlag{Name: "hmac-keyid", Usage: "sign the SRH with HMAC key `ID` (as `ip sr hmac set ID`); needs --hmac-secret-file"},
@@ -238,7 +239,7 @@ func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 			return target, opts, fmt.Errorf("--segs: %w", err)
 		}
 		// Destination is the final segment; "--segs A,B,D D" means the same as "--segs A,B D".
-		if segs[len(segs)-1] == dst {
+		if segs[len(segs)-1] == dst && !c.Bool("decap") {
 			segs = segs[:len(segs)-1]
 		}
 		target.Segments = segs
@@ -248,6 +249,12 @@ func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 	}
 	if c.Bool("insert") {
 		opts.Encoding = probes.Insert
+	}
+	if c.Bool("decap") {
+		if c.Bool("insert") || len(target.Segments) == 0 {
+			return target, opts, errors.New("--decap needs --segs and the encap encoding (not --insert)")
+		}
+		target.Decap = true
 	}
 	if c.Int("c") < 0 {
 		return target, opts, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))

@@ -67,7 +67,7 @@ func (p *Printer) Result(r oam.Result) {
 		}
 		if r.ActiveSegment >= 0 {
 			b = fmt.Appendf(b, " (active segment %d/%d %s, SL=%d)", r.ActiveSegment+1,
-				len(p.Target.Segments)+1, r.ActiveSID, r.SegmentsLeft)
+				len(p.Target.Path()), r.ActiveSID, r.SegmentsLeft)
 		}
 	}
 	b = append(b, '\n')

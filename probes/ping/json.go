@@ -26,6 +26,7 @@ type JSONTarget struct {
 	Destination string   `json:"destination"`
 	Segments    []string `json:"segments"`
 	Encoding    string   `json:"encoding"`
+	Decap       bool     `json:"decap"`
 	Source      string   `json:"source"`
 }
 
@@ -106,7 +107,7 @@ func NewJSONTarget(target oam.Target, enc probes.Encoding, src string) JSONTarge
 	for _, s := range target.Segments {
 		segs = append(segs, s.String())
 	}
-	return JSONTarget{Destination: target.Destination.String(), Segments: segs, Encoding: enc.String(), Source: src}
+	return JSONTarget{Destination: target.Destination.String(), Segments: segs, Encoding: enc.String(), Decap: target.Decap, Source: src}
 }
 
 // NewJSONOptions describes the options (after defaults) of a run.
