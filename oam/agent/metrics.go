@@ -42,7 +42,11 @@ var (
 
 type clockCollector struct{}
 
-func (*clockCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSynced; ch <- descEst; ch <- descMax }
+func (*clockCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSynced
+	ch <- descEst
+	ch <- descMax
+}
 
 func (*clockCollector) Collect(ch chan<- prometheus.Metric) {
 	c := readClock()

@@ -1,0 +1,118 @@
+// Command srv6-agent runs on an SRv6 node: it binds SIDs to the End.OAM BPF function, which
+// timestamps srv6oam probes in the kernel, and reports those probes to allow-listed collectors.
+// See docs/srv6-agent.md.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/srv6oam/srv6oam/oam/agent"
+)
+
+func main() {
+	app := &cli.App{
+		Name:            "srv6-agent",
+		Usage:           "timestamp srv6oam probes in the kernel (End.BPF) and report them to collectors",
+		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...]",
+		HideHelpCommand: true,
+		// --sid values contain commas (SID,dev=IFACE); repeat the flag instead of comma lists.
+		DisableSliceFlagSeparator: true,
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "config", Usage: "YAML `FILE` (docs/srv6-agent.md); flags given as well override its values"},
+			&cli.UintFlag{Name: "node-id", Usage: "`ID` written into timestamp slots and reports (not 0)", DefaultText: "none"},
+			&cli.StringSliceFlag{Name: "sid", Usage: "bind `SID,dev=IFACE[,table=N]` to End.OAM (repeatable)"},
+			&cli.StringSliceFlag{Name: "collector", Usage: "allow reports to `PREFIX` (repeatable); probes naming other collectors are not reported"},
+			&cli.Float64Flag{Name: "report-rate", Usage: "report records per second to any one collector", DefaultText: "1000"},
+			&cli.IntFlag{Name: "report-burst", Usage: "token bucket size per collector", DefaultText: "the rate"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDRESS` for Prometheus /metrics, e.g. [::1]:9470 (empty: off)"},
+			&cli.UintFlag{Name: "probe-tlv-type", Usage: "Probe TLV type `CODE`", DefaultText: "124"},
+			&cli.UintFlag{Name: "slots-tlv-type", Usage: "Timestamp Slots TLV type `CODE`", DefaultText: "252"},
+			&cli.IntFlag{Name: "perf-buffer-bytes", Usage: "perf ring `BYTES` per CPU", DefaultText: "1048576"},
+			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
+		},
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "srv6-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
+	}
+	var cfg agent.Config
+	if path := c.Path("config"); path != "" {
+		var err error
+		if cfg, err = agent.LoadConfig(path); err != nil {
+			return err
+		}
+	}
+	if c.IsSet("node-id") {
+		if c.Uint("node-id") > 0xffffffff {
+			return fmt.Errorf("--node-id %d: larger than 32 bits", c.Uint("node-id"))
+		}
+		cfg.NodeID = uint32(c.Uint("node-id"))
+	}
+	if c.IsSet("sid") {
+		cfg.SIDs = nil
+		for _, s := range c.StringSlice("sid") {
+			sc, err := agent.ParseSIDFlag(s)
+			if err != nil {
+				return err
+			}
+			cfg.SIDs = append(cfg.SIDs, sc)
+		}
+	}
+	if c.IsSet("collector") {
+		cfg.Collectors = c.StringSlice("collector")
+	}
+	if c.IsSet("report-rate") {
+		cfg.ReportRate = c.Float64("report-rate")
+	}
+	if c.IsSet("report-burst") {
+		cfg.ReportBurst = c.Int("report-burst")
+	}
+	if c.IsSet("metrics-listen") {
+		cfg.MetricsListen = c.String("metrics-listen")
+	}
+	for _, f := range []struct {
+		name string
+		dst  *uint8
+	}{{"probe-tlv-type", &cfg.ProbeTLVType}, {"slots-tlv-type", &cfg.SlotsTLVType}} {
+		if c.IsSet(f.name) {
+			if c.Uint(f.name) > 255 {
+				return fmt.Errorf("--%s %d: a TLV type is 0-255", f.name, c.Uint(f.name))
+			}
+			*f.dst = uint8(c.Uint(f.name))
+		}
+	}
+	if c.IsSet("perf-buffer-bytes") {
+		cfg.PerfBufferBytes = c.Int("perf-buffer-bytes")
+	}
+	level := slog.LevelInfo
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "metrics", a.MetricsAddr())
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("srv6-agent stopped; routes and program removed")
+	return nil
+}
