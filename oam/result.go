@@ -67,7 +67,11 @@ type Result struct {
 	Sent, Received           time.Time
 	SentClock, ReceivedClock TimestampSource
 	RTT                      time.Duration
-	Duplicate                bool
+	// SendDelay is how long the host took from the user-space clock read before sendmsg to the
+	// kernel's TX timestamp (0 without one): the part of an iputils-style RTT that is this
+	// host's own send path.
+	SendDelay time.Duration
+	Duplicate bool
 	// Late is set for a reply that came after the probe had been declared lost.
 	Late bool
 	// ICMPType and ICMPCode of the message received (0 for a timeout).

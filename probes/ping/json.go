@@ -59,6 +59,7 @@ type JSONResult struct {
 	Bytes         int                `json:"bytes,omitempty"`
 	HopLimit      *int               `json:"hop_limit,omitempty"`
 	RTTMS         *float64           `json:"rtt_ms,omitempty"`
+	SendDelayMS   *float64           `json:"send_delay_ms,omitempty"`
 	Sent          string             `json:"sent,omitempty"`
 	Received      string             `json:"received,omitempty"`
 	SentClock     string             `json:"sent_clock,omitempty"`
@@ -150,6 +151,10 @@ func NewJSONResult(r oam.Result) JSONResult {
 	if r.Kind == oam.KindReply {
 		v := ms(r.RTT)
 		j.RTTMS = &v
+		if r.SendDelay > 0 {
+			d := ms(r.SendDelay)
+			j.SendDelayMS = &d
+		}
 	}
 	if r.ActiveSegment >= 0 {
 		j.ActiveSegment = &JSONActiveSegment{Index: r.ActiveSegment, SID: r.ActiveSID.String(), SegmentsLeft: r.SegmentsLeft}

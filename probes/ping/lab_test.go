@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,3 +305,68 @@ func TestMain(m *testing.M) {
 }
 
 var _ = fmt.Sprint
+
+var iputilsRTT = regexp.MustCompile(`icmp_seq=(\d+) .*time=([0-9.]+) ms`)
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// TestRTTMatchesIputils: on the diamond, h1 steers fc00:0:6::100 through r3 (End) and r4
+// (End.DT6) with a kernel H.Encaps policy. iputils ping over that policy and srv6-ping with the
+// same segment list (--decap) must agree: medians within 20% or 20 µs, whichever is larger.
+// Rounds alternate so that drift on the shared machine hits both alike.
+func TestRTTMatchesIputils(t *testing.T) {
+	lab := labtest.Up(t, "diamond")
+	warmUp(t, lab, "h1", "fc00:0:6::1", "fc00:0:6::100")
+	warmUp(t, lab, "h2", "fc00:0:1::1")
+	tg := target("fc00:0:6::100", "fc00:0:4::e", "fc00:0:5::d6")
+	tg.Decap = true
+	var ours, theirs, oursUser []time.Duration
+	for round := 0; round < 4; round++ {
+		out, err := lab.Output(context.Background(), "h1", "ping", "-n", "-c", "10", "-i", "0.02", "fc00:0:6::100")
+		if err != nil {
+			t.Fatalf("iputils ping: %v\n%s", err, out)
+		}
+		for _, g := range iputilsRTT.FindAllStringSubmatch(string(out), -1) {
+			ms, _ := strconv.ParseFloat(g[2], 64)
+			theirs = append(theirs, time.Duration(ms*float64(time.Millisecond)))
+		}
+		rs, _ := pingIn(t, lab, "h1", tg, ping.Options{Count: 10, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second})
+		for _, r := range rs {
+			if r.Kind == oam.KindReply && !r.Duplicate {
+				ours = append(ours, r.RTT)
+				oursUser = append(oursUser, r.RTT+r.SendDelay)
+			}
+		}
+	}
+	if len(ours) < 35 || len(theirs) < 35 {
+		t.Fatalf("too few replies: srv6-ping %d, iputils %d of 40", len(ours), len(theirs))
+	}
+	// iputils measures from its user-space clock read before sendmsg to the kernel receive
+	// timestamp. srv6-ping prints the RTT from the kernel TX timestamp instead, which leaves out
+	// this host's own send path (SendDelay); on the same basis as iputils it is RTT+SendDelay.
+	// The comparison is on that basis; the kernel-stamped RTT must be the smaller one.
+	mo, mt, mk := median(oursUser), median(theirs), median(ours)
+	tol := mt / 5
+	if tol < 20*time.Microsecond {
+		tol = 20 * time.Microsecond
+	}
+	diff := mo - mt
+	if diff < 0 {
+		diff = -diff
+	}
+	t.Logf("median RTT over %d/%d replies: iputils %v; srv6-ping on the iputils basis %v (tolerance %v); srv6-ping as printed (kernel TX timestamp) %v",
+		len(theirs), len(ours), mt, mo, tol, mk)
+	if diff > tol {
+		t.Errorf("median RTT srv6-ping %v vs iputils %v: differ by %v, more than %v", mo, mt, diff, tol)
+	}
+	if mk > mo {
+		t.Errorf("kernel-stamped median %v above the user-clock one %v: the TX timestamp is not closer to the wire", mk, mo)
+	}
+}

@@ -413,6 +413,7 @@ func (r *run) handle(ev event) {
 	}
 	if !s.kernSent.IsZero() {
 		res.Sent, res.SentClock = s.kernSent, oam.ClockKernel
+		res.SendDelay = s.kernSent.Sub(s.userSent)
 	}
 	if ev.atKernel {
 		res.ReceivedClock = oam.ClockKernel
