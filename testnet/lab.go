@@ -188,7 +188,7 @@ func validLabName(s string) bool {
 
 // Up builds topo. On error everything created so far is removed. The lab
 // must be closed with Close. ctx bounds the build only.
-func Up(ctx context.Context, topo *Topology, opts ...Option) (lab *Lab, err error) {
+func Up(ctx context.Context, topo *Topology, opts ...Option) (*Lab, error) {
 	o := options{recordCap: defaultRing}
 	for _, opt := range opts {
 		opt(&o)
@@ -221,19 +221,16 @@ func Up(ctx context.Context, topo *Topology, opts ...Option) (lab *Lab, err erro
 		}
 	}
 
+	// The relays live until Close, not until ctx ends.
 	rctx, cancel := context.WithCancel(context.Background())
-	lab = &Lab{name: name, topo: topo, nodes: map[string]*labNode{}, relayNS: -1, cancel: cancel}
-	defer func() {
-		if err != nil {
-			if cerr := lab.Close(); cerr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
-			}
-			lab = nil
-		}
-	}()
+	lab := &Lab{name: name, topo: topo, nodes: map[string]*labNode{}, relayNS: -1, cancel: cancel}
 	b := builder{lab: lab, o: &o, ctx: ctx}
 	if err := b.build(rctx); err != nil {
-		return nil, fmt.Errorf("lab %s: %w", name, err)
+		err = fmt.Errorf("lab %s: %w", name, err)
+		if cerr := lab.Close(); cerr != nil {
+			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
+		}
+		return nil, err
 	}
 	return lab, nil
 }
