@@ -24,6 +24,12 @@ import (
 // ErrForwardingDisabled: the node does not forward IPv6, so End.OAM SIDs would drop every packet.
 var ErrForwardingDisabled = errors.New("IPv6 forwarding is disabled: End.BPF forwards to the next segment; set sysctl net.ipv6.conf.all.forwarding=1")
 
+// Perf ring wakeups: at most flushInterval passes between a probe and its report.
+const (
+	wakeupEvents  = 128
+	flushInterval = 10 * time.Millisecond
+)
+
 // Agent is a running srv6-agent: End.OAM loaded, SIDs bound, sockets open.
 type Agent struct {
 	cfg      Config
@@ -89,7 +95,10 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType}); err != nil {
 		return a, err
 	}
-	if a.reader, err = perf.NewReader(a.prog.Events(), cfg.PerfBufferBytes); err != nil {
+	// Waking the reader for every probe costs the forwarding path more than the probe itself
+	// (an irq_work and a task wakeup per event); wake it every wakeupEvents events per CPU and
+	// flush the rest every flushInterval instead.
+	if a.reader, err = perf.NewReaderWithOptions(a.prog.Events(), cfg.PerfBufferBytes, perf.ReaderOptions{WakeupEvents: wakeupEvents}); err != nil {
 		return a, fmt.Errorf("open End.OAM perf ring: %w", err)
 	}
 	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
@@ -180,11 +189,24 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	// The reader blocks in epoll; closing it is what wakes the read loop on cancellation.
+	// The reader blocks in epoll until wakeupEvents samples wait on one CPU; the flusher makes
+	// it hand over fewer, and closing the reader is what wakes the read loop on cancellation.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		<-ctx.Done()
+		tick := time.NewTicker(flushInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if err := a.reader.Flush(); err != nil {
+					a.log.Debug("flush perf ring", "err", err)
+				}
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
 		a.reader.Close()
 		if srv != nil {
 			shutdownCtx, c := context.WithTimeout(context.Background(), 2*time.Second)
@@ -212,7 +234,7 @@ func (a *Agent) readLoop() error {
 		case errors.Is(err, perf.ErrClosed):
 			a.pipe.flushAll()
 			return nil
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, perf.ErrFlushed):
 			a.pipe.flushAll()
 			a.reader.SetDeadline(time.Time{})
 			draining = false

@@ -1,0 +1,216 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/srv6oam/srv6oam/bpf/bpftest"
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
+)
+
+// trafgenLab is line4 with srv6-agent on r1 and trafgen sending from h1.
+type trafgenLab struct {
+	lab       *testnet.Lab
+	agent     *agent.Agent
+	collector *net.UDPConn
+	received  atomic.Uint64 // report records the collector decoded
+	ethHeader []byte        // h1 to-r1 → r1 to-h1, IPv6
+	dir       string
+}
+
+func upTrafgenLab(b *testing.B, cfg agent.Config) *trafgenLab {
+	b.Helper()
+	if _, err := exec.LookPath("trafgen"); err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("trafgen (Debian netsniff-ng) is missing: make deps installs it")
+		}
+		b.Skip("trafgen (Debian netsniff-ng) is missing")
+	}
+	lab := labtest.Up(b, "line4")
+	l := &trafgenLab{lab: lab, dir: b.TempDir()}
+	var err error
+	err = lab.Exec("r1", func() error {
+		l.agent, err = agent.New(cfg, nil)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.agent.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("agent: %v", err)
+		}
+	})
+	if err := lab.Exec("h1", func() error {
+		l.collector, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h1Addr, 0)))
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	l.collector.SetReadBuffer(4 << 20)
+	b.Cleanup(func() { l.collector.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		var r oam.Report
+		for {
+			n, err := l.collector.Read(buf)
+			if err != nil {
+				return
+			}
+			if r.UnmarshalBinary(buf[:n]) == nil {
+				l.received.Add(uint64(len(r.Records)))
+			}
+		}
+	}()
+
+	h1, _ := lab.Handle("h1")
+	r1, _ := lab.Handle("r1")
+	src, err := h1.LinkByName("to-r1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst, err := r1.LinkByName("to-h1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.ethHeader = append(append(append([]byte{}, dst.Attrs().HardwareAddr...), src.Attrs().HardwareAddr...), 0x86, 0xdd)
+	return l
+}
+
+// r1Forwarded is the number of packets r1 sent towards r2.
+func (l *trafgenLab) r1Forwarded(b *testing.B) uint64 {
+	h, _ := l.lab.Handle("r1")
+	link, err := h.LinkByName("to-r2")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return link.Attrs().Statistics.TxPackets
+}
+
+// trafgen sends n copies of pkt (an IPv6 packet) from h1 on one CPU, at rate ("" = as fast as
+// it can), and returns how long it ran.
+func (l *trafgenLab) trafgen(b *testing.B, name string, pkt []byte, n int, rate string) time.Duration {
+	b.Helper()
+	frame := append(append([]byte{}, l.ethHeader...), pkt...)
+	var conf strings.Builder
+	conf.WriteString("{ ")
+	for i, c := range frame {
+		if i > 0 {
+			conf.WriteString(", ")
+		}
+		fmt.Fprintf(&conf, "0x%02x", c)
+	}
+	conf.WriteString(" }\n")
+	path := filepath.Join(l.dir, name+".cfg")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"--dev", "to-r1", "--conf", path, "-n", fmt.Sprint(n), "-P", "1", "--no-sock-mem", "-Q", "-C"}
+	if rate != "" {
+		args = append(args, "-b", rate)
+	}
+	cmd := exec.Command("trafgen", args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := l.lab.Run("h1", cmd); err != nil {
+		b.Fatalf("trafgen: %v\n%s", err, out.String())
+	}
+	return time.Since(start)
+}
+
+func mustBytes(b *testing.B, p bpftest.Packet) []byte {
+	raw, err := p.Bytes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+// BenchmarkForwarding measures packets per second r1 forwards, side by side in one lab: plain
+// IPv6, native seg6local End, End.BPF end_oam for a packet without OAM TLVs, and end_oam for a
+// probe (slot written, perf event read by the agent). trafgen on h1 sends b.N packets as fast as
+// it can on one CPU; fwd_pps is what r1 put on its link to r2 divided by trafgen's run time.
+func BenchmarkForwarding(b *testing.B) {
+	cfg := r1Config()
+	cfg.MetricsListen = ""
+	l := upTrafgenLab(b, cfg)
+	collector := l.collector.LocalAddr().(*net.UDPAddr).AddrPort()
+	nativeEnd := netip.MustParseAddr("fc00:0:2::e")
+	modes := []struct {
+		name string
+		pkt  []byte
+	}{
+		{"ipv6", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{h2Addr}, FlowLabel: 1})},
+		{"end", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{nativeEnd, h2Addr}, FlowLabel: 2})},
+		{"end_oam_plain", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 3})},
+		{"end_oam_probe", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 4, Slots: true,
+			Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 1, Sequence: 1, ReportTo: collector.Addr(), ReportPort: collector.Port()}})},
+		{"end_oam_probe_noreport", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 6, Slots: true,
+			Probe: &srh.Probe{Session: 1, Sequence: 1}})},
+	}
+	// The "ipv6" packet must be plain IPv6 without an SRH.
+	modes[0].pkt = plainIPv6(modes[0].pkt)
+	for _, m := range modes {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			before := l.r1Forwarded(b)
+			elapsed := l.trafgen(b, m.name, m.pkt, b.N, "")
+			fwd := l.r1Forwarded(b) - before
+			b.ReportMetric(float64(fwd)/elapsed.Seconds(), "fwd_pps")
+			b.ReportMetric(float64(fwd)/float64(b.N), "fwd/sent")
+		})
+	}
+}
+
+// plainIPv6 turns a one-segment SRv6 packet into the same IPv6 packet without the SRH.
+func plainIPv6(pkt []byte) []byte {
+	srhLen := 8 * (int(pkt[41]) + 1)
+	out := append(append([]byte{}, pkt[:40]...), pkt[40+srhLen:]...)
+	out[6] = 59 // no next header
+	out[4], out[5] = byte((len(out)-40)>>8), byte(len(out)-40)
+	return out
+}
+
+// BenchmarkAgentProbeReports sends probes through r1 at 50,000 per second and reports how many
+// perf samples the agent lost and how many reports reached the collector.
+func BenchmarkAgentProbeReports(b *testing.B) {
+	cfg := r1Config()
+	cfg.MetricsListen = ""
+	cfg.ReportRate = 1e6
+	cfg.ReportBurst = 1e6
+	l := upTrafgenLab(b, cfg)
+	collector := l.collector.LocalAddr().(*net.UDPAddr).AddrPort()
+	probe := mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 5, Slots: true,
+		Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 1, Sequence: 1, ReportTo: collector.Addr(), ReportPort: collector.Port()}})
+	st := l.agent.Stats()
+	b.ReportAllocs()
+	lost0, ev0, rx0 := st.LostSamples.Load(), st.Events.Load(), l.received.Load()
+	elapsed := l.trafgen(b, "probes50k", probe, b.N, "50000pps")
+	// Let the agent and the collector drain.
+	for i := 0; i < 50 && st.Events.Load()-ev0 < uint64(b.N); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sent_pps")
+	b.ReportMetric(float64(st.LostSamples.Load()-lost0), "lost_samples")
+	b.ReportMetric(float64(st.Events.Load()-ev0)/float64(b.N), "events/probe")
+	b.ReportMetric(float64(l.received.Load()-rx0)/float64(b.N), "reports/probe")
+}
