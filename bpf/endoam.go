@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Default TLV type codes of docs/wire-format.md.
@@ -79,6 +80,9 @@ func Load(opts Options) (*EndOAM, error) {
 	var e EndOAM
 	if err := spec.LoadAndAssign(&e.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("load end_oam: %w: %v", ErrPermission, err)
+		}
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load end_oam: verifier rejected the program: %+v", verr)
 		}

@@ -12,8 +12,10 @@ import (
 
 // Errors CheckFeatures and Load wrap, naming what the host lacks.
 var (
-	// ErrPermission: the process lacks CAP_BPF (or CAP_SYS_ADMIN) or CAP_NET_ADMIN.
-	ErrPermission = errors.New("missing privileges: srv6oam needs CAP_BPF and CAP_NET_ADMIN (or CAP_SYS_ADMIN); run as root or grant them (systemd AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_PERFMON)")
+	// ErrPermission: the process lacks CAP_BPF, CAP_NET_ADMIN or CAP_PERFMON (CAP_SYS_ADMIN
+	// stands in for CAP_BPF and CAP_PERFMON). Without CAP_PERFMON the verifier refuses end_oam's
+	// packet access and the perf ring cannot be opened.
+	ErrPermission = errors.New("missing privileges: srv6oam needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant them (systemd AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_PERFMON)")
 	// ErrNoEndBPF: the kernel has no lwt_seg6local program type (CONFIG_IPV6_SEG6_BPF).
 	ErrNoEndBPF = errors.New("kernel lacks seg6local End.BPF: BPF_PROG_TYPE_LWT_SEG6LOCAL is not supported (needs Linux >= 4.18 with CONFIG_IPV6_SEG6_LWTUNNEL=y and CONFIG_IPV6_SEG6_BPF=y)")
 	// ErrNoBTF: the kernel exposes no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF).
@@ -51,6 +53,9 @@ func checkCapabilities() error {
 	}
 	if !has(unix.CAP_NET_ADMIN) {
 		return fmt.Errorf("%w (CAP_NET_ADMIN is not effective)", ErrPermission)
+	}
+	if !sysAdmin && !has(unix.CAP_PERFMON) {
+		return fmt.Errorf("%w (CAP_PERFMON is not effective)", ErrPermission)
 	}
 	return nil
 }

@@ -2,8 +2,15 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips unprivileged runs outside CI and fails them in CI, where the lab must work.
@@ -59,5 +66,50 @@ func TestLoadRejectsBadOptions(t *testing.T) {
 func TestClassifyPermission(t *testing.T) {
 	if err := classify(errors.New("x")); errors.Is(err, ErrPermission) {
 		t.Error("plain error classified as permission")
+	}
+}
+
+// TestFeaturesNamePermission re-runs this test binary without privileges (and then with all but
+// CAP_PERFMON) and checks that CheckFeatures names what is missing instead of failing later.
+func TestFeaturesNamePermission(t *testing.T) {
+	if os.Getenv("BPF_FEATURES_CHILD") == "1" {
+		err := CheckFeatures()
+		fmt.Printf("errors.Is(ErrPermission)=%v\n%v\n", errors.Is(err, ErrPermission), err)
+		return
+	}
+	requireRoot(t)
+	// The test binary lives in a directory only root may enter: give nobody a copy.
+	dir := t.TempDir()
+	bin := dir + "/bpf.test"
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		ambient []uintptr
+		missing string
+	}{
+		{"unprivileged", nil, "CAP_BPF is not effective"},
+		{"no CAP_PERFMON", []uintptr{unix.CAP_BPF, unix.CAP_NET_ADMIN}, "CAP_PERFMON is not effective"},
+	} {
+		cmd := exec.Command(bin, "-test.run=^TestFeaturesNamePermission$")
+		cmd.Env = append(os.Environ(), "BPF_FEATURES_CHILD=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: tc.ambient}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: child: %v\n%s", tc.name, err, out)
+		}
+		if !strings.Contains(string(out), "errors.Is(ErrPermission)=true") || !strings.Contains(string(out), tc.missing) {
+			t.Errorf("%s: CheckFeatures said:\n%s\nwant ErrPermission naming %q", tc.name, out, tc.missing)
+		}
 	}
 }

@@ -74,10 +74,10 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	allow, _ := cfg.AllowList()
 
 	if err := bpf.CheckFeatures(); err != nil {
-		return nil, fmt.Errorf("srv6-agent cannot run here: %w", err)
+		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	if err := checkForwarding(); err != nil {
-		return nil, fmt.Errorf("srv6-agent cannot run here: %w", err)
+		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 
 	a = &Agent{cfg: cfg, log: log, sids: sids}
