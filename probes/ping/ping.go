@@ -402,7 +402,7 @@ func (r *run) handle(ev event) {
 	if s.seq != seq || s.state == slotFree {
 		return
 	}
-	if s.kernSent.IsZero() {
+	if s.kernSent.IsZero() && r.conn != nil {
 		// The TX timestamp is surely queued by now: the probe came back.
 		_ = r.conn.ReadTxTimestamps(r.onTxStamp)
 	}

@@ -1,0 +1,240 @@
+package trace
+
+import (
+	"context"
+	"math"
+	"net/netip"
+)
+
+// Confidence is the probability with which ECMP discovery finds every next hop of a hop: the
+// Multipath Detection Algorithm's stopping rule at 95% (Veitch, Augustin, Friedman, Teixeira,
+// "Failure control in multipath route tracing", INFOCOM 2009).
+const Confidence = 0.95
+
+// maxStoppingK bounds the table; beyond it float64 inclusion–exclusion loses precision, and no
+// lab or real router fans out that wide on one hop.
+const maxStoppingK = 32
+
+// StoppingPoint returns n_k: how many probes with distinct flows must have reached a hop, all of
+// them answered by the same k next hops, before the algorithm concludes that there is no
+// (k+1)-th at the given confidence. It is the smallest n for which n probes spread uniformly
+// over k+1 next hops miss at least one of them with probability at most 1-confidence
+// (inclusion–exclusion over the missed hops). At 95%: 6, 11, 16, 21, 27, 33, 38, 44, 51, 57, …
+func StoppingPoint(k int, confidence float64) int {
+	if k < 1 {
+		return 0
+	}
+	k = min(k, maxStoppingK)
+	alpha := 1 - confidence
+	for n := 1; ; n++ {
+		if missProbability(k+1, n) <= alpha {
+			return n
+		}
+	}
+}
+
+// missProbability is the probability that n uniform draws over m outcomes leave at least one
+// outcome undrawn.
+func missProbability(m, n int) float64 {
+	p := 0.0
+	for i := 1; i < m; i++ {
+		term := binomial(m, i) * math.Pow(float64(m-i)/float64(m), float64(n))
+		if i%2 == 1 {
+			p += term
+		} else {
+			p -= term
+		}
+	}
+	return p
+}
+
+func binomial(n, k int) float64 {
+	r := 1.0
+	for i := 1; i <= k; i++ {
+		r = r * float64(n-k+i) / float64(i)
+	}
+	return r
+}
+
+// flowLabel returns the i-th flow label of an ECMP discovery: the base first, then labels far
+// apart so that any hash tells them apart.
+func flowLabel(base uint32, i int) uint32 {
+	return (base + uint32(i)*0x9e3b) & 0xfffff
+}
+
+// endHopOfFlow is endHop over the outcomes of one flow.
+func endHopOfFlow(out []outcome, flow uint32) int {
+	end := 0
+	for i := range out {
+		if out[i].spec.flow == flow && terminal(&out[i]) {
+			if h := int(out[i].spec.hopLimit); end == 0 || h < end {
+				end = h
+			}
+		}
+	}
+	return end
+}
+
+// neededPerFlow: a flow's probes matter up to the hop where that flow's path ended (branches
+// may differ in length).
+func neededPerFlow(out []outcome, i int) bool {
+	end := endHopOfFlow(out, out[i].spec.flow)
+	return end == 0 || int(out[i].spec.hopLimit) <= end
+}
+
+func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
+	// First the path length, with the first flow, in waves as a plain trace does.
+	var all []outcome
+	first := flowLabel(t.opts.FlowLabel, 0)
+	for lo := t.opts.FirstHop; lo <= t.opts.MaxHops; lo += t.opts.Wave {
+		hi := min(lo+t.opts.Wave-1, t.opts.MaxHops)
+		var specs []probeSpec
+		for h := lo; h <= hi; h++ {
+			specs = append(specs, probeSpec{hopLimit: uint8(h), flow: first})
+		}
+		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededBelowEnd, nil)
+		all = append(all, out...)
+		if err != nil {
+			return err
+		}
+		if endHop(all) != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	// Other branches may be a little longer than the first: probe two hops beyond its end.
+	hi := t.opts.MaxHops
+	if end := endHop(all); end != 0 {
+		hi = min(end+2, t.opts.MaxHops)
+	}
+	flows := []uint32{first}
+	t.progress(rep, all, len(flows))
+	for ctx.Err() == nil {
+		add := 0
+		for h := t.opts.FirstHop; h <= hi; h++ {
+			responders, answered := hopStats(all, h)
+			if need := StoppingPoint(len(responders), Confidence); need-answered > add {
+				add = need - answered
+			}
+		}
+		add = min(add, t.opts.MaxFlows-len(flows))
+		if add <= 0 {
+			break
+		}
+		var specs []probeSpec
+		for j := 0; j < add; j++ {
+			f := flowLabel(t.opts.FlowLabel, len(flows))
+			flows = append(flows, f)
+			for h := t.opts.FirstHop; h <= hi; h++ {
+				specs = append(specs, probeSpec{hopLimit: uint8(h), flow: f})
+			}
+		}
+		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededPerFlow, nil)
+		all = append(all, out...)
+		t.progress(rep, all, len(flows))
+		if err != nil {
+			return err
+		}
+	}
+	rep.Flows = len(flows)
+	rep.Branches = t.branches(all, flows)
+	if len(rep.Branches) > 0 {
+		rep.Hops = rep.Branches[0].Hops
+		rep.Reached = true
+		for _, b := range rep.Branches {
+			rep.Reached = rep.Reached && reached(b.Hops)
+		}
+	}
+	return ctx.Err()
+}
+
+func (t *Tracer) progress(rep *Report, all []outcome, flows int) {
+	if t.opts.Progress == nil {
+		return
+	}
+	p := Progress{Flows: flows, Probes: t.eng.sentProbes}
+	for i := range all {
+		if all[i].answered {
+			p.Answers++
+		}
+	}
+	p.Hops = endHop(all)
+	t.opts.Progress(p)
+}
+
+// hopStats returns the distinct responders at hop limit h and how many probes they answered,
+// counting only probes of flows whose path had not ended before h.
+func hopStats(all []outcome, h int) (responders []netip.Addr, answered int) {
+	for i := range all {
+		o := &all[i]
+		if int(o.spec.hopLimit) != h || !o.answered {
+			continue
+		}
+		if end := endHopOfFlow(all, o.spec.flow); end != 0 && end < h {
+			continue
+		}
+		answered++
+		if !contains(responders, o.from) {
+			responders = append(responders, o.from)
+		}
+	}
+	return responders, answered
+}
+
+// branches groups flows by the path they took. A hop a flow got no answer for matches any
+// address, so that one lost probe does not make a branch of its own.
+func (t *Tracer) branches(all []outcome, flows []uint32) []Branch {
+	byFlow := map[uint32][]outcome{}
+	for _, o := range all {
+		byFlow[o.spec.flow] = append(byFlow[o.spec.flow], o)
+	}
+	var out []Branch
+	var keys [][]netip.Addr
+	for _, f := range flows {
+		hops := t.buildHops(byFlow[f], 1)
+		key := make([]netip.Addr, len(hops))
+		for i, h := range hops {
+			if r := h.Responders(); len(r) > 0 {
+				key[i] = r[0]
+			}
+		}
+		found := -1
+		for b, k := range keys {
+			if sameKey(k, key) {
+				found = b
+				break
+			}
+		}
+		if found < 0 {
+			keys = append(keys, key)
+			out = append(out, Branch{Flows: []uint32{f}, Hops: hops})
+			continue
+		}
+		br := &out[found]
+		br.Flows = append(br.Flows, f)
+		// Fill the branch's unanswered hops from this flow, and keep every probe for the RTTs.
+		for i := range br.Hops {
+			if i < len(hops) {
+				if !keys[found][i].IsValid() && key[i].IsValid() {
+					keys[found][i] = key[i]
+					br.Hops[i].Segment, br.Hops[i].SID = hops[i].Segment, hops[i].SID
+					br.Hops[i].SIDAddr, br.Hops[i].SLBefore, br.Hops[i].SLAfter = hops[i].SIDAddr, hops[i].SLBefore, hops[i].SLAfter
+					br.Hops[i].Destination = hops[i].Destination
+				}
+				br.Hops[i].Probes = append(br.Hops[i].Probes, hops[i].Probes...)
+			}
+		}
+	}
+	return out
+}
+
+func sameKey(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].IsValid() && b[i].IsValid() && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,277 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Printer writes traces as srv6-trace prints them: traceroute's lines, grouped by the segment
+// being travelled, SID nodes marked.
+type Printer struct {
+	W     io.Writer
+	Names *Names
+}
+
+// Header prints the first line: "srv6-trace to D via A → B, 30 hops max".
+func (p *Printer) Header(target oam.Target, opts Options) {
+	fmt.Fprintf(p.W, "srv6-trace to %s, %d hops max", target, opts.MaxHops)
+	if opts.ECMP {
+		fmt.Fprintf(p.W, ", ECMP discovery (MDA, %.0f%% confidence)", Confidence*100)
+	}
+	fmt.Fprintln(p.W)
+}
+
+// Report prints the hops, or the tree of branches after ECMP discovery.
+func (p *Printer) Report(ctx context.Context, rep *Report) {
+	p.Names.PrefetchNames(ctx, rep)
+	if len(rep.Branches) > 1 {
+		p.tree(ctx, rep)
+		return
+	}
+	widthA, widthN := p.widths(ctx, rep.Hops)
+	seg := -1
+	for _, h := range rep.Hops {
+		if len(rep.Path) > 1 && h.Segment >= 0 && h.Segment != seg {
+			seg = h.Segment
+			fmt.Fprintf(p.W, "segment %d → %s\n", seg+1, rep.Path[seg])
+		}
+		fmt.Fprintln(p.W, p.hopLine(ctx, h, widthA, widthN))
+	}
+	if len(rep.Branches) == 1 {
+		fmt.Fprintf(p.W, "one path: %d flows, %d probes\n", rep.Flows, rep.Probes)
+	}
+}
+
+func (p *Printer) widths(ctx context.Context, hops []Hop) (addr, name int) {
+	for _, h := range hops {
+		for _, a := range h.Responders() {
+			addr = max(addr, len(a.String()))
+			name = max(name, len(p.Names.Name(ctx, a)))
+		}
+	}
+	return addr, name
+}
+
+// hopLine renders " 3  fd00:0:0:3::2  r2  0.070 ms  0.061 ms  *  [SID fc00:0:3::e End, SL 1→0]".
+func (p *Printer) hopLine(ctx context.Context, h Hop, widthA, widthN int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%2d ", h.TTL)
+	rs := h.Responders()
+	if len(rs) == 0 {
+		for range h.Probes {
+			b.WriteString(" *")
+		}
+		return b.String()
+	}
+	var errs []string
+	for ri, a := range rs {
+		if ri > 0 {
+			b.WriteString("\n   ")
+		}
+		fmt.Fprintf(&b, " %-*s", widthA, a)
+		if widthN > 0 {
+			fmt.Fprintf(&b, "  %-*s", widthN, p.Names.Name(ctx, a))
+		}
+		for _, pr := range h.Probes {
+			switch {
+			case !pr.Answered:
+				if ri == 0 {
+					b.WriteString("  *")
+				}
+			case pr.From == a:
+				fmt.Fprintf(&b, "  %s", formatRTT(pr.RTT))
+				if pr.Error != "" {
+					b.WriteString(" " + shortError(pr.ICMPType, pr.ICMPCode))
+					if !containsString(errs, pr.Error) {
+						errs = append(errs, pr.Error)
+					}
+				}
+			}
+		}
+	}
+	var notes []string
+	if h.SID {
+		sid := "SID " + h.SIDAddr.String()
+		if beh := p.Names.Behavior(h.SIDAddr); beh != "" {
+			sid += " " + beh
+		}
+		notes = append(notes, fmt.Sprintf("%s, SL %d→%d", sid, h.SLBefore, h.SLAfter))
+	}
+	notes = append(notes, errs...)
+	if len(notes) > 0 {
+		b.WriteString("   [" + strings.Join(notes, "; ") + "]")
+	}
+	return b.String()
+}
+
+func containsString(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// shortError is traceroute's annotation of an error: !N, !H, !X, !P, !S (source policy).
+func shortError(typ, code uint8) string {
+	switch typ {
+	case probes.ICMPv6DestUnreachable:
+		switch code {
+		case 0:
+			return "!N"
+		case 1:
+			return "!X"
+		case 3:
+			return "!H"
+		case 4:
+			return "!P"
+		case 5:
+			return "!S"
+		}
+		return fmt.Sprintf("!<%d>", code)
+	case probes.ICMPv6ParamProblem:
+		return "!PP"
+	case probes.ICMPv6PacketTooBig:
+		return "!F"
+	}
+	return fmt.Sprintf("!<%d/%d>", typ, code)
+}
+
+// formatRTT prints a round trip as traceroute does: milliseconds with three decimals.
+func formatRTT(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
+
+// treeNode is one hop of the ECMP tree: the same responder at the same hop limit after the same
+// hops before it.
+type treeNode struct {
+	hop      Hop
+	addr     netip.Addr
+	flows    int
+	children []*treeNode
+}
+
+func (p *Printer) tree(ctx context.Context, rep *Report) {
+	root := &treeNode{}
+	var allHops []Hop
+	for _, br := range rep.Branches {
+		n := root
+		n.flows += len(br.Flows)
+		for _, h := range br.Hops {
+			allHops = append(allHops, h)
+			var a netip.Addr
+			if rs := h.Responders(); len(rs) > 0 {
+				a = rs[0]
+			}
+			var next *treeNode
+			for _, c := range n.children {
+				if c.addr == a && c.hop.TTL == h.TTL {
+					next = c
+					break
+				}
+			}
+			if next == nil {
+				next = &treeNode{hop: Hop{TTL: h.TTL, Segment: h.Segment, SID: h.SID, SIDAddr: h.SIDAddr,
+					SLBefore: h.SLBefore, SLAfter: h.SLAfter, Destination: h.Destination}, addr: a}
+				n.children = append(n.children, next)
+			}
+			next.hop.Probes = append(next.hop.Probes, h.Probes...)
+			next.flows += len(br.Flows)
+			n = next
+		}
+	}
+	widthA, widthN := p.widths(ctx, allHops)
+	p.printTree(ctx, rep, root.children, "", -1, widthA, widthN)
+	fmt.Fprintf(p.W, "%d branches: %d flows, %d probes\n", len(rep.Branches), rep.Flows, rep.Probes)
+}
+
+// printTree prints siblings; a single child continues the same column, several open branches.
+func (p *Printer) printTree(ctx context.Context, rep *Report, nodes []*treeNode, prefix string, seg, widthA, widthN int) {
+	for len(nodes) == 1 {
+		n := nodes[0]
+		seg = p.treeHop(ctx, rep, n, prefix, prefix, seg, widthA, widthN)
+		nodes = n.children
+	}
+	for i, n := range nodes {
+		first, rest := prefix+"├─ ", prefix+"│  "
+		if i == len(nodes)-1 {
+			first, rest = prefix+"└─ ", prefix+"   "
+		}
+		s := p.treeHop(ctx, rep, n, first, rest, seg, widthA, widthN)
+		p.printTree(ctx, rep, n.children, rest, s, widthA, widthN)
+	}
+}
+
+func (p *Printer) treeHop(ctx context.Context, rep *Report, n *treeNode, first, rest string, seg, widthA, widthN int) int {
+	lead := first
+	if len(rep.Path) > 1 && n.hop.Segment >= 0 && n.hop.Segment != seg {
+		seg = n.hop.Segment
+		fmt.Fprintf(p.W, "%ssegment %d → %s\n", first, seg+1, rep.Path[seg])
+		lead = rest
+	}
+	// One RTT column: the fastest probe; then how many flows took this hop.
+	h := n.hop
+	best := Probe{}
+	for _, pr := range h.Probes {
+		if pr.Answered && pr.From == n.addr && (!best.Answered || pr.RTT < best.RTT) {
+			best = pr
+		}
+	}
+	line := Hop{TTL: h.TTL, SID: h.SID, SIDAddr: h.SIDAddr, SLBefore: h.SLBefore, SLAfter: h.SLAfter, Probes: []Probe{best}}
+	if !best.Answered {
+		line.Probes = []Probe{{}}
+	}
+	fmt.Fprintf(p.W, "%s%s", lead, p.hopLine(ctx, line, widthA, widthN))
+	fmt.Fprintf(p.W, "   (%d flow%s)\n", n.flows, plural(n.flows))
+	return seg
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// PerSegment prints what per-segment probing found, one line per segment.
+func (p *Printer) PerSegment(ctx context.Context, target oam.Target, status []SegmentStatus) {
+	fmt.Fprintf(p.W, "srv6-trace per segment to %s\n", target)
+	width := 0
+	for _, s := range status {
+		width = max(width, len(s.SID.String()))
+	}
+	for _, s := range status {
+		state := "alive"
+		if !s.Alive {
+			state = "DOWN "
+		}
+		how := "loop "
+		if !s.Loop {
+			how = "echo "
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "segment %d  %-*s  %s  %s", s.Index+1, width, s.SID, state, how)
+		for _, pr := range s.Probes {
+			if pr.Answered && pr.Kind == oam.KindReply {
+				fmt.Fprintf(&b, "  %s", formatRTT(pr.RTT))
+			} else {
+				b.WriteString("  *")
+			}
+		}
+		if beh := p.Names.Behavior(s.SID); beh != "" {
+			fmt.Fprintf(&b, "   [%s]", beh)
+		}
+		if s.Error != "" {
+			fmt.Fprintf(&b, "   [%s]", s.Error)
+		}
+		fmt.Fprintln(p.W, b.String())
+	}
+}

@@ -1,0 +1,120 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// SegmentStatus is what per-segment probing found for one prefix of the segment list.
+type SegmentStatus struct {
+	// Index of the segment in the path (0 = first), and the segment.
+	Index int
+	SID   netip.Addr
+	// Loop is set when the probe looped back to the prober after the SID (every segment but the
+	// destination); the destination itself is probed with an ordinary echo through the whole
+	// list.
+	Loop bool
+	// Alive is set when at least one probe came back with an Echo Reply.
+	Alive  bool
+	Probes []Probe
+	// Error is the first ICMPv6 error a probe got instead of a reply ("Destination
+	// unreachable: No route from fd00:0:0:2::2"), empty when none.
+	Error string
+}
+
+// PerSegment probes each prefix of the segment list: for segment i (not the destination) a probe
+// visits segments 1..i and then the prober's own address as the final segment, so that the
+// prober decapsulates its own echo and answers it; the round trip is the loop through that
+// prefix. Linux drops a packet that reaches an End SID with Segments Left 0, so an echo
+// addressed to the SID itself would never be answered; the loop needs nothing from the SID but
+// its End behaviour, and works in both encodings. The destination is probed with an ordinary
+// echo through the whole list. opts.Queries probes per segment, all in one batch.
+//
+// One-way delay per segment needs srv6-agent on the nodes and the collector (the delay issue);
+// this function measures round trips only.
+func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]SegmentStatus, netip.Addr, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	if len(target.Segments) == 0 {
+		return nil, netip.Addr{}, errors.New("--per-segment needs a segment list (--segs)")
+	}
+	if target.Decap {
+		return nil, netip.Addr{}, errors.New("--per-segment with --decap is not supported")
+	}
+	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("first segment: %w", err)
+	}
+	if opts.Source.IsValid() {
+		src = opts.Source
+	}
+	path := target.Path()
+	var templates []template
+	for i := range path {
+		t := target
+		if i < len(path)-1 {
+			t = oam.Target{Segments: append(oam.SegmentList(nil), path[:i+1]...), Destination: src}
+		}
+		tmpl, err := newTemplate(t, src, opts)
+		if err != nil {
+			return nil, src, fmt.Errorf("segment %d (%s): %w", i+1, path[i], err)
+		}
+		templates = append(templates, tmpl)
+	}
+	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: true, Tap: opts.Tap})
+	if err != nil {
+		return nil, src, err
+	}
+	eng := newEngine(conn, opts.Identifier, templates, opts.SendInterval)
+	defer eng.close()
+	var specs []probeSpec
+	for q := 0; q < opts.Queries; q++ {
+		for i := range templates {
+			specs = append(specs, probeSpec{template: i, hopLimit: 64, flow: opts.FlowLabel, query: q})
+		}
+	}
+	out, err := eng.batch(ctx, specs, opts.Wait, nil, nil)
+	if err != nil {
+		return nil, src, err
+	}
+	status := make([]SegmentStatus, len(path))
+	for i := range status {
+		status[i] = SegmentStatus{Index: i, SID: path[i], Loop: i < len(path)-1}
+	}
+	for _, o := range out {
+		s := &status[o.spec.template]
+		p := Probe{Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+		if o.answered {
+			p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
+			if o.kind == oam.KindReply {
+				s.Alive = true
+			} else {
+				p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
+				if s.Error == "" {
+					s.Error = p.Error + " from " + o.from.String()
+				}
+			}
+		}
+		s.Probes = append(s.Probes, p)
+	}
+	return status, src, ctx.Err()
+}
+
+// minRTT returns the smallest RTT of the answered replies, 0 when none.
+func minRTT(ps []Probe) time.Duration {
+	var m time.Duration
+	for _, p := range ps {
+		if p.Answered && p.Kind == oam.KindReply && (m == 0 || p.RTT < m) {
+			m = p.RTT
+		}
+	}
+	return m
+}

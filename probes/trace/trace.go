@@ -1,0 +1,437 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Options of one trace. The zero value of a field means its default.
+type Options struct {
+	// FirstHop is the first hop limit probed (traceroute -f); default 1.
+	FirstHop int
+	// MaxHops is the largest hop limit probed (traceroute -m); default 30.
+	MaxHops int
+	// Queries is the number of probes per hop (traceroute -q); default 3. ECMP sends one probe
+	// per hop and flow instead.
+	Queries int
+	// Wait is how long to wait for answers after the last probe of a wave (traceroute -w);
+	// default 2s. A wave ends sooner when every hop up to the destination has answered.
+	Wait time.Duration
+	// Wave is the number of hop limits probed at once; the next wave starts only when the
+	// destination was not reached. Default 16.
+	Wave int
+	// SendInterval spaces consecutive probes; default 0 (back to back). Probes to one hop are
+	// spread over the wave anyway: the wave sends query 1 of every hop, then query 2 of every
+	// hop, and so on (see docs/srv6-trace.md on ICMPv6 rate limits).
+	SendInterval time.Duration
+	// FlowLabel of the probes (constant, Paris-traceroute style); with ECMP the first flow.
+	FlowLabel uint32
+	// ECMP enumerates equal-cost branches by varying the flow label, with the Multipath
+	// Detection Algorithm's stopping rule at 95% confidence.
+	ECMP bool
+	// MaxFlows bounds the flows ECMP discovery may use; default 256.
+	MaxFlows int
+	// Encoding of the segment list (probes.Encap, default, or probes.Insert).
+	Encoding probes.Encoding
+	// Source address; default what the kernel picks toward the first segment.
+	Source netip.Addr
+	// Interface binds the sockets to an interface.
+	Interface string
+	// Identifier of the echo probes; default random.
+	Identifier uint16
+	// Tap sees every packet sent and received.
+	Tap probes.Tap
+	// Progress, when set, is called after every batch of ECMP discovery (for a progress line).
+	Progress func(Progress)
+}
+
+// Progress is the state of an ECMP discovery, for a progress line.
+type Progress struct {
+	Flows, Probes, Answers int
+	Hops                   int
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.FirstHop == 0 {
+		o.FirstHop = 1
+	}
+	if o.MaxHops == 0 {
+		o.MaxHops = 30
+	}
+	if o.FirstHop < 1 || o.FirstHop > 255 {
+		return o, fmt.Errorf("first hop %d: must be 1 to 255", o.FirstHop)
+	}
+	if o.MaxHops < 1 || o.MaxHops > 255 {
+		return o, fmt.Errorf("max hops %d: must be 1 to 255", o.MaxHops)
+	}
+	if o.FirstHop > o.MaxHops {
+		return o, fmt.Errorf("first hop %d: larger than max hops %d", o.FirstHop, o.MaxHops)
+	}
+	if o.Queries == 0 {
+		o.Queries = 3
+	}
+	if o.Queries < 1 || o.Queries > 10 {
+		return o, fmt.Errorf("queries per hop %d: must be 1 to 10", o.Queries)
+	}
+	if o.Wait == 0 {
+		o.Wait = 2 * time.Second
+	}
+	if o.Wait < 0 || o.Wait > time.Minute {
+		return o, fmt.Errorf("wait %v: must be more than 0 and at most 60s", o.Wait)
+	}
+	if o.Wave == 0 {
+		o.Wave = 16
+	}
+	if o.Wave < 1 || o.Wave > 255 {
+		return o, fmt.Errorf("wave %d: must be 1 to 255 hops", o.Wave)
+	}
+	if o.SendInterval < 0 || o.SendInterval > 10*time.Second {
+		return o, fmt.Errorf("send interval %v: must be 0 to 10s", o.SendInterval)
+	}
+	if o.FlowLabel > 0xfffff {
+		return o, fmt.Errorf("flow label %#x: must fit in 20 bits", o.FlowLabel)
+	}
+	if o.MaxFlows == 0 {
+		o.MaxFlows = 256
+	}
+	if o.MaxFlows < 6 || o.MaxFlows > 4096 {
+		return o, fmt.Errorf("max flows %d: must be 6 to 4096", o.MaxFlows)
+	}
+	if o.Identifier == 0 {
+		o.Identifier = uint16(rand.N(0xffff)) + 1
+	}
+	return o, nil
+}
+
+// Tracer is a prepared trace: options checked, source chosen, sockets open. New then Run lets
+// the CLI report setup errors before it prints its header.
+type Tracer struct {
+	target oam.Target
+	opts   Options
+	source netip.Addr
+	eng    *engine
+	path   oam.SegmentList
+	ran    bool
+}
+
+// New checks the options, picks the source, builds the probe template and opens the sockets.
+func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if target.Decap {
+		return nil, errors.New("--decap: tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
+	}
+	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	if err != nil {
+		if len(target.Segments) > 0 {
+			return nil, fmt.Errorf("first segment: %w", err)
+		}
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	if opts.Source.IsValid() {
+		src = opts.Source
+	}
+	tmpl, err := newTemplate(target, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: true, Tap: opts.Tap})
+	if err != nil {
+		return nil, err
+	}
+	return &Tracer{target: target, opts: opts, source: src, path: target.Path(),
+		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}, nil
+}
+
+func newTemplate(target oam.Target, src netip.Addr, opts Options) (template, error) {
+	b, err := probes.NewEchoBuilder(probes.EchoConfig{
+		Target:   target,
+		Source:   src,
+		Encoding: opts.Encoding,
+		ID:       opts.Identifier,
+		// 8 bytes of payload hold nothing but keep the probe as small as traceroute's.
+		PayloadSize: 8,
+		HopLimit:    64,
+		FlowLabel:   opts.FlowLabel,
+	})
+	if err != nil {
+		return template{}, err
+	}
+	return template{builder: b, firstHop: b.FirstHop(), final: target.Destination}, nil
+}
+
+// SourceAddr is the source address of the probes.
+func (t *Tracer) SourceAddr() netip.Addr { return t.source }
+
+// Options are the options with defaults filled in.
+func (t *Tracer) Options() Options { return t.opts }
+
+// Close releases the sockets; Run closes them itself when it returns.
+func (t *Tracer) Close() error { return t.eng.close() }
+
+// Probe is one probe's outcome as a trace reports it.
+type Probe struct {
+	// Flow is the flow label the probe carried.
+	Flow uint32
+	// Answered is false for a probe that got nothing back within the wait.
+	Answered bool
+	From     netip.Addr
+	RTT      time.Duration
+	// Kind is KindReply (Echo Reply from the destination), KindError or KindTimeout.
+	Kind               oam.ResultKind
+	ICMPType, ICMPCode uint8
+	// Error describes an ICMPv6 error other than Time Exceeded ("Destination unreachable: No
+	// route"); empty otherwise.
+	Error string
+	// QuotedSL is Segments Left in the SRH the error quoted, -1 when none.
+	QuotedSL int
+}
+
+// Hop is one hop limit of one path: the probes sent with it and where they were answered.
+type Hop struct {
+	TTL    int
+	Probes []Probe
+	// Segment is the index in Report.Path of the segment being travelled when the probes
+	// reached this hop, -1 when unknown (no probe answered).
+	Segment int
+	// SID is set when the node at this hop processed a SID: Segments Left dropped from SLBefore
+	// to SLAfter between the previous answered hop and this one.
+	SID               bool
+	SIDAddr           netip.Addr
+	SLBefore, SLAfter int
+	// Destination is set when the final destination answered here.
+	Destination bool
+}
+
+// Responders are the distinct addresses that answered at this hop, in order of first answer.
+func (h *Hop) Responders() []netip.Addr {
+	var out []netip.Addr
+	for _, p := range h.Probes {
+		if p.Answered && !contains(out, p.From) {
+			out = append(out, p.From)
+		}
+	}
+	return out
+}
+
+func contains(s []netip.Addr, a netip.Addr) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Branch is one distinct path found by ECMP discovery and the flow labels that took it.
+type Branch struct {
+	Flows []uint32
+	Hops  []Hop
+}
+
+// Report is the result of a trace.
+type Report struct {
+	Target oam.Target
+	Source netip.Addr
+	// Path is the segment list on the wire, the destination last.
+	Path oam.SegmentList
+	// Hops of the traced path (plain mode; with ECMP the hops of the first branch).
+	Hops []Hop
+	// Branches found by ECMP discovery, in order of their first flow; empty without ECMP.
+	Branches []Branch
+	// Reached is set when the destination answered (every branch, with ECMP).
+	Reached bool
+	// Probes is the number of probes sent; Elapsed the wall time of the run.
+	Probes  int
+	Flows   int
+	Start   time.Time
+	Elapsed time.Duration
+}
+
+// Run traces the target and closes the sockets; it may be called once.
+func (t *Tracer) Run(ctx context.Context) (*Report, error) {
+	if t.ran {
+		return nil, errors.New("trace: Run called twice")
+	}
+	t.ran = true
+	defer t.eng.close()
+	rep := &Report{Target: t.target, Source: t.source, Path: t.path, Start: time.Now()}
+	var err error
+	if t.opts.ECMP {
+		err = t.runECMP(ctx, rep)
+	} else {
+		err = t.runPlain(ctx, rep)
+	}
+	rep.Probes = t.eng.sentProbes
+	rep.Elapsed = time.Since(rep.Start)
+	return rep, err
+}
+
+// Trace is New and Run in one call.
+func Trace(ctx context.Context, target oam.Target, opts Options) (*Report, error) {
+	t, err := New(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	return t.Run(ctx)
+}
+
+// terminal reports whether an answer ends the path: an Echo Reply from the destination, or an
+// ICMPv6 error other than Time Exceeded (unreachable, parameter problem), as traceroute stops
+// at !N or !P.
+func terminal(o *outcome) bool {
+	return o.answered && (o.kind == oam.KindReply || o.icmpType != probes.ICMPv6TimeExceeded)
+}
+
+// endHop returns the smallest hop limit whose probe ended the path, or 0.
+func endHop(out []outcome) int {
+	end := 0
+	for i := range out {
+		if terminal(&out[i]) {
+			if h := int(out[i].spec.hopLimit); end == 0 || h < end {
+				end = h
+			}
+		}
+	}
+	return end
+}
+
+// neededBelowEnd is the batch completion rule of a trace: every probe up to the hop where the
+// path ended must be answered (or time out); probes beyond it do not matter.
+func neededBelowEnd(out []outcome, i int) bool {
+	end := endHop(out)
+	return end == 0 || int(out[i].spec.hopLimit) <= end
+}
+
+func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
+	var all []outcome
+	for lo := t.opts.FirstHop; lo <= t.opts.MaxHops; lo += t.opts.Wave {
+		hi := min(lo+t.opts.Wave-1, t.opts.MaxHops)
+		var specs []probeSpec
+		// Query-major order: every hop gets its first probe before any gets a second, which
+		// spreads the probes one node must answer over the whole wave.
+		for q := 0; q < t.opts.Queries; q++ {
+			for h := lo; h <= hi; h++ {
+				specs = append(specs, probeSpec{hopLimit: uint8(h), flow: t.opts.FlowLabel, query: q})
+			}
+		}
+		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededBelowEnd, nil)
+		all = append(all, out...)
+		if err != nil {
+			return err
+		}
+		if endHop(all) != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	rep.Hops = t.buildHops(all, t.opts.Queries)
+	rep.Reached = reached(rep.Hops)
+	rep.Flows = 1
+	return ctx.Err()
+}
+
+func reached(hops []Hop) bool {
+	return len(hops) > 0 && hops[len(hops)-1].Destination
+}
+
+// buildHops turns the outcomes of one flow (or one plain trace) into hops, up to the hop that
+// ended the path, and attributes each hop to a segment.
+func (t *Tracer) buildHops(out []outcome, queries int) []Hop {
+	end := endHop(out)
+	maxTTL := t.opts.MaxHops
+	if end != 0 {
+		maxTTL = end
+	}
+	byTTL := map[int][]*outcome{}
+	for i := range out {
+		o := &out[i]
+		if !o.sentOK {
+			continue
+		}
+		h := int(o.spec.hopLimit)
+		if h <= maxTTL {
+			byTTL[h] = append(byTTL[h], o)
+		}
+	}
+	var ttls []int
+	for h := range byTTL {
+		ttls = append(ttls, h)
+	}
+	sort.Ints(ttls)
+	hops := make([]Hop, 0, len(ttls))
+	for _, h := range ttls {
+		os := byTTL[h]
+		sort.SliceStable(os, func(a, b int) bool { return os[a].spec.query < os[b].spec.query })
+		hop := Hop{TTL: h, Segment: -1}
+		for _, o := range os {
+			p := Probe{Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+			if o.answered {
+				p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
+				if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {
+					p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
+				}
+				if o.kind == oam.KindReply {
+					hop.Destination = true
+				}
+			}
+			hop.Probes = append(hop.Probes, p)
+		}
+		hops = append(hops, hop)
+	}
+	attributeSegments(t.path, hops)
+	return hops
+}
+
+// attributeSegments fills Segment, SID, SLBefore and SLAfter of each hop from the Segments Left
+// quoted in its errors. Segments Left before the first hop is len(path)-1; a hop whose quote
+// shows a lower value than the last answered hop before it processed a SID (Linux advances the
+// SRH before it finds the hop limit exhausted), and it ends the segment it was travelling.
+func attributeSegments(path oam.SegmentList, hops []Hop) {
+	n := len(path)
+	if n <= 1 {
+		for i := range hops {
+			hops[i].Segment = 0
+			if len(hops[i].Responders()) == 0 {
+				hops[i].Segment = -1
+			}
+		}
+		return
+	}
+	last := n - 1 // Segments Left as sent
+	for i := range hops {
+		h := &hops[i]
+		sl := -1
+		for _, p := range h.Probes {
+			if p.Answered && p.QuotedSL >= 0 {
+				sl = p.QuotedSL
+				break
+			}
+		}
+		switch {
+		case h.Destination:
+			h.Segment = n - 1
+		case sl < 0:
+			if len(h.Responders()) > 0 {
+				h.Segment = n - 1 - last
+			}
+		case sl < last:
+			h.Segment = n - 1 - last
+			h.SID, h.SLBefore, h.SLAfter = true, last, sl
+			h.SIDAddr = path[n-1-last]
+			last = sl
+		default:
+			h.Segment = n - 1 - sl
+			last = sl
+		}
+	}
+}
