@@ -1,7 +1,6 @@
 package testnet
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,7 +33,7 @@ import (
 // spinMargin is how long before a frame's deadline the writer stops
 // sleeping and starts spinning on the clock. It trades CPU (at 1,000
 // frames/s about spinMargin×1000 of a core per direction) for accuracy.
-const spinMargin = 200 * time.Microsecond
+const spinMargin = 300 * time.Microsecond
 
 const (
 	relayQueue   = 4096 // frames in flight per direction (at 1,000/s: 4 s of delay)
@@ -99,8 +98,8 @@ type relayDir struct {
 	rxFD     int // AF_PACKET socket on the ingress middle end
 	txFD     int // AF_PACKET socket on the egress middle end
 	delay    time.Duration
-	queue    chan *frame
-	free     chan *frame
+	queue    []frame // FIFO ring: the delay is constant, so frames leave in arrival order
+	head, n  int
 
 	mu      sync.Mutex
 	records []DelayRecord // ring
@@ -110,10 +109,17 @@ type relayDir struct {
 }
 
 type delayLink struct {
-	link  *Link
-	fds   [2]int
-	dirs  [2]*relayDir
-	close func()
+	link *Link
+	fds  [2]int
+	dirs [2]*relayDir
+}
+
+func (dl *delayLink) close() {
+	for _, fd := range dl.fds {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+	}
 }
 
 func (b *builder) ensureRelayNS() (*netlink.Handle, error) {
@@ -169,13 +175,6 @@ func (b *builder) delayLink(i int, lk *Link, na, nb *labNode, ifa, ifb *Interfac
 	}
 	dl := &delayLink{link: lk, fds: [2]int{-1, -1}}
 	l.relays = append(l.relays, dl) // from here Close releases the sockets
-	dl.close = func() {
-		for _, fd := range dl.fds {
-			if fd >= 0 {
-				_ = unix.Close(fd)
-			}
-		}
-	}
 	if err := execIn(l.relayNS, func() error {
 		for j := range idx {
 			fd, err := packetSocket(idx[j])
@@ -192,14 +191,14 @@ func (b *builder) delayLink(i int, lk *Link, na, nb *labNode, ifa, ifb *Interfac
 	for j := range dl.dirs {
 		d := &relayDir{
 			from: lk.A, to: lk.B, rxFD: dl.fds[0], txFD: dl.fds[1], delay: lk.Delay,
-			queue: make(chan *frame, relayQueue), free: make(chan *frame, relayQueue),
+			queue:   make([]frame, relayQueue),
 			records: make([]DelayRecord, b.o.recordCap),
 		}
 		if j == 1 {
 			d.from, d.to, d.rxFD, d.txFD = lk.B, lk.A, dl.fds[1], dl.fds[0]
 		}
-		for k := 0; k < relayQueue; k++ {
-			d.free <- &frame{buf: make([]byte, frameSize)}
+		for k := range d.queue {
+			d.queue[k].buf = make([]byte, frameSize)
 		}
 		dl.dirs[j] = d
 	}
@@ -230,12 +229,6 @@ func packetSocket(ifindex int) (int, error) {
 			return -1, fmt.Errorf("AF_PACKET setsockopt %d/%d: %w", o.level, o.opt, err)
 		}
 	}
-	// Wake the reader now and then so it notices Close.
-	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("AF_PACKET SO_RCVTIMEO: %w", err)
-	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifindex}); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("AF_PACKET bind to ifindex %d: %w", ifindex, err)
@@ -245,120 +238,174 @@ func packetSocket(ifindex int) (int, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func (dl *delayLink) start(ctx context.Context, wg *sync.WaitGroup) {
-	for _, d := range dl.dirs {
-		wg.Add(2)
-		go func() { defer wg.Done(); d.read(ctx) }()
-		go func() { defer wg.Done(); d.write(ctx) }()
-	}
+// relayLoop runs every delay link of a lab on one OS thread: an epoll
+// loop over the ingress sockets, a timerfd for the next deadline and an
+// eventfd to stop. It blocks in epoll_pwait through RawSyscall, so the
+// thread keeps its Go P while it waits: a Go scheduler that has handed the
+// P to another goroutine would otherwise add up to a scheduling quantum
+// (milliseconds on 2 busy cores) to the wake-up. The thread also asks for
+// SCHED_FIFO so that other processes do not delay it; its spinning is
+// bounded by spinMargin per frame.
+type relayLoop struct {
+	dirs  []*relayDir
+	epfd  int
+	tfd   int
+	stopf int
 }
 
-// read moves frames from the ingress socket to the queue with their
-// kernel receive timestamps.
-func (d *relayDir) read(ctx context.Context) {
-	oob := make([]byte, 128)
-	var spare *frame
-	for ctx.Err() == nil {
-		if spare == nil {
-			select {
-			case spare = <-d.free:
-			default:
-				// Every buffer is in flight: drop this frame.
-				var sink [1]byte
-				if _, _, _, _, err := unix.Recvmsg(d.rxFD, sink[:], nil, unix.MSG_TRUNC); err == nil {
-					d.mu.Lock()
-					d.drops++
-					d.mu.Unlock()
-				}
-				continue
+func newRelayLoop(links []*delayLink) (*relayLoop, error) {
+	r := &relayLoop{epfd: -1, tfd: -1, stopf: -1}
+	var err error
+	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	if r.tfd, err = unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: timerfd: %w", err)
+	}
+	if r.stopf, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: eventfd: %w", err)
+	}
+	add := func(fd int, tag int32) error {
+		return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: tag})
+	}
+	if err := add(r.tfd, -1); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: epoll add timerfd: %w", err)
+	}
+	if err := add(r.stopf, -2); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: epoll add eventfd: %w", err)
+	}
+	for _, dl := range links {
+		for _, d := range dl.dirs {
+			if err := add(d.rxFD, int32(len(r.dirs))); err != nil {
+				r.close()
+				return nil, fmt.Errorf("relay: epoll add socket: %w", err)
 			}
+			r.dirs = append(r.dirs, d)
 		}
-		n, oobn, _, _, err := unix.Recvmsg(d.rxFD, spare.buf, oob, 0)
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return // socket closed by Close
-		}
-		ts, ok := rxTimestamp(oob[:oobn])
-		if !ok {
-			ts = time.Now().UnixNano()
-		}
-		spare.n, spare.rx = n, ts
-		select {
-		case d.queue <- spare:
-			spare = nil
-		case <-ctx.Done():
-			return
+	}
+	return r, nil
+}
+
+func (r *relayLoop) stop() {
+	var one [8]byte
+	one[0] = 1
+	_, _ = unix.Write(r.stopf, one[:])
+}
+
+func (r *relayLoop) close() {
+	for _, fd := range []int{r.epfd, r.tfd, r.stopf} {
+		if fd >= 0 {
+			_ = unix.Close(fd)
 		}
 	}
 }
 
-// rxTimestamp finds SCM_TIMESTAMPNS in control messages without allocating.
-func rxTimestamp(oob []byte) (int64, bool) {
-	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
-	for len(oob) >= hdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < hdr || l > len(oob) {
-			return 0, false
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= hdr+16 {
-			sec := int64(binary.NativeEndian.Uint64(oob[hdr:]))
-			nsec := int64(binary.NativeEndian.Uint64(oob[hdr+8:]))
-			return sec*1e9 + nsec, true
-		}
-		adv := (l + 7) &^ 7
-		if adv > len(oob) {
-			break
-		}
-		oob = oob[adv:]
-	}
-	return 0, false
-}
-
-func realtimeNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
-	return ts.Nano()
-}
-
-// write sends each queued frame at its receive time plus the delay.
-func (d *relayDir) write(ctx context.Context) {
-	// The thread sleeps in timerfd reads and spins; keep it to itself.
+func (r *relayLoop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	tfd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_CLOEXEC)
-	if err != nil {
-		tfd = -1 // fall back to spinning only
-	} else {
-		defer unix.Close(tfd)
-	}
+	// Best effort: without CAP_SYS_NICE the relay still works, less precisely.
+	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 10}, 0)
+	defer func() {
+		_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+	}()
+	events := make([]unix.EpollEvent, 16)
+	oob := make([]byte, 128)
 	var tick [8]byte
+	const never = int64(1<<63 - 1)
 	for {
-		var f *frame
-		select {
-		case f = <-d.queue:
-		case <-ctx.Done():
-			return
-		}
-		due := f.rx + int64(d.delay)
-		if wake := due - int64(spinMargin); tfd >= 0 && wake > realtimeNow() {
-			spec := unix.ItimerSpec{Value: unix.NsecToTimespec(wake)}
-			if unix.TimerfdSettime(tfd, unix.TFD_TIMER_ABSTIME, &spec, nil) == nil {
-				_, _ = unix.Read(tfd, tick[:])
+		// Send what is due; find the next deadline.
+		now := realtimeNow()
+		next := never
+		for _, d := range r.dirs {
+			for d.n > 0 {
+				f := &d.queue[d.head]
+				due := f.rx + int64(d.delay)
+				if due > now {
+					next = min(next, due)
+					break
+				}
+				d.send(f, now)
+				d.head = (d.head + 1) % len(d.queue)
+				d.n--
+				now = realtimeNow()
 			}
 		}
-		now := realtimeNow()
-		for now < due {
-			now = realtimeNow()
+		if next != never && next-now <= int64(spinMargin) {
+			for realtimeNow() < next {
+			}
+			continue
 		}
-		_, werr := unix.Write(d.txFD, f.buf[:f.n])
-		d.record(f, now, werr)
-		d.free <- f
+		var spec unix.ItimerSpec // zero: disarm
+		if next != never {
+			spec.Value = unix.NsecToTimespec(next - int64(spinMargin))
+		}
+		_ = unix.TimerfdSettime(r.tfd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(r.epfd), uintptr(unsafe.Pointer(&events[0])),
+			uintptr(len(events)), ^uintptr(0), 0, 0)
+		if errno != 0 {
+			if errno == unix.EINTR {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			switch ev.Fd {
+			case -2:
+				return
+			case -1:
+				_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(r.tfd), uintptr(unsafe.Pointer(&tick[0])), 8)
+			default:
+				r.dirs[ev.Fd].receive(oob)
+			}
+		}
 	}
 }
 
+// receive drains the ingress socket into the queue.
+func (d *relayDir) receive(oob []byte) {
+	for {
+		var f *frame
+		var sink [1]byte
+		buf := sink[:]
+		if d.n < len(d.queue) {
+			f = &d.queue[(d.head+d.n)%len(d.queue)]
+			buf = f.buf
+		}
+		iov := unix.Iovec{Base: &buf[0]}
+		iov.SetLen(len(buf))
+		msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+		msg.SetControllen(len(oob))
+		r, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(d.rxFD), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+		if errno != 0 {
+			return // EAGAIN: drained
+		}
+		if f == nil {
+			d.mu.Lock()
+			d.drops++ // every buffer is in flight
+			d.mu.Unlock()
+			continue
+		}
+		ts, ok := rxTimestamp(oob[:msg.Controllen])
+		if !ok {
+			ts = realtimeNow()
+		}
+		f.n, f.rx = int(r), ts
+		d.n++
+	}
+}
+
+func (d *relayDir) send(f *frame, now int64) {
+	_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(d.txFD), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(f.n))
+	var err error
+	if errno != 0 {
+		err = errno
+	}
+	d.record(f, now, err)
+}
 func (d *relayDir) record(f *frame, sent int64, werr error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -432,4 +479,33 @@ func (l *Lab) DelayStats(from, to string) (DelayStats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return DelayStats{Frames: d.next, Drops: d.drops, Errors: d.errs, Records: int(min(d.next, uint64(len(d.records))))}, nil
+}
+
+// rxTimestamp finds SCM_TIMESTAMPNS in control messages without allocating.
+func rxTimestamp(oob []byte) (int64, bool) {
+	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= hdr+16 {
+			sec := int64(binary.NativeEndian.Uint64(oob[hdr:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[hdr+8:]))
+			return sec*1e9 + nsec, true
+		}
+		adv := (l + 7) &^ 7
+		if adv > len(oob) {
+			break
+		}
+		oob = oob[adv:]
+	}
+	return 0, false
+}
+
+func realtimeNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+	return ts.Nano()
 }

@@ -81,6 +81,7 @@ type Lab struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	relays []*delayLink
+	loop   *relayLoop
 
 	mu     sync.Mutex
 	cmds   []*exec.Cmd
@@ -305,9 +306,13 @@ func (b *builder) build(relayCtx context.Context) error {
 		if err := b.step("delay relays"); err != nil {
 			return err
 		}
-		for _, r := range l.relays {
-			r.start(relayCtx, &l.wg)
+		loop, err := newRelayLoop(l.relays)
+		if err != nil {
+			return err
 		}
+		l.loop = loop
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); loop.run() }()
 	}
 	return nil
 }
@@ -430,7 +435,11 @@ func (l *Lab) Close() error {
 	l.mu.Unlock()
 
 	l.cancel()
-	l.wg.Wait() // readers notice within 50 ms, writers within one delay
+	if l.loop != nil {
+		l.loop.stop()
+		l.wg.Wait()
+		l.loop.close()
+	}
 	for _, r := range l.relays {
 		r.close()
 	}
