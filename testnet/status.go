@@ -1,0 +1,209 @@
+package testnet
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NodeStatus is what the kernel says about one node of a running lab.
+type NodeStatus struct {
+	Node       string
+	Namespace  string
+	Interfaces []InterfaceStatus
+	SIDs       []string // "fc00:0:2::e End", "fc00:0:2::e1 End.X nh6 fd00:0:0:2::2"
+	Policies   []string // "fc00:0:4::100/128 encap segs [...]"
+}
+
+// InterfaceStatus is one interface and its global addresses.
+type InterfaceStatus struct {
+	Name  string
+	Up    bool
+	Addrs []netip.Prefix
+}
+
+// Status reads a running lab back from the kernel (it needs no Lab value,
+// so it works from another process): interfaces, addresses, SIDs and
+// headend policies of every node.
+func Status(lab string) ([]NodeStatus, error) {
+	labs, err := Labs()
+	if err != nil {
+		return nil, err
+	}
+	nodes, ok := labs[lab]
+	if !ok {
+		return nil, fmt.Errorf("lab %s: not running (no namespaces %s%s-*)", lab, NamespacePrefix, lab)
+	}
+	var out []NodeStatus
+	for _, node := range nodes {
+		if node == relayNode {
+			continue
+		}
+		st, err := nodeStatus(lab, node)
+		if err != nil {
+			return nil, fmt.Errorf("lab %s: node %s: %w", lab, node, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func nodeStatus(lab, node string) (NodeStatus, error) {
+	st := NodeStatus{Node: node, Namespace: nsName(lab, node)}
+	ns, err := netns.GetFromPath(filepath.Join(netnsDir, st.Namespace))
+	if err != nil {
+		return st, fmt.Errorf("open namespace: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return st, fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return st, fmt.Errorf("list links: %w", err)
+	}
+	names := map[int]string{}
+	for _, l := range links {
+		a := l.Attrs()
+		names[a.Index] = a.Name
+		is := InterfaceStatus{Name: a.Name, Up: a.Flags&unix.IFF_UP != 0}
+		addrs, err := h.AddrList(l, unix.AF_INET6)
+		if err != nil {
+			return st, fmt.Errorf("list addresses of %s: %w", a.Name, err)
+		}
+		for _, ad := range addrs {
+			if ad.Scope != unix.RT_SCOPE_UNIVERSE {
+				continue
+			}
+			ip, _ := netip.AddrFromSlice(ad.IP)
+			bits, _ := ad.Mask.Size()
+			is.Addrs = append(is.Addrs, netip.PrefixFrom(ip, bits))
+		}
+		st.Interfaces = append(st.Interfaces, is)
+	}
+	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
+	routes, err := h.RouteListFiltered(unix.AF_INET6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return st, fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		switch e := r.Encap.(type) {
+		case *netlink.SEG6LocalEncap:
+			s := fmt.Sprintf("%s %s", r.Dst.IP, nl.SEG6LocalActionString(e.Action))
+			if e.Flags[nl.SEG6_LOCAL_NH6] {
+				s += " nh6 " + e.In6Addr.String()
+			}
+			if e.Flags[nl.SEG6_LOCAL_TABLE] {
+				s += fmt.Sprintf(" table %d", e.Table)
+			}
+			st.SIDs = append(st.SIDs, s)
+		case *netlink.SEG6Encap:
+			segs := make([]string, len(e.Segments))
+			for i, sg := range e.Segments { // SRH order: reverse for travel order
+				segs[len(segs)-1-i] = sg.String()
+			}
+			if e.Mode == nl.SEG6_IPTUN_MODE_INLINE && len(segs) > 0 {
+				segs = segs[:len(segs)-1] // the slot for the original destination
+			}
+			st.Policies = append(st.Policies, fmt.Sprintf("%s %s segs [%s]", r.Dst, nl.SEG6EncapModeString(e.Mode), strings.Join(segs, " ")))
+		}
+	}
+	return st, nil
+}
+
+// StartIn starts cmd inside node of a running lab, by namespace name (no
+// Lab value needed: the CLI's exec). The caller waits for cmd.
+func StartIn(lab, node string, cmd *exec.Cmd) error {
+	path := filepath.Join(netnsDir, nsName(lab, node))
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("lab %s has no node %s (%s): %w", lab, node, path, err)
+	}
+	defer ns.Close()
+	return execIn(ns, cmd.Start)
+}
+
+// Graph renders the topology as Graphviz DOT ("dot") or Mermaid
+// ("mermaid"): nodes with loopbacks and SIDs, links with addresses, delay
+// and MTU.
+func Graph(t *Topology, format string) (string, error) {
+	var b strings.Builder
+	label := func(n *Node) []string {
+		lines := []string{n.Name}
+		for _, lo := range n.Loopbacks {
+			lines = append(lines, lo.Addr().String())
+		}
+		if n.Plain {
+			lines = append(lines, "(plain IPv6)")
+		}
+		for _, s := range n.SIDs {
+			l := fmt.Sprintf("%s %s", s.Addr, s.Behavior)
+			if s.Via != "" {
+				l += " → " + s.Via
+			}
+			lines = append(lines, l)
+		}
+		return lines
+	}
+	linkLabel := func(l *Link) string {
+		parts := []string{l.AAddr.Masked().String()}
+		if l.Delay > 0 {
+			parts = append(parts, "delay "+l.Delay.String())
+		}
+		if l.MTU > 0 {
+			parts = append(parts, fmt.Sprintf("mtu %d", l.MTU))
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch format {
+	case "dot":
+		fmt.Fprintf(&b, "graph %q {\n  node [shape=box, fontname=monospace];\n", t.Name)
+		for i := range t.Nodes {
+			n := &t.Nodes[i]
+			style := ""
+			if n.Plain {
+				style = ", style=dashed"
+			}
+			fmt.Fprintf(&b, "  %s [label=%q%s];\n", n.Name, strings.Join(label(n), "\n"), style)
+		}
+		for i := range t.Links {
+			l := &t.Links[i]
+			fmt.Fprintf(&b, "  %s -- %s [label=%q];\n", l.A, l.B, linkLabel(l))
+		}
+		b.WriteString("}\n")
+	case "mermaid":
+		b.WriteString("graph LR\n")
+		for i := range t.Nodes {
+			n := &t.Nodes[i]
+			fmt.Fprintf(&b, "  %s[\"%s\"]\n", n.Name, strings.Join(label(n), "<br/>"))
+		}
+		for i := range t.Links {
+			l := &t.Links[i]
+			fmt.Fprintf(&b, "  %s ---|\"%s\"| %s\n", l.A, linkLabel(l), l.B)
+		}
+	default:
+		return "", fmt.Errorf("graph format %q: want dot or mermaid", format)
+	}
+	return b.String(), nil
+}
+
+// HasDelay reports whether any link of t has a delay (and so needs the
+// process that built the lab to stay alive).
+func (t *Topology) HasDelay() bool {
+	for _, l := range t.Links {
+		if l.Delay > 0 {
+			return true
+		}
+	}
+	return false
+}
