@@ -1,0 +1,64 @@
+package testnet_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/srv6oam/srv6oam/testnet"
+)
+
+func TestBadTopologies(t *testing.T) {
+	cases := map[string]string{
+		"unknown-node.yaml":        `unknown-node.yaml:5: link a-zz: unknown node "zz"`,
+		"duplicate-address.yaml":   `duplicate-address.yaml:4: node b: duplicate address fc00::1 (already used by node a loopback)`,
+		"sid-outside-locator.yaml": `sid-outside-locator.yaml:6: node a: sid fc00:0:2::e: SID outside its locator fc00:0:1::/48`,
+		"unknown-behaviour.yaml":   `unknown-behaviour.yaml:6: node a: sid fc00:0:1::e: unknown behaviour "End.Q"`,
+		"unknown-field.yaml":       `unknown-field.yaml:4: node a: unknown field "colour"`,
+		"bad-delay.yaml":           `bad-delay.yaml:7: link: delay: "soon" is not a duration`,
+		"plain-with-locator.yaml":  `plain-with-locator.yaml:2: node a: plain IPv6 node (srv6: false) cannot have a locator`,
+	}
+	for file, want := range cases {
+		t.Run(file, func(t *testing.T) {
+			_, err := testnet.Load(filepath.Join("testdata", "bad", file))
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if !errors.Is(err, testnet.ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			if got := strings.TrimPrefix(err.Error(), "testdata/bad/"); !strings.HasPrefix(got, want) {
+				t.Errorf("error\n got %s\nwant %s...", got, want)
+			}
+		})
+	}
+}
+
+func TestBundledTopologiesLoad(t *testing.T) {
+	for _, name := range testnet.Bundled() {
+		topo, err := testnet.Load(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := testnet.Graph(topo, "dot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topo, _ := testnet.Load("wan10")
+	if len(topo.Nodes) < 8 {
+		t.Errorf("wan10 has %d nodes, want >= 8", len(topo.Nodes))
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range testnet.Bundled() {
+		topo, _ := testnet.Load(name)
+		_ = topo
+	}
+	f.Add([]byte("nodes:\n  a:\n    loopback: fc00::1\n"))
+	f.Add([]byte("nodes: {a: {loopback: [fc00::1], sids: [{sid: x}]}}\nlinks: [{a: a}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = testnet.Parse(data, "fuzz.yaml") // must not panic
+	})
+}
