@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -14,6 +17,34 @@ import (
 // namespaces need). Names are unique per process and per test, and t.Cleanup removes them.
 
 var labSeq atomic.Int32
+
+// liveNamespaces are the namespaces this test process created and has not removed yet, so that
+// SIGINT/SIGTERM (when t.Cleanup does not run) still removes them.
+var liveNamespaces sync.Map
+
+// removeLabsOnSignal removes every live namespace when the test process is interrupted. It is
+// started by TestMain and stopped by the returned function.
+func removeLabsOnSignal() (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			liveNamespaces.Range(func(name, _ any) bool {
+				_ = exec.Command("ip", "netns", "del", name.(string)).Run()
+				return true
+			})
+			fmt.Fprintf(os.Stderr, "srh tests: %v: lab namespaces removed\n", sig)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
 
 // needLab skips a kernel test when it cannot run, or fails it under CI=true.
 func needLab(t *testing.T, tools ...string) {
@@ -54,7 +85,9 @@ func newNamespace(t *testing.T, role string) string {
 	t.Helper()
 	name := fmt.Sprintf("srht%d-%d%s", os.Getpid(), labSeq.Add(1), role)
 	run(t, "ip", "netns", "add", name)
+	liveNamespaces.Store(name, struct{}{})
 	t.Cleanup(func() {
+		defer liveNamespaces.Delete(name)
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Errorf("remove namespace %s: %v: %s", name, err, out)
 		}

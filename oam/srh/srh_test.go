@@ -19,7 +19,10 @@ import (
 
 func TestMain(m *testing.M) {
 	srh.Register()
-	os.Exit(m.Run())
+	stop := removeLabsOnSignal()
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
