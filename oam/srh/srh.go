@@ -112,8 +112,9 @@ func (s *SRH) FinalSegment() (netip.Addr, bool) {
 }
 
 // DecodeFromBytes decodes an SRH and checks it the way Linux's seg6_validate_srh does on
-// receipt (reduced SRHs allowed). A malformed header yields a *FieldError. It allocates only
-// when Segments or TLVs must grow beyond what an earlier decode left.
+// receipt (reduced SRHs allowed). A malformed header yields a *FieldError and leaves s
+// undefined. It allocates only when Segments or TLVs must grow beyond what an earlier decode
+// left.
 func (s *SRH) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	if len(data) < FixedLen {
 		df.SetTruncated()
@@ -131,7 +132,7 @@ func (s *SRH) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	lastEntry, segmentsLeft := data[4], data[3]
 	// seg6_validate_srh: max_last_entry = hdrlen/2 - 1.
 	if maxLastEntry := int(hdrExtLen)/2 - 1; int(lastEntry) > maxLastEntry {
-		return fieldErr("Last Entry", "%d means %d segments (%d bytes), Hdr Ext Len %d leaves room for %d",
+		return fieldErr("Last Entry", "%d means %d segment(s) (%d bytes), Hdr Ext Len %d leaves room for %d",
 			lastEntry, int(lastEntry)+1, (int(lastEntry)+1)*16, hdrExtLen, maxLastEntry+1)
 	}
 	if int(segmentsLeft) > int(lastEntry)+1 {
