@@ -3,7 +3,7 @@ SHELL       := /bin/bash
 GO          ?= go
 BIN         := bin
 CMDS        := $(notdir $(wildcard cmd/srv6-*))
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests and tools use; installed by `make deps` when missing.
 DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables
 export GOFLAGS := -buildvcs=false
