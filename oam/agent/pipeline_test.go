@@ -231,3 +231,29 @@ func BenchmarkPipelineUDP(b *testing.B) {
 		b.Fatalf("%d send errors", st.SendErrors.Load())
 	}
 }
+
+// FuzzPipelineHandle feeds arbitrary perf samples through the pipeline: it must never panic and
+// never send anything but a decodable report to an allow-listed collector.
+func FuzzPipelineHandle(f *testing.F) {
+	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport, nil))
+	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture, []byte{1, 2, 3}))
+	f.Add(sample(stranger, 1, 1, bpf.ProbeFlagReport, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, s []byte) {
+		var fs fakeSender
+		var st Stats
+		p := newPipeline(2, allowList, 1000, 10, &fs, &st, fixedClock)
+		p.handle(s, 0)
+		p.handle(s, 1)
+		p.flushAll()
+		for _, d := range fs.sent {
+			if !allowList[0].Contains(d.to.Addr()) {
+				t.Fatalf("sent to %v, off the allow-list", d.to)
+			}
+			var r oam.Report
+			if err := r.UnmarshalBinary(d.data); err != nil {
+				t.Fatalf("sent an undecodable report: %v", err)
+			}
+		}
+	})
+}
