@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -83,6 +85,7 @@ type engine struct {
 	nextSeq   uint16
 	responses chan response
 	wg        sync.WaitGroup
+	closing   atomic.Bool
 	// sendGap spaces consecutive probes (Options.SendInterval).
 	sendGap time.Duration
 	// sentProbes counts every probe sent in the run.
@@ -101,6 +104,7 @@ func newEngine(conn *probes.Conn, id uint16, templates []template, gap time.Dura
 
 // close closes the sockets and waits for the receiver goroutine.
 func (e *engine) close() error {
+	e.closing.Store(true)
 	err := e.conn.Close()
 	e.wg.Wait()
 	return err
@@ -114,7 +118,7 @@ func (e *engine) receive() {
 	var msg probes.ICMPv6Message
 	for {
 		if err := e.conn.Receive(time.Time{}, &rx); err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if e.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
 			continue
