@@ -1,0 +1,150 @@
+package collect
+
+import "time"
+
+// Liveness is a segment's state, as BFD (RFC 5880) would have it: a segment is declared down
+// after DetectMultiplier consecutive probes were lost on it, and up after UpMultiplier
+// consecutive probes crossed it. Probes lost before the segment say nothing about it.
+type Liveness uint8
+
+const (
+	// LiveUnknown: not enough probes yet either way.
+	LiveUnknown Liveness = iota
+	LiveUp
+	LiveDown
+)
+
+func (l Liveness) String() string {
+	switch l {
+	case LiveUp:
+		return "up"
+	case LiveDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// Transition is a change of a segment's liveness.
+type Transition struct {
+	// Segment is the segment index (Points[Segment] → Points[Segment+1]); From/To name its ends.
+	Segment  int
+	From, To string
+	Old, New Liveness
+	// Sequence is the probe whose resolution caused the change.
+	Sequence uint32
+	// AtNs is when the collector decided it (the now passed to the call that resolved the
+	// probe, CLOCK_TAI ns for the prober's collector).
+	AtNs int64
+}
+
+type segment struct {
+	stats    Stats
+	reached  int // probes that reached the segment's start and whose fate on it is known
+	lost     int
+	missing  int
+	unsynced int
+	negative int
+	maxBound time.Duration
+
+	live        Liveness
+	upRun       int // consecutive probes that crossed
+	downRun     int // consecutive probes lost here
+	changedAtNs int64
+	transitions int
+}
+
+func (c *Collector) liveness(i int, st DelayState, seq uint32, now int64) {
+	seg := &c.segs[i]
+	var to Liveness
+	switch st {
+	case DelayNotReached:
+		return
+	case DelayLost:
+		seg.upRun = 0
+		seg.downRun++
+		if seg.live == LiveDown || seg.downRun < c.cfg.DetectMultiplier {
+			return
+		}
+		to = LiveDown
+	default:
+		seg.downRun = 0
+		seg.upRun++
+		if seg.live == LiveUp || seg.upRun < c.cfg.UpMultiplier {
+			return
+		}
+		to = LiveUp
+	}
+	t := Transition{Segment: i, From: c.cfg.Points[i].Name, To: c.cfg.Points[i+1].Name,
+		Old: seg.live, New: to, Sequence: seq, AtNs: now}
+	seg.live, seg.changedAtNs = to, now
+	seg.transitions++
+	if c.cfg.OnTransition != nil {
+		c.cfg.OnTransition(t)
+	}
+}
+
+// SegmentSummary is one segment's statistics over the run so far.
+type SegmentSummary struct {
+	Index    int
+	From, To string
+	// Reply says the segment ends at the prober receiving the final node's reply: its delay
+	// covers the last segment and the way back.
+	Reply bool
+	// Delay statistics over the probes whose delay was measured.
+	Delay StatsSummary
+	// MaxBound is the largest error bound of a measured delay.
+	MaxBound time.Duration
+	// Reached counts the probes that reached the segment's start and crossed it or were
+	// lost on it; Lost those lost on it.
+	Reached, Lost int
+	// Missing, Unsynchronised (or clock unknown) and Negative count crossings without a
+	// measured delay, by reason.
+	Missing, Unsynchronised, Negative int
+	Liveness                          Liveness
+	// ChangedAtNs is when the liveness last changed (0: never); Transitions counts changes.
+	ChangedAtNs int64
+	Transitions int
+}
+
+// LossPercent is the share of probes that reached the segment and were lost on it.
+func (s SegmentSummary) LossPercent() float64 {
+	if s.Reached+s.Lost == 0 {
+		return 0
+	}
+	return float64(s.Lost) * 100 / float64(s.Reached+s.Lost)
+}
+
+// Summary is the collector's view of the run so far.
+type Summary struct {
+	Session uint32
+	// Resolved probes: Received reached the final point (Partial of them without every
+	// timestamp), Lost did not.
+	Resolved, Received, Partial, Lost int
+	RTT                               StatsSummary
+	Segments                          []SegmentSummary
+	Counters                          Counters
+}
+
+// Summary returns the statistics so far. It allocates; call it at the end or now and then.
+func (c *Collector) Summary() Summary {
+	s := Summary{Session: c.cfg.Session, Resolved: c.sent, Received: c.received, Partial: c.partial,
+		Lost: c.lost, RTT: c.rtt.summary(), Counters: c.counters}
+	for i := range c.segs {
+		seg := &c.segs[i]
+		s.Segments = append(s.Segments, SegmentSummary{
+			Index: i, From: c.cfg.Points[i].Name, To: c.cfg.Points[i+1].Name,
+			Reply: c.cfg.Points[i+1].Kind == PointReply,
+			Delay: seg.stats.summary(), MaxBound: seg.maxBound,
+			Reached: seg.reached, Lost: seg.lost, Missing: seg.missing,
+			Unsynchronised: seg.unsynced, Negative: seg.negative,
+			Liveness: seg.live, ChangedAtNs: seg.changedAtNs, Transitions: seg.transitions,
+		})
+	}
+	return s
+}
+
+// Liveness returns segment i's current state.
+func (c *Collector) Liveness(i int) Liveness { return c.segs[i].live }
+
+// Counters returns the counters so far.
+func (c *Collector) Counters() Counters { return c.counters }
