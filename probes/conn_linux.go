@@ -64,15 +64,14 @@ type Conn struct {
 	errOob [512]byte
 
 	// Receive state, reused.
-	rxMsg   unix.Msghdr
-	rxIov   unix.Iovec
-	rxName  unix.RawSockaddrInet6
-	rxOob   [512]byte
-	rxBuf   [65536]byte
-	rxRes   recvResult
-	rxFn    func(fd uintptr) bool
-	tapBuf  []byte
-	rxFlags int
+	rxMsg  unix.Msghdr
+	rxIov  unix.Iovec
+	rxName unix.RawSockaddrInet6
+	rxOob  [512]byte
+	rxBuf  [65536]byte
+	rxRes  recvResult
+	rxFn   func(fd uintptr) bool
+	tapBuf []byte
 }
 
 type recvResult struct {

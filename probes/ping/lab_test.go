@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,5 +369,49 @@ func TestRTTMatchesIputils(t *testing.T) {
 	}
 	if mk > mo {
 		t.Errorf("kernel-stamped median %v above the user-clock one %v: the TX timestamp is not closer to the wire", mk, mo)
+	}
+}
+
+// TestNoGoroutineLeak: runs that end by count, by cancellation mid-run, with every probe lost,
+// and a Pinger closed without running, leave no goroutine behind.
+func TestNoGoroutineLeak(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	warmUp(t, lab, "h1", "fc00:0:4::1")
+	settle := func() int {
+		n := runtime.NumGoroutine()
+		for i := 0; i < 100; i++ {
+			time.Sleep(10 * time.Millisecond)
+			if m := runtime.NumGoroutine(); m == n {
+				return n
+			} else {
+				n = m
+			}
+		}
+		return n
+	}
+	before := settle()
+	tg := target("fc00:0:4::1", "fc00:0:2::e")
+	for i := 0; i < 3; i++ {
+		pingIn(t, lab, "h1", tg, ping.Options{Count: 3, Interval: time.Millisecond, Timeout: time.Second})
+		pingIn(t, lab, "h1", target("fc00:0:4::1", "fc00:0:2::e", "fc00:0:3::77"), ping.Options{Count: 2, Interval: time.Millisecond, Timeout: 50 * time.Millisecond})
+
+		ctx, cancel := context.WithCancel(context.Background())
+		var p *ping.Pinger
+		if err := lab.Exec("h1", func() (err error) { p, err = ping.New(ctx, tg, ping.Options{Interval: time.Millisecond}); return err }); err != nil {
+			t.Fatal(err)
+		}
+		go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+		sum, err := p.Run(ctx, func(oam.Result) {})
+		if err != nil || sum.Transmitted == 0 {
+			t.Fatalf("cancelled run: %+v %v", sum, err)
+		}
+		if err := lab.Exec("h1", func() (err error) { p, err = ping.New(context.Background(), tg, ping.Options{}); return err }); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+	if after := settle(); after > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -221,11 +221,10 @@ type run struct {
 	keySeq  []int // TX timestamp key → sequence, ring of Window entries
 	summary oam.Summary
 
-	next       int // next sequence to send (first is 1)
-	oldest     int // lowest sequence that may still be pending
-	lastSend   time.Time
-	onTxStamp  func(key uint32, t time.Time)
-	sendFailed int
+	next      int // next sequence to send (first is 1)
+	oldest    int // lowest sequence that may still be pending
+	lastSend  time.Time
+	onTxStamp func(key uint32, t time.Time)
 }
 
 func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c *probes.Conn, emit func(oam.Result)) *run {
@@ -264,7 +263,7 @@ func (r *run) run(ctx context.Context) (oam.Summary, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		receive(recvCtx, r.conn, r.opts.Identifier, r.builder.EchoBytes(), events)
+		receive(recvCtx, r.conn, r.opts.Identifier, events)
 	}()
 	defer func() {
 		cancel()
@@ -498,7 +497,7 @@ func (r *run) armExpire(t *time.Timer) {
 
 // receive reads ICMPv6 until ctx is done or the socket closes, and hands on what belongs to
 // this run: echo replies with our identifier, errors quoting one of our echo requests.
-func receive(ctx context.Context, conn *probes.Conn, id uint16, echoBytes int, out chan<- event) {
+func receive(ctx context.Context, conn *probes.Conn, id uint16, out chan<- event) {
 	var (
 		rx  probes.Received
 		msg probes.ICMPv6Message

@@ -1,0 +1,192 @@
+package ping
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+)
+
+// fakeRun is a run with no sockets: probes are "sent" by hand and events fed to handle, to test
+// matching without a kernel.
+func fakeRun(t *testing.T, window int) (*run, *[]oam.Result) {
+	t.Helper()
+	opts, err := Options{Window: window, Count: 0, Interval: time.Millisecond}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []oam.Result
+	r := newRun(oam.Target{Destination: netip.MustParseAddr("fc00::1")}, opts, nil, nil, func(res oam.Result) { got = append(got, res) })
+	return r, &got
+}
+
+var t0 = time.Unix(1700000000, 0)
+
+func (r *run) fakeSend(at time.Time) int {
+	seq := r.next
+	r.slots[seq%len(r.slots)] = slot{seq: seq, state: slotPending, userSent: at}
+	r.next++
+	r.summary.Transmitted++
+	r.lastSend = at
+	return seq
+}
+
+func reply(seq int, at time.Time) event {
+	return event{reply: true, seq: uint16(seq), from: netip.MustParseAddr("fc00::1"), at: at, typ: 129, bytes: 64, hopLimit: 60, activeIdx: -1}
+}
+
+func TestMatchingReorderDuplicateLate(t *testing.T) {
+	r, got := fakeRun(t, 8)
+	for i := 0; i < 4; i++ {
+		r.fakeSend(t0.Add(time.Duration(i) * time.Millisecond))
+	}
+	r.handle(reply(3, t0.Add(10*time.Millisecond))) // reordered
+	r.handle(reply(1, t0.Add(11*time.Millisecond)))
+	r.handle(reply(1, t0.Add(12*time.Millisecond))) // duplicate
+	r.handle(reply(9, t0.Add(12*time.Millisecond))) // never sent
+	r.expire(t0.Add(r.opts.Timeout + 5*time.Millisecond))
+	r.handle(reply(2, t0.Add(r.opts.Timeout+6*time.Millisecond))) // late
+	r.handle(reply(4, t0.Add(r.opts.Timeout+6*time.Millisecond))) // late too
+
+	type want struct {
+		seq       int
+		kind      oam.ResultKind
+		dup, late bool
+		rtt       time.Duration
+	}
+	wants := []want{
+		{3, oam.KindReply, false, false, 8 * time.Millisecond},
+		{1, oam.KindReply, false, false, 11 * time.Millisecond},
+		{1, oam.KindReply, true, false, 12 * time.Millisecond},
+		{2, oam.KindTimeout, false, false, 0},
+		{4, oam.KindTimeout, false, false, 0},
+		{2, oam.KindReply, false, true, r.opts.Timeout + 5*time.Millisecond},
+		{4, oam.KindReply, false, true, r.opts.Timeout + 3*time.Millisecond},
+	}
+	if len(*got) != len(wants) {
+		t.Fatalf("%d results, want %d: %+v", len(*got), len(wants), *got)
+	}
+	for i, w := range wants {
+		g := (*got)[i]
+		if g.Seq != w.seq || g.Kind != w.kind || g.Duplicate != w.dup || g.Late != w.late || g.RTT != w.rtt {
+			t.Errorf("result %d: %+v, want %+v", i, g, w)
+		}
+	}
+	s := r.summary
+	if s.Transmitted != 4 || s.Received != 2 || s.Duplicates != 1 || s.Late != 2 || s.Loss() != 50 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.MinRTT != 8*time.Millisecond || s.MaxRTT != 11*time.Millisecond || s.AvgRTT != 9500*time.Microsecond || s.MdevRTT != 1500*time.Microsecond {
+		t.Errorf("rtt stats %v/%v/%v/%v", s.MinRTT, s.AvgRTT, s.MaxRTT, s.MdevRTT)
+	}
+}
+
+// TestMatchingWraps: sequence numbers are 16 bits on the wire; a run longer than 65535 probes
+// still matches the latest probe with that number, and one older than the window is ignored.
+func TestMatchingWraps(t *testing.T) {
+	r, got := fakeRun(t, 16)
+	r.next = 65530
+	r.oldest = 65530
+	var seqs []int
+	for i := 0; i < 10; i++ {
+		seqs = append(seqs, r.fakeSend(t0))
+	}
+	last := seqs[len(seqs)-1] // 65539, 3 on the wire
+	r.handle(reply(last, t0.Add(time.Millisecond)))
+	if len(*got) != 1 || (*got)[0].Seq != last {
+		t.Fatalf("wrapped reply matched %+v, want seq %d", *got, last)
+	}
+	r.handle(reply(65529, t0)) // before this run's window
+	if len(*got) != 1 {
+		t.Errorf("reply older than the window matched: %+v", (*got)[1:])
+	}
+}
+
+func TestErrorThenNothing(t *testing.T) {
+	r, got := fakeRun(t, 8)
+	r.fakeSend(t0)
+	ev := event{seq: 1, from: netip.MustParseAddr("fd00::2"), at: t0.Add(time.Millisecond), typ: 1, code: 0,
+		activeIdx: 1, activeSID: netip.MustParseAddr("fc00:0:3::e1"), segsLeft: 1}
+	r.handle(ev)
+	r.advance()
+	if len(*got) != 1 || (*got)[0].Kind != oam.KindError || (*got)[0].Error != "Destination unreachable: No route" ||
+		(*got)[0].ActiveSegment != 1 || r.summary.Errors != 1 || r.oldest != 2 {
+		t.Fatalf("%+v, summary %+v, oldest %d", *got, r.summary, r.oldest)
+	}
+}
+
+func TestPrinter(t *testing.T) {
+	tg := oam.Target{Segments: oam.SegmentList{netip.MustParseAddr("fc00:1::e"), netip.MustParseAddr("fc00:2::e")},
+		Destination: netip.MustParseAddr("fc00:4::1")}
+	var buf bytes.Buffer
+	p := &Printer{W: &buf, Target: tg}
+	p.Header(56)
+	p.Result(oam.Result{Seq: 1, Kind: oam.KindReply, From: tg.Destination, Bytes: 64, HopLimit: 62, RTT: 81 * time.Microsecond})
+	p.Result(oam.Result{Seq: 2, Kind: oam.KindReply, From: tg.Destination, Bytes: 64, HopLimit: 62, RTT: 1234 * time.Microsecond, Duplicate: true})
+	p.Result(oam.Result{Seq: 3, Kind: oam.KindError, From: netip.MustParseAddr("fd00:12::2"), HopLimit: 63,
+		Error: "Destination unreachable: No route", ActiveSegment: 1, ActiveSID: tg.Segments[1], SegmentsLeft: 1})
+	p.Result(oam.Result{Seq: 4, Kind: oam.KindTimeout})
+	s := oam.Summary{Transmitted: 5, Elapsed: 4005 * time.Millisecond}
+	for _, d := range []time.Duration{71, 80, 91, 78} {
+		s.Add(oam.Result{Kind: oam.KindReply, RTT: d * time.Microsecond})
+	}
+	s.Add(oam.Result{Kind: oam.KindReply, Duplicate: true})
+	s.Add(oam.Result{Kind: oam.KindError})
+	p.Summary(s)
+	want := `SRV6-PING fc00:4::1 via fc00:1::e → fc00:2::e: 56 data bytes
+64 bytes from fc00:4::1: icmp_seq=1 hlim=62 time=0.081 ms
+64 bytes from fc00:4::1: icmp_seq=2 hlim=62 time=1.23 ms (DUP!)
+From fd00:12::2 icmp_seq=3 Destination unreachable: No route (active segment 2/3 fc00:2::e, SL=1)
+
+--- fc00:4::1 srv6-ping statistics ---
+5 packets transmitted, 4 received, +1 duplicates, +1 errors, 20% packet loss, time 4005ms
+rtt min/avg/max/mdev = 0.071/0.080/0.091/0.007 ms
+`
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+	buf.Reset()
+	(&Printer{W: &buf, Target: oam.Target{Destination: tg.Destination}}).Summary(oam.Summary{Transmitted: 3})
+	if !strings.Contains(buf.String(), "--- fc00:4::1 ping statistics ---\n3 packets transmitted, 0 received, 100% packet loss, time 0ms\n") ||
+		strings.Contains(buf.String(), "rtt") {
+		t.Errorf("no-reply summary:\n%s", buf.String())
+	}
+}
+
+func TestAppendRTT(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{81 * time.Microsecond, "0.081"},
+		{999 * time.Microsecond, "0.999"},
+		{1234 * time.Microsecond, "1.23"},
+		{12345 * time.Microsecond, "12.3"},
+		{123456 * time.Microsecond, "123"},
+		{-time.Microsecond, "0.000"},
+	} {
+		if got := string(AppendRTT(nil, c.d)); got != c.want {
+			t.Errorf("AppendRTT(%v) = %s, want %s", c.d, got, c.want)
+		}
+	}
+}
+
+func TestOptionsErrorsNameTheField(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Count: -1}, "count"},
+		{Options{HopLimit: 300}, "hop limit"},
+		{Options{FlowLabel: 1 << 20}, "flow label"},
+		{Options{Window: maxWindow + 1}, "window"},
+		{Options{PayloadSize: 70000}, "payload size"},
+	} {
+		if _, err := c.o.withDefaults(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error about %s", c.o, err, c.want)
+		}
+	}
+}
