@@ -89,14 +89,18 @@ func run(c *cli.Context) error {
 			return fail(fmt.Errorf("--topology: %w", err))
 		}
 	}
-	var expect []trace.ExpectHop
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var expect *trace.Expectation
 	if c.IsSet("expect") {
-		if expect, err = trace.ParseExpectation(c.String("expect")); err != nil {
+		hops, err := trace.ParseExpectation(c.String("expect"))
+		if err != nil {
+			return fail(err)
+		}
+		if expect, err = trace.Resolve(ctx, hops, names); err != nil {
 			return fail(err)
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if path := c.Path("pcap"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -161,9 +165,7 @@ func run(c *cli.Context) error {
 	}
 	var verdict *trace.Validation
 	if expect != nil {
-		if verdict, err = trace.Check(ctx, rep, expect, names); err != nil {
-			return fail(err)
-		}
+		verdict = expect.Check(ctx, rep, names)
 	}
 	if jsonMode {
 		if err := writeJSON(trace.NewJSONDocument(ctx, rep, opts, encoding, names, verdict)); err != nil {

@@ -63,21 +63,34 @@ type Validation struct {
 	Paths []PathCheck
 }
 
-// Check compares every path of the report (each ECMP branch, or the one path) with the
-// expected hops, in the order srv6-trace prints them, the destination last. A hop matches when
-// every address that answered there is one of the alternatives; a hop that did not answer
-// never matches. Names are resolved through names (lab topology, /etc/hosts, DNS).
-func Check(ctx context.Context, rep *Report, expect []ExpectHop, names *Names) (*Validation, error) {
-	resolved := make([][]netip.Addr, len(expect))
+// Expectation is an --expect list with every name resolved to addresses.
+type Expectation struct {
+	Hops  []ExpectHop
+	addrs [][]netip.Addr
+}
+
+// Resolve resolves the names of an --expect list through names (lab topology, /etc/hosts,
+// DNS); the error names the hop that cannot be resolved.
+func Resolve(ctx context.Context, expect []ExpectHop, names *Names) (*Expectation, error) {
+	e := &Expectation{Hops: expect, addrs: make([][]netip.Addr, len(expect))}
 	for i, hop := range expect {
 		for _, alt := range hop {
 			addrs, err := names.Resolve(ctx, alt)
 			if err != nil {
 				return nil, fmt.Errorf("--expect: hop %d (%s): cannot resolve %q: %w", i+1, hop, alt, err)
 			}
-			resolved[i] = append(resolved[i], addrs...)
+			e.addrs[i] = append(e.addrs[i], addrs...)
 		}
 	}
+	return e, nil
+}
+
+// Check compares every path of the report (each ECMP branch, or the one path) with the
+// expected hops, in the order srv6-trace prints them, the destination last. A hop matches when
+// every address that answered there is one of the alternatives; a hop that did not answer
+// never matches. names labels the addresses of the diff.
+func (e *Expectation) Check(ctx context.Context, rep *Report, names *Names) *Validation {
+	expect, resolved := e.Hops, e.addrs
 	paths := []Branch{{Hops: rep.Hops, Flows: []uint32{0}}}
 	if len(rep.Branches) > 0 {
 		paths = rep.Branches
@@ -123,7 +136,7 @@ func Check(ctx context.Context, rep *Report, expect []ExpectHop, names *Names) (
 		}
 		v.Paths = append(v.Paths, pc)
 	}
-	return v, nil
+	return v
 }
 
 // WriteDiff prints the paths that did not match, one row per hop, "!" marking the hops at fault:

@@ -160,16 +160,252 @@ func cli(t testing.TB, lab *testnet.Lab, node string, args ...string) (string, i
 	return "", -1
 }
 
-func TestExplore(t *testing.T) {
+func loopback(t testing.TB, lab *testnet.Lab, node string) netip.Addr {
+	t.Helper()
+	a, err := lab.Loopback(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestDiamondSegments traces h1 → r1 End → r4 End → h2 across diamond: every hop attributed to
+// the segment it travelled, both SID nodes marked with the Segments Left they consumed, and the
+// router between the two SIDs (r2 or r3, which processes no SID) still listed.
+func TestDiamondSegments(t *testing.T) {
 	lab := up(t, "diamond", true)
-	warmUp(t, lab, "h1", target("fc00:0:6::1"))
-	for _, args := range [][]string{
-		{"-n", "--topology", "diamond", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"},
-		{"-n", "--topology", "diamond", "--ecmp", "--segs", "fc00:0:5::e", "fc00:0:6::1"},
-		{"-n", "--topology", "diamond", "--per-segment", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"},
-		{"-n", "--topology", "diamond", "--expect", "r1,r2,r4,h2", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"},
+	tgt := target("fc00:0:6::1", "fc00:0:2::e", "fc00:0:5::e")
+	warmUp(t, lab, "h1", tgt)
+	r1, r2, r3, r4, h2 := loopback(t, lab, "r1"), loopback(t, lab, "r2"), loopback(t, lab, "r3"), loopback(t, lab, "r4"), mustAddr("fc00:0:6::1")
+	for _, enc := range []struct {
+		name string
+		opts trace.Options
+	}{{"encap", trace.Options{}}, {"insert", trace.Options{Encoding: 1}}} {
+		t.Run(enc.name, func(t *testing.T) {
+			rep := traceIn(t, lab, "h1", tgt, enc.opts)
+			if !rep.Reached || len(rep.Hops) != 4 {
+				t.Fatalf("want 4 hops ending at h2, got reached=%v hops=%v", rep.Reached, hopAddrs(rep.Hops))
+			}
+			type want struct {
+				addrs    []netip.Addr
+				segment  int
+				sid      netip.Addr // invalid: not a SID node
+				slBefore int
+				slAfter  int
+			}
+			wants := []want{
+				{[]netip.Addr{r1}, 0, mustAddr("fc00:0:2::e"), 2, 1},
+				{[]netip.Addr{r2, r3}, 1, netip.Addr{}, 0, 0},
+				{[]netip.Addr{r4}, 1, mustAddr("fc00:0:5::e"), 1, 0},
+				{[]netip.Addr{h2}, 2, netip.Addr{}, 0, 0},
+			}
+			for i, w := range wants {
+				h := rep.Hops[i]
+				if h.TTL != i+1 {
+					t.Errorf("hop %d: TTL %d", i+1, h.TTL)
+				}
+				if len(h.Probes) != 3 {
+					t.Errorf("hop %d: %d probes, want 3", i+1, len(h.Probes))
+				}
+				rs := h.Responders()
+				if len(rs) != 1 || !contains(w.addrs, rs[0]) {
+					t.Errorf("hop %d: answered by %v, want one of %v", i+1, rs, w.addrs)
+				}
+				for _, p := range h.Probes {
+					if !p.Answered {
+						t.Errorf("hop %d: a probe went unanswered", i+1)
+					}
+				}
+				if h.Segment != w.segment {
+					t.Errorf("hop %d: segment %d, want %d", i+1, h.Segment, w.segment)
+				}
+				if h.SID != w.sid.IsValid() || (h.SID && (h.SIDAddr != w.sid || h.SLBefore != w.slBefore || h.SLAfter != w.slAfter)) {
+					t.Errorf("hop %d: SID=%v %v SL %d→%d, want SID=%v %v SL %d→%d", i+1, h.SID, h.SIDAddr, h.SLBefore, h.SLAfter,
+						w.sid.IsValid(), w.sid, w.slBefore, w.slAfter)
+				}
+			}
+			if last := rep.Hops[3]; !last.Destination || last.Probes[0].Kind != oam.KindReply {
+				t.Errorf("hop 4: want the destination's Echo Reply, got %+v", last)
+			}
+		})
+	}
+}
+
+func contains(s []netip.Addr, a netip.Addr) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDiamondECMP finds both branches between r1 and r4 by varying the flow label, with at
+// least the 11 flows the MDA stopping rule asks for once a hop has shown two next hops.
+func TestDiamondECMP(t *testing.T) {
+	lab := up(t, "diamond", true)
+	tgt := target("fc00:0:6::1", "fc00:0:5::e")
+	warmUp(t, lab, "h1", tgt)
+	rep := traceIn(t, lab, "h1", tgt, trace.Options{ECMP: true})
+	if len(rep.Branches) != 2 {
+		for _, b := range rep.Branches {
+			t.Logf("branch flows %v: %v", b.Flows, hopAddrs(b.Hops))
+		}
+		t.Fatalf("want 2 branches, got %d", len(rep.Branches))
+	}
+	if rep.Flows < trace.StoppingPoint(2, trace.Confidence) {
+		t.Errorf("%d flows: fewer than n_2 = %d", rep.Flows, trace.StoppingPoint(2, trace.Confidence))
+	}
+	var second []netip.Addr
+	for _, b := range rep.Branches {
+		got := hopAddrs(b.Hops)
+		if len(got) != 4 || got[0] != loopback(t, lab, "r1") || got[2] != loopback(t, lab, "r4") || got[3] != mustAddr("fc00:0:6::1") {
+			t.Errorf("branch %v: want r1, r2|r3, r4, h2", got)
+			continue
+		}
+		second = append(second, got[1])
+		if !b.Hops[2].SID || b.Hops[2].SIDAddr != mustAddr("fc00:0:5::e") {
+			t.Errorf("branch %v: r4 not marked as SID node", got)
+		}
+	}
+	if !contains(second, loopback(t, lab, "r2")) || !contains(second, loopback(t, lab, "r3")) {
+		t.Errorf("second hops %v: want both r2 and r3", second)
+	}
+	if !rep.Reached {
+		t.Error("not every branch reached h2")
+	}
+}
+
+// TestExpect runs the CLI as a lab pipeline would: --expect passes (exit 0) on the path taken,
+// fails (exit 1, with a diff naming the hop) on a wrong one, and with --ecmp every branch must
+// match.
+func TestExpect(t *testing.T) {
+	lab := up(t, "diamond", true)
+	warmUp(t, lab, "h1", target("fc00:0:6::1", "fc00:0:5::e"))
+	segs := []string{"-n", "--topology", "diamond", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"}
+	ecmp := []string{"-n", "--topology", "diamond", "--ecmp", "--segs", "fc00:0:5::e", "fc00:0:6::1"}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		expect string
+		code   int
+		has    []string
+	}{
+		{"either middle router", segs, "r1,r2/r3,r4,h2", 0, []string{"path matches --expect"}},
+		{"addresses", segs, "fc00:0:2::1,r2/r3,fc00:0:5::1,fc00:0:6::1", 0, []string{"path matches --expect"}},
+		{"hop missing", segs, "r1,r4,h2", 1, []string{"does not match --expect", "! 2", "(nothing more)"}},
+		{"wrong node", segs, "r1,r2/r3,r2,h2", 1, []string{"! 3    r2", "(r4)"}},
+		{"ecmp both branches", ecmp, "r1,r2/r3,r4,h2", 0, []string{"2 branches", "path matches --expect"}},
+		{"ecmp one branch wrong", ecmp, "r1,r2,r4,h2", 1, []string{"branch", "of 2", "(r3)"}},
 	} {
-		out, code := cli(t, lab, "h1", args...)
-		t.Logf("srv6-trace %s (exit %d)\n%s", strings.Join(args, " "), code, out)
+		t.Run(c.name, func(t *testing.T) {
+			out, code := cli(t, lab, "h1", append([]string{"--expect", c.expect}, c.args...)...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\n%s", code, c.code, out)
+			}
+			for _, s := range c.has {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+	out, code := cli(t, lab, "h1", "--expect", "r1,nosuchnode", "-n", "--topology", "diamond", "fc00:0:6::1")
+	if code != 2 || !strings.Contains(out, `hop 2 (nosuchnode)`) || strings.Contains(out, "hops max") {
+		t.Errorf("unknown name: exit %d, want 2 and the hop named before any trace:\n%s", code, out)
+	}
+}
+
+// hopsOf reads the hop addresses of a traceroute-style text output (" 3  fc00:0:4::1  0.1 ms";
+// "*" for a hop without answer).
+func hopsOf(out string) []string {
+	var hops []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] == "" || f[0][0] < '0' || f[0][0] > '9' {
+			continue
+		}
+		hops = append(hops, f[1])
+	}
+	return hops
+}
+
+// TestAgreesWithTracerouteAndScamper traces wan10's h1 → r1 End → r3 End → h2 and compares the
+// hops with Debian's traceroute -6 and scamper on the path the kernel routes h1 → h2 without a
+// segment list, which crosses the same nodes (h1 r1 p1 r3 h2). p1 is a plain IPv6 router
+// (seg6_enabled=0) between the two SID nodes: it must be listed, in segment 2.
+func TestAgreesWithTracerouteAndScamper(t *testing.T) {
+	lab := up(t, "wan10", true)
+	dst := "fc00:0:8::1"
+	tgt := target(dst, "fc00:0:2::e", "fc00:0:4::e")
+	warmUp(t, lab, "h1", tgt)
+	rep := traceIn(t, lab, "h1", tgt, trace.Options{})
+	var ours []string
+	for _, a := range hopAddrs(rep.Hops) {
+		ours = append(ours, a.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr, err := lab.Output(ctx, "h1", "traceroute", "-6", "-n", "-q", "1", "-w", "2", dst)
+	if err != nil {
+		t.Fatalf("traceroute -6 (Debian package traceroute, `make deps`): %v", err)
+	}
+	sc, err := lab.Output(ctx, "h1", "scamper", "-c", "trace -P icmp-paris -q 1", "-i", dst)
+	if err != nil {
+		t.Fatalf("scamper (Debian package scamper, `make deps`): %v", err)
+	}
+	want := []string{loopback(t, lab, "r1").String(), loopback(t, lab, "p1").String(), loopback(t, lab, "r3").String(), dst}
+	for name, got := range map[string][]string{"srv6-trace": ours, "traceroute -6": hopsOf(string(tr)), "scamper": hopsOf(string(sc))} {
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: hops %v, want %v (r1 p1 r3 h2)\ntraceroute:\n%s\nscamper:\n%s", name, got, want, tr, sc)
+		}
+	}
+	if len(rep.Hops) == 4 {
+		if p1 := rep.Hops[1]; p1.SID || p1.Segment != 1 {
+			t.Errorf("p1: SID=%v segment %d, want a plain hop in segment 2", p1.SID, p1.Segment+1)
+		}
+		if !rep.Hops[0].SID || !rep.Hops[2].SID {
+			t.Errorf("r1 and r3 should be marked as SID nodes: %+v %+v", rep.Hops[0], rep.Hops[2])
+		}
+	}
+}
+
+// TestPerSegment probes each prefix of the list with loop-back echoes: all alive, then, with
+// r4's End SID removed, segment 2 down and segment 1 still alive.
+func TestPerSegment(t *testing.T) {
+	lab := up(t, "diamond", true)
+	tgt := target("fc00:0:6::1", "fc00:0:2::e", "fc00:0:5::e")
+	warmUp(t, lab, "h1", tgt)
+	per := func() []trace.SegmentStatus {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var st []trace.SegmentStatus
+		// PerSegment opens its sockets before it starts any goroutine: all of it runs here.
+		if err := lab.Exec("h1", func() (err error) {
+			st, _, err = trace.PerSegment(ctx, tgt, trace.Options{Wait: time.Second})
+			return err
+		}); err != nil {
+			t.Fatalf("PerSegment: %v", err)
+		}
+		return st
+	}
+	st := per()
+	if len(st) != 3 {
+		t.Fatalf("%d segments, want 3", len(st))
+	}
+	for _, s := range st {
+		if !s.Alive {
+			t.Errorf("segment %d (%s): down, want alive: %+v", s.Index+1, s.SID, s)
+		}
+		if s.Loop != (s.Index < 2) {
+			t.Errorf("segment %d: loop=%v", s.Index+1, s.Loop)
+		}
+	}
+	if err := lab.DelSID("r4", mustAddr("fc00:0:5::e")); err != nil {
+		t.Fatal(err)
+	}
+	st = per()
+	if !st[0].Alive || st[1].Alive || st[2].Alive {
+		t.Errorf("without r4's End SID: alive = %v %v %v, want true false false", st[0].Alive, st[1].Alive, st[2].Alive)
 	}
 }

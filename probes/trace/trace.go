@@ -410,6 +410,7 @@ func attributeSegments(path oam.SegmentList, hops []Hop) {
 	last := n - 1 // Segments Left as sent
 	for i := range hops {
 		h := &hops[i]
+		h.Segment = -1
 		sl := -1
 		for _, p := range h.Probes {
 			if p.Answered && p.QuotedSL >= 0 {
