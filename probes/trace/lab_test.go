@@ -3,6 +3,7 @@ package trace_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -37,15 +38,32 @@ func up(t testing.TB, topology string, unlimited bool) *testnet.Lab {
 	t.Helper()
 	lab := labtest.Up(t, topology)
 	if unlimited {
-		for _, n := range lab.Topology().Nodes {
-			if err := lab.Exec(n.Name, func() error {
-				return os.WriteFile("/proc/sys/net/ipv6/icmp/ratelimit", []byte("0"), 0o644)
-			}); err != nil {
-				t.Fatalf("node %s: sysctl net.ipv6.icmp.ratelimit=0: %v", n.Name, err)
-			}
-		}
+		unlimitICMP(t, lab)
 	}
 	return lab
+}
+
+// unlimitICMP sets net.ipv6.icmp.ratelimit=0 (no per-destination limit) and raises the
+// per-namespace budget of ICMP errors (net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst, which
+// IPv6 shares) on every node of the lab.
+func unlimitICMP(t testing.TB, lab *testnet.Lab) {
+	t.Helper()
+	for _, n := range lab.Topology().Nodes {
+		if err := lab.Exec(n.Name, func() error {
+			for _, kv := range [][2]string{
+				{"ipv6/icmp/ratelimit", "0"},
+				{"ipv4/icmp_msgs_per_sec", "100000"},
+				{"ipv4/icmp_msgs_burst", "10000"},
+			} {
+				if err := os.WriteFile("/proc/sys/net/"+kv[0], []byte(kv[1]), 0o644); err != nil {
+					return fmt.Errorf("sysctl net.%s=%s: %w", strings.ReplaceAll(kv[0], "/", "."), kv[1], err)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("node %s: %v", n.Name, err)
+		}
+	}
 }
 
 // traceIn runs a trace from node; the sockets are opened in the node's namespace.
