@@ -19,8 +19,8 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { step "$*"; "$@"; }
-# in NODE CMD...: run a command inside a node of the lab.
-in() { local node=$1; shift; step "[$node] $*"; "$bin/srv6-testnet" exec "$lab" "$node" -- "$@"; }
+# on NODE CMD...: run a command inside a node of the lab.
+on() { local node=$1; shift; step "[$node] $*"; "$bin/srv6-testnet" exec "$lab" "$node" -- "$@"; }
 
 cat <<EOF
 srv6oam demo on the bundled line4 lab:
@@ -32,16 +32,15 @@ srv6oam demo on the bundled line4 lab:
 EOF
 
 run "$bin/srv6-testnet" up --name "$lab" "$topo"
-run "$bin/srv6-testnet" status "$lab"
 
 # A plain IPv6 ping first, then the same destination steered through r1 and r2 by segment list.
-in h1 "$bin/srv6-ping" -c 3 -i 0.2 fc00:0:4::1
-in h1 "$bin/srv6-ping" -c 3 -i 0.2 --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
-in h1 "$bin/srv6-ping" -c 3 -i 0.2 --insert --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
-in h1 "$bin/srv6-ping" -c 2 -i 0.2 --json --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
+on h1 "$bin/srv6-ping" -c 3 -i 0.2 fc00:0:4::1
+on h1 "$bin/srv6-ping" -c 3 -i 0.2 --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
+on h1 "$bin/srv6-ping" -c 3 -i 0.2 --insert --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
+on h1 "$bin/srv6-ping" -c 2 -i 0.2 --json --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
 
 if [ -x "$bin/srv6-trace" ]; then
-	in h1 "$bin/srv6-trace" -n --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
+	on h1 "$bin/srv6-trace" -n --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
 else
 	echo
 	echo "(srv6-trace is not built yet: it arrives with the trace issue)"
