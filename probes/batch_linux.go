@@ -71,6 +71,12 @@ func (b *Batch) Reset() { b.n = 0 }
 // batch order. On an error the packets before the failing one were sent (sent says how many).
 func (c *Conn) SendBatch(b *Batch) (sent int, at time.Time, err error) {
 	defer b.Reset()
+	if c.cfg.Tap != nil {
+		now := time.Now()
+		for i := 0; i < b.n; i++ {
+			c.cfg.Tap.Packet(now, b.bufs[i][:b.iovs[i].Len])
+		}
+	}
 	for sent < b.n {
 		at = time.Now()
 		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(c.sendFD), uintptr(unsafe.Pointer(&b.hdrs[sent])),
@@ -82,11 +88,6 @@ func (c *Conn) SendBatch(b *Batch) (sent int, at time.Time, err error) {
 		}
 		if errno != 0 {
 			return sent, at, sendError(netip.AddrFrom16(b.names[sent].Addr), errno)
-		}
-		if c.cfg.Tap != nil {
-			for i := sent; i < sent+int(r); i++ {
-				c.cfg.Tap.Packet(at, b.bufs[i][:b.iovs[i].Len])
-			}
 		}
 		c.txKey += uint32(r)
 		sent += int(r)

@@ -32,7 +32,8 @@ type Config struct {
 	// ICMPTypes lets these ICMPv6 types through the socket's ICMPv6 filter; nil for the default
 	// (echo reply and the four error types).
 	ICMPTypes []uint8
-	// Tap, when set, sees every packet sent and received (for --pcap).
+	// Tap, when set, sees every packet sent (just before it is handed to the kernel, so a
+	// packet the kernel then refuses is in the capture too) and received (for --pcap).
 	Tap Tap
 }
 
@@ -218,15 +219,17 @@ func (c *Conn) Send(pkt []byte, firstHop netip.Addr) (SendInfo, error) {
 	c.dst.Addr = firstHop.As16()
 	c.sendIov.Base = &pkt[0]
 	c.sendIov.SetLen(len(pkt))
+	if c.cfg.Tap != nil {
+		// Before the send: on veth the reply can be received (and tapped by Receive) before
+		// sendmsg even returns, and the capture should stay in order.
+		c.cfg.Tap.Packet(time.Now(), pkt)
+	}
 	for tries := 0; ; tries++ {
 		now := time.Now()
 		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(c.sendFD), uintptr(unsafe.Pointer(&c.sendMsg)), 0)
 		if errno == 0 {
 			info := SendInfo{Key: c.txKey, UserTime: now}
 			c.txKey++
-			if c.cfg.Tap != nil {
-				c.cfg.Tap.Packet(now, pkt)
-			}
 			return info, nil
 		}
 		if (errno == unix.EAGAIN || errno == unix.ENOBUFS) && tries < 1000 {
