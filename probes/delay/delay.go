@@ -1,0 +1,462 @@
+package delay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Options of one run. The zero value of a field means its default.
+type Options struct {
+	// Count of probes; 0 probes until ctx is done.
+	Count int
+	// Interval between probes; default 1s.
+	Interval time.Duration
+	// Timeout after which a probe that has not come back is lost; default 2s.
+	Timeout time.Duration
+	// Linger is how long a probe that came back waits for agents' reports (they batch them
+	// for up to 10 ms); default 100ms.
+	Linger time.Duration
+	// PayloadSize of the echo data; default 16.
+	PayloadSize int
+	// HopLimit of the probes; default 64.
+	HopLimit     int
+	TrafficClass uint8
+	FlowLabel    uint32
+	// Source address; default: what the kernel picks toward the first segment. The probe's
+	// final segment is this address: the probe comes back to the prober.
+	Source netip.Addr
+	// Interface binds the sockets to an interface.
+	Interface string
+	// Session identifies the run in the Probe TLV; default random.
+	Session uint32
+	// Identifier of the echo probes; default random.
+	Identifier uint16
+	// CollectorPort is the UDP port of the built-in collector, announced in the probe as the
+	// report-to port (the address is Source); 0 picks a free one.
+	CollectorPort uint16
+	// DetectMultiplier and UpMultiplier of the per-segment liveness (see collect.Config);
+	// defaults 3 and 3.
+	DetectMultiplier int
+	UpMultiplier     int
+	// SharedClock says that the prober and every node read one clock (a lab on one host):
+	// one-way delays need no synchronisation and carry no clock error bound.
+	SharedClock bool
+	// Names print the points instead of their SIDs: Names[i] names Target.Segments[i], the
+	// last entry may name Destination. Missing or empty entries print the SID.
+	Names []string
+	// Registry overrides the OAM TLV codes; the zero value means srh.DefaultRegistry().
+	Registry srh.Registry
+	// HMAC signs the SRH.
+	HMAC *srh.HMACKey
+	// Tap sees every probe sent and every ICMPv6 message received.
+	Tap probes.Tap
+	// NoTxTimestamps takes the send time from the user clock instead of the kernel's
+	// software TX timestamp.
+	NoTxTimestamps bool
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.Count < 0:
+		return o, fmt.Errorf("count %d: must be 0 (no limit) or more", o.Count)
+	case o.Interval < 0:
+		return o, fmt.Errorf("interval %v: must not be negative", o.Interval)
+	case o.Timeout < 0:
+		return o, fmt.Errorf("timeout %v: must not be negative", o.Timeout)
+	case o.Linger < 0:
+		return o, fmt.Errorf("linger %v: must not be negative", o.Linger)
+	case o.HopLimit < 0 || o.HopLimit > 255:
+		return o, fmt.Errorf("hop limit %d: must be 1 to 255", o.HopLimit)
+	case o.DetectMultiplier < 0 || o.DetectMultiplier > 255:
+		return o, fmt.Errorf("detect multiplier %d: must be 1 to 255", o.DetectMultiplier)
+	case o.UpMultiplier < 0 || o.UpMultiplier > 255:
+		return o, fmt.Errorf("up multiplier %d: must be 1 to 255", o.UpMultiplier)
+	}
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Linger == 0 {
+		o.Linger = 100 * time.Millisecond
+	}
+	if o.PayloadSize == 0 {
+		o.PayloadSize = 16
+	}
+	if o.HopLimit == 0 {
+		o.HopLimit = 64
+	}
+	if o.Session == 0 {
+		o.Session = rand.Uint32() | 1
+	}
+	if o.Identifier == 0 {
+		o.Identifier = uint16(rand.N(0xffff)) + 1
+	}
+	if o.Registry.ProbeType == 0 && o.Registry.SlotsType == 0 {
+		o.Registry = srh.DefaultRegistry()
+	}
+	return o, nil
+}
+
+// Result is one resolved probe: collect's result with the segments copied (owned by the
+// Result) and the liveness changes its resolution caused.
+type Result struct {
+	collect.ProbeResult
+	Transitions []collect.Transition
+}
+
+// Summary is the run's outcome.
+type Summary struct {
+	collect.Summary
+	// Transmitted counts probes sent (Resolved counts those resolved).
+	Transmitted int
+	// SendErrors counts probes the kernel refused to send.
+	SendErrors int
+	// Reports counts report datagrams received, BadReports those that did not decode
+	// (LastReportError says why the first did not).
+	Reports, BadReports int
+	LastReportError     string
+	// SharedClock echoes the option: bounds are 0 because every point reads one clock.
+	SharedClock bool
+	Start       time.Time
+	Elapsed     time.Duration
+}
+
+// Prober is a prepared run: sockets open, collector listening, probe template built.
+type Prober struct {
+	opts      Options
+	target    oam.Target
+	source    netip.Addr
+	path      oam.SegmentList
+	points    []collect.Point
+	builder   *ProbeBuilder
+	conn      *probes.Conn
+	reports   *net.UDPConn
+	collector netip.AddrPort
+	taiOffset time.Duration
+	ran       bool
+}
+
+// New checks the options, picks the source, opens the probe sockets and the collector socket
+// and builds the probe template. The probe's path is target.Path() followed by the source
+// address: every segment but the last must be a SID whose node returns the probe onwards
+// (End.OAM SIDs are timestamped), and the probe comes back to the prober.
+func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if target.Decap {
+		return nil, errors.New("decap: timestamped probes return to the prober; they cannot end at a decapsulating SID")
+	}
+	if !target.Destination.IsValid() {
+		return nil, errors.New("destination: missing")
+	}
+	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("first segment: %w", err)
+	}
+	if opts.Source.IsValid() {
+		src = opts.Source
+	}
+	path := append(target.Path(), src)
+	if len(path) > srh.MaxSlots {
+		return nil, fmt.Errorf("segment list: %d segments and the return to the source make %d, at most %d fit in the Timestamp Slots TLV", len(target.Path()), len(path), srh.MaxSlots)
+	}
+	off, err := taiOffset()
+	if err != nil {
+		return nil, err
+	}
+	p := &Prober{opts: opts, target: target, source: src, path: path, taiOffset: off}
+	p.points = collect.PathPoints(path, true)
+	for i := range opts.Names {
+		if i+1 < len(p.points)-1 && opts.Names[i] != "" {
+			p.points[i+1].Name = opts.Names[i]
+		}
+	}
+	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, opts.CollectorPort)))
+	if err != nil {
+		return nil, fmt.Errorf("collector: listen on [%s]:%d: %w", src, opts.CollectorPort, err)
+	}
+	p.reports = udp
+	p.collector = udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	p.collector = netip.AddrPortFrom(src, p.collector.Port())
+	p.builder, err = NewProbeBuilder(ProbeConfig{
+		Path: path, Source: src, Registry: opts.Registry, ID: opts.Identifier,
+		Probe: srh.Probe{Flags: srh.ProbeReport, Session: opts.Session, ReportTo: src, ReportPort: p.collector.Port()},
+		PayloadSize: opts.PayloadSize, HopLimit: uint8(opts.HopLimit), TrafficClass: opts.TrafficClass,
+		FlowLabel: opts.FlowLabel, HMAC: opts.HMAC,
+	})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	p.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
+		Tap: opts.Tap, ICMPTypes: []uint8{probes.ICMPv6EchoRequest}})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Source is the probes' source address, also their final segment and the collector's address.
+func (p *Prober) Source() netip.Addr { return p.source }
+
+// Collector is the address and port the probes name for reports.
+func (p *Prober) Collector() netip.AddrPort { return p.collector }
+
+// Path is the segment list on the wire, in visiting order (the source last).
+func (p *Prober) Path() oam.SegmentList { return p.path }
+
+// Points are the timestamping points: the source, each segment but the last, the return.
+func (p *Prober) Points() []collect.Point { return p.points }
+
+// Options are the options with defaults filled in (session and identifier included).
+func (p *Prober) Options() Options { return p.opts }
+
+// Close releases the sockets of a Prober that will not Run; after Run it does nothing.
+func (p *Prober) Close() error {
+	return errors.Join(p.conn.Close(), p.reports.Close())
+}
+
+// Probe prepares and runs one measurement; see Prober.Run.
+func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Result)) (Summary, error) {
+	p, err := New(ctx, target, opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer p.Close()
+	return p.Run(ctx, emit)
+}
+
+// tai converts a CLOCK_REALTIME time to CLOCK_TAI nanoseconds.
+func (p *Prober) tai(t time.Time) int64 { return t.UnixNano() + int64(p.taiOffset) }
+
+func (p *Prober) now() int64 { return p.tai(time.Now()) }
+
+type rxEvent struct {
+	seq16 uint16
+	at    time.Time
+	err   error
+}
+
+// Run sends the probes and returns when the count is done (every probe resolved) or ctx is; it
+// may be called once and closes the sockets when it returns. emit is called from Run's
+// goroutine, once per probe, in sequence order.
+func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
+	if p.ran {
+		return Summary{}, errors.New("delay: Run called twice")
+	}
+	p.ran = true
+	var pending []collect.Transition
+	window := 1024
+	if p.opts.Interval > 0 {
+		window = min(max(window, int(2*p.opts.Timeout/p.opts.Interval)+2), 65536)
+	}
+	coll, err := collect.New(collect.Config{
+		Session: p.opts.Session, Points: p.points, Window: window, Timeout: p.opts.Timeout, Linger: p.opts.Linger,
+		DetectMultiplier: p.opts.DetectMultiplier, UpMultiplier: p.opts.UpMultiplier,
+		SourceClock: LocalClock(), SharedClock: p.opts.SharedClock, TxFirst: true,
+		OnTransition: func(t collect.Transition) { pending = append(pending, t) },
+		OnResult: func(r *collect.ProbeResult) {
+			res := Result{ProbeResult: *r, Transitions: pending}
+			res.Segments = append([]collect.SegmentResult(nil), r.Segments...)
+			pending = nil
+			if emit != nil {
+				emit(res)
+			}
+		},
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{SharedClock: p.opts.SharedClock}
+
+	rx := make(chan rxEvent, 256)
+	reports := make(chan []byte, 256)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.receiveProbes(ctx, rx) }()
+	go func() { defer wg.Done(); p.receiveReports(ctx, reports) }()
+	defer func() {
+		cancel()
+		p.Close() // unblocks both receivers
+		wg.Wait()
+	}()
+
+	var (
+		next    uint32 = 1
+		keySeq         = map[uint32]uint32{}
+		rep     oam.Report
+		stopped bool
+	)
+	onTx := func(key uint32, t time.Time) {
+		if seq, ok := keySeq[key]; ok {
+			delete(keySeq, key)
+			coll.ObserveTx(seq, p.tai(t), p.now())
+		}
+	}
+	sendTimer := time.NewTimer(0)
+	defer sendTimer.Stop()
+	expire := time.NewTimer(time.Hour)
+	defer expire.Stop()
+	arm := func() {
+		if d, ok := coll.NextDeadline(); ok {
+			expire.Reset(time.Duration(d - p.now()))
+		} else {
+			expire.Stop()
+		}
+	}
+	done := func() bool { return p.opts.Count > 0 && int(next) > p.opts.Count }
+	for {
+		if (done() || stopped) && coll.Outstanding() == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			// Stop: probes still in flight are resolved with what they have (as ping counts
+			// them lost on Ctrl-C).
+			stopped = true
+			coll.Flush(p.now())
+			continue
+		case <-sendTimer.C:
+			if done() || stopped {
+				continue
+			}
+			seq := next
+			next++
+			pkt, err := p.builder.Build(seq, uint64(p.now()))
+			if err != nil {
+				return sum, fmt.Errorf("build probe %d: %w", seq, err)
+			}
+			info, err := p.conn.Send(pkt, p.builder.FirstHop())
+			if sum.Start.IsZero() {
+				sum.Start = info.UserTime
+				if sum.Start.IsZero() {
+					sum.Start = time.Now()
+				}
+			}
+			sum.Transmitted++
+			if err != nil {
+				if seq == 1 && errors.Is(err, probes.ErrNoRoute) {
+					return sum, err
+				}
+				sum.SendErrors++
+			} else {
+				coll.ObserveTx(seq, p.tai(info.UserTime), p.now())
+				keySeq[info.Key] = seq
+				_ = p.conn.ReadTxTimestamps(onTx)
+				if len(keySeq) > 4096 { // timestamps the kernel never gave (no TX stamping)
+					clear(keySeq)
+				}
+			}
+			if !done() {
+				sendTimer.Reset(p.opts.Interval)
+			}
+			arm()
+		case ev := <-rx:
+			if ev.err != nil {
+				return sum, ev.err
+			}
+			if seq, ok := seqFor(next-1, ev.seq16, window); ok {
+				_ = p.conn.ReadTxTimestamps(onTx)
+				coll.ObserveReceive(seq, p.tai(ev.at), p.now())
+			}
+			arm()
+		case b := <-reports:
+			sum.Reports++
+			if err := rep.UnmarshalBinary(b); err != nil {
+				sum.BadReports++
+				if sum.LastReportError == "" {
+					sum.LastReportError = err.Error()
+				}
+			} else {
+				coll.ObserveReport(&rep, p.now())
+			}
+			arm()
+		case <-expire.C:
+			coll.Expire(p.now())
+			arm()
+		}
+	}
+	sum.Summary = coll.Summary()
+	if !sum.Start.IsZero() {
+		sum.Elapsed = time.Since(sum.Start)
+	}
+	return sum, nil
+}
+
+// seqFor maps a 16-bit echo sequence to the latest 32-bit sequence sent with it.
+func seqFor(last uint32, wire uint16, window int) (uint32, bool) {
+	back := uint32(uint16(last) - wire)
+	if last == 0 || back >= uint32(window) || back >= last {
+		return 0, false
+	}
+	return last - back, true
+}
+
+// receiveProbes reads the probes that come back (Echo Requests from and to the source with our
+// identifier) until ctx is done or the socket closes.
+func (p *Prober) receiveProbes(ctx context.Context, out chan<- rxEvent) {
+	var (
+		rx  probes.Received
+		msg probes.ICMPv6Message
+	)
+	for {
+		if err := p.conn.Receive(time.Time{}, &rx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case out <- rxEvent{err: err}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest ||
+			msg.ID != p.opts.Identifier || rx.From != p.source {
+			continue
+		}
+		select {
+		case out <- rxEvent{seq16: msg.Seq, at: rx.Time}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// receiveReports reads agents' report datagrams until ctx is done or the socket closes.
+func (p *Prober) receiveReports(ctx context.Context, out chan<- []byte) {
+	buf := make([]byte, 2048)
+	for {
+		n, err := p.reports.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if n > oam.MaxReportSize {
+			continue
+		}
+		select {
+		case out <- append([]byte(nil), buf[:n]...):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
