@@ -195,7 +195,7 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) 
 	p.collector = netip.AddrPortFrom(src, p.collector.Port())
 	p.builder, err = NewProbeBuilder(ProbeConfig{
 		Path: path, Source: src, Registry: opts.Registry, ID: opts.Identifier,
-		Probe: srh.Probe{Flags: srh.ProbeReport, Session: opts.Session, ReportTo: src, ReportPort: p.collector.Port()},
+		Probe:       srh.Probe{Flags: srh.ProbeReport, Session: opts.Session, ReportTo: src, ReportPort: p.collector.Port()},
 		PayloadSize: opts.PayloadSize, HopLimit: uint8(opts.HopLimit), TrafficClass: opts.TrafficClass,
 		FlowLabel: opts.FlowLabel, HMAC: opts.HMAC,
 	})
