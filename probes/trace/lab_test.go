@@ -118,16 +118,6 @@ func hopAddrs(hops []trace.Hop) []netip.Addr {
 	return out
 }
 
-// ifaceAddr is the address of node's interface toward peer.
-func ifaceAddr(t testing.TB, lab *testnet.Lab, node, peer string) netip.Addr {
-	t.Helper()
-	ifc, err := lab.Interface(node, peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ifc.Addr.Addr()
-}
-
 var (
 	buildOnce sync.Once
 	binPath   string

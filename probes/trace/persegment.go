@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
@@ -106,15 +105,4 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 		s.Probes = append(s.Probes, p)
 	}
 	return status, src, ctx.Err()
-}
-
-// minRTT returns the smallest RTT of the answered replies, 0 when none.
-func minRTT(ps []Probe) time.Duration {
-	var m time.Duration
-	for _, p := range ps {
-		if p.Answered && p.Kind == oam.KindReply && (m == 0 || p.RTT < m) {
-			m = p.RTT
-		}
-	}
-	return m
 }

@@ -82,8 +82,8 @@ func TestAttributeSegments(t *testing.T) {
 	}
 	attributeSegments(path, hops)
 	type want struct {
-		seg     int
-		sid     string
+		seg      int
+		sid      string
 		from, to int
 	}
 	wants := []want{{0, "", 0, 0}, {0, "fc00:2::e", 2, 1}, {-1, "", 0, 0}, {1, "fc00:4::e", 1, 0}, {2, "", 0, 0}}
