@@ -24,11 +24,20 @@ import (
 // ErrForwardingDisabled: the node does not forward IPv6, so End.OAM SIDs would drop every packet.
 var ErrForwardingDisabled = errors.New("IPv6 forwarding is disabled: End.BPF forwards to the next segment; set sysctl net.ipv6.conf.all.forwarding=1")
 
-// Perf ring wakeups: at most flushInterval passes between a probe and its report.
+// Perf ring wakeups: the reader is woken when maxWakeupEvents samples wait on one CPU (fewer
+// for a small ring, see wakeupEvents) and flushed every flushInterval, so at most flushInterval
+// passes between a probe and its report while a busy node is not woken once per probe.
 const (
-	wakeupEvents  = 128
-	flushInterval = 10 * time.Millisecond
+	maxWakeupEvents = 2048
+	flushInterval   = 10 * time.Millisecond
 )
+
+// wakeupEvents keeps the wakeup threshold at a quarter of what the per-CPU ring holds, so that
+// the ring never fills while the reader sleeps.
+func wakeupEvents(ringBytes int) int {
+	perSample := bpf.EventSize + 16 // perf header and padding
+	return max(1, min(maxWakeupEvents, ringBytes/perSample/4))
+}
 
 // Agent is a running srv6-agent: End.OAM loaded, SIDs bound, sockets open.
 type Agent struct {
@@ -95,10 +104,9 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType}); err != nil {
 		return a, err
 	}
-	// Waking the reader for every probe costs the forwarding path more than the probe itself
-	// (an irq_work and a task wakeup per event); wake it every wakeupEvents events per CPU and
-	// flush the rest every flushInterval instead.
-	if a.reader, err = perf.NewReaderWithOptions(a.prog.Events(), cfg.PerfBufferBytes, perf.ReaderOptions{WakeupEvents: wakeupEvents}); err != nil {
+	// Waking the reader for every probe costs the forwarding path an irq_work and a task wakeup
+	// per event; wake it in batches and flush the rest every flushInterval instead.
+	if a.reader, err = perf.NewReaderWithOptions(a.prog.Events(), cfg.PerfBufferBytes, perf.ReaderOptions{WakeupEvents: wakeupEvents(cfg.PerfBufferBytes)}); err != nil {
 		return a, fmt.Errorf("open End.OAM perf ring: %w", err)
 	}
 	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
