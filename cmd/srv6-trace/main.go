@@ -21,7 +21,6 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/trace"
-	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
@@ -57,6 +56,7 @@ func main() {
 			&cli.BoolFlag{Name: "per-segment", Usage: "probe each prefix of the segment list with a loop-back echo: which segments are alive and their round trip"},
 			&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
 			&cli.StringFlag{Name: "topology", Usage: "srv6-testnet `TOPOLOGY` (bundled name or YAML file) whose node names label hops, name SID behaviours and may be used in --expect"},
+			&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 			&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
 		},
@@ -84,10 +84,8 @@ func run(c *cli.Context) error {
 		return fail(err)
 	}
 	names := &trace.Names{NoDNS: c.Bool("n")}
-	if t := c.String("topology"); t != "" {
-		if err := addTopology(names, t); err != nil {
-			return fail(fmt.Errorf("--topology: %w", err))
-		}
+	if err := labelFrom(names, c.String("topology"), c.String("lab"), c.IsSet("lab")); err != nil {
+		return fail(err)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -206,28 +204,6 @@ func withDefaults(o trace.Options) trace.Options {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// addTopology labels every address of every node of a testnet topology with the node's name
-// and records each SID's behaviour.
-func addTopology(names *trace.Names, nameOrPath string) error {
-	topo, err := testnet.Load(nameOrPath)
-	if err != nil {
-		return err
-	}
-	for _, n := range topo.Nodes {
-		for _, lo := range n.Loopbacks {
-			names.AddNode(n.Name, lo.Addr())
-		}
-		for _, s := range n.SIDs {
-			names.AddSID(s.Addr, string(s.Behavior), n.Name)
-		}
-	}
-	for _, l := range topo.Links {
-		names.AddNode(l.A, l.AAddr.Addr())
-		names.AddNode(l.B, l.BAddr.Addr())
-	}
-	return nil
 }
 
 // parse turns flags and the argument into a target and options; errors name the flag.

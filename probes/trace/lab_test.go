@@ -303,6 +303,7 @@ func TestExpect(t *testing.T) {
 		{"addresses", segs, "fc00:0:2::1,r2/r3,fc00:0:5::1,fc00:0:6::1", 0, []string{"path matches --expect"}},
 		{"hop missing", segs, "r1,r4,h2", 1, []string{"does not match --expect", "! 2", "(nothing more)"}},
 		{"wrong node", segs, "r1,r2/r3,r2,h2", 1, []string{"! 3    r2", "(r4)"}},
+		{"names from the running lab", []string{"-n", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"}, "r1,r2/r3,r4,h2", 0, []string{"r1 ", "[SID fc00:0:2::e End, SL 2→1]", "path matches --expect"}},
 		{"ecmp both branches", ecmp, "r1,r2/r3,r4,h2", 0, []string{"2 branches", "path matches --expect"}},
 		{"ecmp one branch wrong", ecmp, "r1,r2,r4,h2", 1, []string{"branch", "of 2", "(r3)"}},
 	} {
