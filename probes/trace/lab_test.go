@@ -418,3 +418,28 @@ func TestPerSegment(t *testing.T) {
 		t.Errorf("without r4's End SID: alive = %v %v %v, want true false false", st[0].Alive, st[1].Alive, st[2].Alive)
 	}
 }
+
+// TestProgressLineOnlyOnTTY: --ecmp prints its progress line on a terminal (script(1) gives the
+// command a pseudo-terminal) and erases it before the tree; through a pipe nothing extra.
+func TestProgressLineOnlyOnTTY(t *testing.T) {
+	lab := up(t, "diamond", true)
+	warmUp(t, lab, "h1", target("fc00:0:6::1", "fc00:0:5::e"))
+	args := []string{"-n", "--ecmp", "--segs", "fc00:0:5::e", "fc00:0:6::1"}
+	piped, code := cli(t, lab, "h1", args...)
+	if code != 0 || strings.Contains(piped, "probing:") || strings.Contains(piped, "\r") {
+		t.Errorf("through a pipe: exit %d, want no progress line:\n%q", code, piped)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tty, err := lab.Output(ctx, "h1", "script", "-qec", srv6Trace(t)+" "+strings.Join(args, " "), "/dev/null")
+	if err != nil {
+		t.Fatalf("script (bsdutils): %v", err)
+	}
+	out := string(tty)
+	if !strings.Contains(out, "\rprobing: ") && !strings.Contains(out, "probing: ") {
+		t.Errorf("on a terminal: no progress line:\n%q", out)
+	}
+	if !strings.Contains(out, "\r\x1b[K") || !strings.Contains(out, "2 branches") {
+		t.Errorf("on a terminal: progress line not erased before the tree, or no tree:\n%q", out)
+	}
+}
