@@ -342,3 +342,157 @@ func iputilsPing(t *testing.T, lab *testnet.Lab, node, dst string) (minRTT, avgR
 	}
 	return time.Duration(mn * 1e6), time.Duration(av * 1e6)
 }
+
+// TestLossLocalisation drops the probes r2 forwards to r3 (an nftables rule in r2, after
+// End.OAM has timestamped them), checks that the losses are attributed to r2→r3 and that
+// r2→r3 goes down after the detect multiplier's worth of lost probes while the segments before
+// it stay up, then removes the rule and checks r2→r3 comes back up.
+func TestLossLocalisation(t *testing.T) {
+	lab := labtest.UpTopology(t, line5("loss", 0, 0, 0))
+	startAgents(t, lab)
+	iputilsPing(t, lab, "h1", "fc00:0:5::1") // resolve neighbours
+	const (
+		interval = 20 * time.Millisecond
+		timeout  = 200 * time.Millisecond
+		detect   = 3
+		up       = 3
+	)
+	p := newProber(t, lab, delay.Options{Interval: interval, Timeout: timeout, Linger: 50 * time.Millisecond,
+		DetectMultiplier: detect, UpMultiplier: up, SharedClock: true})
+	results := make(chan delay.Result, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	var sum delay.Summary
+	go func() {
+		var err error
+		sum, err = p.Run(ctx, func(r delay.Result) {
+			select {
+			case results <- r:
+			case <-ctx.Done():
+			}
+		})
+		close(results)
+		runDone <- err
+	}()
+	t.Cleanup(func() { cancel(); <-runDone })
+
+	nft := func(args ...string) {
+		t.Helper()
+		ctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if out, err := lab.Output(ctx, "r2", "nft", args...); err != nil {
+			t.Fatalf("nft %v: %v\n%s", args, err, out)
+		}
+	}
+	// waitFor reads results until cond says stop; it fails after limit results.
+	var all []delay.Result
+	waitFor := func(what string, limit int, cond func(delay.Result) bool) delay.Result {
+		t.Helper()
+		for i := 0; i < limit; i++ {
+			r, ok := <-results
+			if !ok {
+				t.Fatalf("run ended while waiting for %s", what)
+			}
+			all = append(all, r)
+			if cond(r) {
+				return r
+			}
+		}
+		t.Fatalf("no %s after %d probes", what, limit)
+		return delay.Result{}
+	}
+	transition := func(seg int, to collect.Liveness) func(delay.Result) bool {
+		return func(r delay.Result) bool {
+			for _, tr := range r.Transitions {
+				if tr.Segment == seg && tr.New == to {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	// All five segments come up.
+	upCount := 0
+	waitFor("every segment up", 50, func(r delay.Result) bool {
+		for _, tr := range r.Transitions {
+			if tr.New == collect.LiveUp {
+				upCount++
+			}
+		}
+		return upCount == 5
+	})
+
+	// Break r2 → r3.
+	nft("add", "table", "ip6", "s6loss")
+	t.Cleanup(func() { lab.Output(context.Background(), "r2", "nft", "delete", "table", "ip6", "s6loss") })
+	nft("add", "chain", "ip6", "s6loss", "out", "{ type filter hook postrouting priority 0 ; }")
+	brokeAt := time.Now()
+	nft("add", "rule", "ip6", "s6loss", "out", "oifname", "to-r3", "meta", "l4proto", "ipv6-icmp", "drop")
+	down := waitFor("r2→r3 down", 100, transition(2, collect.LiveDown))
+	downAfter := time.Since(brokeAt)
+
+	// Every probe lost since the rule was added was lost on r2→r3, last seen by r2; the down
+	// transition came with the detect multiplier's lost probe in a row.
+	var lost []delay.Result
+	for _, r := range all {
+		if r.Status == collect.StatusLost {
+			lost = append(lost, r)
+		}
+	}
+	if len(lost) != detect {
+		t.Errorf("%d probes lost before r2→r3 went down, want the detect multiplier, %d", len(lost), detect)
+	}
+	for _, r := range lost {
+		if r.LostOn != 2 || r.LastSeen != 2 || r.Segments[2].State != collect.DelayLost || r.Segments[3].State != collect.DelayNotReached {
+			t.Errorf("probe %d: lost on %d, last seen by point %d (%v), want lost on segment 2 (r2→r3), last seen by r2", r.Sequence, r.LostOn, r.LastSeen, r.Segments)
+		}
+	}
+	if down.Sequence != lost[len(lost)-1].Sequence {
+		t.Errorf("down with probe %d, want the %dth lost one, %d", down.Sequence, detect, lost[len(lost)-1].Sequence)
+	}
+	// Detect time: the first probe after the break is sent within one interval and the
+	// detect-th one (detect−1) intervals later, then waits its timeout. Scheduling slack on a
+	// shared machine is generous; the count above is the exact check.
+	detectTime := time.Duration(detect)*interval + timeout
+	t.Logf("r2→r3 down %v after the drop rule (detect time %v = %d × %v + timeout %v), with probe %d",
+		downAfter, detectTime, detect, interval, timeout, down.Sequence)
+	if downAfter > detectTime+time.Second {
+		t.Errorf("down after %v, detect time %v", downAfter, detectTime)
+	}
+
+	// Restore.
+	nft("delete", "table", "ip6", "s6loss")
+	restoredAt := time.Now()
+	mark := len(all)
+	upAgain := waitFor("r2→r3 up again", 100, transition(2, collect.LiveUp))
+	t.Logf("r2→r3 up %v after the rule was removed, with probe %d", time.Since(restoredAt), upAgain.Sequence)
+	received := 0
+	for _, r := range all[mark:] {
+		if r.Status != collect.StatusLost {
+			received++
+		}
+	}
+	if received < up {
+		t.Errorf("up after %d probes came back, want %d", received, up)
+	}
+	cancel()
+	for range results {
+	}
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	runDone <- nil // for the cleanup
+	for _, s := range sum.Segments {
+		want := collect.LiveUp
+		if s.Index == 2 && s.Transitions != 3 {
+			t.Errorf("r2→r3: %d transitions, want 3 (up, down, up)", s.Transitions)
+		}
+		if s.Index != 2 && s.Transitions != 1 {
+			t.Errorf("%s→%s: %d transitions, want 1 (up): a loss after it says nothing about it", s.From, s.To, s.Transitions)
+		}
+		if s.Liveness != want {
+			t.Errorf("%s→%s: %v at the end", s.From, s.To, s.Liveness)
+		}
+	}
+	t.Logf("r2→r3: %d reached, %d lost (%.1f%%)", sum.Segments[2].Reached+sum.Segments[2].Lost, sum.Segments[2].Lost, sum.Segments[2].LossPercent())
+}
