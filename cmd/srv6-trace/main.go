@@ -50,6 +50,7 @@ func main() {
 			&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
 			&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits) of the probes; with --ecmp the first flow"},
 			&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (default 0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},
+			&cli.BoolFlag{Name: "no-retry", Usage: "do not probe silent hops a second time after 1.1 s (the retry gets answers from routers that rate-limit ICMPv6 errors)"},
 			&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},
 			&cli.BoolFlag{Name: "ecmp", Usage: "find every equal-cost branch by varying the flow label (MDA stopping rule, 95% confidence) and print them as a tree"},
 			&cli.IntFlag{Name: "max-flows", Value: 256, Usage: "--ecmp: at most `N` flow labels (6-4096)"},
@@ -276,6 +277,7 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 			opts.Interface = i
 		}
 	}
+	opts.NoRetry = c.Bool("no-retry")
 	opts.ECMP = c.Bool("ecmp")
 	if mf := c.Int("max-flows"); mf < 6 || mf > 4096 {
 		return target, opts, "", fmt.Errorf("--max-flows %d: must be 6 to 4096", mf)

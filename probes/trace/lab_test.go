@@ -443,3 +443,40 @@ func TestProgressLineOnlyOnTTY(t *testing.T) {
 		t.Errorf("on a terminal: progress line not erased before the tree, or no tree:\n%q", out)
 	}
 }
+
+// TestRateLimitDefault keeps Linux's ICMPv6 rate limit on (a burst of 6 errors per
+// destination, then one per net.ipv6.icmp.ratelimit) and spends it with 10 probes per hop: a trace right after
+// finds the routers silent; with the retry (the default) every hop answers at least once.
+func TestRateLimitDefault(t *testing.T) {
+	lab := up(t, "line4", false)
+	// Linux 6.18 defaults to 100 ms per error; kernels before it to 1000 ms, which this test
+	// sets so that a spent budget stays spent for a while.
+	for _, n := range lab.Topology().Nodes {
+		if err := lab.Exec(n.Name, func() error {
+			return os.WriteFile("/proc/sys/net/ipv6/icmp/ratelimit", []byte("1000"), 0o644)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tgt := target("fc00:0:4::1", "fc00:0:2::e", "fc00:0:3::e")
+	warmUp(t, lab, "h1", tgt)
+	silent := func(rep *trace.Report) int {
+		n := 0
+		for _, h := range rep.Hops {
+			if len(h.Responders()) == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	// Spend every router's budget: 10 probes per hop.
+	traceIn(t, lab, "h1", tgt, trace.Options{NoRetry: true, Queries: 10, Wait: 200 * time.Millisecond})
+	rep := traceIn(t, lab, "h1", tgt, trace.Options{NoRetry: true, Wait: 200 * time.Millisecond})
+	if silent(rep) == 0 {
+		t.Errorf("right after 10 probes per hop the routers still answered (hops %v): is net.ipv6.icmp.ratelimit 0 here?", hopAddrs(rep.Hops))
+	}
+	rep = traceIn(t, lab, "h1", tgt, trace.Options{Wait: 200 * time.Millisecond})
+	if !rep.Reached || len(rep.Hops) != 3 || silent(rep) != 0 {
+		t.Errorf("with retry: reached=%v hops %v, want r1 r2 h2 all answering", rep.Reached, hopAddrs(rep.Hops))
+	}
+}

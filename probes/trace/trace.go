@@ -49,6 +49,13 @@ type Options struct {
 	Identifier uint16
 	// Tap sees every packet sent and received.
 	Tap probes.Tap
+	// NoRetry turns off the second chance of silent hops: by default, when hops before the end
+	// of the path answered none of their probes, they are probed once more after RetryDelay,
+	// which is what a router that rate-limits its ICMPv6 errors needs (see docs/srv6-trace.md).
+	NoRetry bool
+	// RetryDelay before silent hops are probed again; default 1.1s (Linux refills one error
+	// per net.ipv6.icmp.ratelimit, 1s by default).
+	RetryDelay time.Duration
 	// Progress, when set, is called after every batch of ECMP discovery (for a progress line).
 	Progress func(Progress)
 }
@@ -98,6 +105,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.FlowLabel > 0xfffff {
 		return o, fmt.Errorf("flow label %#x: must fit in 20 bits", o.FlowLabel)
+	}
+	if o.RetryDelay == 0 {
+		o.RetryDelay = 1100 * time.Millisecond
+	}
+	if o.RetryDelay < 0 || o.RetryDelay > time.Minute {
+		return o, fmt.Errorf("retry delay %v: must be 0 to 60s", o.RetryDelay)
 	}
 	if o.MaxFlows == 0 {
 		o.MaxFlows = 256
@@ -334,10 +347,56 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 			break
 		}
 	}
+	if !t.opts.NoRetry && ctx.Err() == nil {
+		if err := t.retrySilent(ctx, all); err != nil {
+			return err
+		}
+	}
 	rep.Hops = t.buildHops(all, t.opts.Queries)
 	rep.Reached = reached(rep.Hops)
 	rep.Flows = 1
 	return ctx.Err()
+}
+
+// retrySilent probes again, after RetryDelay, the hops before the end of the path (or before
+// the last hop that answered, when the end was not reached) that answered none of their probes,
+// and puts the new outcomes in place of the lost ones.
+func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
+	last := endHop(all)
+	answered := map[int]bool{}
+	for i := range all {
+		if all[i].answered {
+			h := int(all[i].spec.hopLimit)
+			answered[h] = true
+			if endHop(all) == 0 && h > last {
+				last = h
+			}
+		}
+	}
+	var specs []probeSpec
+	var slots []int
+	for i := range all {
+		h := int(all[i].spec.hopLimit)
+		if all[i].sentOK && !answered[h] && h < last {
+			specs = append(specs, all[i].spec)
+			slots = append(slots, i)
+		}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(t.opts.RetryDelay):
+	}
+	out, err := t.eng.batch(ctx, specs, t.opts.Wait, nil, nil)
+	for j, o := range out {
+		if o.sentOK {
+			all[slots[j]] = o
+		}
+	}
+	return err
 }
 
 func reached(hops []Hop) bool {
