@@ -171,7 +171,7 @@ func TestReportsWithoutReplyLocaliseLoss(t *testing.T) {
 		}
 	}
 	s := h.c.Summary()
-	if s.Segments[2].Lost != 1 || s.Segments[1].Reached != 1 || s.Segments[3].Reached != 0 || s.Lost != 1 {
+	if s.Segments[2].Lost != 1 || s.Segments[1].Crossed != 1 || s.Segments[3].Crossed != 0 || s.Lost != 1 {
 		t.Errorf("summary %+v", s)
 	}
 	// Without any report, the loss is on the first segment.

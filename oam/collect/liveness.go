@@ -39,7 +39,7 @@ type Transition struct {
 
 type segment struct {
 	stats    Stats
-	reached  int // probes that reached the segment's start and whose fate on it is known
+	crossed  int // probes that crossed the segment
 	lost     int
 	missing  int
 	unsynced int
@@ -94,9 +94,9 @@ type SegmentSummary struct {
 	Delay StatsSummary
 	// MaxBound is the largest error bound of a measured delay.
 	MaxBound time.Duration
-	// Reached counts the probes that reached the segment's start and crossed it or were
-	// lost on it; Lost those lost on it.
-	Reached, Lost int
+	// Crossed counts the probes that crossed the segment, Lost those lost on it (together:
+	// the probes that reached its start and whose fate on it is known).
+	Crossed, Lost int
 	// Missing, Unsynchronised (or clock unknown) and Negative count crossings without a
 	// measured delay, by reason.
 	Missing, Unsynchronised, Negative int
@@ -108,10 +108,10 @@ type SegmentSummary struct {
 
 // LossPercent is the share of probes that reached the segment and were lost on it.
 func (s SegmentSummary) LossPercent() float64 {
-	if s.Reached+s.Lost == 0 {
+	if s.Crossed+s.Lost == 0 {
 		return 0
 	}
-	return float64(s.Lost) * 100 / float64(s.Reached+s.Lost)
+	return float64(s.Lost) * 100 / float64(s.Crossed+s.Lost)
 }
 
 // Summary is the collector's view of the run so far.
@@ -135,7 +135,7 @@ func (c *Collector) Summary() Summary {
 			Index: i, From: c.cfg.Points[i].Name, To: c.cfg.Points[i+1].Name,
 			Reply: c.cfg.Points[i+1].Kind == PointReply,
 			Delay: seg.stats.summary(), MaxBound: seg.maxBound,
-			Reached: seg.reached, Lost: seg.lost, Missing: seg.missing,
+			Crossed: seg.crossed, Lost: seg.lost, Missing: seg.missing,
 			Unsynchronised: seg.unsynced, Negative: seg.negative,
 			Liveness: seg.live, ChangedAtNs: seg.changedAtNs, Transitions: seg.transitions,
 		})

@@ -163,7 +163,7 @@ func (c *Collector) resolve(p *probe, now int64) {
 		case r.LostOn >= 0 && i > r.LostOn:
 			s.State = DelayNotReached
 		default:
-			seg.reached++
+			seg.crossed++
 			c.measure(p, i, s)
 			switch s.State {
 			case DelayMeasured:

@@ -220,6 +220,14 @@ func TestOneWayDelayAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if testing.Verbose() {
+		var out strings.Builder
+		for _, r := range results[len(results)-3:] {
+			delay.FormatResult(&out, r, p.Points(), true)
+		}
+		delay.FormatSummary(&out, sum, p.Points(), target.Destination.String())
+		t.Logf("srv6-ping --timestamps output:\n%s", out.String())
+	}
 	lostOn := map[int][]uint32{}
 	for _, r := range results {
 		if r.Status == collect.StatusLost {
@@ -494,5 +502,5 @@ func TestLossLocalisation(t *testing.T) {
 			t.Errorf("%s→%s: %v at the end", s.From, s.To, s.Liveness)
 		}
 	}
-	t.Logf("r2→r3: %d reached, %d lost (%.1f%%)", sum.Segments[2].Reached+sum.Segments[2].Lost, sum.Segments[2].Lost, sum.Segments[2].LossPercent())
+	t.Logf("r2→r3: %d reached, %d lost (%.1f%%)", sum.Segments[2].Crossed+sum.Segments[2].Lost, sum.Segments[2].Lost, sum.Segments[2].LossPercent())
 }

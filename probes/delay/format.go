@@ -1,0 +1,143 @@
+package delay
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam/collect"
+)
+
+// ms formats a duration in milliseconds with microsecond resolution, as ping does.
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+
+// segmentValue is how one segment of one probe prints: its delay in ms, or why there is none.
+// A delay that is not believed (unsynchronised, negative) never prints as a number.
+func segmentValue(s collect.SegmentResult) string {
+	switch s.State {
+	case collect.DelayMeasured:
+		return ms(s.Delay)
+	case collect.DelayMissing:
+		return "?"
+	case collect.DelayUnsynchronised:
+		return "unsync"
+	case collect.DelayClockUnknown:
+		return "clock?"
+	case collect.DelayNegative:
+		return "neg!"
+	case collect.DelayLost:
+		return "LOST"
+	case collect.DelayNotReached:
+		return "-"
+	}
+	return "?"
+}
+
+func segmentName(points []collect.Point, i int) string {
+	name := points[i].Name + "→" + points[i+1].Name
+	if points[i+1].Kind == collect.PointReply {
+		name += "↩"
+	}
+	return name
+}
+
+// FormatResult writes one probe as a line:
+//
+//	seq=4 rtt=14.053 ms   src→r1 0.005   r1→r2 2.010   r2→r3 0.006   r3→h2 5.013   h2→src 7.020 ms (one-way, ±0.002)
+//
+// then one line per liveness change it caused. points are Prober.Points(); shared says every
+// point reads one clock (printed instead of a bound).
+func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seq=%d", r.Sequence)
+	switch r.Status {
+	case collect.StatusLost:
+		fmt.Fprintf(&b, " lost on %s (last seen by %s)", segmentName(points, r.LostOn), points[r.LastSeen].Name)
+	default:
+		fmt.Fprintf(&b, " rtt=%s ms", ms(r.RTT))
+	}
+	var bound time.Duration
+	measured, unbelieved := 0, false
+	for i, s := range r.Segments {
+		fmt.Fprintf(&b, "   %s %s", segmentName(points, i), segmentValue(s))
+		switch s.State {
+		case collect.DelayMeasured:
+			measured++
+			bound = max(bound, s.Bound)
+		case collect.DelayUnsynchronised, collect.DelayClockUnknown, collect.DelayNegative:
+			unbelieved = true
+		}
+	}
+	b.WriteString(" ms")
+	switch {
+	case measured > 0 && shared:
+		b.WriteString(" (one-way, shared clock)")
+	case measured > 0:
+		fmt.Fprintf(&b, " (one-way, ±%s)", ms(bound))
+	}
+	if unbelieved {
+		b.WriteString(" [unsync: a clock is not synchronised; neg!: clocks disagree; no delay printed]")
+	}
+	if r.Evicted {
+		b.WriteString(" [window full]")
+	}
+	b.WriteByte('\n')
+	for _, t := range r.Transitions {
+		fmt.Fprintf(&b, "segment %s→%s is %s (seq=%d, was %s)\n", t.From, t.To, t.New, t.Sequence, t.Old)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// FormatSummary writes the statistics block: totals, RTT, then per segment the one-way delay
+// statistics, the error bound, the loss on that segment and its liveness.
+func FormatSummary(w io.Writer, s Summary, points []collect.Point, target string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--- %s timestamped probe statistics (session %#08x) ---\n", target, s.Session)
+	loss := 0.0
+	if s.Transmitted > 0 {
+		loss = float64(s.Transmitted-s.Received) * 100 / float64(s.Transmitted)
+	}
+	fmt.Fprintf(&b, "%d probes transmitted, %d returned, %.1f%% loss, time %dms\n",
+		s.Transmitted, s.Received, loss, s.Elapsed.Milliseconds())
+	if s.RTT.Count > 0 {
+		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", ms(s.RTT.Min), ms(s.RTT.Avg), ms(s.RTT.Max), ms(s.RTT.Mdev))
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "segment\tone-way min/avg/max/mdev ms\tp50/p90/p99 ms\tbound ms\tloss\tliveness")
+	for _, seg := range s.Segments {
+		name := segmentName(points, seg.Index)
+		stats, q := "-", "-"
+		if d := seg.Delay; d.Count > 0 {
+			stats = fmt.Sprintf("%s/%s/%s/%s", ms(d.Min), ms(d.Avg), ms(d.Max), ms(d.Mdev))
+			q = fmt.Sprintf("%s/%s/%s", ms(d.P50), ms(d.P90), ms(d.P99))
+		}
+		bound := "±" + ms(seg.MaxBound)
+		if s.SharedClock {
+			bound = "shared"
+		}
+		notes := ""
+		if seg.Unsynchronised > 0 {
+			notes += fmt.Sprintf(" %d unsync", seg.Unsynchronised)
+		}
+		if seg.Negative > 0 {
+			notes += fmt.Sprintf(" %d negative", seg.Negative)
+		}
+		if seg.Missing > 0 {
+			notes += fmt.Sprintf(" %d unreported", seg.Missing)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f%% (%d/%d)\t%s%s\n", name, stats, q, bound,
+			seg.LossPercent(), seg.Lost, seg.Crossed+seg.Lost, seg.Liveness, notes)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c := s.Counters; c.Duplicates+c.Late+c.PathMismatch+c.Foreign+c.Unexpected+c.Evicted > 0 {
+		fmt.Fprintf(&b, "reports: %d records, %d duplicate, %d late, %d off-path, %d foreign, %d unexpected; %d probes evicted\n",
+			c.Records, c.Duplicates, c.Late, c.PathMismatch, c.Foreign, c.Unexpected, c.Evicted)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
