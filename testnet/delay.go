@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"runtime"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -26,14 +25,15 @@ import (
 // it), and writes the frame to the other middle end once the timestamp plus
 // the configured delay has passed. The writer sleeps on a timerfd
 // (TFD_TIMER_ABSTIME, CLOCK_REALTIME, the clock of the timestamps) until
-// spinMargin before the deadline and spins the rest: Go's own timers round
+// a spin margin (DefaultDelaySpin) before the deadline and spins the rest: Go's own timers round
 // sub-millisecond sleeps up, and the wake-up latency of a shared 2-core
 // machine is tens of microseconds. Every frame gets a DelayRecord.
 
-// spinMargin is how long before a frame's deadline the writer stops
-// sleeping and starts spinning on the clock. It trades CPU (at 1,000
-// frames/s about spinMargin×1000 of a core per direction) for accuracy.
-const spinMargin = 300 * time.Microsecond
+// DefaultDelaySpin is how long before a frame's deadline the relay stops
+// sleeping and spins on the clock (WithDelaySpin). It trades CPU for
+// accuracy: a wake-up later than this makes the frame late, and at 1,000
+// frames/s the relay spins up to DefaultDelaySpin×1000 of a core.
+const DefaultDelaySpin = 500 * time.Microsecond
 
 const (
 	relayQueue   = 4096 // frames in flight per direction (at 1,000/s: 4 s of delay)
@@ -54,6 +54,10 @@ type DelayRecord struct {
 	Applied time.Duration
 	// Configured is the link's delay.
 	Configured time.Duration
+	// Woke is when the relay last woke up before sending the frame. For
+	// a late frame, Sent-Woke tells a late wake-up (small: the kernel woke
+	// the relay late) from a relay held up after waking (large).
+	Woke time.Time
 	// Hash identifies the packet: PacketHash of the Ethernet payload
 	// (the IPv6 packet), which the link does not change.
 	Hash uint64
@@ -98,14 +102,15 @@ type relayDir struct {
 	rxFD     int // AF_PACKET socket on the ingress middle end
 	txFD     int // AF_PACKET socket on the egress middle end
 	delay    time.Duration
-	queue    []frame // FIFO ring: the delay is constant, so frames leave in arrival order
-	head, n  int
+	// frameSize is the largest frame (MTU + Ethernet header + VLAN tag).
+	frameSize int
+	queue     []frame // FIFO ring: the delay is constant, so frames leave in arrival order
+	head, n   int
 
-	mu      sync.Mutex
-	records []DelayRecord // ring
-	next    uint64        // records written so far
-	drops   uint64        // frames dropped because the queue was full
-	errs    uint64        // write errors
+	// The records live in memory shared between the relay process
+	// (writer) and the Lab (reader); see relayproc.go.
+	hdr  *shmDirHeader
+	recs []shmRecord
 }
 
 type delayLink struct {
@@ -191,14 +196,10 @@ func (b *builder) delayLink(i int, lk *Link, na, nb *labNode, ifa, ifb *Interfac
 	for j := range dl.dirs {
 		d := &relayDir{
 			from: lk.A, to: lk.B, rxFD: dl.fds[0], txFD: dl.fds[1], delay: lk.Delay,
-			queue:   make([]frame, relayQueue),
-			records: make([]DelayRecord, b.o.recordCap),
+			frameSize: frameSize,
 		}
 		if j == 1 {
 			d.from, d.to, d.rxFD, d.txFD = lk.B, lk.A, dl.fds[1], dl.fds[0]
-		}
-		for k := range d.queue {
-			d.queue[k].buf = make([]byte, frameSize)
 		}
 		dl.dirs[j] = d
 	}
@@ -245,16 +246,20 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // P to another goroutine would otherwise add up to a scheduling quantum
 // (milliseconds on 2 busy cores) to the wake-up. The thread also asks for
 // SCHED_FIFO so that other processes do not delay it; its spinning is
-// bounded by spinMargin per frame.
+// bounded by the spin margin per frame.
 type relayLoop struct {
+	woke  int64 // when epoll_pwait last returned
+	spin  time.Duration
 	dirs  []*relayDir
 	epfd  int
 	tfd   int
 	stopf int
 }
 
-func newRelayLoop(links []*delayLink) (*relayLoop, error) {
-	r := &relayLoop{epfd: -1, tfd: -1, stopf: -1}
+// newRelayLoop watches dirs' ingress sockets and stopFD (readable or
+// hung up: stop).
+func newRelayLoop(dirs []*relayDir, stopFD int, spin time.Duration) (*relayLoop, error) {
+	r := &relayLoop{epfd: -1, tfd: -1, stopf: stopFD, dirs: dirs, spin: spin}
 	var err error
 	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("relay: epoll: %w", err)
@@ -263,12 +268,8 @@ func newRelayLoop(links []*delayLink) (*relayLoop, error) {
 		r.close()
 		return nil, fmt.Errorf("relay: timerfd: %w", err)
 	}
-	if r.stopf, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		r.close()
-		return nil, fmt.Errorf("relay: eventfd: %w", err)
-	}
 	add := func(fd int, tag int32) error {
-		return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: tag})
+		return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLHUP, Fd: tag})
 	}
 	if err := add(r.tfd, -1); err != nil {
 		r.close()
@@ -276,28 +277,23 @@ func newRelayLoop(links []*delayLink) (*relayLoop, error) {
 	}
 	if err := add(r.stopf, -2); err != nil {
 		r.close()
-		return nil, fmt.Errorf("relay: epoll add eventfd: %w", err)
+		return nil, fmt.Errorf("relay: epoll add stop: %w", err)
 	}
-	for _, dl := range links {
-		for _, d := range dl.dirs {
-			if err := add(d.rxFD, int32(len(r.dirs))); err != nil {
-				r.close()
-				return nil, fmt.Errorf("relay: epoll add socket: %w", err)
-			}
-			r.dirs = append(r.dirs, d)
+	for i, d := range dirs {
+		if err := add(d.rxFD, int32(i)); err != nil {
+			r.close()
+			return nil, fmt.Errorf("relay: epoll add socket: %w", err)
+		}
+		d.queue = make([]frame, relayQueue)
+		for k := range d.queue {
+			d.queue[k].buf = make([]byte, d.frameSize)
 		}
 	}
 	return r, nil
 }
 
-func (r *relayLoop) stop() {
-	var one [8]byte
-	one[0] = 1
-	_, _ = unix.Write(r.stopf, one[:])
-}
-
 func (r *relayLoop) close() {
-	for _, fd := range []int{r.epfd, r.tfd, r.stopf} {
+	for _, fd := range []int{r.epfd, r.tfd} {
 		if fd >= 0 {
 			_ = unix.Close(fd)
 		}
@@ -305,17 +301,15 @@ func (r *relayLoop) close() {
 }
 
 func (r *relayLoop) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// Best effort: without CAP_SYS_NICE the relay still works, less precisely.
-	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 10}, 0)
-	defer func() {
-		_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
-	}()
+	// Not locked to its thread: every thread of the relay process runs
+	// SCHED_FIFO (realtimeAllThreads), and an unlocked goroutine that the
+	// runtime preempts resumes at once on the same thread instead of
+	// waiting for a P handoff between threads.
 	events := make([]unix.EpollEvent, 16)
 	oob := make([]byte, 128)
 	var tick [8]byte
 	const never = int64(1<<63 - 1)
+	armed := int64(0) // timer target, 0: disarmed
 	for {
 		// Send what is due; find the next deadline.
 		now := realtimeNow()
@@ -328,24 +322,32 @@ func (r *relayLoop) run() {
 					next = min(next, due)
 					break
 				}
-				d.send(f, now)
+				d.send(f, now, r.woke)
 				d.head = (d.head + 1) % len(d.queue)
 				d.n--
 				now = realtimeNow()
 			}
 		}
-		if next != never && next-now <= int64(spinMargin) {
-			for realtimeNow() < next {
-			}
-			continue
+		// Within the spin margin of the next deadline, poll (timeout 0)
+		// instead of sleeping: the loop keeps receiving frames and
+		// watching for stop while it spins, so frames that arrive during
+		// a long run of spinning are not left in the socket past their
+		// deadline.
+		timeout := -1
+		switch {
+		case next != never && next-now <= int64(r.spin):
+			timeout = 0
+		case next != never && armed != next-int64(r.spin):
+			armed = next - int64(r.spin)
+			spec := unix.ItimerSpec{Value: unix.NsecToTimespec(armed)}
+			_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(r.tfd), unix.TFD_TIMER_ABSTIME,
+				uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 		}
-		var spec unix.ItimerSpec // zero: disarm
-		if next != never {
-			spec.Value = unix.NsecToTimespec(next - int64(spinMargin))
-		}
-		_ = unix.TimerfdSettime(r.tfd, unix.TFD_TIMER_ABSTIME, &spec, nil)
 		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(r.epfd), uintptr(unsafe.Pointer(&events[0])),
-			uintptr(len(events)), ^uintptr(0), 0, 0)
+			uintptr(len(events)), uintptr(timeout), 0, 0)
+		if timeout != 0 {
+			r.woke = realtimeNow()
+		}
 		if errno != 0 {
 			if errno == unix.EINTR {
 				continue
@@ -358,6 +360,7 @@ func (r *relayLoop) run() {
 				return
 			case -1:
 				_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(r.tfd), uintptr(unsafe.Pointer(&tick[0])), 8)
+				armed = 0
 			default:
 				r.dirs[ev.Fd].receive(oob)
 			}
@@ -384,9 +387,7 @@ func (d *relayDir) receive(oob []byte) {
 			return // EAGAIN: drained
 		}
 		if f == nil {
-			d.mu.Lock()
-			d.drops++ // every buffer is in flight
-			d.mu.Unlock()
+			atomic.AddUint64(&d.hdr.drops, 1) // every buffer is in flight
 			continue
 		}
 		ts, ok := rxTimestamp(oob[:msg.Controllen])
@@ -398,50 +399,50 @@ func (d *relayDir) receive(oob []byte) {
 	}
 }
 
-func (d *relayDir) send(f *frame, now int64) {
+func (d *relayDir) send(f *frame, now, woke int64) {
 	_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(d.txFD), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(f.n))
 	var err error
 	if errno != 0 {
 		err = errno
 	}
-	d.record(f, now, err)
+	d.record(f, now, woke, err)
 }
-func (d *relayDir) record(f *frame, sent int64, werr error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *relayDir) record(f *frame, sent, woke int64, werr error) {
 	if werr != nil {
-		d.errs++
+		atomic.AddUint64(&d.hdr.errs, 1)
+		if errno, ok := werr.(unix.Errno); ok {
+			atomic.StoreUint64(&d.hdr.lastErrno, uint64(errno))
+		}
 		return
 	}
-	r := &d.records[d.next%uint64(len(d.records))]
+	next := d.hdr.next // this process is the only writer
+	r := &d.recs[next%uint64(len(d.recs))]
 	pkt := f.buf[:f.n]
 	if len(pkt) >= 14 {
 		pkt = pkt[14:]
 	}
-	r.Seq = d.next
-	r.From, r.To = d.from, d.to
-	r.Received = time.Unix(0, f.rx)
-	r.Sent = time.Unix(0, sent)
-	r.Applied = time.Duration(sent - f.rx)
-	r.Configured = d.delay
-	r.Hash = fnv64a(pkt)
-	r.Len = f.n
-	r.HeadLen = copy(r.Head[:], pkt)
-	d.next++
+	r.seq = next
+	r.rx, r.sent, r.woke = f.rx, sent, woke
+	r.hash = fnv64a(pkt)
+	r.n = uint32(f.n)
+	r.headLen = uint32(copy(r.head[:], pkt))
+	atomic.StoreUint64(&d.hdr.next, next+1) // publish
 }
 
 // DelayStats counts what one direction of a delay link did.
 type DelayStats struct {
-	Frames  uint64 // frames relayed (records written)
-	Drops   uint64 // frames dropped: more than 4096 in flight
-	Errors  uint64 // frames the relay failed to write
-	Records int    // records held now (the ring keeps the newest)
+	Frames uint64 // frames relayed (records written)
+	Drops  uint64 // frames dropped: more than 4096 in flight
+	Errors uint64 // frames the relay failed to write
+	// LastError is the error of the last failed write (nil if none).
+	LastError error
+	Records   int // records held now (the ring keeps the newest)
 }
 
 func (l *Lab) relayDir(from, to string) (*relayDir, error) {
 	for _, dl := range l.relays {
 		for _, d := range dl.dirs {
-			if d != nil && d.from == from && d.to == to {
+			if d != nil && d.from == from && d.to == to && d.hdr != nil {
 				return d, nil
 			}
 		}
@@ -450,22 +451,32 @@ func (l *Lab) relayDir(from, to string) (*relayDir, error) {
 }
 
 // DelayRecords returns the records of the delay link from→to, oldest
-// first (at most the ring size, see WithDelayRecords).
+// first (at most the ring size, see WithDelayRecords). A frame's record
+// is there as soon as the relay has written the frame.
 func (l *Lab) DelayRecords(from, to string) ([]DelayRecord, error) {
 	d, err := l.relayDir(from, to)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	size := uint64(len(d.records))
+	next := atomic.LoadUint64(&d.hdr.next)
+	size := uint64(len(d.recs))
 	start := uint64(0)
-	if d.next > size {
-		start = d.next - size
+	if next > size {
+		start = next - size
 	}
-	out := make([]DelayRecord, 0, d.next-start)
-	for s := start; s < d.next; s++ {
-		out = append(out, d.records[s%size])
+	out := make([]DelayRecord, 0, next-start)
+	for s := start; s < next; s++ {
+		r := d.recs[s%size] // copy: the relay may overwrite the slot meanwhile
+		if r.seq != s {
+			continue
+		}
+		rec := DelayRecord{
+			Seq: s, From: d.from, To: d.to,
+			Received: time.Unix(0, r.rx), Sent: time.Unix(0, r.sent), Applied: time.Duration(r.sent - r.rx),
+			Configured: d.delay, Woke: time.Unix(0, r.woke), Hash: r.hash, Len: int(r.n), HeadLen: int(min(r.headLen, recordHeadSz)),
+		}
+		copy(rec.Head[:], r.head[:rec.HeadLen])
+		out = append(out, rec)
 	}
 	return out, nil
 }
@@ -476,9 +487,13 @@ func (l *Lab) DelayStats(from, to string) (DelayStats, error) {
 	if err != nil {
 		return DelayStats{}, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return DelayStats{Frames: d.next, Drops: d.drops, Errors: d.errs, Records: int(min(d.next, uint64(len(d.records))))}, nil
+	next := atomic.LoadUint64(&d.hdr.next)
+	st := DelayStats{Frames: next, Drops: atomic.LoadUint64(&d.hdr.drops), Errors: atomic.LoadUint64(&d.hdr.errs),
+		Records: int(min(next, uint64(len(d.recs))))}
+	if e := atomic.LoadUint64(&d.hdr.lastErrno); e != 0 {
+		st.LastError = unix.Errno(e)
+	}
+	return st, nil
 }
 
 // rxTimestamp finds SCM_TIMESTAMPNS in control messages without allocating.
@@ -504,8 +519,6 @@ func rxTimestamp(oob []byte) (int64, bool) {
 	return 0, false
 }
 
-func realtimeNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
-	return ts.Nano()
-}
+// realtimeNow reads CLOCK_REALTIME through the vDSO (time.Now), without
+// a system call that would pass through the Go scheduler.
+func realtimeNow() int64 { return time.Now().UnixNano() }

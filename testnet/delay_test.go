@@ -1,9 +1,13 @@
 package testnet_test
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +30,10 @@ func pair(delay time.Duration) *testnet.Topology {
 
 type quantiles struct{ p50, p99, max time.Duration }
 
+func (q quantiles) String() string { return fmt.Sprintf("p50 %v p99 %v max %v", q.p50, q.p99, q.max) }
+
 func absQuantiles(d []time.Duration) quantiles {
+	d = slices.Clone(d)
 	for i := range d {
 		if d[i] < 0 {
 			d[i] = -d[i]
@@ -36,18 +43,29 @@ func absQuantiles(d []time.Duration) quantiles {
 	return quantiles{d[len(d)/2], d[len(d)*99/100], d[len(d)-1]}
 }
 
-// TestDelayLinkAccuracy sends 1,000 UDP datagrams per second over a 5 ms
-// delay link for 3 s. It reports how close each frame's delay came to 5 ms
-// (by the relay's records and by an independent witness: the kernel receive
-// timestamps of the same packets on b's interface), asserts that no frame
-// left early and that the records agree with the witness within 50 µs at
-// p99, so tests can use them as ground truth.
-func TestDelayLinkAccuracy(t *testing.T) {
-	const delay = 5 * time.Millisecond
-	const count = 3000
-	lab := labtest.UpTopology(t, pair(delay))
+// delayRound is one measurement: count datagrams at 1,000/s from a to b.
+type delayRound struct {
+	records   quantiles // |Applied - configured| by the relay's records
+	witness   quantiles // |b's kernel rx time - a's send time - configured|
+	truth     quantiles // |b's kernel rx time - record.Sent|
+	early     int       // frames held less than the configured delay
+	late      int       // frames beyond ±50 µs
+	lateWake  int       // frames whose deadline passed before the kernel woke the relay
+	ownErr    quantiles // |Applied - configured| of the frames woken on time: the relay's own precision
+	matched   int       // records matched to the witness
+	frames    int
+	stats     testnet.DelayStats
+	sendError error
+}
+
+func measureDelay(t *testing.T, lab *testnet.Lab, delay, spin time.Duration, count int) delayRound {
+	t.Helper()
+	var r delayRound
+	before, err := lab.DelayStats("a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
 	witness := startCapture(t, lab, "b", "a")
-	dst := mustLoopback(t, lab, "b")
 	var fd int
 	if err := lab.Exec("a", func() (err error) {
 		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM, 0)
@@ -56,84 +74,161 @@ func TestDelayLinkAccuracy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	to := &unix.SockaddrInet6{Port: 9, Addr: dst.As16()}
+	to := &unix.SockaddrInet6{Port: 9, Addr: mustLoopback(t, lab, "b").As16()}
 	tick := time.NewTicker(time.Millisecond)
 	payload := make([]byte, 64)
 	for seq := 0; seq < count; seq++ {
 		<-tick.C
-		binary.BigEndian.PutUint64(payload, uint64(seq))
+		binary.BigEndian.PutUint64(payload, uint64(seq)|uint64(time.Now().UnixNano())<<20)
 		if err := unix.Sendto(fd, payload, 0, to); err != nil {
-			t.Fatalf("send %d: %v", seq, err)
+			r.sendError = fmt.Errorf("send %d: %w", seq, err)
+			break
 		}
 	}
 	tick.Stop()
-	time.Sleep(2 * delay)
+	time.Sleep(3 * delay)
 	witness.stop()
 
-	for _, dir := range [][2]string{{"a", "b"}} {
-		recs, err := lab.DelayRecords(dir[0], dir[1])
-		if err != nil {
-			t.Fatal(err)
+	recs, err := lab.DelayRecords("a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.stats, _ = lab.DelayStats("a", "b")
+	recs = recs[len(recs)-int(r.stats.Frames-before.Frames):]
+	r.frames = len(recs)
+	var errs, own []time.Duration
+	for _, rec := range recs {
+		if rec.Configured != delay || rec.Applied != rec.Sent.Sub(rec.Received) {
+			t.Fatalf("inconsistent record %+v", rec)
 		}
-		st, _ := lab.DelayStats(dir[0], dir[1])
-		if len(recs) < count || st.Drops != 0 || st.Errors != 0 {
-			t.Fatalf("%s->%s: %d records (want >= %d), stats %+v", dir[0], dir[1], len(recs), count, st)
+		e := rec.Applied - delay
+		if e < 0 {
+			r.early++
 		}
-		errs := make([]time.Duration, 0, len(recs))
-		for _, r := range recs {
-			if r.Configured != delay || r.Applied != r.Sent.Sub(r.Received) {
-				t.Fatalf("inconsistent record %+v", r)
+		if e > 50*time.Microsecond || e < -50*time.Microsecond {
+			r.late++
+			if os.Getenv("DELAY_DEBUG") != "" && r.late < 30 {
+				t.Logf("late seq %d by %v: woke %v before due-spin, sent %v after waking", rec.Seq, e,
+					rec.Received.Add(delay-spin).Sub(rec.Woke), rec.Sent.Sub(rec.Woke))
 			}
-			errs = append(errs, r.Applied-delay)
 		}
-		late := 0
-		for _, e := range errs {
-			if e > 50*time.Microsecond || e < -50*time.Microsecond {
-				late++
-			}
-		}
-		q := absQuantiles(errs)
-		t.Logf("%s->%s records: %d beyond ±50µs;", dir[0], dir[1], late)
-		t.Logf("%s->%s records: %d frames, |applied-configured| p50 %v p99 %v max %v", dir[0], dir[1], len(recs), q.p50, q.p99, q.max)
-		// The target (p99 within ±50µs of the configured delay) is
-		// reported, not asserted: on 2 shared, loaded cores the relay
-		// goroutine is preempted by the Go scheduler every 10 ms and
-		// misses it (docs/performance.md). What the lab guarantees, and
-		// what is asserted, is that no frame leaves early and that every
-		// record tells the truth (witness below).
-		for _, r := range recs {
-			if r.Applied < delay {
-				t.Errorf("frame %d left early: applied %v < %v", r.Seq, r.Applied, delay)
-			}
+		errs = append(errs, e)
+		if rec.Woke.After(rec.Received.Add(delay)) {
+			r.lateWake++
+		} else {
+			own = append(own, e)
 		}
 	}
-
-	// Witness: match b's receive timestamps to a->b records by packet hash.
-	recs, _ := lab.DelayRecords("a", "b")
+	if len(errs) > 0 {
+		r.records = absQuantiles(errs)
+	}
+	if len(own) > 0 {
+		r.ownErr = absQuantiles(own)
+	}
 	byHash := map[uint64]testnet.DelayRecord{}
-	for _, r := range recs {
-		byHash[r.Hash] = r
+	for _, rec := range recs {
+		byHash[rec.Hash] = rec
 	}
-	var errs, recErrs []time.Duration
+	var wErrs, tErrs []time.Duration
 	for i, p := range witness.packets {
-		if len(p) < 41 || p[6] != unix.IPPROTO_UDP {
-			continue // our datagrams only: unique (by sequence), unlike ND and MLD
+		if len(p) < 41 || p[6] != unix.IPPROTO_UDP || witness.stamps[i].IsZero() {
+			continue // our datagrams only: unique, unlike ND and MLD
 		}
-		r, ok := byHash[testnet.PacketHash(p)]
-		if !ok || witness.stamps[i].IsZero() {
+		rec, ok := byHash[testnet.PacketHash(p)]
+		if !ok {
 			continue
 		}
-		errs = append(errs, witness.stamps[i].Sub(r.Received)-delay)
-		recErrs = append(recErrs, witness.stamps[i].Sub(r.Sent))
+		wErrs = append(wErrs, witness.stamps[i].Sub(rec.Received)-delay)
+		tErrs = append(tErrs, witness.stamps[i].Sub(rec.Sent))
 	}
-	if len(errs) < count*99/100 {
-		t.Fatalf("witness matched %d packets to records, want >= %d", len(errs), count)
+	r.matched = len(wErrs)
+	if len(wErrs) > 0 {
+		r.witness, r.truth = absQuantiles(wErrs), absQuantiles(tErrs)
 	}
-	q := absQuantiles(errs)
-	t.Logf("witness: |b's kernel rx time - a's send time - delay|: %d packets, p50 %v p99 %v max %v", len(errs), q.p50, q.p99, q.max)
-	q = absQuantiles(recErrs)
-	t.Logf("witness: |b's kernel rx time - record.Sent|: p50 %v p99 %v max %v", q.p50, q.p99, q.max)
-	if q.p99 > 50*time.Microsecond {
-		t.Errorf("records are not ground truth: b received frames %v (p99) away from their record's Sent", q.p99)
+	return r
+}
+
+// TestDelayLinkAccuracy sends 1,000 UDP datagrams per second over a 5 ms
+// delay link for 2 s and checks, by the relay's own records and by an
+// independent witness (the kernel receive timestamps of the same packets on
+// b's interface):
+//   - no frame is held less than the delay, nor dropped;
+//   - the records agree with the witness within 50 µs at p99, so tests can
+//     use them as ground truth;
+//   - frames are held 5 ms ± 50 µs at p99.
+//
+// The last depends on how fast the kernel wakes the relay, which on the
+// project's 2 shared vCPUs varies by the minute: a SCHED_FIFO thread
+// sleeping on a timerfd wakes 20 µs late at the median in quiet periods and
+// 150 µs (p99 1.4 ms) in busy ones (docs/testnet.md). So the test always
+// asserts the relay's own precision (frames whose wake-up came before their
+// deadline), repeats a round that misses the end-to-end target up to five
+// rounds of 2 s, fails if a round misses it with fewer than 1% of wake-ups
+// late, and otherwise logs that the platform prevented it.
+func TestDelayLinkAccuracy(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	const count = 2000
+	const maxRounds = 5
+	spin := delaySpinForTest(t)
+	lab := labtest.UpTopology(t, pair(delay), testnet.WithDelaySpin(spin))
+	// Resolve neighbours first: a queues datagrams while it resolves b
+	// and then releases them in one burst, which the relay (one frame at a
+	// time, ~2 µs each) cannot deliver all on time. The first neighbour
+	// solicitation can be lost while the links come up (1 s retransmit).
+	warm := false
+	for i := 0; i < 5 && !warm; i++ {
+		_, err := lab.Output(context.Background(), "a", "ping", "-6", "-n", "-q", "-c", "1", "-W", "2", mustLoopback(t, lab, "b").String())
+		warm = err == nil
 	}
+	if !warm {
+		t.Fatal("a cannot ping b over the delay link")
+	}
+	var rounds []string
+	for round := 1; round <= maxRounds; round++ {
+		r := measureDelay(t, lab, delay, spin, count)
+		if r.sendError != nil {
+			t.Fatal(r.sendError)
+		}
+		line := fmt.Sprintf("round %d: %d frames, %d beyond ±50µs, %d early, %d woken after their deadline; records |applied-delay| %v; on-time wakes %v; witness |delay-configured| %v; |witness rx - record.Sent| %v (%d matched)",
+			round, r.frames, r.late, r.early, r.lateWake, r.records, r.ownErr, r.witness, r.truth, r.matched)
+		t.Log(line)
+		rounds = append(rounds, line)
+		switch {
+		case r.frames < count*99/100 || r.stats.Drops > 0 || r.stats.Errors > 0:
+			t.Fatalf("round %d: %d frames relayed for %d sent; stats %+v", round, r.frames, count, r.stats)
+		case r.early > 0:
+			t.Fatalf("round %d: %d frames left before their delay", round, r.early)
+		case r.matched < count*99/100:
+			t.Fatalf("round %d: witness matched %d of %d frames to records", round, r.matched, count)
+		case r.truth.p99 > 50*time.Microsecond:
+			t.Fatalf("round %d: records are not ground truth: b received frames %v (p99) away from their record's Sent", round, r.truth.p99)
+		case r.ownErr.p99 > 50*time.Microsecond:
+			t.Fatalf("round %d: frames whose wake-up came on time missed the delay by %v (p99): the relay itself is imprecise", round, r.ownErr.p99)
+		}
+		if r.records.p99 <= 50*time.Microsecond && r.witness.p99 <= 50*time.Microsecond {
+			return // the end-to-end target, met
+		}
+		if r.lateWake*100 < r.frames {
+			// Fewer than 1% of the wake-ups came late, so the platform
+			// cannot be blamed for missing the p99 target.
+			t.Fatalf("round %d: p99 %v beyond the ±50µs target with only %d late wake-ups", round, r.records.p99, r.lateWake)
+		}
+	}
+	t.Logf("in every round the kernel woke the relay's SCHED_FIFO thread after the deadline of more than 1%% of the frames (later than the %v spin margin); the relay's own precision held, the end-to-end ±50µs p99 target could not be met on this machine now:\n%s",
+		spin, strings.Join(rounds, "\n"))
+}
+
+// delaySpinForTest is the relay's spin margin for the accuracy test:
+// $DELAY_SPIN (a duration) or the default.
+func delaySpinForTest(t *testing.T) time.Duration {
+	spin := testnet.DefaultDelaySpin
+	if v := os.Getenv("DELAY_SPIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("DELAY_SPIN: %v", err)
+		}
+		spin = d
+	}
+	t.Logf("relay spin margin %v", spin)
+	return spin
 }

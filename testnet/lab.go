@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -40,6 +41,7 @@ type options struct {
 	programs  map[string]int
 	hook      func(step string) error
 	recordCap int
+	spin      time.Duration
 }
 
 // WithName names the lab (default: the topology's name). Lab names are
@@ -67,6 +69,12 @@ func WithStepHook(fn func(step string) error) Option { return func(o *options) {
 // delay link keeps (default 16384; the oldest are overwritten).
 func WithDelayRecords(n int) Option { return func(o *options) { o.recordCap = n } }
 
+// WithDelaySpin sets how long before each frame's deadline the delay relay
+// stops sleeping and spins (default DefaultDelaySpin). Longer absorbs later
+// wake-ups on a loaded machine at the price of CPU: the relay spins for up
+// to this long per frame.
+func WithDelaySpin(d time.Duration) Option { return func(o *options) { o.spin = d } }
+
 // Lab is a running topology. Its methods are safe for concurrent use.
 type Lab struct {
 	name  string
@@ -78,10 +86,8 @@ type Lab struct {
 	relayH  *netlink.Handle
 	created []string // namespace names, in creation order
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 	relays []*delayLink
-	loop   *relayLoop
+	relay  *relayProc
 
 	mu     sync.Mutex
 	cmds   []*exec.Cmd
@@ -190,7 +196,7 @@ func validLabName(s string) bool {
 // Up builds topo. On error everything created so far is removed. The lab
 // must be closed with Close. ctx bounds the build only.
 func Up(ctx context.Context, topo *Topology, opts ...Option) (*Lab, error) {
-	o := options{recordCap: defaultRing}
+	o := options{recordCap: defaultRing, spin: DefaultDelaySpin}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -222,11 +228,9 @@ func Up(ctx context.Context, topo *Topology, opts ...Option) (*Lab, error) {
 		}
 	}
 
-	// The relays live until Close, not until ctx ends.
-	rctx, cancel := context.WithCancel(context.Background())
-	lab := &Lab{name: name, topo: topo, nodes: map[string]*labNode{}, relayNS: -1, cancel: cancel}
+	lab := &Lab{name: name, topo: topo, nodes: map[string]*labNode{}, relayNS: -1}
 	b := builder{lab: lab, o: &o, ctx: ctx}
-	if err := b.build(rctx); err != nil {
+	if err := b.build(); err != nil {
 		err = fmt.Errorf("lab %s: %w", name, err)
 		if cerr := lab.Close(); cerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
@@ -256,7 +260,7 @@ func (b *builder) step(format string, args ...any) error {
 	return nil
 }
 
-func (b *builder) build(relayCtx context.Context) error {
+func (b *builder) build() error {
 	l := b.lab
 	t := l.topo
 	for i := range t.Nodes {
@@ -306,13 +310,11 @@ func (b *builder) build(relayCtx context.Context) error {
 		if err := b.step("delay relays"); err != nil {
 			return err
 		}
-		loop, err := newRelayLoop(l.relays)
+		rp, err := startRelayProc(l.relays, b.o.recordCap, b.o.spin)
 		if err != nil {
 			return err
 		}
-		l.loop = loop
-		l.wg.Add(1)
-		go func() { defer l.wg.Done(); loop.run() }()
+		l.relay = rp
 	}
 	return nil
 }
@@ -434,16 +436,15 @@ func (l *Lab) Close() error {
 	cmds := l.cmds
 	l.mu.Unlock()
 
-	l.cancel()
-	if l.loop != nil {
-		l.loop.stop()
-		l.wg.Wait()
-		l.loop.close()
+	var errs []error
+	if l.relay != nil {
+		if err := l.relay.stop(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, r := range l.relays {
 		r.close()
 	}
-	var errs []error
 	for _, cmd := range cmds {
 		if cmd.Process != nil && cmd.ProcessState == nil {
 			_ = cmd.Process.Kill() // it may have exited already: that is fine
