@@ -348,3 +348,24 @@ func TestBindSIDErrors(t *testing.T) {
 		}
 	}
 }
+
+// A SID the node already routes (here r1's native End SID from the topology) is not taken over.
+func TestBindSIDRefusesForeignRoute(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	h, err := lab.Handle("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := bpf.Load(bpf.Options{NodeID: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	sid := bpf.SID{Prefix: netip.MustParsePrefix("fc00:0:2::e/128"), Device: "to-r2"}
+	if err := prog.BindSID(h, sid); !errors.Is(err, bpf.ErrRouteInUse) {
+		t.Fatalf("binding r1's End SID: %v, want ErrRouteInUse", err)
+	}
+	if routes, err := bpf.BoundRoutes(h); err != nil || len(routes) != 0 {
+		t.Errorf("srv6oam routes after a refused bind: %v (%v)", routes, err)
+	}
+}

@@ -84,13 +84,27 @@ func (s SID) route(h *netlink.Handle) (*netlink.Route, error) {
 	}, nil
 }
 
+// ErrRouteInUse: a route srv6oam did not install already exists for the SID.
+var ErrRouteInUse = errors.New("a route for this SID exists and was not installed by srv6oam; remove it or choose another SID")
+
 // BindSID installs (or replaces) the seg6local End.BPF route of sid with end_oam, in the network
-// namespace of h (nil: the current one).
+// namespace of h (nil: the current one). It replaces a route srv6oam installed earlier (a stale
+// one from a previous run) but refuses, with ErrRouteInUse, to replace anyone else's.
 func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error {
 	h = handleOrDefault(h)
 	route, err := sid.route(h)
 	if err != nil {
 		return fmt.Errorf("bind SID: %w", err)
+	}
+	existing, err := h.RouteListFiltered(unix.AF_INET6, &netlink.Route{Dst: route.Dst, Table: route.Table},
+		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("bind SID %s: list routes: %w", sid, err)
+	}
+	for _, r := range existing {
+		if r.Protocol != RouteProtocol {
+			return fmt.Errorf("bind SID %s: %w (existing route: protocol %d)", sid, ErrRouteInUse, r.Protocol)
+		}
 	}
 	encap := &netlink.SEG6LocalEncap{Action: nl.SEG6_LOCAL_ACTION_END_BPF}
 	encap.Flags[nl.SEG6_LOCAL_BPF] = true // SetProg alone does not make Encode emit the program
