@@ -3,6 +3,7 @@ package delay_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -227,6 +228,10 @@ func TestOneWayDelayAccuracy(t *testing.T) {
 		}
 		delay.FormatSummary(&out, sum, p.Points(), target.Destination.String())
 		t.Logf("srv6-ping --timestamps output:\n%s", out.String())
+		js, _ := json.Marshal(delay.NewJSONResult(results[len(results)-1], p.Points()))
+		t.Logf("JSON result: %s", js)
+		js, _ = json.Marshal(delay.NewJSONSummary(sum).Segments[1])
+		t.Logf("JSON summary segment: %s", js)
 	}
 	lostOn := map[int][]uint32{}
 	for _, r := range results {
