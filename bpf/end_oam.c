@@ -122,7 +122,6 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } events SEC(".maps");
 
-
 /* Never used by the program: makes the struct types user space decodes reach the BTF, so bpf2go
  * emits Go types for them. */
 const struct oam_event *unused_event __attribute__((unused));
