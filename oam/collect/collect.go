@@ -159,6 +159,9 @@ type probe struct {
 	txPrecise bool // point 0 came from ObserveTx, not from a record's copy of the Probe TLV
 	evicted   bool
 	have      uint32 // bit i: point i observed
+	byReport  uint32 // bit i: point i's timestamp came in a report
+	bySlot    uint32 // bit i: point i's timestamp came in-band
+	noClock   uint32 // bit i: point i's clock state is not known yet (an in-band timestamp)
 	deadline  int64
 	ts        [MaxPoints]int64
 	clk       [MaxPoints]uint32
@@ -167,7 +170,8 @@ type probe struct {
 
 // Counters count what the collector saw besides probes.
 type Counters struct {
-	Records      uint64 // report records and in-band slots observed
+	Records      uint64 // report records observed
+	Slots        uint64 // written in-band slots observed
 	Foreign      uint64 // records of another session
 	Duplicates   uint64 // a point observed twice for one probe (report and slot agreeing count once)
 	Late         uint64 // observations for a probe already resolved
@@ -380,7 +384,7 @@ func (c *Collector) ObserveReceive(seq uint32, rxNs int64, now int64) {
 	}
 	p.ts[c.final], p.clk[c.final] = rxNs, c.srcClock
 	p.have |= bit
-	if p.have != c.allMask {
+	if !c.complete(p) {
 		p.deadline = min(p.deadline, now+c.linger)
 	}
 	c.advance(now)
@@ -436,7 +440,6 @@ func (c *Collector) observeRecord(nodeID, clk uint32, rec *oam.ReportRecord, now
 // delays are flagged ClockUnknown.
 func (c *Collector) ObserveSlots(probeTLV srh.Probe, slots srh.Slots, now int64) {
 	if probeTLV.Session != c.cfg.Session {
-		c.counters.Records++
 		c.counters.Foreign++
 		return
 	}
@@ -447,7 +450,7 @@ func (c *Collector) ObserveSlots(probeTLV srh.Probe, slots srh.Slots, now int64)
 		if err != nil || !s.Written() {
 			continue
 		}
-		c.counters.Records++
+		c.counters.Slots++
 		if int(s.SegmentsLeft)+1 != pt.WireIndex {
 			c.counters.PathMismatch++
 			continue
@@ -490,27 +493,43 @@ func (c *Collector) lastClock(node uint32) uint32 {
 
 func (c *Collector) setPoint(p *probe, pt int, ts int64, clk, node uint32, fromReport bool) {
 	bit := uint32(1) << pt
+	src := &p.bySlot
+	if fromReport {
+		src = &p.byReport
+	}
 	if p.have&bit != 0 {
-		if p.ts[pt] != ts {
-			c.counters.TimeMismatch++
-			return
-		}
-		if fromReport && p.clk[pt] == clockUnknown {
+		switch {
+		case *src&bit != 0:
+			c.counters.Duplicates++ // the same source twice
+		case p.ts[pt] != ts:
+			c.counters.TimeMismatch++ // a report and a slot of one node disagree: keep the first
+		case fromReport:
 			p.clk[pt] = clk // the slot came first; the report brings the clock state
-			return
+			p.noClock &^= bit
 		}
-		c.counters.Duplicates++
+		*src |= bit
 		return
 	}
 	p.ts[pt], p.clk[pt], p.node[pt] = ts, clk, node
 	p.have |= bit
+	*src |= bit
+	if clk == clockUnknown {
+		p.noClock |= bit
+	}
+}
+
+// complete says a probe has every timestamp and, unless the clock is shared, every clock
+// state: a probe whose in-band timestamps came back before the nodes' reports waits (at most
+// Linger) for the reports to say how far those timestamps can be trusted.
+func (c *Collector) complete(p *probe) bool {
+	return p.have == c.allMask && (p.noClock == 0 || c.cfg.SharedClock)
 }
 
 // advance resolves the probes at the head of the window that are complete.
 func (c *Collector) advance(now int64) {
 	for c.head != c.next {
 		p := &c.ring[c.head&c.mask]
-		if p.have != c.allMask && now < p.deadline {
+		if !c.complete(p) && now < p.deadline {
 			return
 		}
 		c.resolveHead(now)

@@ -335,12 +335,16 @@ func TestInBandSlots(t *testing.T) {
 	}
 	probe := srh.Probe{Session: session, Sequence: 1, TxTimestamp: uint64(tx)}
 	// Node A (id 10) has reported before (probe 0), B and C not: their clocks are unknown.
-	h.c.ObserveReport(report(0, 0, tx-5*ms, tx-6*ms, synced), tx)
+	h.c.ObserveReport(report(0, 0, tx-5*ms, tx-6*ms, synced), tx-100*ms)
 	h.c.ObserveSlots(probe, slots, tx+10*ms)
 	h.c.ObserveReceive(1, tx+10*ms, tx+10*ms)
-	// C's report arrives later with the same timestamp: it brings C's clock.
-	h.c.ObserveReport(report(2, 1, tx+6*ms, tx, synced), tx+11*ms)
-	h.c.Expire(tx + 200*ms)
+	h.c.Expire(tx + 15*ms) // probe 0 resolves; probe 1 waits (Linger) for its nodes' clocks
+	if len(h.results) != 1 {
+		t.Fatalf("%d results: a probe with in-band timestamps of unknown clocks must wait for reports", len(h.results))
+	}
+	// C's report arrives later with the same timestamp: it brings C's clock. B's never comes.
+	h.c.ObserveReport(report(2, 1, tx+6*ms, tx, synced), tx+16*ms)
+	h.c.Expire(tx + 31*ms)
 	var r *ProbeResult
 	for i := range h.results {
 		if h.results[i].Sequence == 1 {
@@ -366,6 +370,19 @@ func TestInBandSlots(t *testing.T) {
 	h.c.ObserveReport(report(0, 2, tx+2*ms, tx, synced), tx)
 	if h.c.Counters().TimeMismatch != 1 {
 		t.Errorf("time mismatch %d, want 1", h.c.Counters().TimeMismatch)
+	}
+	// A slot agreeing with a report that came first is neither a duplicate nor a mismatch; the
+	// same slot twice is a duplicate.
+	h.c.ObserveTx(3, tx, tx)
+	h.c.ObserveReport(report(0, 3, tx+1*ms, tx, synced), tx)
+	probe.Sequence = 3
+	h.c.ObserveSlots(probe, slots, tx)
+	if c := h.c.Counters(); c.Duplicates != 0 || c.TimeMismatch != 1 || c.Slots != 9 {
+		t.Errorf("counters %+v, want no duplicate, 1 mismatch, 9 slots", c)
+	}
+	h.c.ObserveSlots(probe, slots, tx)
+	if c := h.c.Counters(); c.Duplicates != 3 {
+		t.Errorf("duplicates %d, want 3 (the same three slots again)", c.Duplicates)
 	}
 }
 

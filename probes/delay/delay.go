@@ -143,6 +143,7 @@ type Prober struct {
 	points    []collect.Point
 	builder   *ProbeBuilder
 	conn      *probes.Conn
+	back      *returnConn
 	reports   *net.UDPConn
 	collector netip.AddrPort
 	taiOffset time.Duration
@@ -203,10 +204,17 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) 
 		udp.Close()
 		return nil, err
 	}
+	// probes.Conn sends; its receive socket lets nothing through (an empty filter list):
+	// returning probes are read by returnConn, which also gets their routing header.
 	p.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
-		Tap: opts.Tap, ICMPTypes: []uint8{probes.ICMPv6EchoRequest}})
+		Tap: opts.Tap, ICMPTypes: []uint8{}})
 	if err != nil {
 		udp.Close()
+		return nil, err
+	}
+	if p.back, err = listenReturn(opts.Interface); err != nil {
+		udp.Close()
+		p.conn.Close()
 		return nil, err
 	}
 	return p, nil
@@ -229,7 +237,7 @@ func (p *Prober) Options() Options { return p.opts }
 
 // Close releases the sockets of a Prober that will not Run; after Run it does nothing.
 func (p *Prober) Close() error {
-	return errors.Join(p.conn.Close(), p.reports.Close())
+	return errors.Join(p.conn.Close(), p.back.Close(), p.reports.Close())
 }
 
 // Probe prepares and runs one measurement; see Prober.Run.
@@ -250,7 +258,11 @@ func (p *Prober) now() int64 { return p.tai(time.Now()) }
 type rxEvent struct {
 	seq16 uint16
 	at    time.Time
-	err   error
+	// probe and slots (a copy of the slots TLV value) when the routing header came with it.
+	probe    srh.Probe
+	hasProbe bool
+	slots    []byte
+	err      error
 }
 
 // Run sends the probes and returns when the count is done (every probe resolved) or ctx is; it
@@ -372,9 +384,16 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			if ev.err != nil {
 				return sum, ev.err
 			}
-			if seq, ok := seqFor(next-1, ev.seq16, window); ok {
-				_ = p.conn.ReadTxTimestamps(onTx)
-				coll.ObserveReceive(seq, p.tai(ev.at), p.now())
+			_ = p.conn.ReadTxTimestamps(onTx)
+			now := p.now()
+			if ev.hasProbe && ev.probe.Session == p.opts.Session && ev.probe.Sequence < next {
+				// The in-band timestamps first, so that the probe can be complete on arrival.
+				if slots, err := srh.ParseSlots(ev.slots); err == nil {
+					coll.ObserveSlots(ev.probe, slots, now)
+				}
+				coll.ObserveReceive(ev.probe.Sequence, p.tai(ev.at), now)
+			} else if seq, ok := seqFor(next-1, ev.seq16, window); ok {
+				coll.ObserveReceive(seq, p.tai(ev.at), now)
 			}
 			arm()
 		case b := <-reports:
@@ -413,11 +432,11 @@ func seqFor(last uint32, wire uint16, window int) (uint32, bool) {
 // identifier) until ctx is done or the socket closes.
 func (p *Prober) receiveProbes(ctx context.Context, out chan<- rxEvent) {
 	var (
-		rx  probes.Received
+		rx  returned
 		msg probes.ICMPv6Message
 	)
 	for {
-		if err := p.conn.Receive(time.Time{}, &rx); err != nil {
+		if err := p.back.receive(&rx); err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -427,12 +446,19 @@ func (p *Prober) receiveProbes(ctx context.Context, out chan<- rxEvent) {
 			}
 			return
 		}
-		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest ||
-			msg.ID != p.opts.Identifier || rx.From != p.source {
+		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest ||
+			msg.ID != p.opts.Identifier || rx.from != p.source {
 			continue
 		}
+		ev := rxEvent{seq16: msg.Seq, at: rx.at}
+		if rx.rthdr != nil {
+			if probe, slots, err := parseReturn(p.opts.Registry, rx.rthdr); err == nil {
+				ev.probe, ev.hasProbe = probe, true
+				ev.slots = append([]byte(nil), slots...)
+			}
+		}
 		select {
-		case out <- rxEvent{seq16: msg.Seq, at: rx.Time}:
+		case out <- ev:
 		case <-ctx.Done():
 			return
 		}

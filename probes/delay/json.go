@@ -114,6 +114,7 @@ type JSONSummary struct {
 // JSONCounters are the collector's counters (collect.Counters).
 type JSONCounters struct {
 	Records      uint64 `json:"records"`
+	Slots        uint64 `json:"slots"`
 	Foreign      uint64 `json:"foreign"`
 	Duplicates   uint64 `json:"duplicates"`
 	Late         uint64 `json:"late"`
@@ -179,7 +180,7 @@ func NewJSONSummary(s Summary) JSONSummary {
 		SendErrors: s.SendErrors, SharedClock: s.SharedClock, ElapsedMS: float64(s.Elapsed) / 1e6,
 		RTT: jsonStats(s.RTT), Segments: []JSONSegmentSummary{}}
 	c := s.Counters
-	j.Counters = JSONCounters{Records: c.Records, Foreign: c.Foreign, Duplicates: c.Duplicates, Late: c.Late,
+	j.Counters = JSONCounters{Records: c.Records, Slots: c.Slots, Foreign: c.Foreign, Duplicates: c.Duplicates, Late: c.Late,
 		Stale: c.Stale, Unexpected: c.Unexpected, PathMismatch: c.PathMismatch, Evicted: c.Evicted, Gaps: c.Gaps,
 		TimeMismatch: c.TimeMismatch, Reports: s.Reports, BadReports: s.BadReports}
 	for _, seg := range s.Segments {

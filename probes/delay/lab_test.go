@@ -241,6 +241,11 @@ func TestOneWayDelayAccuracy(t *testing.T) {
 	}
 	t.Logf("lost: %v; counters %+v; report datagrams %d, bad %d (%s)", lostOn, sum.Counters, sum.Reports, sum.BadReports, sum.LastReportError)
 	agentStats()
+	// The returning probes brought every node's timestamp in-band too, and it must equal the
+	// one the node's agent reported.
+	if c := sum.Counters; c.Slots < 4*count*95/100 || c.TimeMismatch != 0 {
+		t.Errorf("in-band slots: %d observed (want about %d), %d disagreeing with reports (want 0)", c.Slots, 4*count, c.TimeMismatch)
+	}
 	if sum.Received < count*95/100 {
 		t.Fatalf("%d of %d probes came back", sum.Received, count)
 	}
