@@ -59,26 +59,40 @@ func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) er
 		fmt.Fprintf(&b, " rtt=%s ms", ms(r.RTT))
 	}
 	var bound time.Duration
-	measured, unbelieved := 0, false
+	measured := 0
+	var unsync, unknown, negative bool
 	for i, s := range r.Segments {
 		fmt.Fprintf(&b, "   %s %s", segmentName(points, i), segmentValue(s))
 		switch s.State {
 		case collect.DelayMeasured:
 			measured++
 			bound = max(bound, s.Bound)
-		case collect.DelayUnsynchronised, collect.DelayClockUnknown, collect.DelayNegative:
-			unbelieved = true
+		case collect.DelayUnsynchronised:
+			unsync = true
+		case collect.DelayClockUnknown:
+			unknown = true
+		case collect.DelayNegative:
+			negative = true
 		}
 	}
-	b.WriteString(" ms")
 	switch {
 	case measured > 0 && shared:
-		b.WriteString(" (one-way, shared clock)")
+		b.WriteString(" ms (one-way, shared clock)")
 	case measured > 0:
-		fmt.Fprintf(&b, " (one-way, ±%s)", ms(bound))
+		fmt.Fprintf(&b, " ms (one-way, ±%s)", ms(bound))
 	}
-	if unbelieved {
-		b.WriteString(" [unsync: a clock is not synchronised; neg!: clocks disagree; no delay printed]")
+	var notes []string
+	if unsync {
+		notes = append(notes, "unsync = an end's clock is not synchronised")
+	}
+	if unknown {
+		notes = append(notes, "clock? = an end's clock state is unknown")
+	}
+	if negative {
+		notes = append(notes, "neg! = the two clocks disagree")
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, " (%s: no delay printed)", strings.Join(notes, "; "))
 	}
 	if r.Evicted {
 		b.WriteString(" [window full]")

@@ -514,3 +514,53 @@ func TestLossLocalisation(t *testing.T) {
 	}
 	t.Logf("r2→r3: %d reached, %d lost (%.1f%%)", sum.Segments[2].Crossed+sum.Segments[2].Lost, sum.Segments[2].Lost, sum.Segments[2].LossPercent())
 }
+
+// TestClockStateFromAgents runs without SharedClock: the bound and the synchronisation flag
+// then come from the agents' reports (adjtimex on each node) and the prober's own adjtimex.
+// In the lab every node reads the host's clock, so whatever that clock's state, all points
+// agree: synchronised → measured delays with bound = the two ends' estimated errors;
+// unsynchronised → every segment flagged, no delay printed.
+func TestClockStateFromAgents(t *testing.T) {
+	lab := labtest.UpTopology(t, line5("clk", 0, 0, 0))
+	startAgents(t, lab)
+	iputilsPing(t, lab, "h1", "fc00:0:5::1")
+	p := newProber(t, lab, delay.Options{Count: 20, Interval: 10 * time.Millisecond, Timeout: time.Second})
+	var results []delay.Result
+	sum, err := p.Run(context.Background(), func(r delay.Result) { results = append(results, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := delay.LocalClock()
+	t.Logf("host clock: synchronised %v, state %d, estimated error %d µs", clock.Synchronised, clock.State, clock.EstErrorMicros)
+	var line strings.Builder
+	delay.FormatResult(&line, results[len(results)-1], p.Points(), false)
+	t.Logf("last probe: %s", strings.TrimSpace(line.String()))
+	complete := 0
+	for _, r := range results {
+		if r.Status != collect.StatusComplete {
+			continue
+		}
+		complete++
+		for i, s := range r.Segments {
+			switch {
+			case !clock.Synchronised && (s.State != collect.DelayUnsynchronised || s.Delay != 0 || !s.HaveRaw):
+				t.Errorf("seq %d segment %d: %v delay %v, want unsynchronised, no delay, a raw difference", r.Sequence, i, s.State, s.Delay)
+			case clock.Synchronised && (s.State != collect.DelayMeasured || s.Bound != 2*time.Duration(clock.EstErrorMicros)*time.Microsecond):
+				t.Errorf("seq %d segment %d: %v ± %v, want measured ± 2 × %d µs", r.Sequence, i, s.State, s.Bound, clock.EstErrorMicros)
+			}
+		}
+	}
+	if complete < 18 {
+		t.Fatalf("%d of 20 probes complete", complete)
+	}
+	if !clock.Synchronised {
+		if !strings.Contains(line.String(), "unsync") || strings.Contains(line.String(), "one-way") {
+			t.Errorf("an unsynchronised run printed %q", line.String())
+		}
+		for _, s := range sum.Segments {
+			if s.Delay.Count != 0 || s.Unsynchronised < 18 {
+				t.Errorf("%s→%s: %d delays in the statistics, %d unsynchronised: unsynchronised delays must stay out", s.From, s.To, s.Delay.Count, s.Unsynchronised)
+			}
+		}
+	}
+}
