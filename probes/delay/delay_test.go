@@ -248,3 +248,30 @@ func TestSummaryAndJSON(t *testing.T) {
 		t.Errorf("B→C summary %v", bc)
 	}
 }
+
+func TestOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{Count: -1}, "count"},
+		{Options{Interval: -time.Second}, "interval"},
+		{Options{Timeout: -time.Second}, "timeout"},
+		{Options{Linger: -time.Second}, "linger"},
+		{Options{HopLimit: 300}, "hop limit"},
+		{Options{DetectMultiplier: 256}, "detect multiplier"},
+		{Options{UpMultiplier: -1}, "up multiplier"},
+	} {
+		if _, err := tc.opts.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one naming %q", tc.opts, err, tc.want)
+		}
+	}
+	o, err := Options{}.withDefaults()
+	if err != nil || o.Interval != time.Second || o.Timeout != 2*time.Second || o.Session == 0 || o.Identifier == 0 ||
+		o.Registry.ProbeType != srh.DefaultTypeProbe {
+		t.Errorf("defaults %+v, %v", o, err)
+	}
+	if _, err := New(t.Context(), oam.Target{Segments: path[:1], Destination: path[1], Decap: true}, Options{}); err == nil || !strings.Contains(err.Error(), "decap") {
+		t.Errorf("decap: %v", err)
+	}
+}
