@@ -1,0 +1,544 @@
+package monitor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Kind is how a job probes.
+type Kind string
+
+const (
+	// KindEcho: an ICMPv6 Echo Request along the segment list, answered by the destination.
+	// Measures round-trip time and end-to-end liveness; shares the monitor's one socket pair.
+	KindEcho Kind = "echo"
+	// KindTimestamped: a probe carrying the OAM Probe TLV and timestamp slots, reflected back
+	// to the monitor (probes/delay): per-segment one-way delay and liveness.
+	KindTimestamped Kind = "timestamped"
+)
+
+// Limits of the values a job may take.
+const (
+	MinInterval      = 10 * time.Millisecond
+	MaxInterval      = time.Hour
+	MaxFlowLabels    = 1 << 16
+	MaxJobs          = 60000
+	defaultInterval  = time.Second
+	defaultDetect    = 3
+	defaultUp        = 3
+	defaultEchoBytes = 16
+)
+
+// Job is one validated job.
+type Job struct {
+	Name string
+	Kind Kind
+	// Target is the destination and the segments before it.
+	Target   oam.Target
+	Encoding probes.Encoding
+	Interval time.Duration
+	// Timeout after which an unanswered probe is lost (default: the interval, at most 2s).
+	Timeout time.Duration
+	// Size is the echo payload in bytes (ping -s).
+	Size int
+	// FlowLabels is the flow-label spread: probes cycle through this many flow labels
+	// (1: every probe the same label), so ECMP paths are all exercised.
+	FlowLabels int
+	// FlowLabel is the first label of the spread (default derived from the job name).
+	FlowLabel uint32
+	HopLimit  uint8
+	// DetectMultiplier consecutive lost probes take a segment down; UpMultiplier consecutive
+	// answered ones bring it up.
+	DetectMultiplier, UpMultiplier int
+	// SharedClock (timestamped jobs): every point reads one clock (a lab on one host).
+	SharedClock bool
+	// Labels are added to every series of the job.
+	Labels map[string]string
+	// Line is where the job starts in its file.
+	Line int
+}
+
+// Config is a validated configuration file.
+type Config struct {
+	File string
+	Jobs []Job
+}
+
+// ConfigError is a configuration mistake: where it is, which job and field, what was expected.
+type ConfigError struct {
+	File  string
+	Line  int
+	Job   string // empty outside a job
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	if e.Job != "" {
+		fmt.Fprintf(&b, "job %q: ", e.Job)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, "%s: ", e.Field)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadConfig reads and validates a configuration file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read monitor config: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+var (
+	jobNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	// Label names the monitor sets itself.
+	reservedLabels = []string{"job_name", "segment", "from", "to", "kind", "job", "instance"}
+)
+
+type parser struct {
+	file string
+	job  string
+}
+
+func (p *parser) errf(n *yaml.Node, field, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return &ConfigError{File: p.file, Line: line, Job: p.job, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// defaults are the file-wide defaults a job inherits.
+type defaults struct {
+	interval, timeout time.Duration
+	size, flowLabels  int
+	detect, up        int
+	sharedClock       bool
+}
+
+// ParseConfig validates data; file names it in errors.
+func ParseConfig(data []byte, file string) (*Config, error) {
+	p := &parser{file: file}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &ConfigError{File: file, Line: 1, Msg: "empty file: want a mapping with a jobs list"}
+		}
+		return nil, fmt.Errorf("%s: not YAML: %w", file, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, p.errf(&doc, "", "want a mapping with a jobs list at the top")
+	}
+	root := doc.Content[0]
+	d := defaults{interval: defaultInterval, size: defaultEchoBytes, flowLabels: 1, detect: defaultDetect, up: defaultUp}
+	var jobsNode *yaml.Node
+	err := p.mapping(root, map[string]func(*yaml.Node) error{
+		"defaults": func(v *yaml.Node) error { return p.defaults(v, &d) },
+		"jobs": func(v *yaml.Node) error {
+			jobsNode = v
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if jobsNode == nil {
+		return nil, p.errf(root, "jobs", "missing: want a list of jobs")
+	}
+	if jobsNode.Kind != yaml.SequenceNode {
+		return nil, p.errf(jobsNode, "jobs", "want a list of jobs, got %s", kindName(jobsNode))
+	}
+	if len(jobsNode.Content) > MaxJobs {
+		return nil, p.errf(jobsNode, "jobs", "%d jobs: at most %d per monitor (shard jobs across monitors)", len(jobsNode.Content), MaxJobs)
+	}
+	cfg := &Config{File: file}
+	seen := map[string]int{}
+	for _, jn := range jobsNode.Content {
+		job, err := p.parseJob(jn, d)
+		if err != nil {
+			return nil, err
+		}
+		if line, dup := seen[job.Name]; dup {
+			p.job = job.Name
+			return nil, p.errf(jn, "name", "duplicate: job %q is already defined at line %d", job.Name, line)
+		}
+		seen[job.Name] = job.Line
+		cfg.Jobs = append(cfg.Jobs, job)
+	}
+	p.job = ""
+	if len(cfg.Jobs) == 0 {
+		return nil, p.errf(jobsNode, "jobs", "empty: want at least one job")
+	}
+	return cfg, nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+// mapping walks a mapping node, refusing unknown and repeated keys.
+func (p *parser) mapping(n *yaml.Node, fields map[string]func(*yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errf(n, "", "want a mapping, got %s", kindName(n))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		fn, ok := fields[k.Value]
+		if !ok {
+			known := make([]string, 0, len(fields))
+			for name := range fields {
+				known = append(known, name)
+			}
+			slices.Sort(known)
+			return p.errf(k, k.Value, "unknown field; want one of %s", strings.Join(known, ", "))
+		}
+		if seen[k.Value] {
+			return p.errf(k, k.Value, "given twice")
+		}
+		seen[k.Value] = true
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) scalar(v *yaml.Node, field string) (string, error) {
+	if v.Kind != yaml.ScalarNode {
+		return "", p.errf(v, field, "want a single value, got %s", kindName(v))
+	}
+	return v.Value, nil
+}
+
+func (p *parser) duration(v *yaml.Node, field string, lo, hi time.Duration) (time.Duration, error) {
+	s, err := p.scalar(v, field)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, p.errf(v, field, "want a duration such as 500ms or 1s, got %q", s)
+	}
+	if d < lo || d > hi {
+		return 0, p.errf(v, field, "%v: want %v to %v", d, lo, hi)
+	}
+	return d, nil
+}
+
+func (p *parser) integer(v *yaml.Node, field string, lo, hi int) (int, error) {
+	s, err := p.scalar(v, field)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		return 0, p.errf(v, field, "want an integer from %d to %d, got %q", lo, hi, s)
+	}
+	return int(n), nil
+}
+
+func (p *parser) boolean(v *yaml.Node, field string) (bool, error) {
+	s, err := p.scalar(v, field)
+	if err != nil {
+		return false, err
+	}
+	switch s {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off":
+		return false, nil
+	}
+	return false, p.errf(v, field, "want true or false, got %q", s)
+}
+
+func (p *parser) defaults(n *yaml.Node, d *defaults) error {
+	var err error
+	return p.mapping(n, map[string]func(*yaml.Node) error{
+		"interval": func(v *yaml.Node) error {
+			d.interval, err = p.duration(v, "defaults.interval", MinInterval, MaxInterval)
+			return err
+		},
+		"timeout": func(v *yaml.Node) error {
+			d.timeout, err = p.duration(v, "defaults.timeout", time.Millisecond, time.Minute)
+			return err
+		},
+		"size": func(v *yaml.Node) error {
+			d.size, err = p.integer(v, "defaults.size", 0, 65000)
+			return err
+		},
+		"flow_labels": func(v *yaml.Node) error {
+			d.flowLabels, err = p.integer(v, "defaults.flow_labels", 1, MaxFlowLabels)
+			return err
+		},
+		"detect_multiplier": func(v *yaml.Node) error {
+			d.detect, err = p.integer(v, "defaults.detect_multiplier", 1, 255)
+			return err
+		},
+		"up_multiplier": func(v *yaml.Node) error {
+			d.up, err = p.integer(v, "defaults.up_multiplier", 1, 255)
+			return err
+		},
+		"shared_clock": func(v *yaml.Node) error {
+			d.sharedClock, err = p.boolean(v, "defaults.shared_clock")
+			return err
+		},
+	})
+}
+
+func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
+	p.job = ""
+	job := Job{Kind: KindEcho, Interval: d.interval, Timeout: d.timeout, Size: d.size, FlowLabels: d.flowLabels,
+		DetectMultiplier: d.detect, UpMultiplier: d.up, SharedClock: d.sharedClock, HopLimit: 64, Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		return job, p.errf(n, "", "a job must be a mapping with name, target, ...; got %s", kindName(n))
+	}
+	// The name first, so that every later error names the job.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "name" {
+			v := n.Content[i+1]
+			s, err := p.scalar(v, "name")
+			if err != nil {
+				return job, err
+			}
+			if !jobNameRE.MatchString(s) {
+				return job, p.errf(v, "name", "%q: want 1-128 characters of letters, digits, _ . : -, starting with a letter or digit", s)
+			}
+			job.Name = s
+		}
+	}
+	if job.Name == "" {
+		return job, p.errf(n, "name", "missing: every job needs a name")
+	}
+	p.job = job.Name
+	var (
+		err                      error
+		haveTarget, haveFlowBase bool
+		targetNode               *yaml.Node
+	)
+	err = p.mapping(n, map[string]func(*yaml.Node) error{
+		"name": func(*yaml.Node) error { return nil },
+		"kind": func(v *yaml.Node) error {
+			s, err := p.scalar(v, "kind")
+			if err != nil {
+				return err
+			}
+			switch Kind(s) {
+			case KindEcho, KindTimestamped:
+				job.Kind = Kind(s)
+				return nil
+			}
+			return p.errf(v, "kind", "%q: want echo or timestamped", s)
+		},
+		"target": func(v *yaml.Node) error {
+			s, err := p.scalar(v, "target")
+			if err != nil {
+				return err
+			}
+			a, err := oam.ParseSegment(s)
+			if err != nil {
+				return p.errf(v, "target", "want an IPv6 address: %v", err)
+			}
+			job.Target.Destination, haveTarget, targetNode = a, true, v
+			return nil
+		},
+		"segments": func(v *yaml.Node) error {
+			if v.Kind != yaml.SequenceNode {
+				return p.errf(v, "segments", "want a list of IPv6 addresses (SIDs), got %s", kindName(v))
+			}
+			for i, e := range v.Content {
+				field := fmt.Sprintf("segments[%d]", i)
+				s, err := p.scalar(e, field)
+				if err != nil {
+					return err
+				}
+				a, err := oam.ParseSegment(s)
+				if err != nil {
+					return p.errf(e, field, "want an IPv6 address (a SID): %v", err)
+				}
+				job.Target.Segments = append(job.Target.Segments, a)
+			}
+			return nil
+		},
+		"decap": func(v *yaml.Node) error {
+			job.Target.Decap, err = p.boolean(v, "decap")
+			return err
+		},
+		"encoding": func(v *yaml.Node) error {
+			s, err := p.scalar(v, "encoding")
+			if err != nil {
+				return err
+			}
+			switch s {
+			case "encap":
+				job.Encoding = probes.Encap
+			case "insert":
+				job.Encoding = probes.Insert
+			default:
+				return p.errf(v, "encoding", "%q: want encap or insert", s)
+			}
+			return nil
+		},
+		"interval": func(v *yaml.Node) error {
+			job.Interval, err = p.duration(v, "interval", MinInterval, MaxInterval)
+			return err
+		},
+		"timeout": func(v *yaml.Node) error {
+			job.Timeout, err = p.duration(v, "timeout", time.Millisecond, time.Minute)
+			return err
+		},
+		"size": func(v *yaml.Node) error {
+			job.Size, err = p.integer(v, "size", 0, probes.MaxPayload)
+			return err
+		},
+		"flow_labels": func(v *yaml.Node) error {
+			job.FlowLabels, err = p.integer(v, "flow_labels", 1, MaxFlowLabels)
+			return err
+		},
+		"flow_label": func(v *yaml.Node) error {
+			var fl int
+			fl, err = p.integer(v, "flow_label", 0, 0xfffff)
+			job.FlowLabel, haveFlowBase = uint32(fl), true
+			return err
+		},
+		"hop_limit": func(v *yaml.Node) error {
+			var hl int
+			hl, err = p.integer(v, "hop_limit", 1, 255)
+			job.HopLimit = uint8(hl)
+			return err
+		},
+		"detect_multiplier": func(v *yaml.Node) error {
+			job.DetectMultiplier, err = p.integer(v, "detect_multiplier", 1, 255)
+			return err
+		},
+		"up_multiplier": func(v *yaml.Node) error {
+			job.UpMultiplier, err = p.integer(v, "up_multiplier", 1, 255)
+			return err
+		},
+		"shared_clock": func(v *yaml.Node) error {
+			job.SharedClock, err = p.boolean(v, "shared_clock")
+			return err
+		},
+		"labels": func(v *yaml.Node) error { return p.labels(v, &job) },
+	})
+	if err != nil {
+		return job, err
+	}
+	if !haveTarget {
+		return job, p.errf(n, "target", "missing: want the destination's IPv6 address")
+	}
+	if job.Target.Decap && len(job.Target.Segments) == 0 {
+		return job, p.errf(n, "decap", "needs a segment list whose last SID decapsulates (End.DT6/End.DX6)")
+	}
+	if job.Target.Decap && job.Encoding != probes.Encap {
+		return job, p.errf(n, "decap", "needs encoding encap (the insert encoding has no inner packet)")
+	}
+	if job.Kind == KindTimestamped && len(job.Target.Segments) == 0 {
+		return job, p.errf(targetNode, "segments", "a timestamped job needs a segment list (the probe's TLVs travel in an SRH)")
+	}
+	if job.Timeout == 0 {
+		job.Timeout = min(job.Interval, 2*time.Second)
+	}
+	if job.Timeout > job.Interval*time.Duration(job.DetectMultiplier) {
+		return job, p.errf(n, "timeout", "%v is longer than interval × detect_multiplier (%v): a segment could not go down in time",
+			job.Timeout, job.Interval*time.Duration(job.DetectMultiplier))
+	}
+	if !haveFlowBase {
+		job.FlowLabel = flowLabelFor(job.Name)
+	}
+	if int(job.FlowLabel)+job.FlowLabels-1 > 0xfffff {
+		return job, p.errf(n, "flow_labels", "flow_label %#x + %d labels passes 0xfffff", job.FlowLabel, job.FlowLabels)
+	}
+	return job, nil
+}
+
+func (p *parser) labels(v *yaml.Node, job *Job) error {
+	if v.Kind != yaml.MappingNode {
+		return p.errf(v, "labels", "want a mapping of label names to values, got %s", kindName(v))
+	}
+	job.Labels = map[string]string{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		field := "labels." + k.Value
+		if !labelNameRE.MatchString(k.Value) || strings.HasPrefix(k.Value, "__") {
+			return p.errf(k, field, "%q is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)", k.Value)
+		}
+		if slices.Contains(reservedLabels, k.Value) {
+			return p.errf(k, field, "%q is set by the monitor itself; reserved: %s", k.Value, strings.Join(reservedLabels, ", "))
+		}
+		if _, dup := job.Labels[k.Value]; dup {
+			return p.errf(k, field, "given twice")
+		}
+		s, err := p.scalar(val, field)
+		if err != nil {
+			return err
+		}
+		job.Labels[k.Value] = s
+	}
+	return nil
+}
+
+// flowLabelFor derives a job's first flow label from its name (FNV-1a), non-zero, leaving room
+// for a spread.
+func flowLabelFor(name string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return 1 + h%(0xfffff-MaxFlowLabels)
+}
+
+// Equal reports whether two jobs probe the same way: a reload keeps the state of a job whose
+// new definition is Equal to the old one.
+func (j Job) Equal(o Job) bool {
+	return j.Name == o.Name && j.Kind == o.Kind && slices.Equal(j.Target.Segments, o.Target.Segments) &&
+		j.Target.Destination == o.Target.Destination && j.Target.Decap == o.Target.Decap &&
+		j.Encoding == o.Encoding && j.Interval == o.Interval && j.Timeout == o.Timeout && j.Size == o.Size &&
+		j.FlowLabels == o.FlowLabels && j.FlowLabel == o.FlowLabel && j.HopLimit == o.HopLimit &&
+		j.DetectMultiplier == o.DetectMultiplier && j.UpMultiplier == o.UpMultiplier &&
+		j.SharedClock == o.SharedClock && mapsEqual(j.Labels, o.Labels)
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

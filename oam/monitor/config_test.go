@@ -1,0 +1,120 @@
+package monitor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// badConfigs documents the error of every file in testdata/bad (docs/srv6-monitor.md lists
+// them too). Each error names the file and line, the job and the field.
+var badConfigs = map[string]string{
+	"bad-duration.yaml":                 `bad-duration.yaml:4: job "fast": interval: want a duration such as 500ms or 1s, got "quickly"`,
+	"bad-target.yaml":                   `bad-target.yaml:3: job "web": target: want an IPv6 address: "10.0.0.1" is not an IPv6 address (SRv6 segments are IPv6)`,
+	"missing-target.yaml":               `missing-target.yaml:2: job "nowhere": target: missing: want the destination's IPv6 address`,
+	"bad-segment.yaml":                  `bad-segment.yaml:4: job "path": segments[1]: want an IPv6 address (a SID): "r2" is not an IPv6 address`,
+	"unknown-field.yaml":                `unknown-field.yaml:4: job "typo": intervall: unknown field; want one of`,
+	"bad-kind.yaml":                     `bad-kind.yaml:3: job "twamp": kind: "twamp": want echo or timestamped`,
+	"duplicate-name.yaml":               `duplicate-name.yaml:4: job "same": name: duplicate: job "same" is already defined at line 2`,
+	"interval-too-short.yaml":           `interval-too-short.yaml:4: job "flood": interval: 1ms: want 10ms to 1h0m0s`,
+	"bad-label.yaml":                    `bad-label.yaml:4: job "labelled": labels.site-name: "site-name" is not a Prometheus label name`,
+	"reserved-label.yaml":               `reserved-label.yaml:4: job "labelled": labels.job: "job" is set by the monitor itself`,
+	"flow-labels-zero.yaml":             `flow-labels-zero.yaml:4: job "spread": flow_labels: want an integer from 1 to 65536, got "0"`,
+	"timeout-too-long.yaml":             `timeout-too-long.yaml:2: job "patient": timeout: 5s is longer than interval × detect_multiplier (300ms)`,
+	"decap-without-segments.yaml":       `decap-without-segments.yaml:2: job "decap": decap: needs a segment list whose last SID decapsulates`,
+	"timestamped-without-segments.yaml": `timestamped-without-segments.yaml:4: job "delay": segments: a timestamped job needs a segment list`,
+	"no-jobs.yaml":                      `no-jobs.yaml:1: jobs: missing: want a list of jobs`,
+	"missing-name.yaml":                 `missing-name.yaml:2: name: missing: every job needs a name`,
+	"bad-size.yaml":                     `bad-size.yaml:4: job "big": size: want an integer from 0 to 65000, got "70000"`,
+	"bad-defaults.yaml":                 `bad-defaults.yaml:2: defaults.detect_multiplier: want an integer from 1 to 255, got "0"`,
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(badConfigs) {
+		t.Errorf("%d files in testdata/bad, %d documented errors: document every bad config", len(files), len(badConfigs))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want, ok := badConfigs[filepath.Base(f)]
+			if !ok {
+				t.Fatalf("no documented error for %s", f)
+			}
+			_, err := LoadConfig(f)
+			if err == nil {
+				t.Fatalf("LoadConfig(%s) = nil error, want %q", f, want)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error %v is not a *ConfigError", err)
+			}
+			got := strings.TrimPrefix(err.Error(), "testdata/bad/")
+			if !strings.HasPrefix(got, want) {
+				t.Errorf("error:\n got %s\nwant %s…", got, want)
+			}
+		})
+	}
+}
+
+func TestGoodConfigs(t *testing.T) {
+	for _, f := range []string{"testdata/line4.yaml", "testdata/diamond.yaml"} {
+		cfg, err := LoadConfig(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(cfg.Jobs) < 3 {
+			t.Errorf("%s: %d jobs", f, len(cfg.Jobs))
+		}
+	}
+	cfg, err := LoadConfig("testdata/line4.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.Jobs[3]
+	if j.Name != "h2-plain" || j.Interval != 500*time.Millisecond || j.Timeout != 400*time.Millisecond || j.DetectMultiplier != 3 {
+		t.Errorf("h2-plain: %+v", j)
+	}
+	if d := cfg.Jobs[0]; d.Timeout != time.Second || d.Labels["path"] != "r1-r2" || len(d.Target.Segments) != 2 || d.FlowLabel == 0 {
+		t.Errorf("h2-via-r1-r2: %+v", d)
+	}
+	if !cfg.Jobs[1].Target.Decap || cfg.Jobs[1].Size != 56 {
+		t.Errorf("h2-decap-r2: %+v", cfg.Jobs[1])
+	}
+	again, _ := LoadConfig("testdata/line4.yaml")
+	for i := range cfg.Jobs {
+		if !cfg.Jobs[i].Equal(again.Jobs[i]) {
+			t.Errorf("job %s not Equal to itself loaded again", cfg.Jobs[i].Name)
+		}
+	}
+}
+
+func TestConfigNotYAMLNoPanic(t *testing.T) {
+	for _, in := range []string{"", "[", "jobs: 3", "- a", "jobs: [3]", "jobs: [{name: [a]}]", "jobs: [{name: a, target: [x]}]",
+		"jobs: [{name: a, target: 'fc00::1', labels: [a]}]", "jobs: []", "defaults: 3\njobs: []"} {
+		if _, err := ParseConfig([]byte(in), "x.yaml"); err == nil {
+			t.Errorf("ParseConfig(%q) = nil error", in)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, p := range []string{"testdata/line4.yaml", "testdata/diamond.yaml", "testdata/bad/bad-segment.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b, "fuzz.yaml")
+		if err == nil && len(cfg.Jobs) == 0 {
+			t.Fatal("valid config without jobs")
+		}
+	})
+}

@@ -1,0 +1,336 @@
+package monitor
+
+import (
+	"context"
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// runningJob is one job's state. Echo jobs are driven by the scheduler (send, expire) and the
+// receiver (reply, error); mu guards what both touch.
+type runningJob struct {
+	job      Job
+	id       uint16
+	firstHop netip.Addr
+	source   netip.Addr
+	metrics  *jobMetrics
+	cancel   context.CancelFunc // timestamped jobs
+
+	mu       sync.Mutex
+	stopped  bool
+	builder  *probes.EchoBuilder
+	nextSeq  uint16
+	pending  []pendingProbe
+	mask     uint16
+	segs     []segState
+	sentN    uint64
+	received uint64
+	lostN    uint64
+	errorsN  uint64
+	lastRTT  time.Duration
+	lastErr  string
+	started  time.Time
+	// schedule, owned by the scheduler goroutine
+	nextAt time.Time
+}
+
+type pendingProbe struct {
+	seq      uint16
+	open     bool
+	sent     time.Time
+	deadline time.Time
+}
+
+// segState is one segment's liveness (collect's rule: down after DetectMultiplier consecutive
+// losses, up after UpMultiplier consecutive crossings), as echo jobs keep it themselves and
+// timestamped jobs copy it from the collector's transitions.
+type segState struct {
+	from, to    string
+	live        collect.Liveness
+	changedAt   time.Time
+	transitions int
+	lost        uint64
+	upRun       int
+	downRun     int
+	unsynced    bool
+	lastDelay   time.Duration
+	haveDelay   bool
+}
+
+// prepare builds a job's probe template and metrics. Called with m.mu held.
+func (m *Monitor) prepare(j Job, id uint16) (*runningJob, error) {
+	rj := &runningJob{job: j, id: id, firstHop: j.Target.FirstHop(), started: time.Now()}
+	switch j.Kind {
+	case KindEcho:
+		src, err := m.sourceFor(rj.firstHop)
+		if err != nil {
+			return nil, err
+		}
+		rj.source = src
+		b, err := probes.NewEchoBuilder(probes.EchoConfig{
+			Target: j.Target, Source: src, Encoding: j.Encoding, ID: id, PayloadSize: j.Size,
+			HopLimit: j.HopLimit, FlowLabel: j.FlowLabel,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rj.builder = b
+		// Enough slots for every probe that can be outstanding at once.
+		n := int(j.Timeout/j.Interval) + 2
+		size := uint16(1) << bits.Len16(uint16(n-1))
+		rj.pending = make([]pendingProbe, size)
+		rj.mask = size - 1
+		rj.nextSeq = uint16(id) * 7919 // start sequences apart so that jobs never look alike
+		rj.segs = []segState{{from: "src", to: j.Target.Destination.String()}}
+	case KindTimestamped:
+		// The segments are known once the prober is built (runTimestamped).
+	}
+	rj.metrics = newJobMetrics(j, rj.segmentNames())
+	return rj, nil
+}
+
+func (rj *runningJob) segmentNames() [][2]string {
+	if rj.job.Kind == KindTimestamped {
+		return timestampedSegments(rj.job)
+	}
+	out := make([][2]string, len(rj.segs))
+	for i, s := range rj.segs {
+		out[i] = [2]string{s.from, s.to}
+	}
+	return out
+}
+
+func (rj *runningJob) stop() {
+	rj.mu.Lock()
+	rj.stopped = true
+	rj.mu.Unlock()
+	if rj.cancel != nil {
+		rj.cancel()
+	}
+}
+
+func (rj *runningJob) isStopped() bool {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	return rj.stopped
+}
+
+// build crafts the next probe. Only the scheduler goroutine calls it.
+func (rj *runningJob) build() ([]byte, uint16, error) {
+	rj.mu.Lock()
+	seq := rj.nextSeq
+	rj.nextSeq++
+	rj.mu.Unlock()
+	pkt, err := rj.builder.Build(seq)
+	if err != nil {
+		return nil, 0, err
+	}
+	if rj.job.FlowLabels > 1 {
+		// The flow label is outside every checksum: rewrite it in place.
+		fl := rj.job.FlowLabel + uint32(seq)%uint32(rj.job.FlowLabels)
+		w := binary.BigEndian.Uint32(pkt[0:4])
+		binary.BigEndian.PutUint32(pkt[0:4], w&^0xfffff|fl)
+	}
+	return pkt, seq, nil
+}
+
+func (rj *runningJob) flowLabel(seq uint16) uint32 {
+	return rj.job.FlowLabel + uint32(seq)%uint32(rj.job.FlowLabels)
+}
+
+func (rj *runningJob) sent(m *Monitor, seq uint16, at, planned time.Time) {
+	rj.mu.Lock()
+	slot := &rj.pending[seq&rj.mask]
+	if slot.open {
+		// The slot's previous probe is still outstanding: the ring is sized so that this only
+		// happens when its expiry is late; resolve it as lost now.
+		rj.resolveLost(m, slot, at, "")
+	}
+	*slot = pendingProbe{seq: seq, open: true, sent: at, deadline: at.Add(rj.job.Timeout)}
+	rj.sentN++
+	rj.mu.Unlock()
+	rj.metrics.sent.Inc()
+	m.sched.expireAt(rj, seq, at.Add(rj.job.Timeout))
+}
+
+func (rj *runningJob) sendFailed(m *Monitor, seq uint16, err error) {
+	rj.mu.Lock()
+	rj.sentN++
+	rj.errorsN++
+	rj.lastErr = err.Error()
+	now := time.Now()
+	slot := pendingProbe{seq: seq, open: true, sent: now}
+	rj.resolveLost(m, &slot, now, err.Error())
+	rj.mu.Unlock()
+	rj.metrics.sent.Inc()
+	m.log.Warn("send probe", "job", rj.job.Name, "err", err)
+}
+
+func (rj *runningJob) reply(m *Monitor, seq uint16, r *probes.Received) {
+	rj.mu.Lock()
+	slot := &rj.pending[seq&rj.mask]
+	if !slot.open || slot.seq != seq {
+		rj.mu.Unlock()
+		return // late or duplicate
+	}
+	slot.open = false
+	rtt := r.Time.Sub(slot.sent)
+	rj.received++
+	rj.lastRTT = rtt
+	rj.outcome(m, 0, true, r.Time)
+	rj.mu.Unlock()
+	rj.metrics.rtt.Observe(rtt.Seconds())
+	m.writeResult(resultLine{Time: r.Time, Job: rj.job.Name, Kind: string(KindEcho), Seq: int(seq),
+		Status: "reply", FlowLabel: rj.flowLabel(seq), From: r.From.String(), RTTMillis: ms(rtt)})
+}
+
+func (rj *runningJob) icmpError(m *Monitor, seq uint16, r *probes.Received, msg *probes.ICMPv6Message) {
+	rj.mu.Lock()
+	slot := &rj.pending[seq&rj.mask]
+	if !slot.open || slot.seq != seq {
+		rj.mu.Unlock()
+		return
+	}
+	desc := probes.DescribeError(msg.Type, msg.Code, msg.Info)
+	rj.errorsN++
+	rj.lastErr = desc + " from " + r.From.String()
+	rj.resolveLost(m, slot, r.Time, rj.lastErr)
+	rj.mu.Unlock()
+}
+
+// expire resolves seq as lost if it is still outstanding. Called by the scheduler.
+func (rj *runningJob) expire(m *Monitor, seq uint16, now time.Time) {
+	rj.mu.Lock()
+	slot := &rj.pending[seq&rj.mask]
+	if slot.open && slot.seq == seq {
+		rj.resolveLost(m, slot, now, "")
+	}
+	rj.mu.Unlock()
+}
+
+// resolveLost marks a probe lost (error non-empty: answered by an ICMPv6 error). rj.mu held.
+func (rj *runningJob) resolveLost(m *Monitor, slot *pendingProbe, now time.Time, errText string) {
+	slot.open = false
+	rj.lostN++
+	rj.segs[0].lost++
+	rj.metrics.lost.Inc()
+	rj.metrics.segLost[0].Inc()
+	rj.outcome(m, 0, false, now)
+	status := "lost"
+	if errText != "" {
+		status = "error"
+	}
+	m.writeResult(resultLine{Time: now, Job: rj.job.Name, Kind: string(KindEcho), Seq: int(slot.seq),
+		Status: status, FlowLabel: rj.flowLabel(slot.seq), Error: errText})
+}
+
+// outcome runs segment i's liveness state machine. rj.mu held.
+func (rj *runningJob) outcome(m *Monitor, i int, crossed bool, now time.Time) {
+	s := &rj.segs[i]
+	var to collect.Liveness
+	if crossed {
+		s.downRun = 0
+		s.upRun++
+		if s.live == collect.LiveUp || s.upRun < rj.job.UpMultiplier {
+			return
+		}
+		to = collect.LiveUp
+	} else {
+		s.upRun = 0
+		s.downRun++
+		if s.live == collect.LiveDown || s.downRun < rj.job.DetectMultiplier {
+			return
+		}
+		to = collect.LiveDown
+	}
+	rj.transition(m, i, to, now)
+}
+
+func (rj *runningJob) transition(m *Monitor, i int, to collect.Liveness, now time.Time) {
+	s := &rj.segs[i]
+	old := s.live
+	s.live, s.changedAt = to, now
+	s.transitions++
+	m.log.Info("liveness", "job", rj.job.Name, "segment", i, "from", s.from, "to", s.to, "old", old.String(), "new", to.String())
+}
+
+// JobState is a job's current state, as /api/v1/jobs shows it.
+type JobState struct {
+	Name       string            `json:"name"`
+	Kind       string            `json:"kind"`
+	Target     string            `json:"target"`
+	Segments   []string          `json:"segments"`
+	Interval   string            `json:"interval"`
+	Timeout    string            `json:"timeout"`
+	FlowLabels int               `json:"flow_labels"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Identifier *uint16           `json:"icmp_identifier,omitempty"`
+	Source     string            `json:"source,omitempty"`
+	Started    time.Time         `json:"started"`
+	Sent       uint64            `json:"sent"`
+	Received   uint64            `json:"received"`
+	Lost       uint64            `json:"lost"`
+	Errors     uint64            `json:"errors"`
+	LastRTTms  *float64          `json:"last_rtt_ms,omitempty"`
+	LastError  string            `json:"last_error,omitempty"`
+	Liveness   []SegmentState    `json:"liveness"`
+}
+
+// SegmentState is one segment of a job.
+type SegmentState struct {
+	Index          int        `json:"index"`
+	From           string     `json:"from"`
+	To             string     `json:"to"`
+	State          string     `json:"state"`
+	LastTransition *time.Time `json:"last_transition,omitempty"`
+	Transitions    int        `json:"transitions"`
+	Lost           uint64     `json:"lost"`
+	LastDelayMs    *float64   `json:"last_one_way_delay_ms,omitempty"`
+	Unsynchronised bool       `json:"clock_unsynchronised"`
+}
+
+func (rj *runningJob) state() JobState {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	j := rj.job
+	st := JobState{Name: j.Name, Kind: string(j.Kind), Target: j.Target.Destination.String(),
+		Interval: j.Interval.String(), Timeout: j.Timeout.String(), FlowLabels: j.FlowLabels, Labels: j.Labels,
+		Started: rj.started, Sent: rj.sentN, Received: rj.received, Lost: rj.lostN, Errors: rj.errorsN,
+		LastError: rj.lastErr, Segments: []string{}, Liveness: []SegmentState{}}
+	for _, s := range j.Target.Segments {
+		st.Segments = append(st.Segments, s.String())
+	}
+	if j.Kind == KindEcho {
+		id := rj.id
+		st.Identifier = &id
+	}
+	if rj.source.IsValid() {
+		st.Source = rj.source.String()
+	}
+	if rj.received > 0 {
+		v := ms(rj.lastRTT)
+		st.LastRTTms = &v
+	}
+	for i, s := range rj.segs {
+		ss := SegmentState{Index: i, From: s.from, To: s.to, State: s.live.String(), Transitions: s.transitions,
+			Lost: s.lost, Unsynchronised: s.unsynced}
+		if !s.changedAt.IsZero() {
+			t := s.changedAt
+			ss.LastTransition = &t
+		}
+		if s.haveDelay {
+			v := ms(s.lastDelay)
+			ss.LastDelayMs = &v
+		}
+		st.Liveness = append(st.Liveness, ss)
+	}
+	return st
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }

@@ -1,0 +1,169 @@
+package monitor
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes/delay"
+)
+
+const ns = "srv6_monitor"
+
+// Classic buckets from 50 µs to 5 s; native histograms (factor 1.1, ≤ 10 % per bucket) are
+// exposed alongside for servers that scrape them.
+var delayBuckets = []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5}
+
+func histogramOpts(name, help string, labels prometheus.Labels) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Namespace: ns, Name: name, Help: help, ConstLabels: labels, Buckets: delayBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: 3600e9,
+	}
+}
+
+// jobMetrics are the series one job owns; they disappear with the job.
+type jobMetrics struct {
+	labels  prometheus.Labels
+	sent    prometheus.Counter
+	lost    prometheus.Counter
+	rtt     prometheus.Histogram
+	segLost []prometheus.Counter
+	owd     []prometheus.Histogram // timestamped jobs
+	segDesc []segDescs
+}
+
+type segDescs struct {
+	up, changed, unsynced *prometheus.Desc
+}
+
+func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
+	labels := prometheus.Labels{"job_name": j.Name, "kind": string(j.Kind)}
+	for k, v := range j.Labels {
+		labels[k] = v
+	}
+	jm := &jobMetrics{
+		labels: labels,
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_sent_total",
+			Help: "Probes sent by the job.", ConstLabels: labels}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_lost_total",
+			Help: "Probes that did not come back in time (or came back as an ICMPv6 error).", ConstLabels: labels}),
+		rtt: prometheus.NewHistogram(histogramOpts("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels)),
+	}
+	for i, s := range segs {
+		sl := prometheus.Labels{"segment": strconv.Itoa(i), "from": s[0], "to": s[1]}
+		for k, v := range labels {
+			sl[k] = v
+		}
+		jm.segLost = append(jm.segLost, prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "segment_probes_lost_total",
+			Help: "Probes lost on the segment (loss localised by the collector; an echo job has one end-to-end segment).", ConstLabels: sl}))
+		if j.Kind == KindTimestamped {
+			jm.owd = append(jm.owd, prometheus.NewHistogram(histogramOpts("one_way_delay_seconds",
+				"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", sl)))
+		}
+		jm.segDesc = append(jm.segDesc, segDescs{
+			up: prometheus.NewDesc(ns+"_segment_up", "1 when the segment is up, 0 when down (absent while unknown); BFD-like with the job's detect multiplier.", nil, sl),
+			changed: prometheus.NewDesc(ns+"_segment_last_transition_timestamp_seconds",
+				"Unix time of the segment's last liveness change.", nil, sl),
+			unsynced: prometheus.NewDesc(ns+"_clock_unsynchronised",
+				"1 when the last probe's one-way delay on the segment could not be measured because a clock is not synchronised.", nil, sl),
+		})
+	}
+	return jm
+}
+
+// timestampedSegments names a timestamped job's segments as probes/delay's points do: the
+// source, every SID of the path, and the source again (the probe is reflected).
+func timestampedSegments(j Job) [][2]string {
+	path := append(j.Target.Path(), j.Target.Destination) // placeholder for the source
+	pts := collect.PathPoints(path, true)
+	out := make([][2]string, 0, len(pts)-1)
+	for i := 0; i+1 < len(pts); i++ {
+		out = append(out, [2]string{pts[i].Name, pts[i+1].Name})
+	}
+	return out
+}
+
+// monitorCollector exposes every current job's series at scrape time, so that a job removed
+// by a reload takes its series with it.
+type monitorCollector struct{ m *Monitor }
+
+func (c monitorCollector) Describe(chan<- *prometheus.Desc) {} // unchecked: job series come and go
+
+func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	jobs := make([]*runningJob, 0, len(c.m.jobs))
+	for _, rj := range c.m.jobs {
+		jobs = append(jobs, rj)
+	}
+	c.m.mu.Unlock()
+	for _, rj := range jobs {
+		jm := rj.metrics
+		jm.sent.Collect(ch)
+		jm.lost.Collect(ch)
+		jm.rtt.Collect(ch)
+		for _, h := range jm.owd {
+			h.Collect(ch)
+		}
+		rj.mu.Lock()
+		for i := range rj.segs {
+			if i >= len(jm.segDesc) {
+				break
+			}
+			s := &rj.segs[i]
+			jm.segLost[i].Collect(ch)
+			d := jm.segDesc[i]
+			switch s.live {
+			case collect.LiveUp:
+				ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
+			case collect.LiveDown:
+				ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
+			}
+			if !s.changedAt.IsZero() {
+				ch <- prometheus.MustNewConstMetric(d.changed, prometheus.GaugeValue, float64(s.changedAt.UnixNano())/1e9)
+			}
+			if rj.job.Kind == KindTimestamped {
+				ch <- prometheus.MustNewConstMetric(d.unsynced, prometheus.GaugeValue, b2f(s.unsynced))
+			}
+		}
+		rj.mu.Unlock()
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (m *Monitor) registerMetrics() {
+	m.latProm = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "schedule_lateness_seconds",
+		Help:    "How late probes left compared with their jittered schedule.",
+		Buckets: []float64{100e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 1}, NativeHistogramBucketFactor: 1.1})
+	m.reg.MustRegister(
+		monitorCollector{m},
+		m.latProm,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "jobs", Help: "Jobs configured."},
+			func() float64 {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				return float64(len(m.jobs))
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "unmatched_replies_total",
+			Help: "Echo replies and errors on the shared socket whose identifier belongs to no job (other pingers on the host)."},
+			func() float64 {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				return float64(m.unmatch)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "host_clock_unsynchronised",
+			Help: "1 when adjtimex says this host's clock is not synchronised (one-way delays across hosts are then not believed)."},
+			func() float64 { return b2f(!hostClock().Synchronised) }),
+	)
+}
+
+func hostClock() oam.ClockState { return delay.LocalClock() }

@@ -1,0 +1,394 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Options configure a Monitor. The zero value is usable.
+type Options struct {
+	// Exec runs the calls that create sockets or pick source addresses (probes.Dial,
+	// probes.SourceFor, net.Listen) so that they happen in a chosen network namespace (a
+	// lab node's in tests); nil calls them directly.
+	Exec func(fn func() error) error
+	// Interface binds the probe sockets to one interface.
+	Interface string
+	// Results, when set, receives one JSON object per resolved probe (JSON Lines).
+	Results io.Writer
+	// Logger logs reloads, send errors and liveness changes; nil discards.
+	Logger *slog.Logger
+}
+
+// Monitor runs jobs. Create it with New, start it with Run; Reload, Jobs, Handler and Lateness
+// may be called from any goroutine.
+type Monitor struct {
+	opts Options
+	log  *slog.Logger
+	conn *probes.Conn
+	reg  *prometheus.Registry
+	// sendMu serialises Conn.Send (not safe for concurrent use) between the scheduler and
+	// nothing else today; kept so that a second sender cannot break it silently.
+	sendMu sync.Mutex
+
+	mu       sync.Mutex
+	jobs     map[string]*runningJob
+	byID     map[uint16]*runningJob
+	nextID   uint16
+	sources  map[netip.Addr]netip.Addr
+	runCtx   context.Context
+	wg       sync.WaitGroup
+	sched    *scheduler
+	unmatch  uint64
+	resultMu sync.Mutex
+	results  *bufio.Writer
+
+	latMu    sync.Mutex
+	lateness *hdrhistogram.Histogram
+	latProm  prometheus.Histogram
+	hostSync prometheus.GaugeFunc
+}
+
+// New opens the shared socket pair and prepares cfg's jobs; nothing is sent until Run.
+func New(cfg *Config, opts Options) (*Monitor, error) {
+	if opts.Exec == nil {
+		opts.Exec = func(fn func() error) error { return fn() }
+	}
+	m := &Monitor{
+		opts:     opts,
+		log:      opts.Logger,
+		jobs:     map[string]*runningJob{},
+		byID:     map[uint16]*runningJob{},
+		nextID:   uint16(rand.Uint32()),
+		sources:  map[netip.Addr]netip.Addr{},
+		reg:      prometheus.NewRegistry(),
+		lateness: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 2),
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Results != nil {
+		m.results = bufio.NewWriterSize(opts.Results, 64<<10)
+	}
+	m.sched = newScheduler(m)
+	err := opts.Exec(func() error {
+		c, err := probes.Dial(probes.Config{Interface: opts.Interface})
+		m.conn = c
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("monitor: open the shared probe sockets: %w", err)
+	}
+	m.registerMetrics()
+	if _, err := m.Reload(cfg); err != nil {
+		m.conn.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReloadStats says what a Reload did.
+type ReloadStats struct {
+	Added, Removed, Changed, Kept int
+}
+
+// Reload replaces the job set with cfg's: jobs whose definition did not change keep their
+// state (sequence numbers, liveness, counters, histograms); changed jobs restart; removed
+// jobs stop and their series disappear. On error nothing changes.
+func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
+	var st ReloadStats
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Prepare every new or changed job first, so that an error leaves the old set running.
+	next := make(map[string]*runningJob, len(cfg.Jobs))
+	var fresh []*runningJob
+	usedIDs := map[uint16]bool{}
+	for _, old := range m.jobs {
+		usedIDs[old.id] = true
+	}
+	for _, j := range cfg.Jobs {
+		if old, ok := m.jobs[j.Name]; ok && old.job.Equal(j) {
+			next[j.Name] = old
+			st.Kept++
+			continue
+		}
+		id, err := m.allocID(usedIDs)
+		if err != nil {
+			return ReloadStats{}, err
+		}
+		rj, err := m.prepare(j, id)
+		if err != nil {
+			return ReloadStats{}, fmt.Errorf("%s:%d: job %q: %w", cfg.File, j.Line, j.Name, err)
+		}
+		next[j.Name] = rj
+		fresh = append(fresh, rj)
+		if _, ok := m.jobs[j.Name]; ok {
+			st.Changed++
+		} else {
+			st.Added++
+		}
+	}
+	for name, old := range m.jobs {
+		if next[name] != old {
+			old.stop()
+			delete(m.byID, old.id)
+			if next[name] == nil {
+				st.Removed++
+			}
+		}
+	}
+	m.jobs = next
+	for _, rj := range fresh {
+		if rj.job.Kind == KindEcho {
+			m.byID[rj.id] = rj
+		}
+		if m.runCtx != nil {
+			m.start(rj)
+		}
+	}
+	m.log.Info("jobs loaded", "file", cfg.File, "added", st.Added, "removed", st.Removed, "changed", st.Changed, "kept", st.Kept)
+	return st, nil
+}
+
+func (m *Monitor) allocID(used map[uint16]bool) (uint16, error) {
+	for range 1 << 16 {
+		id := m.nextID
+		m.nextID++
+		if !used[id] {
+			used[id] = true
+			return id, nil
+		}
+	}
+	return 0, errors.New("monitor: no free ICMPv6 echo identifier (65536 jobs)")
+}
+
+// sourceFor picks (and caches) the source address toward a first hop, in the monitor's
+// namespace. Called with m.mu held.
+func (m *Monitor) sourceFor(firstHop netip.Addr) (netip.Addr, error) {
+	if s, ok := m.sources[firstHop]; ok {
+		return s, nil
+	}
+	var src netip.Addr
+	err := m.opts.Exec(func() error {
+		var err error
+		src, err = probes.SourceFor(context.Background(), firstHop, m.opts.Interface)
+		return err
+	})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	m.sources[firstHop] = src
+	return src, nil
+}
+
+// start begins a prepared job. Called with m.mu held and m.runCtx set.
+func (m *Monitor) start(rj *runningJob) {
+	switch rj.job.Kind {
+	case KindEcho:
+		m.sched.add(rj)
+	case KindTimestamped:
+		ctx, cancel := context.WithCancel(m.runCtx)
+		rj.cancel = cancel
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.runTimestamped(ctx, rj)
+		}()
+	}
+}
+
+// Run sends and receives until ctx is done, then stops every job and closes the sockets.
+func (m *Monitor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.mu.Lock()
+	if m.runCtx != nil {
+		m.mu.Unlock()
+		return errors.New("monitor: Run called twice")
+	}
+	m.runCtx = ctx
+	for _, rj := range m.jobs {
+		m.start(rj)
+	}
+	m.mu.Unlock()
+
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		m.sched.run(ctx)
+	}()
+	recvErr := make(chan error, 1)
+	go func() {
+		defer m.wg.Done()
+		recvErr <- m.receive(ctx)
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-recvErr:
+		cancel()
+	}
+	m.conn.Close() // unblocks the receiver
+	m.mu.Lock()
+	for _, rj := range m.jobs {
+		rj.stop()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	m.flushResults()
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	return nil
+}
+
+// receive reads every ICMPv6 message of the shared socket and hands echo replies and errors
+// quoting our probes to their job, found by echo identifier.
+func (m *Monitor) receive(ctx context.Context) error {
+	var (
+		r   probes.Received
+		msg probes.ICMPv6Message
+	)
+	for ctx.Err() == nil {
+		err := m.conn.Receive(time.Now().Add(time.Second), &r)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
+				continue
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		if probes.ParseICMPv6(r.ICMPv6, &msg) != nil {
+			continue
+		}
+		var id, seq uint16
+		switch {
+		case msg.Type == probes.ICMPv6EchoReply:
+			id, seq = msg.ID, msg.Seq
+		case msg.IsError() && msg.Quote.HasEcho:
+			id, seq = msg.Quote.ID, msg.Quote.Seq
+		default:
+			continue
+		}
+		m.mu.Lock()
+		rj := m.byID[id]
+		if rj == nil {
+			m.unmatch++
+		}
+		m.mu.Unlock()
+		if rj == nil {
+			continue
+		}
+		if msg.Type == probes.ICMPv6EchoReply {
+			rj.reply(m, seq, &r)
+		} else {
+			rj.icmpError(m, seq, &r, &msg)
+		}
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// send is called by the scheduler for one echo probe.
+func (m *Monitor) send(rj *runningJob, planned time.Time) {
+	pkt, seq, err := rj.build()
+	if err != nil {
+		m.log.Warn("build probe", "job", rj.job.Name, "err", err)
+		return
+	}
+	m.sendMu.Lock()
+	info, err := m.conn.Send(pkt, rj.firstHop)
+	m.sendMu.Unlock()
+	if err != nil {
+		rj.sendFailed(m, seq, err)
+		return
+	}
+	late := info.UserTime.Sub(planned)
+	m.latMu.Lock()
+	_ = m.lateness.RecordValue(max(int64(late/time.Microsecond), 1))
+	m.latMu.Unlock()
+	m.latProm.Observe(max(late, 0).Seconds())
+	rj.sent(m, seq, info.UserTime, planned)
+}
+
+// LatenessStats is the distribution of how late probes left compared with their schedule.
+type LatenessStats struct {
+	Count         int64
+	P50, P99, Max time.Duration
+}
+
+// Lateness returns the scheduling lateness so far; ResetLateness starts a new window.
+func (m *Monitor) Lateness() LatenessStats {
+	m.latMu.Lock()
+	defer m.latMu.Unlock()
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	return LatenessStats{Count: m.lateness.TotalCount(), P50: us(m.lateness.ValueAtQuantile(50)),
+		P99: us(m.lateness.ValueAtQuantile(99)), Max: us(m.lateness.Max())}
+}
+
+// ResetLateness clears the lateness distribution.
+func (m *Monitor) ResetLateness() {
+	m.latMu.Lock()
+	m.lateness.Reset()
+	m.latMu.Unlock()
+}
+
+// Jobs returns every job's current state, sorted by name.
+func (m *Monitor) Jobs() []JobState {
+	m.mu.Lock()
+	jobs := make([]*runningJob, 0, len(m.jobs))
+	for _, rj := range m.jobs {
+		jobs = append(jobs, rj)
+	}
+	m.mu.Unlock()
+	sort.Slice(jobs, func(i, k int) bool { return jobs[i].job.Name < jobs[k].job.Name })
+	out := make([]JobState, len(jobs))
+	for i, rj := range jobs {
+		out[i] = rj.state()
+	}
+	return out
+}
+
+// Registry is the monitor's Prometheus registry (no global state).
+func (m *Monitor) Registry() *prometheus.Registry { return m.reg }
+
+func (m *Monitor) writeResult(v any) {
+	if m.results == nil {
+		return
+	}
+	m.resultMu.Lock()
+	defer m.resultMu.Unlock()
+	if err := writeJSONLine(m.results, v); err != nil {
+		m.log.Warn("write result", "err", err)
+	}
+}
+
+func (m *Monitor) flushResults() {
+	if m.results == nil {
+		return
+	}
+	m.resultMu.Lock()
+	defer m.resultMu.Unlock()
+	_ = m.results.Flush()
+}
