@@ -3,7 +3,7 @@
 // them.
 //
 // end_oam.c is the End.OAM function: it timestamps srv6oam probes in their pre-allocated slot of
-// the Timestamp Slots TLV and reports them through a perf event ring; every other packet leaves it
+// the Timestamp Slots TLV and reports them through a BPF ring buffer; every other packet leaves it
 // after a handful of instructions. The TLV layouts are in docs/wire-format.md.
 //
 // Load loads the program with this node's identity; EndOAM.BindSID installs a seg6local End.BPF

@@ -9,7 +9,7 @@
  * TLV (after an optional HMAC TLV) is not the Probe TLV leaves at once with BPF_OK: that is the
  * fast path every non-probe packet takes. A probe gets a CLOCK_TAI timestamp and this node's
  * identity written into its pre-allocated slot k = Segments Left + 1 of the Timestamp Slots TLV,
- * and, when it asks for a report, a perf event for srv6-agent. Layouts: docs/wire-format.md.
+ * and, when it asks for a report, an event on the ring buffer for srv6-agent. Layouts: docs/wire-format.md.
  *
  * Nothing here ever drops a packet: anything this program does not understand is forwarded as it
  * came and, when it looked like a probe, counted as malformed.
@@ -39,17 +39,20 @@
 volatile const __u8 probe_tlv_type = 124;
 volatile const __u8 slots_tlv_type = 252;
 volatile const __u32 node_id = 0;
+/* The agent is woken once this many bytes of events wait in the ring (package bpf sets a quarter
+ * of the ring); below that, events are written with BPF_RB_NO_WAKEUP and the agent polls. */
+volatile const __u64 wakeup_bytes = 1 << 18;
 
 /* One entry; per CPU, so increments need no atomics. Package bpf sums the CPUs. */
 struct oam_counters {
 	__u64 packets;      /* every packet through an end_oam SID */
 	__u64 probes;       /* well-formed probes (slot written or attempted) */
 	__u64 malformed;    /* a Probe TLV this program could not use; forwarded untouched */
-	__u64 perf_failed;  /* bpf_perf_event_output errors (ring full or no reader) */
+	__u64 events_lost;  /* events not written: the ring buffer was full */
 	__u64 store_failed; /* bpf_lwt_seg6_store_bytes errors */
 };
 
-/* The perf event sent to srv6-agent, in host byte order. When the probe sets the C flag, the
+/* The event sent to srv6-agent, in host byte order. When the probe sets the C flag, the
  * first capture_len bytes of the packet (from the IPv6 header) follow it in the sample. */
 struct oam_event {
 	__u8 sid[16];       /* the segment this node just processed: Segment List[segments_left+1] */
@@ -116,11 +119,13 @@ struct {
 	__type(value, struct oam_counters);
 } counters SEC(".maps");
 
+/* One ring for all CPUs; package bpf sets its size at load time. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+
+#define MAX_CAPTURE 255 /* Capture len is one byte */
 
 /* Never used by the program: makes the struct types user space decodes reach the BTF, so bpf2go
  * emits Go types for them. */
@@ -145,6 +150,7 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 	struct slot s;
 	__u32 k, slot_off, slots_off, caplen;
 	__u64 flags;
+	__u8 *buf;
 
 	if (probe_off > 4096 || srh_end > 4096)
 		return malformed(c);
@@ -210,17 +216,34 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 	ev.segments_left = segments_left;
 	ev.probe_flags = p.flags;
 
-	flags = BPF_F_CURRENT_CPU;
+	/* Wake the agent only when a batch waits; it polls for the rest (docs/srv6-agent.md). */
+	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
 	caplen = 0;
 	if (p.flags & PROBE_FLAG_CAPTURE) {
 		caplen = p.capture_len;
 		if (caplen > skb->len)
 			caplen = skb->len;
-		flags |= ((__u64)caplen << 32) & BPF_F_CTXLEN_MASK;
 	}
+	if (caplen == 0) {
+		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags) < 0 && c)
+			c->events_lost++;
+		return BPF_OK;
+	}
+	/* A capture needs a record of fixed size for the verifier: the event, then up to
+	 * MAX_CAPTURE packet bytes (capture_len says how many are valid). */
+	buf = bpf_ringbuf_reserve(&events, sizeof(ev) + MAX_CAPTURE, 0);
+	if (!buf) {
+		if (c)
+			c->events_lost++;
+		return BPF_OK;
+	}
+	caplen &= MAX_CAPTURE;
+	if (caplen == 0 || bpf_skb_load_bytes(skb, 0, buf + sizeof(ev), caplen) < 0)
+		caplen = 0;
 	ev.capture_len = caplen;
-	if (bpf_perf_event_output(skb, &events, flags, &ev, sizeof(ev)) < 0 && c)
-		c->perf_failed++;
+	__builtin_memcpy(buf, &ev, sizeof(ev));
+	bpf_ringbuf_submit(buf, flags);
 	return BPF_OK;
 }
 

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -26,7 +27,13 @@ type Options struct {
 	// ProbeTLVType and SlotsTLVType override the TLV type codes; 0 keeps the default.
 	ProbeTLVType uint8
 	SlotsTLVType uint8
+	// RingBytes is the size of the event ring buffer shared by all CPUs: a power of two and a
+	// multiple of the page size; 0 means DefaultRingBytes.
+	RingBytes int
 }
+
+// DefaultRingBytes is the default size of the event ring buffer.
+const DefaultRingBytes = 1 << 20
 
 // EndOAM is end_oam loaded into the kernel, with its counters and event maps. Close releases the
 // program; routes bound to it keep it alive in the kernel until they are removed.
@@ -36,10 +43,13 @@ type EndOAM struct {
 
 // Counters are end_oam's per-CPU counters, summed over CPUs.
 type Counters struct {
-	Packets     uint64 // packets through an end_oam SID
-	Probes      uint64 // well-formed probes
-	Malformed   uint64 // probe TLVs end_oam could not use, forwarded untouched
-	PerfFailed  uint64 // perf events that could not be written (ring full, no reader)
+	Packets    uint64 // packets through an end_oam SID
+	Probes     uint64 // well-formed probes
+	Malformed  uint64 // probe TLVs end_oam could not use, forwarded untouched
+	EventsLost uint64 // events not written because the ring buffer was full
+	// Deprecated: PerfFailed is EventsLost under its name from when events went through a
+	// perf event array; kept for existing callers.
+	PerfFailed  uint64
 	StoreFailed uint64 // slot writes the kernel refused
 }
 
@@ -60,14 +70,23 @@ func Load(opts Options) (*EndOAM, error) {
 	if opts.ProbeTLVType == 5 || opts.SlotsTLVType == 5 {
 		return nil, errors.New("load end_oam: TLV type 5 is the HMAC TLV")
 	}
+	if opts.RingBytes == 0 {
+		opts.RingBytes = DefaultRingBytes
+	}
+	page := os.Getpagesize()
+	if opts.RingBytes < page || opts.RingBytes&(opts.RingBytes-1) != 0 {
+		return nil, fmt.Errorf("load end_oam: ring size %d: want a power of two of at least the page size (%d)", opts.RingBytes, page)
+	}
 	spec, err := LoadEndOAM()
 	if err != nil {
 		return nil, fmt.Errorf("load end_oam: parse embedded object: %w", err)
 	}
+	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 	for name, value := range map[string]any{
 		"node_id":        opts.NodeID,
 		"probe_tlv_type": opts.ProbeTLVType,
 		"slots_tlv_type": opts.SlotsTLVType,
+		"wakeup_bytes":   uint64(opts.RingBytes / 4),
 	} {
 		v, ok := spec.Variables[name]
 		if !ok {
@@ -94,8 +113,9 @@ func Load(opts Options) (*EndOAM, error) {
 // Program is the loaded end_oam program.
 func (e *EndOAM) Program() *ebpf.Program { return e.objs.EndOam }
 
-// Events is the perf event array end_oam reports probes on (records of EventSize bytes, optionally
-// followed by captured packet bytes); read it with perf.NewReader.
+// Events is the ring buffer end_oam reports probes on (records of EventSize bytes, followed by
+// captured packet bytes when the probe asked for them); read it with ringbuf.NewReader. end_oam
+// wakes readers only once a quarter of the ring is full: poll it (ringbuf.Reader.Flush).
 func (e *EndOAM) Events() *ebpf.Map { return e.objs.Events }
 
 // Counters reads and sums the per-CPU counters.
@@ -109,9 +129,10 @@ func (e *EndOAM) Counters() (Counters, error) {
 		c.Packets += p.Packets
 		c.Probes += p.Probes
 		c.Malformed += p.Malformed
-		c.PerfFailed += p.PerfFailed
+		c.EventsLost += p.EventsLost
 		c.StoreFailed += p.StoreFailed
 	}
+	c.PerfFailed = c.EventsLost
 	return c, nil
 }
 

@@ -18,7 +18,7 @@ type EndOAMOamCounters struct {
 	Packets     uint64
 	Probes      uint64
 	Malformed   uint64
-	PerfFailed  uint64
+	EventsLost  uint64
 	StoreFailed uint64
 }
 
@@ -52,6 +52,7 @@ const (
 	EndOAMVarProbeTlvType = "probe_tlv_type"
 	EndOAMVarSlotsTlvType = "slots_tlv_type"
 	EndOAMVarUnusedEvent  = "unused_event"
+	EndOAMVarWakeupBytes  = "wakeup_bytes"
 )
 
 // LoadEndOAM returns the embedded CollectionSpec for EndOAM.
@@ -115,6 +116,7 @@ type EndOAMVariableSpecs struct {
 	ProbeTlvType *ebpf.VariableSpec `ebpf:"probe_tlv_type"`
 	SlotsTlvType *ebpf.VariableSpec `ebpf:"slots_tlv_type"`
 	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // EndOAMObjects contains all objects after they have been loaded into the kernel.
@@ -156,6 +158,7 @@ type EndOAMVariables struct {
 	ProbeTlvType *ebpf.Variable `ebpf:"probe_tlv_type"`
 	SlotsTlvType *ebpf.Variable `ebpf:"slots_tlv_type"`
 	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // EndOAMPrograms contains all programs after they have been loaded into the kernel.

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 )
 
-// EventSize is the size of struct oam_event, the fixed part of every end_oam perf sample.
+// EventSize is the size of struct oam_event, the fixed part of every end_oam ring buffer record.
 const EventSize = 80
 
 // Probe flags of the Probe TLV (docs/wire-format.md).
@@ -15,7 +15,7 @@ const (
 	ProbeFlagCapture = 0x40 // C: append the first Capture len bytes of the packet
 )
 
-// Event is one probe end_oam saw, decoded from a perf sample.
+// Event is one probe end_oam saw, decoded from a ring buffer record.
 type Event struct {
 	SID            netip.Addr // the segment the node processed
 	ReportTo       netip.Addr // collector from the Probe TLV
@@ -35,8 +35,8 @@ type Event struct {
 	Capture []byte
 }
 
-// DecodeEvent decodes a raw perf sample into ev without allocating. The kernel pads samples to 8
-// bytes, so sample may be longer than EventSize plus the capture.
+// DecodeEvent decodes a raw ring buffer record into ev without allocating. A record with a
+// capture has room for 255 captured bytes, so sample may be longer than EventSize plus the capture.
 func DecodeEvent(sample []byte, ev *Event) error {
 	if len(sample) < EventSize {
 		return fmt.Errorf("end_oam event: %d bytes, want at least %d", len(sample), EventSize)

@@ -14,7 +14,7 @@ import (
 var (
 	// ErrPermission: the process lacks CAP_BPF, CAP_NET_ADMIN or CAP_PERFMON (CAP_SYS_ADMIN
 	// stands in for CAP_BPF and CAP_PERFMON). Without CAP_PERFMON the verifier refuses end_oam's
-	// packet access and the perf ring cannot be opened.
+	// packet access.
 	ErrPermission = errors.New("missing privileges: srv6oam needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant them (systemd AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_PERFMON)")
 	// ErrNoEndBPF: the kernel has no lwt_seg6local program type (CONFIG_IPV6_SEG6_BPF).
 	ErrNoEndBPF = errors.New("kernel lacks seg6local End.BPF: BPF_PROG_TYPE_LWT_SEG6LOCAL is not supported (needs Linux >= 4.18 with CONFIG_IPV6_SEG6_LWTUNNEL=y and CONFIG_IPV6_SEG6_BPF=y)")

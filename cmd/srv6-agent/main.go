@@ -33,7 +33,7 @@ func main() {
 			&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDRESS` for Prometheus /metrics, e.g. [::1]:9470 (empty: off)"},
 			&cli.UintFlag{Name: "probe-tlv-type", Usage: "Probe TLV type `CODE`", DefaultText: "124"},
 			&cli.UintFlag{Name: "slots-tlv-type", Usage: "Timestamp Slots TLV type `CODE`", DefaultText: "252"},
-			&cli.IntFlag{Name: "perf-buffer-bytes", Usage: "perf ring `BYTES` per CPU", DefaultText: "1048576"},
+			&cli.IntFlag{Name: "ring-buffer-bytes", Usage: "End.OAM event ring buffer `BYTES` (a power of two, shared by all CPUs)", DefaultText: "1048576"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
 		},
 		Action: run,
@@ -94,8 +94,8 @@ func run(c *cli.Context) error {
 			*f.dst = uint8(c.Uint(f.name))
 		}
 	}
-	if c.IsSet("perf-buffer-bytes") {
-		cfg.PerfBufferBytes = c.Int("perf-buffer-bytes")
+	if c.IsSet("ring-buffer-bytes") {
+		cfg.RingBufferBytes = c.Int("ring-buffer-bytes")
 	}
 	level := slog.LevelInfo
 	if c.Bool("debug") {

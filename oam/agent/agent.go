@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vishvananda/netlink"
@@ -24,20 +24,10 @@ import (
 // ErrForwardingDisabled: the node does not forward IPv6, so End.OAM SIDs would drop every packet.
 var ErrForwardingDisabled = errors.New("IPv6 forwarding is disabled: End.BPF forwards to the next segment; set sysctl net.ipv6.conf.all.forwarding=1")
 
-// Perf ring wakeups: the reader is woken when maxWakeupEvents samples wait on one CPU (fewer
-// for a small ring, see wakeupEvents) and flushed every flushInterval, so at most flushInterval
-// passes between a probe and its report while a busy node is not woken once per probe.
-const (
-	maxWakeupEvents = 2048
-	flushInterval   = 10 * time.Millisecond
-)
-
-// wakeupEvents keeps the wakeup threshold at a quarter of what the per-CPU ring holds, so that
-// the ring never fills while the reader sleeps.
-func wakeupEvents(ringBytes int) int {
-	perSample := bpf.EventSize + 16 // perf header and padding
-	return max(1, min(maxWakeupEvents, ringBytes/perSample/4))
-}
+// End.OAM wakes the reader only once a quarter of the ring holds events (BPF_RB_NO_WAKEUP below
+// that); the reader is flushed every flushInterval, so at most flushInterval passes between a
+// probe and its report while a busy node is not woken once per probe.
+const flushInterval = 10 * time.Millisecond
 
 // Agent is a running srv6-agent: End.OAM loaded, SIDs bound, sockets open.
 type Agent struct {
@@ -47,7 +37,7 @@ type Agent struct {
 	prog     *bpf.EndOAM
 	sids     []bpf.SID
 	bound    []bpf.SID
-	reader   *perf.Reader
+	reader   *ringbuf.Reader
 	conn     *net.UDPConn
 	metrics  net.Listener
 	registry *prometheus.Registry
@@ -101,13 +91,11 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	if a.handle, err = netlink.NewHandle(); err != nil {
 		return a, fmt.Errorf("open netlink: %w", err)
 	}
-	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType}); err != nil {
+	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType, RingBytes: cfg.RingBufferBytes}); err != nil {
 		return a, err
 	}
-	// Waking the reader for every probe costs the forwarding path an irq_work and a task wakeup
-	// per event; wake it in batches and flush the rest every flushInterval instead.
-	if a.reader, err = perf.NewReaderWithOptions(a.prog.Events(), cfg.PerfBufferBytes, perf.ReaderOptions{WakeupEvents: wakeupEvents(cfg.PerfBufferBytes)}); err != nil {
-		return a, fmt.Errorf("open End.OAM perf ring: %w", err)
+	if a.reader, err = ringbuf.NewReader(a.prog.Events()); err != nil {
+		return a, fmt.Errorf("open End.OAM ring buffer: %w", err)
 	}
 	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
 		return a, fmt.Errorf("open report socket: %w", err)
@@ -197,8 +185,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	// The reader blocks in epoll until wakeupEvents samples wait on one CPU; the flusher makes
-	// it hand over fewer, and closing the reader is what wakes the read loop on cancellation.
+	// The reader blocks in epoll until End.OAM wakes it (a quarter of the ring full); the
+	// flusher makes it hand over fewer, and closing the reader is what wakes the read loop on cancellation.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -208,7 +196,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			select {
 			case <-tick.C:
 				if err := a.reader.Flush(); err != nil {
-					a.log.Debug("flush perf ring", "err", err)
+					a.log.Debug("flush ring buffer", "err", err)
+				}
+				if c, err := a.prog.Counters(); err == nil {
+					a.stats.LostSamples.Store(c.EventsLost)
 				}
 				continue
 			case <-ctx.Done():
@@ -229,30 +220,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	return errors.Join(runErr, closeErr)
 }
 
-// readLoop reads the perf ring into one reused record. Records are batched per collector while
+// readLoop reads the ring buffer into one reused record. Records are batched per collector while
 // the ring has more; the batches are flushed as soon as it runs dry (a read with a deadline of
 // now), so batching never delays a report behind an idle ring.
 func (a *Agent) readLoop() error {
-	rec := perf.Record{RawSample: make([]byte, 0, 512)}
+	rec := ringbuf.Record{RawSample: make([]byte, 0, 512)}
 	start := time.Now()
 	draining := false
 	for {
 		err := a.reader.ReadInto(&rec)
 		switch {
-		case errors.Is(err, perf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrClosed):
 			a.pipe.flushAll()
 			return nil
-		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, perf.ErrFlushed):
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, ringbuf.ErrFlushed):
 			a.pipe.flushAll()
 			a.reader.SetDeadline(time.Time{})
 			draining = false
 			continue
 		case err != nil:
-			return fmt.Errorf("read End.OAM perf ring: %w", err)
-		}
-		if rec.LostSamples > 0 {
-			a.stats.LostSamples.Add(rec.LostSamples)
-			continue
+			return fmt.Errorf("read End.OAM ring buffer: %w", err)
 		}
 		a.pipe.handle(rec.RawSample, int64(time.Since(start)))
 		if !draining {

@@ -17,7 +17,7 @@ import (
 // Defaults for the optional fields of Config.
 const (
 	DefaultReportRate      = 1000
-	DefaultPerfBufferBytes = 1 << 20
+	DefaultRingBufferBytes = 1 << 20
 )
 
 // Config is srv6-agent's configuration, from YAML (LoadConfig) or flags.
@@ -38,8 +38,9 @@ type Config struct {
 	// ProbeTLVType and SlotsTLVType override the TLV codes of docs/wire-format.md (0: default).
 	ProbeTLVType uint8 `yaml:"probe_tlv_type"`
 	SlotsTLVType uint8 `yaml:"slots_tlv_type"`
-	// PerfBufferBytes is the size of the perf ring per CPU (default 1 MiB).
-	PerfBufferBytes int `yaml:"perf_buffer_bytes"`
+	// RingBufferBytes is the size of End.OAM's event ring buffer, shared by all CPUs: a power of
+	// two, at least one page (default 1 MiB).
+	RingBufferBytes int `yaml:"ring_buffer_bytes"`
 }
 
 // SIDConfig is one SID to bind.
@@ -155,8 +156,8 @@ func (c *Config) Validate() error {
 	if c.ReportBurst < 0 {
 		errs = append(errs, fmt.Errorf("report_burst: %d: negative", c.ReportBurst))
 	}
-	if c.PerfBufferBytes < 0 {
-		errs = append(errs, fmt.Errorf("perf_buffer_bytes: %d: negative", c.PerfBufferBytes))
+	if n := c.RingBufferBytes; n != 0 && (n < os.Getpagesize() || n&(n-1) != 0) {
+		errs = append(errs, fmt.Errorf("ring_buffer_bytes: %d: want a power of two of at least the page size (%d)", n, os.Getpagesize()))
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -180,8 +181,8 @@ func (c *Config) withDefaults() Config {
 			d.ReportBurst = 1
 		}
 	}
-	if d.PerfBufferBytes == 0 {
-		d.PerfBufferBytes = DefaultPerfBufferBytes
+	if d.RingBufferBytes == 0 {
+		d.RingBufferBytes = DefaultRingBufferBytes
 	}
 	return d
 }

@@ -158,8 +158,8 @@ func mustBytes(b *testing.B, p bpftest.Packet) []byte {
 
 // BenchmarkForwarding measures packets per second r1 forwards, side by side in one lab: plain
 // IPv6, native seg6local End, End.BPF end_oam for a packet without OAM TLVs, end_oam for a probe
-// (slot written, perf event read by the agent), and end_oam for a probe that asks for no report
-// (slot written, no perf event). trafgen on h1 sends b.N packets as fast as it can on one CPU;
+// (slot written, ring buffer event read by the agent), and end_oam for a probe that asks for no report
+// (slot written, no event). trafgen on h1 sends b.N packets as fast as it can on one CPU;
 // fwd_pps is what r1 put on its link to r2 divided by trafgen's send time. Packets go out in
 // chunks of at least minChunk, so that trafgen's start-up never dominates.
 //
@@ -226,7 +226,7 @@ func plainIPv6(pkt []byte) []byte {
 }
 
 // BenchmarkAgentProbeReports sends probes through r1 at 50,000 per second (trafgen's pacing;
-// sent_pps is what it achieved) and reports how many perf samples the agent lost, how many
+// sent_pps is what it achieved) and reports how many events End.OAM lost to a full ring, how many
 // report records it sent, and how many the collector socket in h1 received and decoded.
 func BenchmarkAgentProbeReports(b *testing.B) {
 	cfg := r1Config()
@@ -239,7 +239,7 @@ func BenchmarkAgentProbeReports(b *testing.B) {
 		Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 1, Sequence: 1, ReportTo: collector.Addr(), ReportPort: collector.Port()}})
 	st := l.agent.Stats()
 	b.ReportAllocs()
-	lost0, ev0, sent0, rx0 := st.LostSamples.Load(), st.Events.Load(), st.ReportsSent.Load(), l.received.Load()
+	lost0, ev0, sent0, rx0 := l.lostEvents(b), st.Events.Load(), st.ReportsSent.Load(), l.received.Load()
 	elapsed := l.trafgen(b, "probes50k", probe, b.N, "50000pps")
 	// Let the agent and the collector drain.
 	for i := 0; i < 50 && st.Events.Load()-ev0 < uint64(b.N); i++ {
@@ -249,8 +249,17 @@ func BenchmarkAgentProbeReports(b *testing.B) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sent_pps")
-	b.ReportMetric(float64(st.LostSamples.Load()-lost0), "lost_samples")
+	b.ReportMetric(float64(l.lostEvents(b)-lost0), "lost_samples")
 	b.ReportMetric(float64(st.Events.Load()-ev0)/float64(b.N), "events/probe")
 	b.ReportMetric(float64(st.ReportsSent.Load()-sent0)/float64(b.N), "sent/probe")
 	b.ReportMetric(float64(l.received.Load()-rx0)/float64(b.N), "received/probe")
+}
+
+// lostEvents is how many probe events End.OAM could not write because its ring buffer was full.
+func (l *trafgenLab) lostEvents(b *testing.B) uint64 {
+	c, err := l.agent.Counters()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.EventsLost
 }

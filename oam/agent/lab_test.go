@@ -256,6 +256,7 @@ func TestAgentStampsAndReportsProbes(t *testing.T) {
 			"srv6_agent_reports_sent_total 1",
 			"srv6_agent_reports_refused_allowlist_total 1",
 			"srv6_agent_lost_samples_total 0",
+			"srv6_endoam_events_lost_total 0",
 			"srv6_endoam_packets_total 3",
 			"srv6_endoam_probes_total 2",
 			"srv6_endoam_malformed_probes_total 1",

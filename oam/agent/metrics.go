@@ -17,9 +17,9 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int) *prometheus.Registry 
 			func() float64 { return float64(v.Load()) })
 	}
 	reg.MustRegister(
-		counter("events_total", "Probe events read from the End.OAM perf ring.", &stats.Events),
-		counter("event_decode_errors_total", "Perf samples that did not decode as End.OAM events.", &stats.DecodeErrors),
-		counter("lost_samples_total", "Perf samples the kernel dropped because the ring was full.", &stats.LostSamples),
+		counter("events_total", "Probe events read from the End.OAM ring buffer.", &stats.Events),
+		counter("event_decode_errors_total", "Ring buffer records that did not decode as End.OAM events.", &stats.DecodeErrors),
+		counter("lost_samples_total", "Probe events End.OAM could not write because its ring buffer was full (read every 10 ms).", &stats.LostSamples),
 		counter("events_without_collector_total", "Probes asking for a report without a collector address or port.", &stats.NoCollector),
 		counter("reports_refused_allowlist_total", "Reports not sent because the collector is not on the allow-list.", &stats.RefusedAllowList),
 		counter("reports_rate_limited_total", "Reports dropped by the per-collector token bucket.", &stats.RateLimited),
@@ -63,7 +63,7 @@ var bpfDescs = [...]*prometheus.Desc{
 	prometheus.NewDesc("srv6_endoam_packets_total", "Packets through End.OAM SIDs (all CPUs).", nil, nil),
 	prometheus.NewDesc("srv6_endoam_probes_total", "Well-formed probes End.OAM timestamped.", nil, nil),
 	prometheus.NewDesc("srv6_endoam_malformed_probes_total", "Probe TLVs End.OAM could not use; forwarded untouched.", nil, nil),
-	prometheus.NewDesc("srv6_endoam_perf_output_failures_total", "Probe events End.OAM could not write to the perf ring.", nil, nil),
+	prometheus.NewDesc("srv6_endoam_events_lost_total", "Probe events End.OAM could not write because its ring buffer was full.", nil, nil),
 	prometheus.NewDesc("srv6_endoam_slot_write_failures_total", "Timestamp slot writes the kernel refused.", nil, nil),
 }
 
@@ -85,7 +85,7 @@ func (b *bpfCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descBPFUp, prometheus.GaugeValue, 1)
-	for i, v := range [...]uint64{c.Packets, c.Probes, c.Malformed, c.PerfFailed, c.StoreFailed} {
+	for i, v := range [...]uint64{c.Packets, c.Probes, c.Malformed, c.EventsLost, c.StoreFailed} {
 		ch <- prometheus.MustNewConstMetric(bpfDescs[i], prometheus.CounterValue, float64(v))
 	}
 }

@@ -12,8 +12,8 @@ import (
 // counted as rate limited) until the agent restarts. The allow-list normally keeps it far lower.
 const maxDestinations = 4096
 
-// maxBatchAgeNs bounds how long a record waits in a batch while other collectors keep the perf
-// ring busy.
+// maxBatchAgeNs bounds how long a record waits in a batch while other collectors keep the ring
+// buffer busy.
 const maxBatchAgeNs = 10_000_000
 
 // clockRefreshNs is how often the clock state in reports is re-read.
@@ -21,9 +21,9 @@ const clockRefreshNs = 1_000_000_000
 
 // Stats are the agent's own counters, safe to read while the agent runs.
 type Stats struct {
-	Events           atomic.Uint64 // perf samples decoded
-	DecodeErrors     atomic.Uint64 // perf samples that did not decode
-	LostSamples      atomic.Uint64 // samples the kernel dropped because the ring was full
+	Events           atomic.Uint64 // ring buffer records decoded
+	DecodeErrors     atomic.Uint64 // ring buffer records that did not decode
+	LostSamples      atomic.Uint64 // events End.OAM could not write (ring full), copied from its counters every flush
 	NoCollector      atomic.Uint64 // probes asking for a report without a collector address
 	RefusedAllowList atomic.Uint64 // reports to collectors off the allow-list, not sent
 	RateLimited      atomic.Uint64 // reports dropped by a collector's token bucket
@@ -45,7 +45,7 @@ type destination struct {
 	queued  bool
 }
 
-// pipeline turns perf samples into batched reports. It is owned by one goroutine.
+// pipeline turns End.OAM events into batched reports. It is owned by one goroutine.
 type pipeline struct {
 	nodeID    uint32
 	allow     []netip.Prefix
@@ -101,7 +101,7 @@ func (d *destination) take(nowNs int64, rate, burst float64) bool {
 	return true
 }
 
-// handle processes one raw perf sample at monotonic time nowNs.
+// handle processes one raw End.OAM event at monotonic time nowNs.
 func (p *pipeline) handle(sample []byte, nowNs int64) {
 	ev := &p.event
 	if err := bpf.DecodeEvent(sample, ev); err != nil {

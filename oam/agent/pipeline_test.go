@@ -10,9 +10,9 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 )
 
-// sample encodes an end_oam perf sample the way the kernel lays out struct oam_event.
+// sample encodes an end_oam ring buffer record the way the kernel lays out struct oam_event.
 func sample(to netip.Addr, port uint16, seq uint32, flags uint8, capture []byte) []byte {
-	b := make([]byte, bpf.EventSize+len(capture)+4) // + padding, as perf adds
+	b := make([]byte, bpf.EventSize+len(capture)+4) // + trailing bytes, as a capture record has
 	sid := netip.MustParseAddr("fc00:0:2::b0").As16()
 	copy(b[0:], sid[:])
 	a := to.As16()
@@ -180,7 +180,7 @@ type discard struct{}
 
 func (discard) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) { return len(b), nil }
 
-// BenchmarkPipeline measures the agent's user-space path per probe event: decode the perf
+// BenchmarkPipeline measures the agent's user-space path per probe event: decode the ring buffer
 // sample, check the allow-list and token bucket, encode the report record into the collector's
 // batch, and hand full batches to the socket (a discarding sender here, so the figure is the
 // agent's own cost, not the kernel's UDP stack).
@@ -232,7 +232,7 @@ func BenchmarkPipelineUDP(b *testing.B) {
 	}
 }
 
-// FuzzPipelineHandle feeds arbitrary perf samples through the pipeline: it must never panic and
+// FuzzPipelineHandle feeds arbitrary ring buffer records through the pipeline: it must never panic and
 // never send anything but a decodable report to an allow-listed collector.
 func FuzzPipelineHandle(f *testing.F) {
 	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport, nil))
