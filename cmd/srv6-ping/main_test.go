@@ -102,6 +102,8 @@ func TestJSONValidates(t *testing.T) {
 	}{
 		{"replies", []string{"-c", "3", "-i", "0.05", "--segs", "fc00:0:2::e,fc00:0:3::e1", "fc00:0:4::1"}, 0},
 		{"insert-oam", []string{"-c", "2", "-i", "0.05", "--insert", "--oam", "-F", "abcde", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, 0},
+		{"interface", []string{"-c", "2", "-i", "0.05", "-I", "to-r1", "-Q", "184", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, 0},
+		{"source", []string{"-c", "2", "-i", "0.05", "-I", "fd00:0:0:1::1", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, 0},
 		{"errors", []string{"-c", "2", "-i", "0.05", "-t", "1", "--segs", "fc00:0:3::e", "fc00:0:4::1"}, 1},
 		{"timeouts", []string{"-c", "2", "-i", "0.05", "-W", "0.3", "--segs", "fc00:0:2::e,fc00:0:3::77", "fc00:0:4::1"}, 1},
 	}
