@@ -3,6 +3,7 @@ package testnet
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -97,7 +98,26 @@ func (b *builder) link(i int, lk *Link) error {
 	if err := b.configureEnd(na, ifa); err != nil {
 		return err
 	}
-	return b.configureEnd(nb, ifb)
+	if err := b.configureEnd(nb, ifb); err != nil {
+		return err
+	}
+	// Static neighbours: the lab knows both ends, and neighbour discovery
+	// right after a link comes up loses its first solicitation now and
+	// then (the kernel joins the solicited-node group from a workqueue
+	// after link up), which costs the first packets a 1 s retransmit.
+	if err := staticNeighbour(na, ifa, ifb.HardwareAddr); err != nil {
+		return err
+	}
+	return staticNeighbour(nb, ifb, ifa.HardwareAddr)
+}
+
+func staticNeighbour(ln *labNode, ifc *Interface, peerMAC net.HardwareAddr) error {
+	n := &netlink.Neigh{LinkIndex: ifc.Index, Family: unix.AF_INET6, State: netlink.NUD_PERMANENT,
+		IP: ip(ifc.PeerAddr), HardwareAddr: peerMAC}
+	if err := ln.h.NeighAdd(n); err != nil {
+		return fmt.Errorf("node %s: static neighbour %s on %s: %w", ln.node.Name, ifc.PeerAddr, ifc.Name, err)
+	}
+	return nil
 }
 
 func (b *builder) configureEnd(ln *labNode, ifc *Interface) error {
@@ -106,6 +126,7 @@ func (b *builder) configureEnd(ln *labNode, ifc *Interface) error {
 		return fmt.Errorf("node %s: find %s: %w", ln.node.Name, ifc.Name, err)
 	}
 	ifc.Index = link.Attrs().Index
+	ifc.HardwareAddr = link.Attrs().HardwareAddr
 	seg6 := "1"
 	if ln.node.Plain {
 		seg6 = "0"

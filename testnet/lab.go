@@ -109,8 +109,10 @@ type Interface struct {
 	Index    int
 	Addr     netip.Prefix
 	Peer     string     // peer node
-	PeerAddr netip.Addr // the peer's address on this link
+	PeerAddr netip.Addr // the peer's address on this link (a static neighbour)
 	Link     *Link
+	// HardwareAddr is this end's MAC address.
+	HardwareAddr net.HardwareAddr
 }
 
 // Name is the lab's name.
