@@ -41,10 +41,13 @@ type runningJob struct {
 }
 
 type pendingProbe struct {
-	seq      uint16
-	open     bool
-	sent     time.Time
-	deadline time.Time
+	seq     uint16
+	open    bool
+	sending bool // registered, sendmsg not returned yet
+	early   bool // answered while sending: earlyRx holds the receive time
+	sent    time.Time
+	earlyRx time.Time
+	from    netip.Addr
 }
 
 // segState is one segment's liveness (collect's rule: down after DetectMultiplier consecutive
@@ -144,16 +147,38 @@ func (rj *runningJob) flowLabel(seq uint16) uint32 {
 	return rj.job.FlowLabel + uint32(seq)%uint32(rj.job.FlowLabels)
 }
 
-func (rj *runningJob) sent(m *Monitor, seq uint16, at, planned time.Time) {
+// opening registers seq before it is sent: on veth the reply can be received before sendmsg
+// even returns.
+func (rj *runningJob) opening(m *Monitor, seq uint16, now time.Time) {
 	rj.mu.Lock()
 	slot := &rj.pending[seq&rj.mask]
 	if slot.open {
 		// The slot's previous probe is still outstanding: the ring is sized so that this only
 		// happens when its expiry is late; resolve it as lost now.
-		rj.resolveLost(m, slot, at, "")
+		rj.resolveLost(m, slot, now, "")
 	}
-	*slot = pendingProbe{seq: seq, open: true, sent: at, deadline: at.Add(rj.job.Timeout)}
+	*slot = pendingProbe{seq: seq, open: true, sending: true, sent: now}
+	rj.mu.Unlock()
+}
+
+// sent completes a probe that left at time at (the user clock just before sendmsg).
+func (rj *runningJob) sent(m *Monitor, seq uint16, at time.Time) {
+	rj.mu.Lock()
 	rj.sentN++
+	slot := &rj.pending[seq&rj.mask]
+	if slot.seq != seq || !slot.open {
+		rj.mu.Unlock()
+		rj.metrics.sent.Inc()
+		return
+	}
+	slot.sent, slot.sending = at, false
+	if slot.early {
+		rtt := slot.earlyRx.Sub(at)
+		rj.resolveReply(m, slot, rtt)
+		rj.mu.Unlock()
+		rj.metrics.sent.Inc()
+		return
+	}
 	rj.mu.Unlock()
 	rj.metrics.sent.Inc()
 	m.sched.expireAt(rj, seq, at.Add(rj.job.Timeout))
@@ -165,8 +190,10 @@ func (rj *runningJob) sendFailed(m *Monitor, seq uint16, err error) {
 	rj.errorsN++
 	rj.lastErr = err.Error()
 	now := time.Now()
-	slot := pendingProbe{seq: seq, open: true, sent: now}
-	rj.resolveLost(m, &slot, now, err.Error())
+	slot := &rj.pending[seq&rj.mask]
+	if slot.seq == seq && slot.open {
+		rj.resolveLost(m, slot, now, err.Error())
+	}
 	rj.mu.Unlock()
 	rj.metrics.sent.Inc()
 	m.log.Warn("send probe", "job", rj.job.Name, "err", err)
@@ -174,26 +201,35 @@ func (rj *runningJob) sendFailed(m *Monitor, seq uint16, err error) {
 
 func (rj *runningJob) reply(m *Monitor, seq uint16, r *probes.Received) {
 	rj.mu.Lock()
+	defer rj.mu.Unlock()
 	slot := &rj.pending[seq&rj.mask]
-	if !slot.open || slot.seq != seq {
-		rj.mu.Unlock()
+	if !slot.open || slot.seq != seq || slot.early {
 		return // late or duplicate
 	}
+	slot.from = r.From
+	if slot.sending {
+		slot.early, slot.earlyRx = true, r.Time
+		return
+	}
+	rj.resolveReply(m, slot, r.Time.Sub(slot.sent))
+}
+
+// resolveReply accounts an answered probe. rj.mu held.
+func (rj *runningJob) resolveReply(m *Monitor, slot *pendingProbe, rtt time.Duration) {
 	slot.open = false
-	rtt := r.Time.Sub(slot.sent)
 	rj.received++
 	rj.lastRTT = rtt
-	rj.outcome(m, 0, true, r.Time)
-	rj.mu.Unlock()
+	now := slot.sent.Add(rtt)
+	rj.outcome(m, 0, true, now)
 	rj.metrics.rtt.Observe(rtt.Seconds())
-	m.writeResult(resultLine{Time: r.Time, Job: rj.job.Name, Kind: string(KindEcho), Seq: int(seq),
-		Status: "reply", FlowLabel: rj.flowLabel(seq), From: r.From.String(), RTTMillis: ms(rtt)})
+	m.writeResult(resultLine{Time: now, Job: rj.job.Name, Kind: string(KindEcho), Seq: int(slot.seq),
+		Status: "reply", FlowLabel: rj.flowLabel(slot.seq), From: slot.from.String(), RTTMillis: ms(rtt)})
 }
 
 func (rj *runningJob) icmpError(m *Monitor, seq uint16, r *probes.Received, msg *probes.ICMPv6Message) {
 	rj.mu.Lock()
 	slot := &rj.pending[seq&rj.mask]
-	if !slot.open || slot.seq != seq {
+	if !slot.open || slot.seq != seq || slot.early {
 		rj.mu.Unlock()
 		return
 	}
@@ -208,7 +244,7 @@ func (rj *runningJob) icmpError(m *Monitor, seq uint16, r *probes.Received, msg 
 func (rj *runningJob) expire(m *Monitor, seq uint16, now time.Time) {
 	rj.mu.Lock()
 	slot := &rj.pending[seq&rj.mask]
-	if slot.open && slot.seq == seq {
+	if slot.open && !slot.sending && slot.seq == seq {
 		rj.resolveLost(m, slot, now, "")
 	}
 	rj.mu.Unlock()

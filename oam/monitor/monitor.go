@@ -317,6 +317,7 @@ func (m *Monitor) send(rj *runningJob, planned time.Time) {
 		m.log.Warn("build probe", "job", rj.job.Name, "err", err)
 		return
 	}
+	rj.opening(m, seq, time.Now())
 	m.sendMu.Lock()
 	info, err := m.conn.Send(pkt, rj.firstHop)
 	m.sendMu.Unlock()
@@ -329,7 +330,7 @@ func (m *Monitor) send(rj *runningJob, planned time.Time) {
 	_ = m.lateness.RecordValue(max(int64(late/time.Microsecond), 1))
 	m.latMu.Unlock()
 	m.latProm.Observe(max(late, 0).Seconds())
-	rj.sent(m, seq, info.UserTime, planned)
+	rj.sent(m, seq, info.UserTime)
 }
 
 // LatenessStats is the distribution of how late probes left compared with their schedule.
