@@ -43,6 +43,7 @@ type Agent struct {
 	registry *prometheus.Registry
 	pipe     *pipeline
 	stats    Stats
+	refl     *Reflector
 
 	closeOnce sync.Once
 	closeErr  error
@@ -72,11 +73,14 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	sids, _ := cfg.BPFSIDs()
 	allow, _ := cfg.AllowList()
 
-	if err := bpf.CheckFeatures(); err != nil {
-		return nil, fmt.Errorf("refusing to start: %w", err)
-	}
-	if err := checkForwarding(); err != nil {
-		return nil, fmt.Errorf("refusing to start: %w", err)
+	// A reflector-only agent (no SIDs) needs neither End.BPF nor forwarding.
+	if len(sids) > 0 {
+		if err := bpf.CheckFeatures(); err != nil {
+			return nil, fmt.Errorf("refusing to start: %w", err)
+		}
+		if err := checkForwarding(); err != nil {
+			return nil, fmt.Errorf("refusing to start: %w", err)
+		}
 	}
 
 	a = &Agent{cfg: cfg, log: log, sids: sids}
@@ -90,6 +94,17 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	}()
 	if a.handle, err = netlink.NewHandle(); err != nil {
 		return a, fmt.Errorf("open netlink: %w", err)
+	}
+	if cfg.Reflector != nil {
+		senders, _ := cfg.ReflectorAllowList()
+		if a.refl, err = NewReflector(*cfg.Reflector, senders); err != nil {
+			return a, err
+		}
+		log.Info("STAMP reflector listening", "addr", a.refl.Addr().String(), "senders", len(senders))
+	}
+	if len(sids) == 0 {
+		a.registry = newRegistry(&a.stats, nil, 0, a.refl)
+		return a, nil
 	}
 	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType, RingBytes: cfg.RingBufferBytes}); err != nil {
 		return a, err
@@ -120,7 +135,7 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 		}
 		log.Info("bound SID to End.OAM", "sid", sid.String())
 	}
-	a.registry = newRegistry(&a.stats, a.prog, len(sids))
+	a.registry = newRegistry(&a.stats, a.prog, len(sids), a.refl)
 	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, readClock)
 	return a, nil
 }
@@ -138,6 +153,9 @@ func checkForwarding() error {
 
 // ProgramID is the kernel's id of this agent's End.OAM program.
 func (a *Agent) ProgramID() (ebpf.ProgramID, error) {
+	if a.prog == nil {
+		return 0, errors.New("End.OAM is not loaded: the agent binds no SID")
+	}
 	info, err := a.prog.Program().Info()
 	if err != nil {
 		return 0, fmt.Errorf("End.OAM program info: %w", err)
@@ -152,8 +170,16 @@ func (a *Agent) ProgramID() (ebpf.ProgramID, error) {
 // Stats are the agent's counters.
 func (a *Agent) Stats() *Stats { return &a.stats }
 
+// Reflector is the agent's STAMP reflector, nil when not configured.
+func (a *Agent) Reflector() *Reflector { return a.refl }
+
 // Counters reads End.OAM's per-CPU counters.
-func (a *Agent) Counters() (bpf.Counters, error) { return a.prog.Counters() }
+func (a *Agent) Counters() (bpf.Counters, error) {
+	if a.prog == nil {
+		return bpf.Counters{}, errors.New("End.OAM is not loaded: the agent binds no SID")
+	}
+	return a.prog.Counters()
+}
 
 // Registry is the agent's Prometheus registry.
 func (a *Agent) Registry() *prometheus.Registry { return a.registry }
@@ -185,6 +211,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	var reflErr error
+	if a.refl != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if reflErr = a.refl.Serve(ctx); reflErr != nil {
+				cancel()
+			}
+		}()
+	}
 	// The reader blocks in epoll until End.OAM wakes it (a quarter of the ring full); the
 	// flusher makes it hand over fewer, and closing the reader is what wakes the read loop on cancellation.
 	wg.Add(1)
@@ -195,6 +231,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		for {
 			select {
 			case <-tick.C:
+				if a.reader == nil {
+					continue
+				}
 				if err := a.reader.Flush(); err != nil {
 					a.log.Debug("flush ring buffer", "err", err)
 				}
@@ -206,18 +245,25 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			break
 		}
-		a.reader.Close()
+		if a.reader != nil {
+			a.reader.Close()
+		}
 		if srv != nil {
 			shutdownCtx, c := context.WithTimeout(context.Background(), 2*time.Second)
 			defer c()
 			srv.Shutdown(shutdownCtx) //nolint:errcheck // best effort on exit
 		}
 	}()
-	runErr := a.readLoop()
+	var runErr error
+	if a.reader != nil {
+		runErr = a.readLoop()
+	} else {
+		<-ctx.Done()
+	}
 	cancel()
 	wg.Wait()
 	closeErr := a.Close()
-	return errors.Join(runErr, closeErr)
+	return errors.Join(runErr, reflErr, closeErr)
 }
 
 // readLoop reads the ring buffer into one reused record. Records are batched per collector while
@@ -271,6 +317,9 @@ func (a *Agent) Close() error {
 		}
 		if a.conn != nil {
 			a.conn.Close()
+		}
+		if a.refl != nil {
+			a.refl.Close()
 		}
 		if a.metrics != nil {
 			a.metrics.Close()

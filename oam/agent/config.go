@@ -24,7 +24,7 @@ const (
 type Config struct {
 	// NodeID identifies this node in timestamp slots and reports; not 0.
 	NodeID uint32 `yaml:"node_id"`
-	// SIDs are bound to End.OAM.
+	// SIDs are bound to End.OAM. May be empty when Reflector is set (a reflector-only agent).
 	SIDs []SIDConfig `yaml:"sids"`
 	// Collectors is the allow-list: prefixes (or addresses) reports may be sent to. Probes
 	// naming any other collector are counted and not reported.
@@ -41,6 +41,8 @@ type Config struct {
 	// RingBufferBytes is the size of End.OAM's event ring buffer, shared by all CPUs: a power of
 	// two, at least one page (default 1 MiB).
 	RingBufferBytes int `yaml:"ring_buffer_bytes"`
+	// Reflector, when set, runs a STAMP Session-Reflector (docs/srv6-agent.md).
+	Reflector *ReflectorConfig `yaml:"reflector"`
 }
 
 // SIDConfig is one SID to bind.
@@ -112,14 +114,28 @@ func (c *Config) BPFSIDs() ([]bpf.SID, error) {
 
 // AllowList parses Collectors.
 func (c *Config) AllowList() ([]netip.Prefix, error) {
-	allow := make([]netip.Prefix, 0, len(c.Collectors))
-	for i, s := range c.Collectors {
+	return parsePrefixes("collectors", c.Collectors)
+}
+
+// ReflectorAllowList is the STAMP reflector's senders allow-list: reflector.senders, or the
+// collectors when that is empty.
+func (c *Config) ReflectorAllowList() ([]netip.Prefix, error) {
+	if c.Reflector == nil || len(c.Reflector.Senders) == 0 {
+		return c.AllowList()
+	}
+	return parsePrefixes("reflector.senders", c.Reflector.Senders)
+}
+
+// parsePrefixes parses an allow-list of IPv6 prefixes or addresses; field names it in errors.
+func parsePrefixes(field string, list []string) ([]netip.Prefix, error) {
+	allow := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
 		p, err := parsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("collectors[%d] %q: %w", i, s, err)
+			return nil, fmt.Errorf("%s[%d] %q: %w", field, i, s, err)
 		}
 		if !p.Addr().Is6() || p.Addr().Is4In6() {
-			return nil, fmt.Errorf("collectors[%d] %q: not an IPv6 prefix (probes name IPv6 collectors)", i, s)
+			return nil, fmt.Errorf("%s[%d] %q: not an IPv6 prefix (srv6oam speaks IPv6)", field, i, s)
 		}
 		allow = append(allow, p.Masked())
 	}
@@ -129,11 +145,16 @@ func (c *Config) AllowList() ([]netip.Prefix, error) {
 // Validate checks every field and names the first one at fault.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.NodeID == 0 {
+	if c.NodeID == 0 && len(c.SIDs) > 0 {
 		errs = append(errs, errors.New("node_id: must be set and not 0 (0 marks an unwritten slot)"))
 	}
-	if len(c.SIDs) == 0 {
-		errs = append(errs, errors.New("sids: at least one SID to bind is required"))
+	if len(c.SIDs) == 0 && c.Reflector == nil {
+		errs = append(errs, errors.New("sids: at least one SID to bind is required (or a reflector)"))
+	}
+	if c.Reflector != nil {
+		if err := c.Reflector.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	sids, err := c.BPFSIDs()
 	if err != nil {

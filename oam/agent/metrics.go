@@ -10,7 +10,7 @@ import (
 
 // newRegistry builds the agent's own registry (no global state): its counters, the End.OAM
 // per-CPU counters read at scrape time, and the clock state.
-func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int) *prometheus.Registry {
+func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "srv6_agent", Name: name, Help: help},
@@ -29,8 +29,21 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int) *prometheus.Registry 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "sids_bound", Help: "SIDs bound to End.OAM."},
 			func() float64 { return float64(sids) }),
 		&clockCollector{},
-		&bpfCollector{prog: prog},
 	)
+	if prog != nil {
+		reg.MustRegister(&bpfCollector{prog: prog})
+	}
+	if refl != nil {
+		rs := refl.Stats()
+		reg.MustRegister(
+			counter("stamp_requests_total", "Datagrams received by the STAMP reflector.", &rs.Requests),
+			counter("stamp_replies_total", "STAMP replies sent.", &rs.Replies),
+			counter("stamp_malformed_total", "Datagrams the reflector could not use as STAMP test packets.", &rs.Malformed),
+			counter("stamp_refused_allowlist_total", "STAMP test packets from senders off the allow-list, not answered.", &rs.RefusedAllowList),
+			counter("stamp_rate_limited_total", "STAMP test packets over their sender's token bucket, not answered.", &rs.RateLimited),
+			counter("stamp_send_errors_total", "STAMP replies the socket refused.", &rs.SendErrors),
+		)
+	}
 	return reg
 }
 

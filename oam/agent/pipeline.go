@@ -37,10 +37,15 @@ type sender interface {
 	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
+// bucket is a token bucket; the pipeline has one per collector, the reflector one per sender.
+type bucket struct {
+	tokens float64
+	lastNs int64
+}
+
 type destination struct {
-	addr    netip.AddrPort
-	tokens  float64
-	lastNs  int64
+	addr netip.AddrPort
+	bucket
 	builder oam.ReportBuilder
 	queued  bool
 }
@@ -87,8 +92,8 @@ func (p *pipeline) allowed(a netip.Addr) bool {
 	return false
 }
 
-// take consumes one token of d's bucket at time nowNs.
-func (d *destination) take(nowNs int64, rate, burst float64) bool {
+// take consumes one token of the bucket at time nowNs.
+func (d *bucket) take(nowNs int64, rate, burst float64) bool {
 	d.tokens += float64(nowNs-d.lastNs) * rate
 	d.lastNs = nowNs
 	if d.tokens > burst {
@@ -125,7 +130,7 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 			p.stats.RateLimited.Add(1)
 			return
 		}
-		d = &destination{addr: key, tokens: p.burst, lastNs: nowNs}
+		d = &destination{addr: key, bucket: bucket{tokens: p.burst, lastNs: nowNs}}
 		p.dests[key] = d
 	}
 	if !d.take(nowNs, p.rate, p.burst) {

@@ -1,0 +1,129 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/probes/stamp"
+	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
+)
+
+// h2Steered is h2's second address: h1 reaches it through its SRv6 policy (H.Encaps, r1 End,
+// r2 End.DT6), so test packets to it cross the SRv6 path and reach the reflector decapsulated.
+var h2Steered = netip.MustParseAddr("fc00:0:4::100")
+
+// startReflectorAgent runs a reflector-only agent in h2's namespace.
+func startReflectorAgent(t *testing.T, lab *testnet.Lab, refl agent.ReflectorConfig) *agent.Agent {
+	t.Helper()
+	var a *agent.Agent
+	if err := lab.Exec("h2", func() error {
+		var err error
+		a, err = agent.New(agent.Config{Reflector: &refl}, nil)
+		return err
+	}); err != nil {
+		t.Fatalf("start reflector: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	return a
+}
+
+func dialSTAMP(t *testing.T, lab *testnet.Lab, target netip.AddrPort) *stamp.Client {
+	t.Helper()
+	var c *stamp.Client
+	if err := lab.Exec("h1", func() error {
+		var err error
+		c, err = stamp.Dial(stamp.Config{Target: target, Source: h1Addr})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestReflectorThroughSRv6(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	a := startReflectorAgent(t, lab, agent.ReflectorConfig{Senders: []string{"fc00:0:1::/48"}, Rate: 1000})
+	target := netip.AddrPortFrom(h2Steered, oam.STAMPPort)
+	c := dialSTAMP(t, lab, target)
+
+	const n = 20
+	for seq := uint32(1); seq <= n; seq++ {
+		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("probe %d: %v", seq, err)
+		}
+		// All namespaces share one clock: the four timestamps are in order, so both one-way
+		// components are positive and the residence fits inside the round trip.
+		if !(res.T1 < res.T2 && res.T2 <= res.T3 && res.T3 < res.T4) {
+			t.Fatalf("probe %d: timestamps out of order: T1 %d T2 %d T3 %d T4 %d", seq, res.T1, res.T2, res.T3, res.T4)
+		}
+		if res.Forward()+res.Backward() != res.RoundTrip() || res.RoundTrip() <= 0 || res.RoundTrip() > time.Duration(res.T4-res.T1) {
+			t.Fatalf("probe %d: forward %v + backward %v vs round trip %v (T4−T1 %v)", seq, res.Forward(), res.Backward(), res.RoundTrip(), time.Duration(res.T4-res.T1))
+		}
+		if res.Reflector != target || res.ReplyBytes != oam.STAMPPacketSize || !res.ReflectorTimestampsPTP {
+			t.Fatalf("probe %d: reply from %v, %d bytes, PTP %t", seq, res.Reflector, res.ReplyBytes, res.ReflectorTimestampsPTP)
+		}
+		// Through the policy the inner packet is forwarded once (r2, after decapsulation);
+		// the plain path would decrement it at r1 and r2.
+		if res.HopLimitAtReflector != 63 {
+			t.Errorf("probe %d: hop limit at the reflector %d, want 63 (SRv6 path: one decrement at r2)", seq, res.HopLimitAtReflector)
+		}
+		if seq == 1 {
+			t.Logf("seq 1: rtt %v forward %v backward %v residence %v, error bound %v, reflector %v", res.RoundTrip(), res.Forward(), res.Backward(), res.Residence(), res.ErrorBound(), res.ReflectorError)
+		}
+	}
+	if st := a.Reflector().Stats(); st.Replies.Load() != n || st.RefusedAllowList.Load() != 0 || st.RateLimited.Load() != 0 {
+		t.Errorf("reflector stats: replies %d refused %d limited %d", st.Replies.Load(), st.RefusedAllowList.Load(), st.RateLimited.Load())
+	}
+}
+
+func TestReflectorRefusesSendersOffTheAllowList(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	a := startReflectorAgent(t, lab, agent.ReflectorConfig{Senders: []string{"fc00:0:3::/48"}})
+	c := dialSTAMP(t, lab, netip.AddrPortFrom(h2Steered, oam.STAMPPort))
+	if res, err := c.Probe(1, time.Now().Add(500*time.Millisecond)); !errors.Is(err, stamp.ErrTimeout) {
+		t.Fatalf("sender off the allow-list got %+v, %v", res, err)
+	}
+	if got := a.Reflector().Stats().RefusedAllowList.Load(); got != 1 {
+		t.Errorf("refused counter %d, want 1", got)
+	}
+}
+
+func TestReflectorRateLimit(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	const burst = 5
+	a := startReflectorAgent(t, lab, agent.ReflectorConfig{Senders: []string{"fc00:0:1::/48"}, Rate: 1, Burst: burst})
+	c := dialSTAMP(t, lab, netip.AddrPortFrom(h2Steered, oam.STAMPPort))
+	answered := 0
+	const sent = 20
+	for seq := uint32(1); seq <= sent; seq++ {
+		if _, err := c.Probe(seq, time.Now().Add(100*time.Millisecond)); err == nil {
+			answered++
+		} else if !errors.Is(err, stamp.ErrTimeout) {
+			t.Fatal(err)
+		}
+	}
+	// 20 probes within about 2 s: the burst, plus at most a few tokens refilled at 1/s.
+	st := a.Reflector().Stats()
+	if answered < burst || answered > burst+3 {
+		t.Errorf("%d of %d answered, want the burst of %d (+ refill)", answered, sent, burst)
+	}
+	if st.RateLimited.Load() != uint64(sent-answered) || st.Replies.Load() != uint64(answered) {
+		t.Errorf("rate limited %d, replies %d; answered %d of %d", st.RateLimited.Load(), st.Replies.Load(), answered, sent)
+	}
+}

@@ -1,0 +1,123 @@
+package stamp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// OOBSize is enough room for the control messages EnableRXInfo asks for.
+const OOBSize = 128
+
+// TAINow reads CLOCK_TAI in nanoseconds.
+func TAINow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_TAI, &ts); err != nil {
+		return 0 // CLOCK_TAI exists since Linux 3.10; never fails there
+	}
+	return ts.Nano()
+}
+
+// TAIOffset is the kernel's TAI − UTC offset in seconds, from adjtimex(2).
+func TAIOffset() (int64, error) {
+	var tx unix.Timex
+	if _, err := unix.Adjtimex(&tx); err != nil {
+		return 0, fmt.Errorf("adjtimex: %w", err)
+	}
+	return int64(tx.Tai), nil
+}
+
+// EnableRXInfo asks the kernel to attach to every datagram received on conn its receive time
+// (SO_TIMESTAMPNS, CLOCK_REALTIME), hop limit (IPV6_RECVHOPLIMIT) and destination address
+// (IPV6_RECVPKTINFO).
+func EnableRXInfo(conn *net.UDPConn) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("enable receive timestamps: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, o := range []struct {
+			level, opt int
+			name       string
+		}{
+			{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
+			{unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, "IPV6_RECVHOPLIMIT"},
+			{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO"},
+		} {
+			if e := unix.SetsockoptInt(int(fd), o.level, o.opt, 1); e != nil {
+				serr = fmt.Errorf("setsockopt %s: %w", o.name, e)
+				return
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("enable receive timestamps: %w", err)
+	}
+	return serr
+}
+
+// RXInfo is what the kernel said about one received datagram.
+type RXInfo struct {
+	RealtimeNs int64      // SO_TIMESTAMPNS; 0 when absent
+	HopLimit   int        // -1 when absent
+	Dst        netip.Addr // the address the datagram was sent to; invalid when absent
+	Ifindex    int
+}
+
+// TAINs is the receive time on CLOCK_TAI, given the TAI offset in seconds.
+func (r *RXInfo) TAINs(taiOffset int64) int64 { return r.RealtimeNs + taiOffset*1e9 }
+
+// ParseRXInfo reads the control messages of one datagram into info without allocating.
+func ParseRXInfo(oob []byte, info *RXInfo) {
+	*info = RXInfo{HopLimit: -1}
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			return
+		}
+		data := oob[unix.SizeofCmsghdr:h.Len]
+		switch {
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= 16:
+			sec := int64(binary.NativeEndian.Uint64(data[0:]))
+			nsec := int64(binary.NativeEndian.Uint64(data[8:]))
+			info.RealtimeNs = sec*1e9 + nsec
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+			info.HopLimit = int(int32(binary.NativeEndian.Uint32(data)))
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= 20:
+			info.Dst = netip.AddrFrom16([16]byte(data[0:16]))
+			info.Ifindex = int(binary.NativeEndian.Uint32(data[16:]))
+		}
+		oob = oob[cmsgSpace(int(h.Len)-unix.SizeofCmsghdr):]
+	}
+}
+
+func cmsgSpace(n int) int {
+	return unix.CmsgSpace(n)
+}
+
+// PktinfoSize is the size of the control message AppendPktinfo writes.
+var PktinfoSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// AppendPktinfo appends an IPV6_PKTINFO control message that makes a datagram leave from src
+// (and, with ifindex ≠ 0, through that interface): a reply then comes from the address its
+// request was sent to, whichever address of the node that was.
+func AppendPktinfo(b []byte, src netip.Addr, ifindex int) []byte {
+	start := len(b)
+	for range PktinfoSize {
+		b = append(b, 0) // no allocation when b has room
+	}
+	m := b[start:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&m[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	a := src.As16()
+	copy(m[unix.SizeofCmsghdr:], a[:])
+	binary.NativeEndian.PutUint32(m[unix.SizeofCmsghdr+16:], uint32(ifindex))
+	return b
+}
