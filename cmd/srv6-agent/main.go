@@ -19,7 +19,7 @@ func main() {
 	app := &cli.App{
 		Name:            "srv6-agent",
 		Usage:           "timestamp srv6oam probes in the kernel (End.BPF) and report them to collectors",
-		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...]",
+		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...] [--stamp-listen ADDR --stamp-sender PREFIX ...]",
 		HideHelpCommand: true,
 		// --sid values contain commas (SID,dev=IFACE); repeat the flag instead of comma lists.
 		DisableSliceFlagSeparator: true,
@@ -34,6 +34,10 @@ func main() {
 			&cli.UintFlag{Name: "probe-tlv-type", Usage: "Probe TLV type `CODE`", DefaultText: "124"},
 			&cli.UintFlag{Name: "slots-tlv-type", Usage: "Timestamp Slots TLV type `CODE`", DefaultText: "252"},
 			&cli.IntFlag{Name: "ring-buffer-bytes", Usage: "End.OAM event ring buffer `BYTES` (a power of two, shared by all CPUs)", DefaultText: "1048576"},
+			&cli.StringFlag{Name: "stamp-listen", Usage: "run the STAMP reflector on `ADDRESS`, e.g. [::]:862"},
+			&cli.StringSliceFlag{Name: "stamp-sender", Usage: "allow STAMP test packets from `PREFIX` (repeatable)", DefaultText: "the --collector prefixes"},
+			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP replies per second to any one sender", DefaultText: "100"},
+			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket size per sender", DefaultText: "the rate"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
 		},
 		Action: run,
@@ -97,6 +101,23 @@ func run(c *cli.Context) error {
 	if c.IsSet("ring-buffer-bytes") {
 		cfg.RingBufferBytes = c.Int("ring-buffer-bytes")
 	}
+	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") {
+		if cfg.Reflector == nil {
+			cfg.Reflector = &agent.ReflectorConfig{}
+		}
+		if c.IsSet("stamp-listen") {
+			cfg.Reflector.Listen = c.String("stamp-listen")
+		}
+		if c.IsSet("stamp-sender") {
+			cfg.Reflector.Senders = c.StringSlice("stamp-sender")
+		}
+		if c.IsSet("stamp-rate") {
+			cfg.Reflector.Rate = c.Float64("stamp-rate")
+		}
+		if c.IsSet("stamp-burst") {
+			cfg.Reflector.Burst = c.Int("stamp-burst")
+		}
+	}
 	level := slog.LevelInfo
 	if c.Bool("debug") {
 		level = slog.LevelDebug
@@ -109,7 +130,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "metrics", a.MetricsAddr())
+	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "reflector", cfg.Reflector != nil, "metrics", a.MetricsAddr())
 	if err := a.Run(ctx); err != nil {
 		return err
 	}
