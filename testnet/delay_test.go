@@ -51,7 +51,7 @@ type delayRound struct {
 	early     int       // frames held less than the configured delay
 	late      int       // frames beyond ±50 µs
 	lateWake  int       // frames whose deadline passed before the kernel woke the relay
-	ownErr    quantiles // |Applied - configured| of the frames woken on time: the relay's own precision
+	ownErr    quantiles // |Applied - configured| of the frames woken ≥ 100 µs before their deadline: the relay's own precision
 	matched   int       // records matched to the witness
 	frames    int
 	stats     testnet.DelayStats
@@ -113,9 +113,12 @@ func measureDelay(t *testing.T, lab *testnet.Lab, delay, spin time.Duration, cou
 			}
 		}
 		errs = append(errs, e)
-		if rec.Woke.After(rec.Received.Add(delay)) {
+		switch deadline := rec.Received.Add(delay); {
+		case rec.Woke.After(deadline):
 			r.lateWake++
-		} else {
+		case !rec.Woke.After(deadline.Add(-100 * time.Microsecond)):
+			// Woken with at least 100 µs to spare: from here on the
+			// timing is the relay's own doing.
 			own = append(own, e)
 		}
 	}
@@ -161,8 +164,8 @@ func measureDelay(t *testing.T, lab *testnet.Lab, delay, spin time.Duration, cou
 // project's 2 shared vCPUs varies by the minute: a SCHED_FIFO thread
 // sleeping on a timerfd wakes 20 µs late at the median in quiet periods and
 // 150 µs (p99 1.4 ms) in busy ones (docs/testnet.md). So the test always
-// asserts the relay's own precision (frames whose wake-up came before their
-// deadline), repeats a round that misses the end-to-end target up to five
+// asserts the relay's own precision (frames whose wake-up came at least
+// 100 µs before their deadline), repeats a round that misses the end-to-end target up to five
 // rounds of 2 s, fails if a round misses it with fewer than 1% of wake-ups
 // late, and otherwise logs that the platform prevented it.
 func TestDelayLinkAccuracy(t *testing.T) {
@@ -201,7 +204,7 @@ func TestDelayLinkAccuracy(t *testing.T) {
 		case r.truth.p99 > 50*time.Microsecond:
 			t.Fatalf("round %d: records are not ground truth: b received frames %v (p99) away from their record's Sent", round, r.truth.p99)
 		case r.ownErr.p99 > 50*time.Microsecond:
-			t.Fatalf("round %d: frames whose wake-up came on time missed the delay by %v (p99): the relay itself is imprecise", round, r.ownErr.p99)
+			t.Fatalf("round %d: frames whose wake-up came in time missed the delay by %v (p99): the relay itself is imprecise", round, r.ownErr.p99)
 		}
 		if r.records.p99 <= 50*time.Microsecond && r.witness.p99 <= 50*time.Microsecond {
 			return // the end-to-end target, met
