@@ -222,6 +222,9 @@ func (rj *runningJob) resolveReply(m *Monitor, slot *pendingProbe, rtt time.Dura
 	now := slot.sent.Add(rtt)
 	rj.outcome(m, 0, true, now)
 	rj.metrics.rtt.Observe(rtt.Seconds())
+	if m.results == nil {
+		return
+	}
 	m.writeResult(resultLine{Time: now, Job: rj.job.Name, Kind: string(KindEcho), Seq: int(slot.seq),
 		Status: "reply", FlowLabel: rj.flowLabel(slot.seq), From: slot.from.String(), RTTMillis: ms(rtt)})
 }
@@ -258,6 +261,9 @@ func (rj *runningJob) resolveLost(m *Monitor, slot *pendingProbe, now time.Time,
 	rj.metrics.lost.Inc()
 	rj.metrics.segLost[0].Inc()
 	rj.outcome(m, 0, false, now)
+	if m.results == nil {
+		return
+	}
 	status := "lost"
 	if errText != "" {
 		status = "error"

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"container/heap"
 	"context"
 	"math/rand/v2"
 	"sync"
@@ -21,6 +20,7 @@ type scheduler struct {
 	h    eventHeap
 	wake chan struct{}
 	rng  *rand.Rand
+	due  []event // reused by run
 }
 
 type eventKind uint8
@@ -37,17 +37,48 @@ type event struct {
 	seq  uint16
 }
 
+// eventHeap is a binary min-heap by time, written out rather than through container/heap so
+// that pushing and popping an event does not box it (0 allocations per probe).
 type eventHeap []event
 
-func (h eventHeap) Len() int           { return len(h) }
-func (h eventHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h eventHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)        { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !a[i].at.Before(a[p].at) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *eventHeap) pop() event {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a[n] = event{}
+	a = a[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && a[l].at.Before(a[m].at) {
+			m = l
+		}
+		if r < n && a[r].at.Before(a[m].at) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
 }
 
 func newScheduler(m *Monitor) *scheduler {
@@ -56,7 +87,7 @@ func newScheduler(m *Monitor) *scheduler {
 
 func (s *scheduler) push(e event) {
 	s.mu.Lock()
-	heap.Push(&s.h, e)
+	s.h.push(e)
 	first := s.h[0].at.Equal(e.at)
 	s.mu.Unlock()
 	if first {
@@ -93,10 +124,11 @@ func (s *scheduler) run(ctx context.Context) {
 	for {
 		now := time.Now()
 		s.mu.Lock()
-		var due []event
+		due := s.due[:0]
 		for len(s.h) > 0 && !s.h[0].at.After(now) {
-			due = append(due, heap.Pop(&s.h).(event))
+			due = append(due, s.h.pop())
 		}
+		s.due = due
 		wait := time.Hour
 		if len(s.h) > 0 {
 			wait = s.h[0].at.Sub(now)
@@ -114,7 +146,7 @@ func (s *scheduler) run(ctx context.Context) {
 				s.m.send(e.job, e.at)
 				s.mu.Lock()
 				next := e.at.Add(e.job.job.Interval + s.jitter(e.job.job.Interval))
-				heap.Push(&s.h, event{at: next, kind: evSend, job: e.job})
+				s.h.push(event{at: next, kind: evSend, job: e.job})
 				s.mu.Unlock()
 			case evExpire:
 				e.job.expire(s.m, e.seq, time.Now())
