@@ -50,10 +50,34 @@ func TestConfigErrorsNameField(t *testing.T) {
 		{"node_id: 1\nsids: [{sid: fc00::1, device: e}]\nmetrics_listen: nope", "metrics_listen"},
 		{"node_id: 1\nsids: [{sid: fc00::1, device: e}]\nprobe_tlv_type: 7\nslots_tlv_type: 7", "probe_tlv_type"},
 		{"node_id: -3", "line 1"},
+		{"node_id: 1\nsids: [{sid: fc00::1, device: e}]\nring_buffer_bytes: 5000", "ring_buffer_bytes"},
+		{"reflector: {listen: nope}", "reflector.listen"},
+		{"reflector: {senders: [10.0.0.0/8]}", "reflector.senders[0]"},
+		{"reflector: {rate: -1}", "reflector.rate"},
+		{"reflector: {burst: -2}", "reflector.burst"},
 	} {
 		_, err := ParseConfig([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%q: error %v, want one naming %q", tc.yaml, err, tc.field)
 		}
+	}
+}
+
+func TestReflectorOnlyConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte("collectors: [fc00:0:1::/48]\nreflector: {listen: \"[::]:8620\"}"))
+	if err != nil {
+		t.Fatalf("reflector-only config (no node_id, no sids): %v", err)
+	}
+	allow, err := cfg.ReflectorAllowList()
+	if err != nil || len(allow) != 1 || allow[0] != netip.MustParsePrefix("fc00:0:1::/48") {
+		t.Errorf("senders default to the collectors: %v, %v", allow, err)
+	}
+	cfg.Reflector.Senders = []string{"fd00::/8"}
+	if allow, _ := cfg.ReflectorAllowList(); len(allow) != 1 || allow[0] != netip.MustParsePrefix("fd00::/8") {
+		t.Errorf("explicit senders: %v", allow)
+	}
+	d := cfg.Reflector.withDefaults()
+	if d.Rate != DefaultReflectorRate || d.Burst != DefaultReflectorRate || d.Listen != "[::]:8620" {
+		t.Errorf("defaults %+v", d)
 	}
 }

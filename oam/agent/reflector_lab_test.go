@@ -87,9 +87,90 @@ func TestReflectorThroughSRv6(t *testing.T) {
 			t.Logf("seq 1: rtt %v forward %v backward %v residence %v, error bound %v, reflector %v", res.RoundTrip(), res.Forward(), res.Backward(), res.Residence(), res.ErrorBound(), res.ReflectorError)
 		}
 	}
-	if st := a.Reflector().Stats(); st.Replies.Load() != n || st.RefusedAllowList.Load() != 0 || st.RateLimited.Load() != 0 {
+	st := a.Reflector().Stats()
+	if st.Replies.Load() != n || st.RefusedAllowList.Load() != 0 || st.RateLimited.Load() != 0 {
 		t.Errorf("reflector stats: replies %d refused %d limited %d", st.Replies.Load(), st.RefusedAllowList.Load(), st.RateLimited.Load())
 	}
+
+	t.Run("padded request, reply of the same size", func(t *testing.T) {
+		var big *stamp.Client
+		if err := lab.Exec("h1", func() error {
+			var err error
+			big, err = stamp.Dial(stamp.Config{Target: target, Source: h1Addr, Size: 200})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer big.Close()
+		res, err := big.Probe(7, time.Now().Add(2*time.Second))
+		if err != nil || res.ReplyBytes != 200 {
+			t.Fatalf("200-byte request: reply of %d bytes, %v", res.ReplyBytes, err)
+		}
+	})
+
+	t.Run("malformed and oversized requests unanswered", func(t *testing.T) {
+		raw := listenUDP(t, lab, "h1", h1Addr)
+		before, replies := st.Malformed.Load(), st.Replies.Load()
+		for _, size := range []int{10, 43, 1300} {
+			pkt := make([]byte, size)
+			if size >= oam.STAMPPacketSize {
+				(&oam.STAMPTest{Sequence: 1, ErrorEstimate: 0x4001}).MarshalTo(pkt)
+			}
+			if _, err := raw.WriteToUDPAddrPort(pkt, target); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, err := raw.Read(make([]byte, 2048)); err == nil {
+			t.Fatalf("malformed request answered with %d bytes", n)
+		}
+		if got := st.Malformed.Load() - before; got != 3 || st.Replies.Load() != replies {
+			t.Errorf("malformed counter +%d, want +3; replies %d → %d", got, replies, st.Replies.Load())
+		}
+	})
+}
+
+// BenchmarkSTAMPRoundTrip measures one STAMP round trip from h1 through the SRv6 policy to the
+// reflector on h2 and back, with sender and reflector in this process: ns/op is the round trip
+// as the sender's goroutine experiences it, allocs/op counts both ends.
+func BenchmarkSTAMPRoundTrip(b *testing.B) {
+	lab := labtest.Up(b, "line4")
+	refl := agent.ReflectorConfig{Senders: []string{"fc00:0:1::/48"}, Rate: 1e9, Burst: 1e9}
+	var a *agent.Agent
+	if err := lab.Exec("h2", func() error {
+		var err error
+		a, err = agent.New(agent.Config{Reflector: &refl}, nil)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var c *stamp.Client
+	if err := lab.Exec("h1", func() error {
+		var err error
+		c, err = stamp.Dial(stamp.Config{Target: netip.AddrPortFrom(h2Steered, oam.STAMPPort), Source: h1Addr})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	var rtt, residence time.Duration
+	seq := uint32(0)
+	for b.Loop() {
+		seq++
+		res, err := c.Probe(seq, time.Now().Add(time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rtt += res.RoundTrip()
+		residence += res.Residence()
+	}
+	b.ReportMetric(float64(rtt.Nanoseconds())/float64(seq), "rtt_ns")
+	b.ReportMetric(float64(residence.Nanoseconds())/float64(seq), "residence_ns")
 }
 
 func TestReflectorRefusesSendersOffTheAllowList(t *testing.T) {
