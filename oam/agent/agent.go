@@ -95,12 +95,24 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	if a.handle, err = netlink.NewHandle(); err != nil {
 		return a, fmt.Errorf("open netlink: %w", err)
 	}
+	if cfg.MetricsListen != "" {
+		if a.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return a, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+		}
+	}
 	if cfg.Reflector != nil {
 		senders, _ := cfg.ReflectorAllowList()
 		if a.refl, err = NewReflector(*cfg.Reflector, senders); err != nil {
 			return a, err
 		}
 		log.Info("STAMP reflector listening", "addr", a.refl.Addr().String(), "senders", len(senders))
+	}
+	removed, err := bpf.RemoveStaleRoutes(a.handle, sids)
+	if err != nil {
+		return a, err
+	}
+	if removed > 0 {
+		log.Info("removed stale srv6oam routes", "count", removed)
 	}
 	if len(sids) == 0 {
 		a.registry = newRegistry(&a.stats, nil, 0, a.refl)
@@ -114,18 +126,6 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	}
 	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
 		return a, fmt.Errorf("open report socket: %w", err)
-	}
-	if cfg.MetricsListen != "" {
-		if a.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return a, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
-		}
-	}
-	removed, err := bpf.RemoveStaleRoutes(a.handle, sids)
-	if err != nil {
-		return a, err
-	}
-	if removed > 0 {
-		log.Info("removed stale srv6oam routes", "count", removed)
 	}
 	for _, sid := range sids {
 		// Registered before binding, so that a partly failed bind is undone too.
