@@ -36,8 +36,6 @@ type runningJob struct {
 	lastRTT  time.Duration
 	lastErr  string
 	started  time.Time
-	// schedule, owned by the scheduler goroutine
-	nextAt time.Time
 }
 
 type pendingProbe struct {

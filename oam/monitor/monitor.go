@@ -42,8 +42,8 @@ type Monitor struct {
 	log  *slog.Logger
 	conn *probes.Conn
 	reg  *prometheus.Registry
-	// sendMu serialises Conn.Send (not safe for concurrent use) between the scheduler and
-	// nothing else today; kept so that a second sender cannot break it silently.
+	// sendMu serialises Conn.Send, which is not safe for concurrent use (the scheduler is its
+	// only caller today).
 	sendMu sync.Mutex
 
 	mu       sync.Mutex
@@ -61,7 +61,6 @@ type Monitor struct {
 	latMu    sync.Mutex
 	lateness *hdrhistogram.Histogram
 	latProm  prometheus.Histogram
-	hostSync prometheus.GaugeFunc
 }
 
 // New opens the shared socket pair and prepares cfg's jobs; nothing is sent until Run.

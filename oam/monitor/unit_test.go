@@ -1,13 +1,16 @@
 package monitor
 
 import (
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 func TestEventHeapOrder(t *testing.T) {
@@ -66,5 +69,22 @@ func TestFlowLabelSpread(t *testing.T) {
 	}
 	if len(seen) != 4 || !seen[100] || !seen[103] {
 		t.Errorf("flow labels %v, want 100..103", seen)
+	}
+	// The label is rewritten in the built packet's outer header.
+	b, err := probes.NewEchoBuilder(probes.EchoConfig{Target: rj.job.Target, Source: netip.MustParseAddr("fc00::2"),
+		ID: 7, HopLimit: 64, FlowLabel: rj.job.FlowLabel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rj.builder = b
+	for want := uint32(100); want < 108; want++ {
+		pkt, seq, err := rj.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := binary.BigEndian.Uint32(pkt[0:4]) & 0xfffff
+		if got != rj.flowLabel(seq) || got != 100+uint32(seq)%4 {
+			t.Errorf("seq %d: flow label %d in the packet, want %d", seq, got, rj.flowLabel(seq))
+		}
 	}
 }
