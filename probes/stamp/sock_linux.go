@@ -76,28 +76,39 @@ func (r *RXInfo) TAINs(taiOffset int64) int64 { return r.RealtimeNs + taiOffset*
 func ParseRXInfo(oob []byte, info *RXInfo) {
 	*info = RXInfo{HopLimit: -1}
 	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+		// struct cmsghdr: len (size_t), level (int), type (int).
+		var length uint64
+		var level, typ int32
+		if unix.SizeofCmsghdr == 16 {
+			length = binary.NativeEndian.Uint64(oob[0:])
+			level = int32(binary.NativeEndian.Uint32(oob[8:]))
+			typ = int32(binary.NativeEndian.Uint32(oob[12:]))
+		} else {
+			length = uint64(binary.NativeEndian.Uint32(oob[0:]))
+			level = int32(binary.NativeEndian.Uint32(oob[4:]))
+			typ = int32(binary.NativeEndian.Uint32(oob[8:]))
+		}
+		if length < unix.SizeofCmsghdr || length > uint64(len(oob)) {
 			return
 		}
-		data := oob[unix.SizeofCmsghdr:h.Len]
+		data := oob[unix.SizeofCmsghdr:length]
 		switch {
-		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= 16:
+		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(data) >= 16:
 			sec := int64(binary.NativeEndian.Uint64(data[0:]))
 			nsec := int64(binary.NativeEndian.Uint64(data[8:]))
 			info.RealtimeNs = sec*1e9 + nsec
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			info.HopLimit = int(int32(binary.NativeEndian.Uint32(data)))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= 20:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= 20:
 			info.Dst = netip.AddrFrom16([16]byte(data[0:16]))
 			info.Ifindex = int(binary.NativeEndian.Uint32(data[16:]))
 		}
-		oob = oob[cmsgSpace(int(h.Len)-unix.SizeofCmsghdr):]
+		next := unix.CmsgSpace(int(length) - unix.SizeofCmsghdr)
+		if next > len(oob) {
+			return
+		}
+		oob = oob[next:]
 	}
-}
-
-func cmsgSpace(n int) int {
-	return unix.CmsgSpace(n)
 }
 
 // PktinfoSize is the size of the control message AppendPktinfo writes.

@@ -1,0 +1,96 @@
+package stamp_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/probes/stamp"
+)
+
+func TestPktinfoRoundTrip(t *testing.T) {
+	src := netip.MustParseAddr("fc00:0:4::100")
+	oob := stamp.AppendPktinfo(make([]byte, 0, stamp.PktinfoSize), src, 7)
+	if len(oob) != stamp.PktinfoSize {
+		t.Fatalf("pktinfo of %d bytes, want %d", len(oob), stamp.PktinfoSize)
+	}
+	var rx stamp.RXInfo
+	stamp.ParseRXInfo(oob, &rx)
+	if rx.Dst != src || rx.Ifindex != 7 || rx.RealtimeNs != 0 || rx.HopLimit != -1 {
+		t.Errorf("parsed %+v", rx)
+	}
+	if n := testing.AllocsPerRun(100, func() { oob = stamp.AppendPktinfo(oob[:0], src, 0) }); n != 0 {
+		t.Errorf("AppendPktinfo into a buffer with room: %v allocs", n)
+	}
+}
+
+func FuzzParseRXInfo(f *testing.F) {
+	f.Add(stamp.AppendPktinfo(nil, netip.MustParseAddr("fc00::1"), 1))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, oob []byte) {
+		var rx stamp.RXInfo
+		stamp.ParseRXInfo(oob, &rx) // must not panic on any control-message bytes
+	})
+}
+
+func TestTAIOffsetMatchesClocks(t *testing.T) {
+	off, err := stamp.TAIOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rt unix.Timespec
+	tai := stamp.TAINow()
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
+		t.Fatal(err)
+	}
+	// CLOCK_TAI − CLOCK_REALTIME is the kernel's TAI offset, give or take the two reads.
+	if d := tai - rt.Nano() - off*1e9; d > int64(time.Millisecond) || d < -int64(time.Millisecond) {
+		t.Errorf("CLOCK_TAI − CLOCK_REALTIME − %d s = %v", off, time.Duration(d))
+	}
+}
+
+// TestProbeOverLoopback runs the agent's reflector and a client on ::1 of the test's own
+// namespace (no lab needed): the reply matches the probe and the timestamps are ordered.
+func TestProbeOverLoopback(t *testing.T) {
+	r, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0"}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := stamp.Dial(stamp.Config{Target: r.Addr(), Size: 64,
+		Clock: func() oam.ClockState { return oam.ClockState{Synchronised: true, EstErrorMicros: 3} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Probe(9, time.Now().Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sequence != 9 || res.ReplyBytes != 64 || !(res.T1 < res.T2 && res.T2 <= res.T3 && res.T3 < res.T4) {
+		t.Errorf("result %+v", res)
+	}
+	if !res.SenderError.Synchronised() || res.SenderError.Bound() < 3*time.Microsecond || res.SenderError.Bound() > 4*time.Microsecond {
+		t.Errorf("sender error estimate %v, want S and ±3 µs rounded up", res.SenderError)
+	}
+	if res.HopLimitAtReflector == 0 || res.HopLimitAtSender <= 0 {
+		t.Errorf("hop limits %d / %d", res.HopLimitAtReflector, res.HopLimitAtSender)
+	}
+	// The socket and buffers are reused for the next probe.
+	if res, err := c.Probe(10, time.Now().Add(2*time.Second)); err != nil || res.Sequence != 10 {
+		t.Errorf("second probe %+v, %v", res, err)
+	}
+}
