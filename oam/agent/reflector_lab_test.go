@@ -208,3 +208,47 @@ func TestReflectorRateLimit(t *testing.T) {
 		t.Errorf("rate limited %d, replies %d; answered %d of %d", st.RateLimited.Load(), st.Replies.Load(), answered, sent)
 	}
 }
+
+// TestReflectorAtTheFinalSegment sends test packets with an explicit segment list (sticky SRH)
+// through r1's End.OAM SID and r2's End to h2, where the reflector answers them at the final
+// segment. End.OAM's packet counter on r1 witnesses the path.
+func TestReflectorAtTheFinalSegment(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	oamAgent, _ := startAgent(t, lab, r1Config())
+	a := startReflectorAgent(t, lab, agent.ReflectorConfig{Senders: []string{"fc00:0:1::/48"}})
+	target := netip.AddrPortFrom(h2Addr, oam.STAMPPort)
+	var c *stamp.Client
+	if err := lab.Exec("h1", func() error {
+		var err error
+		c, err = stamp.Dial(stamp.Config{Target: target, Source: h1Addr,
+			Segments: []netip.Addr{r1SID, netip.MustParseAddr("fc00:0:3::e")}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before, err := oamAgent.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for seq := uint32(1); seq <= n; seq++ {
+		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("probe %d: %v", seq, err)
+		}
+		if !(res.T1 < res.T2 && res.T2 <= res.T3 && res.T3 < res.T4) || res.Reflector != target {
+			t.Fatalf("probe %d: %+v", seq, res)
+		}
+	}
+	after, err := oamAgent.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.Packets - before.Packets; got != n {
+		t.Errorf("End.OAM on r1 saw %d packets during %d test packets, want %d", got, n, n)
+	}
+	if got := a.Reflector().Stats().Replies.Load(); got != n {
+		t.Errorf("reflector replies %d, want %d", got, n)
+	}
+}

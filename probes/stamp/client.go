@@ -17,6 +17,11 @@ type Config struct {
 	// table's: an SRv6 policy (H.Encaps) toward Target steers the test packets through SRv6,
 	// and the reflector sees them after decapsulation.
 	Target netip.AddrPort
+	// Segments, when set, is an explicit SRv6 path: the SIDs to visit, in order, before
+	// Target's address, which becomes the SRH's final segment. The SRH is attached with the
+	// sticky IPV6_RTHDR socket option (no CAP_NET_RAW); the final node must accept SRv6
+	// (net.ipv6.conf.{all,IFACE}.seg6_enabled=1), and the reflector sees the UDP packet there.
+	Segments []netip.Addr
 	// Source is the local address (unspecified: chosen by the kernel).
 	Source netip.Addr
 	// Size pads test packets to this many bytes of UDP payload (0 or less than 44: 44). The
@@ -81,6 +86,12 @@ func Dial(cfg Config) (*Client, error) {
 	if err := EnableRXInfo(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("stamp: %w", err)
+	}
+	if len(cfg.Segments) > 0 {
+		if err := setSRH(conn, cfg.Target.Addr(), cfg.Segments); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("stamp: %w", err)
+		}
 	}
 	size := max(cfg.Size, oam.STAMPPacketSize)
 	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, OOBSize)}

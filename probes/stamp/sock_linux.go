@@ -132,3 +132,53 @@ func AppendPktinfo(b []byte, src netip.Addr, ifindex int) []byte {
 	binary.NativeEndian.PutUint32(m[unix.SizeofCmsghdr+16:], uint32(ifindex))
 	return b
 }
+
+// SRHBytes builds the routing header the kernel expects for the sticky IPV6_RTHDR option of type
+// 4: Segment List[0] is a placeholder the kernel replaces with the socket's destination (the
+// final segment), Segment List[n−1] the first SID, Segments Left n−1. The kernel fills in the
+// next header.
+func SRHBytes(final netip.Addr, segments []netip.Addr) ([]byte, error) {
+	n := len(segments) + 1
+	if n > 128 { // hdrlen is 2n and must fit in a byte
+		return nil, fmt.Errorf("segment list: %d segments, at most 127 before the final one", len(segments))
+	}
+	if !final.Is6() || final.Is4In6() {
+		return nil, fmt.Errorf("segment list: final segment %v is not IPv6", final)
+	}
+	b := make([]byte, 8+16*n)
+	b[1] = byte(2 * n) // Hdr Ext Len in 8-octet units, not counting the first 8
+	b[2] = 4           // Routing Type: SRH
+	b[3] = byte(n - 1) // Segments Left
+	b[4] = byte(n - 1) // Last Entry
+	f := final.As16()
+	copy(b[8:], f[:])
+	for i, s := range segments {
+		if !s.Is6() || s.Is4In6() {
+			return nil, fmt.Errorf("segment list: segment %d (%v) is not IPv6", i, s)
+		}
+		a := s.As16()
+		copy(b[8+16*(n-1-i):], a[:])
+	}
+	return b, nil
+}
+
+func setSRH(conn *net.UDPConn, final netip.Addr, segments []netip.Addr) error {
+	srh, err := SRHBytes(final, segments)
+	if err != nil {
+		return err
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("attach SRH: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RTHDR, string(srh))
+	}); err != nil {
+		return fmt.Errorf("attach SRH: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("attach SRH (setsockopt IPV6_RTHDR): %w", serr)
+	}
+	return nil
+}
