@@ -63,9 +63,16 @@ func TestReflectorThroughSRv6(t *testing.T) {
 
 	const n = 20
 	for seq := uint32(1); seq <= n; seq++ {
+		start := stamp.TAINow()
 		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
+		end := stamp.TAINow()
 		if err != nil {
 			t.Fatalf("probe %d: %v", seq, err)
+		}
+		// The kernel's receive timestamp T4 falls between the send call and Probe's return, as
+		// read on CLOCK_TAI here: the REALTIME→TAI conversion holds.
+		if res.T1 < start || res.T4 > end {
+			t.Fatalf("probe %d: T1 %d T4 %d outside [%d, %d]", seq, res.T1, res.T4, start, end)
 		}
 		// All namespaces share one clock: the four timestamps are in order, so both one-way
 		// components are positive and the residence fits inside the round trip.
