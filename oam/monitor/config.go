@@ -345,8 +345,16 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 	var (
 		err                      error
 		haveTarget, haveFlowBase bool
-		targetNode               *yaml.Node
 	)
+	// at is where a field was given (for errors about combinations), else the job.
+	at := func(field string) *yaml.Node {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == field {
+				return n.Content[i]
+			}
+		}
+		return n
+	}
 	err = p.mapping(n, map[string]func(*yaml.Node) error{
 		"name": func(*yaml.Node) error { return nil },
 		"kind": func(v *yaml.Node) error {
@@ -370,7 +378,7 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 			if err != nil {
 				return p.errf(v, "target", "want an IPv6 address: %v", err)
 			}
-			job.Target.Destination, haveTarget, targetNode = a, true, v
+			job.Target.Destination, haveTarget = a, true
 			return nil
 		},
 		"segments": func(v *yaml.Node) error {
@@ -459,26 +467,26 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 		return job, p.errf(n, "target", "missing: want the destination's IPv6 address")
 	}
 	if job.Target.Decap && len(job.Target.Segments) == 0 {
-		return job, p.errf(n, "decap", "needs a segment list whose last SID decapsulates (End.DT6/End.DX6)")
+		return job, p.errf(at("decap"), "decap", "needs a segment list whose last SID decapsulates (End.DT6/End.DX6)")
 	}
 	if job.Target.Decap && job.Encoding != probes.Encap {
-		return job, p.errf(n, "decap", "needs encoding encap (the insert encoding has no inner packet)")
+		return job, p.errf(at("decap"), "decap", "needs encoding encap (the insert encoding has no inner packet)")
 	}
 	if job.Kind == KindTimestamped && len(job.Target.Segments) == 0 {
-		return job, p.errf(targetNode, "segments", "a timestamped job needs a segment list (the probe's TLVs travel in an SRH)")
+		return job, p.errf(at("kind"), "segments", "a timestamped job needs a segment list (the probe's TLVs travel in an SRH)")
 	}
 	if job.Timeout == 0 {
 		job.Timeout = min(job.Interval, 2*time.Second)
 	}
 	if job.Timeout > job.Interval*time.Duration(job.DetectMultiplier) {
-		return job, p.errf(n, "timeout", "%v is longer than interval × detect_multiplier (%v): a segment could not go down in time",
+		return job, p.errf(at("timeout"), "timeout", "%v is longer than interval × detect_multiplier (%v): a segment could not go down in time",
 			job.Timeout, job.Interval*time.Duration(job.DetectMultiplier))
 	}
 	if !haveFlowBase {
 		job.FlowLabel = flowLabelFor(job.Name)
 	}
 	if int(job.FlowLabel)+job.FlowLabels-1 > 0xfffff {
-		return job, p.errf(n, "flow_labels", "flow_label %#x + %d labels passes 0xfffff", job.FlowLabel, job.FlowLabels)
+		return job, p.errf(at("flow_labels"), "flow_labels", "flow_label %#x + %d labels passes 0xfffff", job.FlowLabel, job.FlowLabels)
 	}
 	return job, nil
 }

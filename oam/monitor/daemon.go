@@ -95,5 +95,6 @@ loop:
 	if err := <-runErr; err != nil && result == nil {
 		result = err
 	}
+	log.Info("stopped", "err", result)
 	return result
 }
