@@ -69,11 +69,11 @@ loop:
 		select {
 		case <-reload:
 			next, err := LoadConfig(o.ConfigPath)
-			if err != nil {
-				log.Error("reload refused, jobs unchanged", "err", err)
-				continue
+			if err == nil {
+				_, err = m.Reload(next)
 			}
-			if _, err := m.Reload(next); err != nil {
+			if err != nil {
+				m.noteReload(false)
 				log.Error("reload refused, jobs unchanged", "err", err)
 			}
 		case err := <-httpErr:

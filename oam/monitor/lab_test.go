@@ -340,6 +340,13 @@ func TestLabLine4(t *testing.T) {
 	if js := lm.jobs(); len(js) != 2 {
 		t.Errorf("after a bad reload: %d jobs, want the 2 still running", len(js))
 	}
+	lm.waitFor("config_last_reload_successful 0 in Prometheus", 10*time.Second, func() (bool, string) {
+		v, err := lm.query(`srv6_monitor_config_last_reload_successful`)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(v) == 1 && v[""] == 0, fmt.Sprint(v)
+	})
 }
 
 const diamondJobs = `defaults:

@@ -160,6 +160,12 @@ func (m *Monitor) registerMetrics() {
 				defer m.mu.Unlock()
 				return float64(m.unmatch)
 			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",
+			Help: "1 when the last load of the jobs file (start or SIGHUP) succeeded; 0 when it was refused and the previous jobs run on."},
+			func() float64 { return b2f(m.reloadOK.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful load of the jobs file."},
+			func() float64 { return float64(m.reloadAt.Load()) / 1e9 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "host_clock_unsynchronised",
 			Help: "1 when adjtimex says this host's clock is not synchronised (one-way delays across hosts are then not believed)."},
 			func() float64 { return b2f(!hostClock().Synchronised) }),

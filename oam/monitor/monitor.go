@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -57,6 +58,10 @@ type Monitor struct {
 	unmatch  uint64
 	resultMu sync.Mutex
 	results  *bufio.Writer
+
+	// reloadOK and reloadAt describe the last configuration load (Serve's reloads included).
+	reloadOK atomic.Bool
+	reloadAt atomic.Int64
 
 	latMu    sync.Mutex
 	lateness *hdrhistogram.Histogram
@@ -113,6 +118,8 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	var st ReloadStats
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Routes may have changed since the last load: pick source addresses afresh.
+	clear(m.sources)
 	// Prepare every new or changed job first, so that an error leaves the old set running.
 	next := make(map[string]*runningJob, len(cfg.Jobs))
 	var fresh []*runningJob
@@ -160,6 +167,7 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 			m.start(rj)
 		}
 	}
+	m.noteReload(true)
 	m.log.Info("jobs loaded", "file", cfg.File, "added", st.Added, "removed", st.Removed, "changed", st.Changed, "kept", st.Kept)
 	return st, nil
 }
@@ -174,6 +182,14 @@ func (m *Monitor) allocID(used map[uint16]bool) (uint16, error) {
 		}
 	}
 	return 0, errors.New("monitor: no free ICMPv6 echo identifier (65536 jobs)")
+}
+
+// noteReload records the outcome of a configuration load for the config_last_reload metrics.
+func (m *Monitor) noteReload(ok bool) {
+	m.reloadOK.Store(ok)
+	if ok {
+		m.reloadAt.Store(time.Now().UnixNano())
+	}
 }
 
 // sourceFor picks (and caches) the source address toward a first hop, in the monitor's
