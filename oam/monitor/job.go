@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"net/netip"
 	"sync"
@@ -69,19 +70,14 @@ func (m *Monitor) prepare(j Job, id uint16) (*runningJob, error) {
 	rj := &runningJob{job: j, id: id, firstHop: j.Target.FirstHop(), started: time.Now()}
 	switch j.Kind {
 	case KindEcho:
-		src, err := m.sourceFor(rj.firstHop)
-		if err != nil {
-			return nil, err
+		if err := rj.prepareBuilder(m); err != nil {
+			if !errors.Is(err, probes.ErrNoRoute) {
+				return nil, err
+			}
+			// Not fatal: the route may come; the job is down until it does.
+			rj.lastErr = err.Error()
+			m.log.Warn("job has no route yet", "job", j.Name, "err", err)
 		}
-		rj.source = src
-		b, err := probes.NewEchoBuilder(probes.EchoConfig{
-			Target: j.Target, Source: src, Encoding: j.Encoding, ID: id, PayloadSize: j.Size,
-			HopLimit: j.HopLimit, FlowLabel: j.FlowLabel,
-		})
-		if err != nil {
-			return nil, err
-		}
-		rj.builder = b
 		// Enough slots for every probe that can be outstanding at once.
 		n := int(j.Timeout/j.Interval) + 2
 		size := uint16(1) << bits.Len16(uint16(n-1))
@@ -94,6 +90,35 @@ func (m *Monitor) prepare(j Job, id uint16) (*runningJob, error) {
 	}
 	rj.metrics = newJobMetrics(j, rj.segmentNames())
 	return rj, nil
+}
+
+// prepareBuilder picks the source address and builds the probe template. Called before the
+// job starts, or by the scheduler goroutine (the builder's only user once started).
+func (rj *runningJob) prepareBuilder(m *Monitor) error {
+	src, err := m.sourceFor(rj.firstHop)
+	if err != nil {
+		return err
+	}
+	b, err := probes.NewEchoBuilder(probes.EchoConfig{
+		Target: rj.job.Target, Source: src, Encoding: rj.job.Encoding, ID: rj.id, PayloadSize: rj.job.Size,
+		HopLimit: rj.job.HopLimit, FlowLabel: rj.job.FlowLabel,
+	})
+	if err != nil {
+		return err
+	}
+	rj.mu.Lock()
+	rj.source, rj.builder = src, b
+	rj.mu.Unlock()
+	return nil
+}
+
+// takeSeq consumes a sequence number without a packet (a probe that could not be built).
+func (rj *runningJob) takeSeq() uint16 {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	seq := rj.nextSeq
+	rj.nextSeq++
+	return seq
 }
 
 func (rj *runningJob) segmentNames() [][2]string {
@@ -124,10 +149,7 @@ func (rj *runningJob) isStopped() bool {
 
 // build crafts the next probe. Only the scheduler goroutine calls it.
 func (rj *runningJob) build() ([]byte, uint16, error) {
-	rj.mu.Lock()
-	seq := rj.nextSeq
-	rj.nextSeq++
-	rj.mu.Unlock()
+	seq := rj.takeSeq()
 	pkt, err := rj.builder.Build(seq)
 	if err != nil {
 		return nil, 0, err
@@ -189,12 +211,14 @@ func (rj *runningJob) sendFailed(m *Monitor, seq uint16, err error) {
 	rj.lastErr = err.Error()
 	now := time.Now()
 	slot := &rj.pending[seq&rj.mask]
-	if slot.seq == seq && slot.open {
-		rj.resolveLost(m, slot, now, err.Error())
+	if slot.open && slot.seq != seq {
+		rj.resolveLost(m, slot, now, "")
 	}
+	*slot = pendingProbe{seq: seq, open: true, sent: now}
+	rj.resolveLost(m, slot, now, err.Error())
 	rj.mu.Unlock()
 	rj.metrics.sent.Inc()
-	m.log.Warn("send probe", "job", rj.job.Name, "err", err)
+	m.log.Debug("send probe", "job", rj.job.Name, "err", err)
 }
 
 func (rj *runningJob) reply(m *Monitor, seq uint16, r *probes.Received) {

@@ -363,6 +363,8 @@ jobs:
   - name: ecmp
     target: fc00:0:6::1
     flow_labels: 16
+  - name: nowhere
+    target: fc00:0:99::1
 `
 
 // TestLabDiamond: one job per path of the diamond; dropping what r2 receives takes only the
@@ -374,6 +376,11 @@ func TestLabDiamond(t *testing.T) {
 	isOne := func(v float64, ok bool) bool { return ok && v == 1 }
 	for _, j := range []string{"via-r2", "via-r3", "ecmp"} {
 		lm.promValue(j+" up", up, j, 30*time.Second, isOne)
+	}
+	// A target without a route does not stop the monitor: the job is down and says why.
+	lm.promValue("nowhere down", up, "nowhere", 10*time.Second, func(v float64, ok bool) bool { return ok && v == 0 })
+	if j := lm.jobs()["nowhere"]; !strings.Contains(j.LastError, "no route") || j.Sent == 0 || j.Lost != j.Sent {
+		t.Errorf("nowhere: sent %d lost %d last error %q, want every probe lost to %q", j.Sent, j.Lost, j.LastError, "no route")
 	}
 	dropFrom(t, lab, "r2", "r1")
 	lm.promValue("via-r2 down", up, "via-r2", 15*time.Second, func(v float64, ok bool) bool { return ok && v == 0 })

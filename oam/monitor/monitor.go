@@ -51,7 +51,8 @@ type Monitor struct {
 	jobs     map[string]*runningJob
 	byID     map[uint16]*runningJob
 	nextID   uint16
-	sources  map[netip.Addr]netip.Addr
+	srcMu    sync.Mutex
+	sources  map[netip.Addr]netip.Addr // source address by first hop, guarded by srcMu
 	runCtx   context.Context
 	wg       sync.WaitGroup
 	sched    *scheduler
@@ -119,7 +120,9 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Routes may have changed since the last load: pick source addresses afresh.
+	m.srcMu.Lock()
 	clear(m.sources)
+	m.srcMu.Unlock()
 	// Prepare every new or changed job first, so that an error leaves the old set running.
 	next := make(map[string]*runningJob, len(cfg.Jobs))
 	var fresh []*runningJob
@@ -193,8 +196,10 @@ func (m *Monitor) noteReload(ok bool) {
 }
 
 // sourceFor picks (and caches) the source address toward a first hop, in the monitor's
-// namespace. Called with m.mu held.
+// namespace.
 func (m *Monitor) sourceFor(firstHop netip.Addr) (netip.Addr, error) {
+	m.srcMu.Lock()
+	defer m.srcMu.Unlock()
 	if s, ok := m.sources[firstHop]; ok {
 		return s, nil
 	}
@@ -327,9 +332,17 @@ func isTimeout(err error) bool {
 
 // send is called by the scheduler for one echo probe.
 func (m *Monitor) send(rj *runningJob, planned time.Time) {
+	if rj.builder == nil {
+		// No route toward the first hop when the job was loaded: try again now; until then
+		// every due probe counts as sent and lost, so the job goes down and says why.
+		if err := rj.prepareBuilder(m); err != nil {
+			rj.sendFailed(m, rj.takeSeq(), err)
+			return
+		}
+	}
 	pkt, seq, err := rj.build()
 	if err != nil {
-		m.log.Warn("build probe", "job", rj.job.Name, "err", err)
+		rj.sendFailed(m, seq, err)
 		return
 	}
 	rj.opening(m, seq, time.Now())
