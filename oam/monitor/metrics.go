@@ -94,12 +94,12 @@ type monitorCollector struct{ m *Monitor }
 func (c monitorCollector) Describe(chan<- *prometheus.Desc) {} // unchecked: job series come and go
 
 func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
-	c.m.mu.Lock()
+	c.m.mu.RLock()
 	jobs := make([]*runningJob, 0, len(c.m.jobs))
 	for _, rj := range c.m.jobs {
 		jobs = append(jobs, rj)
 	}
-	c.m.mu.Unlock()
+	c.m.mu.RUnlock()
 	for _, rj := range jobs {
 		jm := rj.metrics
 		jm.sent.Collect(ch)
@@ -149,16 +149,14 @@ func (m *Monitor) registerMetrics() {
 		m.latProm,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "jobs", Help: "Jobs configured."},
 			func() float64 {
-				m.mu.Lock()
-				defer m.mu.Unlock()
+				m.mu.RLock()
+				defer m.mu.RUnlock()
 				return float64(len(m.jobs))
 			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "unmatched_replies_total",
 			Help: "Echo replies and errors on the shared socket whose identifier belongs to no job (other pingers on the host)."},
 			func() float64 {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				return float64(m.unmatch)
+				return float64(m.unmatch.Load())
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",
 			Help: "1 when the last load of the jobs file (start or SIGHUP) succeeded; 0 when it was refused and the previous jobs run on."},

@@ -47,7 +47,11 @@ type Monitor struct {
 	// only caller today).
 	sendMu sync.Mutex
 
-	mu       sync.Mutex
+	// reloadMu serialises Reload: jobs are prepared under it without holding mu, so the
+	// receiver's look-ups are never held up by building thousands of jobs.
+	reloadMu sync.Mutex
+	// mu guards jobs, byID and runCtx (written under reloadMu and mu, read under mu).
+	mu       sync.RWMutex
 	jobs     map[string]*runningJob
 	byID     map[uint16]*runningJob
 	nextID   uint16
@@ -56,7 +60,7 @@ type Monitor struct {
 	runCtx   context.Context
 	wg       sync.WaitGroup
 	sched    *scheduler
-	unmatch  uint64
+	unmatch  atomic.Uint64
 	resultMu sync.Mutex
 	results  *bufio.Writer
 
@@ -117,8 +121,8 @@ type ReloadStats struct {
 // jobs stop and their series disappear. On error nothing changes.
 func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	var st ReloadStats
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
 	// Routes may have changed since the last load: pick source addresses afresh.
 	m.srcMu.Lock()
 	clear(m.sources)
@@ -152,6 +156,8 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 			st.Added++
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for name, old := range m.jobs {
 		if next[name] != old {
 			old.stop()
@@ -218,6 +224,9 @@ func (m *Monitor) sourceFor(firstHop netip.Addr) (netip.Addr, error) {
 
 // start begins a prepared job. Called with m.mu held and m.runCtx set.
 func (m *Monitor) start(rj *runningJob) {
+	if m.runCtx.Err() != nil {
+		return // Run is stopping: start nothing it would not wait for
+	}
 	switch rj.job.Kind {
 	case KindEcho:
 		m.sched.add(rj)
@@ -261,8 +270,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-recvErr:
-		cancel()
 	}
+	cancel()       // before taking mu below: a Reload from now on starts nothing
 	m.conn.Close() // unblocks the receiver
 	m.mu.Lock()
 	for _, rj := range m.jobs {
@@ -307,12 +316,12 @@ func (m *Monitor) receive(ctx context.Context) error {
 		default:
 			continue
 		}
-		m.mu.Lock()
+		m.mu.RLock()
 		rj := m.byID[id]
+		m.mu.RUnlock()
 		if rj == nil {
-			m.unmatch++
+			m.unmatch.Add(1)
 		}
-		m.mu.Unlock()
 		if rj == nil {
 			continue
 		}
