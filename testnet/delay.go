@@ -167,6 +167,21 @@ func (b *builder) delayLink(i int, lk *Link, na, nb *labNode, ifa, ifb *Interfac
 			return fmt.Errorf("create veth %s/%s: %w", v.name, v.peer, err)
 		}
 	}
+	// The relay copies frames as it reads them, so the nodes must hand
+	// their ends finished frames: with TX checksum offload on, a locally
+	// generated UDP or TCP packet (or one forwarded still unfinished from
+	// another veth) leaves with its checksum to be completed
+	// (CHECKSUM_PARTIAL), which no hardware ever completes here, and TSO
+	// hands over segments of up to 64 KB. Without checksum offload the
+	// kernel computes checksums and segments in software before the veth.
+	for _, v := range []struct {
+		n      *labNode
+		ifname string
+	}{{na, ifa.Name}, {nb, ifb.Name}} {
+		if err := execIn(v.n.ns, func() error { return disableTxChecksum(v.ifname) }); err != nil {
+			return fmt.Errorf("node %s: %w", v.n.node.Name, err)
+		}
+	}
 	var idx [2]int
 	for j, name := range []string{midA, midB} {
 		link, err := rh.LinkByName(name)
