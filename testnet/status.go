@@ -92,30 +92,25 @@ func nodeStatus(lab, node string) (NodeStatus, error) {
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
-	routes, err := h.RouteListFiltered(unix.AF_INET6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
+	var routes []rawRoute
+	if err := execIn(ns, func() (err error) {
+		routes, err = listRoutes6()
+		return err
+	}); err != nil {
 		return st, fmt.Errorf("list routes: %w", err)
 	}
 	for _, r := range routes {
-		switch e := r.Encap.(type) {
-		case *netlink.SEG6LocalEncap:
-			s := fmt.Sprintf("%s %s", r.Dst.IP, nl.SEG6LocalActionString(e.Action))
-			if e.Flags[nl.SEG6_LOCAL_NH6] {
-				s += " nh6 " + e.In6Addr.String()
+		switch r.encapType {
+		case nl.LWTUNNEL_ENCAP_SEG6_LOCAL:
+			st.SIDs = append(st.SIDs, sidString(r.dst.Addr(), r.encap))
+		case nl.LWTUNNEL_ENCAP_SEG6:
+			e, err := decodeSeg6Encap(r.encap)
+			if err != nil {
+				// Show the route rather than fail the whole status.
+				st.Policies = append(st.Policies, fmt.Sprintf("%s seg6 (cannot decode: %v)", r.dst, err))
+				continue
 			}
-			if e.Flags[nl.SEG6_LOCAL_TABLE] {
-				s += fmt.Sprintf(" table %d", e.Table)
-			}
-			st.SIDs = append(st.SIDs, s)
-		case *netlink.SEG6Encap:
-			segs := make([]string, len(e.Segments))
-			for i, sg := range e.Segments { // SRH order: reverse for travel order
-				segs[len(segs)-1-i] = sg.String()
-			}
-			if e.Mode == nl.SEG6_IPTUN_MODE_INLINE && len(segs) > 0 {
-				segs = segs[:len(segs)-1] // the slot for the original destination
-			}
-			st.Policies = append(st.Policies, fmt.Sprintf("%s %s segs [%s]", r.Dst, nl.SEG6EncapModeString(e.Mode), strings.Join(segs, " ")))
+			st.Policies = append(st.Policies, r.dst.String()+" "+e.String())
 		}
 	}
 	return st, nil

@@ -125,6 +125,30 @@ func TestUpForegroundSIGINT(t *testing.T) {
 	}
 }
 
+// TestUpHMACStatus: up of hmac (policies with an HMAC TLV) shows them in
+// its status step, with their segments and key id.
+func TestUpHMACStatus(t *testing.T) {
+	bin := build(t)
+	name := labtest.UniqueName("clihmac")
+	t.Cleanup(func() { _, _ = testnet.Down(name) })
+	out, err := run(t, bin, "up", "--name", name, "../../testnet/topologies/hmac.yaml")
+	if err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"policy   fc00:0:4::100/128 encap segs [fc00:0:3::d6] hmac 1",
+		"policy   fc00:0:4::200/128 encap segs [fc00:0:3::d6]\n",
+		"policy   fc00:0:4::300/128 inline segs [fc00:0:3::e] hmac 1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := run(t, bin, "down", name); err != nil {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+}
+
 func TestBadTopologyNamesFileAndLine(t *testing.T) {
 	bin := build(t)
 	out, err := run(t, bin, "up", "../../testnet/testdata/bad/unknown-node.yaml")
