@@ -177,7 +177,6 @@ func sidString(dst netip.Addr, encap []byte) string {
 	return s
 }
 
-
 // attr is one netlink attribute (struct rtattr and its payload).
 type attr struct {
 	typ   uint16
