@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +57,13 @@ func main() {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 			&cli.BoolFlag{Name: "json-lines", Usage: "print one JSON object per result and one for the statistics"},
 			&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
+			&cli.BoolFlag{Name: "timestamps", Usage: "per-segment one-way delay, loss and liveness: every --segs SID and DESTINATION must be an End.OAM SID of srv6-agent; the probe returns to this host (docs/srv6-ping.md, docs/delay-measurement.md); -W defaults to 2 here"},
+			&cli.IntFlag{Name: "collector-port", Usage: "--timestamps: UDP `PORT` of the built-in collector the agents report to (0: any free port)"},
+			&cli.IntFlag{Name: "detect-mult", Value: 3, Usage: "--timestamps: a segment is down after `N` consecutive probes lost on it (as BFD's detect multiplier)"},
+			&cli.IntFlag{Name: "up-mult", Value: 3, Usage: "--timestamps: a segment is up after `N` consecutive probes crossed it"},
+			&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (e.g. a lab of namespaces on one host): one-way delays need no synchronisation, so an unsynchronised adjtimex state is not flagged and no error bound is printed"},
+			&cli.Float64Flag{Name: "linger", Value: 0.1, Usage: "--timestamps: `SECONDS` a probe that came back waits for the agents' reports (they batch them for up to 10 ms)"},
+			&cli.StringFlag{Name: "names", Usage: "--timestamps: comma-separated `NAMES` printed instead of the --segs SIDs and DESTINATION, in order"},
 		},
 		Action: run,
 		// Exit codes and messages are ours (see below), not urfave's default handler's.
@@ -131,30 +137,25 @@ func allNoValue(takesNoValue map[string]bool, shorts string) bool {
 func fail(err error) error { return cli.Exit(err.Error(), exitError) }
 
 func run(c *cli.Context) error {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if c.Bool("timestamps") {
+		return runTimestamps(ctx, c, os.Stdout)
+	}
+	for _, name := range timestampFlags {
+		if c.IsSet(name) {
+			return fail(fmt.Errorf("--%s needs --timestamps", name))
+		}
+	}
 	target, opts, err := parse(c)
 	if err != nil {
 		return fail(err)
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	if path := c.Path("pcap"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return fail(fmt.Errorf("--pcap: %w", err))
-		}
-		defer f.Close()
-		tap, err := probes.NewPcapTap(f)
-		if err != nil {
-			return fail(fmt.Errorf("--pcap %s: %w", path, err))
-		}
-		opts.Tap = tap
-		defer func() {
-			if err := tap.Err(); err != nil {
-				fmt.Fprintln(os.Stderr, "srv6-ping: --pcap: "+err.Error())
-			}
-		}()
+	closePcap, err := openPcap(c, &opts.Tap)
+	if err != nil {
+		return fail(err)
 	}
+	defer closePcap()
 
 	pinger, err := ping.New(ctx, target, opts)
 	if err != nil {
@@ -219,30 +220,10 @@ func run(c *cli.Context) error {
 
 // parse turns flags and the argument into a target and options; errors name the flag.
 func parse(c *cli.Context) (oam.Target, ping.Options, error) {
-	var target oam.Target
 	var opts ping.Options
-	switch c.NArg() {
-	case 0:
-		return target, opts, errors.New("missing DESTINATION (usage: srv6-ping [options] [--segs SID,...] DESTINATION)")
-	case 1:
-	default:
-		return target, opts, fmt.Errorf("one DESTINATION expected, got %q (options go before DESTINATION)", c.Args().Slice())
-	}
-	dst, err := oam.ParseSegment(c.Args().First())
+	target, err := parseTarget(c)
 	if err != nil {
-		return target, opts, fmt.Errorf("destination: %w", err)
-	}
-	target.Destination = dst
-	if s := c.String("segs"); c.IsSet("segs") {
-		segs, err := oam.ParseSegmentList(s)
-		if err != nil {
-			return target, opts, fmt.Errorf("--segs: %w", err)
-		}
-		// Destination is the final segment; "--segs A,B,D D" means the same as "--segs A,B D".
-		if segs[len(segs)-1] == dst && !c.Bool("decap") {
-			segs = segs[:len(segs)-1]
-		}
-		target.Segments = segs
+		return target, opts, err
 	}
 	if c.Bool("encap") && c.Bool("insert") {
 		return target, opts, errors.New("--encap and --insert: choose one")
@@ -284,25 +265,11 @@ func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 		return target, opts, fmt.Errorf("-Q %d: the traffic class must be 0 to 255", q)
 	}
 	opts.TrafficClass = uint8(c.Int("Q"))
-	if f := c.String("F"); f != "" {
-		v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(f), "0x"), 16, 32)
-		if err != nil || v > 0xfffff {
-			return target, opts, fmt.Errorf("-F %s: the flow label is a hex number of at most 20 bits (0 to fffff)", f)
-		}
-		opts.FlowLabel = uint32(v)
+	if opts.FlowLabel, err = parseFlowLabel(c.String("F")); err != nil {
+		return target, opts, err
 	}
-	if i := c.String("I"); i != "" {
-		if a, err := netip.ParseAddr(i); err == nil {
-			if !a.Is6() || a.Is4In6() {
-				return target, opts, fmt.Errorf("-I %s: the source must be an IPv6 address or an interface name", i)
-			}
-			opts.Source = a
-		} else {
-			if _, err := net.InterfaceByName(i); err != nil {
-				return target, opts, fmt.Errorf("-I %s: neither an IPv6 address nor an interface of this host", i)
-			}
-			opts.Interface = i
-		}
+	if opts.Source, opts.Interface, err = parseSource(c.String("I")); err != nil {
+		return target, opts, err
 	}
 	opts.OAM = c.Bool("oam")
 	if c.IsSet("hmac-keyid") || c.IsSet("hmac-secret-file") {
@@ -316,6 +283,52 @@ func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 		return target, opts, errors.New("--oam and --hmac-keyid act on the SRH: they need --segs")
 	}
 	return target, opts, nil
+}
+
+// parseTarget reads DESTINATION and --segs.
+func parseTarget(c *cli.Context) (oam.Target, error) {
+	var target oam.Target
+	switch c.NArg() {
+	case 0:
+		return target, errors.New("missing DESTINATION (usage: srv6-ping [options] [--segs SID,...] DESTINATION)")
+	case 1:
+	default:
+		return target, fmt.Errorf("one DESTINATION expected, got %q (options go before DESTINATION)", c.Args().Slice())
+	}
+	dst, err := oam.ParseSegment(c.Args().First())
+	if err != nil {
+		return target, fmt.Errorf("destination: %w", err)
+	}
+	target.Destination = dst
+	if s := c.String("segs"); c.IsSet("segs") {
+		segs, err := oam.ParseSegmentList(s)
+		if err != nil {
+			return target, fmt.Errorf("--segs: %w", err)
+		}
+		// Destination is the final segment; "--segs A,B,D D" means the same as "--segs A,B D".
+		if segs[len(segs)-1] == dst && !c.Bool("decap") {
+			segs = segs[:len(segs)-1]
+		}
+		target.Segments = segs
+	}
+	return target, nil
+}
+
+// parseSource reads -I: an IPv6 address or an interface name.
+func parseSource(i string) (netip.Addr, string, error) {
+	if i == "" {
+		return netip.Addr{}, "", nil
+	}
+	if a, err := netip.ParseAddr(i); err == nil {
+		if !a.Is6() || a.Is4In6() {
+			return netip.Addr{}, "", fmt.Errorf("-I %s: the source must be an IPv6 address or an interface name", i)
+		}
+		return a, "", nil
+	}
+	if _, err := net.InterfaceByName(i); err != nil {
+		return netip.Addr{}, "", fmt.Errorf("-I %s: neither an IPv6 address nor an interface of this host", i)
+	}
+	return netip.Addr{}, i, nil
 }
 
 func hmacKey(c *cli.Context) (*srh.HMACKey, error) {

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/urfave/cli/v2"
+)
+
+// timestampFlags are the flags of the --timestamps mode; they need --timestamps.
+var timestampFlags = []string{"collector-port", "detect-mult", "up-mult", "shared-clock", "linger", "names"}
+
+// echoOnlyFlags make no sense with --timestamps: the probe is an ICMPv6 Echo Request with the
+// SRH inserted (so --insert is accepted: it is what the mode does) that returns to the sender.
+var echoOnlyFlags = map[string]string{
+	"encap": "timestamped probes carry the SRH inserted in the echo request, not encapsulated",
+	"decap": "timestamped probes return to the sender; they cannot end at a decapsulating SID",
+	"oam":   "timestamped probes do not set the O-flag; End.OAM timestamps them without it",
+}
+
+// parseTimestamps turns flags and the argument into the engine's target and options.
+func parseTimestamps(c *cli.Context) (oam.Target, delay.Options, error) {
+	var opts delay.Options
+	for _, name := range []string{"encap", "decap", "oam"} {
+		if c.IsSet(name) {
+			return oam.Target{}, opts, fmt.Errorf("--%s cannot be used with --timestamps: %s", name, echoOnlyFlags[name])
+		}
+	}
+	target, err := parseTarget(c)
+	if err != nil {
+		return target, opts, err
+	}
+	if c.Int("c") < 0 {
+		return target, opts, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
+	}
+	opts.Count = c.Int("c")
+	iv := c.Float64("i")
+	if iv <= 0 || iv > 3600 {
+		return target, opts, fmt.Errorf("-i %v: with --timestamps the interval must be more than 0 (no flood) and at most 3600 seconds", iv)
+	}
+	opts.Interval = time.Duration(iv * float64(time.Second))
+	if c.IsSet("W") { // otherwise the engine's 2 s: results print in order, a lost probe holds them back
+		w := c.Float64("W")
+		if w <= 0 || w > 3600 {
+			return target, opts, fmt.Errorf("-W %v: the timeout must be more than 0 and at most 3600 seconds", w)
+		}
+		opts.Timeout = time.Duration(w * float64(time.Second))
+	}
+	if s := c.Int("s"); s < 1 || s > probes.MaxPayload {
+		return target, opts, fmt.Errorf("-s %d: with --timestamps the payload size must be 1 to %d", s, probes.MaxPayload)
+	}
+	opts.PayloadSize = c.Int("s")
+	if t := c.Int("t"); t < 1 || t > 255 {
+		return target, opts, fmt.Errorf("-t %d: the hop limit must be 1 to 255", t)
+	}
+	opts.HopLimit = c.Int("t")
+	if q := c.Int("Q"); q < 0 || q > 255 {
+		return target, opts, fmt.Errorf("-Q %d: the traffic class must be 0 to 255", q)
+	}
+	opts.TrafficClass = uint8(c.Int("Q"))
+	if opts.FlowLabel, err = parseFlowLabel(c.String("F")); err != nil {
+		return target, opts, err
+	}
+	if opts.Source, opts.Interface, err = parseSource(c.String("I")); err != nil {
+		return target, opts, err
+	}
+	if c.IsSet("hmac-keyid") || c.IsSet("hmac-secret-file") {
+		if opts.HMAC, err = hmacKey(c); err != nil {
+			return target, opts, err
+		}
+	}
+	if p := c.Int("collector-port"); p < 0 || p > 65535 {
+		return target, opts, fmt.Errorf("--collector-port %d: a UDP port 0 to 65535 (0: any free port)", p)
+	}
+	opts.CollectorPort = uint16(c.Int("collector-port"))
+	for _, name := range []string{"detect-mult", "up-mult"} {
+		if m := c.Int(name); m < 1 || m > 255 {
+			return target, opts, fmt.Errorf("--%s %d: the multiplier must be 1 to 255", name, m)
+		}
+	}
+	opts.DetectMultiplier, opts.UpMultiplier = c.Int("detect-mult"), c.Int("up-mult")
+	l := c.Float64("linger")
+	if l <= 0 || l > 60 {
+		return target, opts, fmt.Errorf("--linger %v: more than 0 and at most 60 seconds", l)
+	}
+	opts.Linger = time.Duration(l * float64(time.Second))
+	if to := cmp.Or(opts.Timeout, 2*time.Second); opts.Linger > to {
+		return target, opts, fmt.Errorf("--linger %v: must not be longer than the timeout -W %v", l, to.Seconds())
+	}
+	opts.SharedClock = c.Bool("shared-clock")
+	if n := c.String("names"); n != "" {
+		opts.Names = strings.Split(n, ",")
+		if len(opts.Names) > len(target.Path()) {
+			return target, opts, fmt.Errorf("--names %s: %d names for %d segments (the --segs and DESTINATION)", n, len(opts.Names), len(target.Path()))
+		}
+		for i, name := range opts.Names {
+			if strings.ContainsAny(name, " \t\n") || name == "src" {
+				return target, opts, fmt.Errorf("--names: name %d %q: no spaces, and \"src\" is the sender's", i+1, name)
+			}
+		}
+	}
+	return target, opts, nil
+}
+
+// runTimestamps is `srv6-ping --timestamps`: probes/delay instead of the echo pinger.
+func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
+	target, opts, err := parseTimestamps(c)
+	if err != nil {
+		return fail(err)
+	}
+	closePcap, err := openPcap(c, &opts.Tap)
+	if err != nil {
+		return fail(err)
+	}
+	defer closePcap()
+
+	p, err := delay.New(ctx, target, opts)
+	if err != nil {
+		return fail(err)
+	}
+	defer p.Close()
+	opts = p.Options()
+	points := p.Points()
+
+	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
+	quiet, stamp := c.Bool("q"), c.Bool("D")
+	enc := json.NewEncoder(out)
+	var results []delay.Result
+	var line bytes.Buffer
+	emit := func(r delay.Result) {
+		switch {
+		case jsonMode:
+			results = append(results, r)
+		case linesMode:
+			j := delay.NewJSONResult(r, points)
+			j.Type = "result"
+			_ = enc.Encode(j)
+		case quiet:
+		default:
+			line.Reset()
+			_ = delay.FormatResult(&line, r, points, opts.SharedClock)
+			if stamp {
+				now := time.Now()
+				prefix := fmt.Sprintf("[%d.%06d] ", now.Unix(), now.Nanosecond()/1000)
+				s := strings.TrimSuffix(line.String(), "\n")
+				line.Reset()
+				line.WriteString(prefix + strings.ReplaceAll(s, "\n", "\n"+prefix) + "\n")
+			}
+			_, _ = out.Write(line.Bytes())
+		}
+	}
+	if !jsonMode && !linesMode {
+		fmt.Fprintf(out, "SRV6-PING %s: %d data bytes, timestamped, back to %s, collector %s, session %#08x\n",
+			target, opts.PayloadSize, p.Source(), p.Collector(), opts.Session)
+	}
+	sum, err := p.Run(ctx, emit)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case jsonMode:
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(delay.NewJSONDocument(p, results, sum)); err != nil {
+			return fail(err)
+		}
+	case linesMode:
+		s := delay.NewJSONSummary(sum)
+		s.Type = "summary"
+		_ = enc.Encode(s)
+	default:
+		if err := delay.FormatSummary(out, sum, points, target.Destination.String()); err != nil {
+			return fail(err)
+		}
+		for _, seg := range sum.Segments {
+			if seg.Missing > 0 {
+				fmt.Fprintln(out, "? = no timestamp from that node: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold "+p.Source().String()+"?")
+				break
+			}
+		}
+	}
+	if sum.Received > 0 {
+		return nil
+	}
+	return cli.Exit("", exitNoReply)
+}
+
+// openPcap opens --pcap's file and sets *tap; the function it returns closes it and reports a
+// write error.
+func openPcap(c *cli.Context, tap *probes.Tap) (func(), error) {
+	path := c.Path("pcap")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--pcap: %w", err)
+	}
+	t, err := probes.NewPcapTap(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--pcap %s: %w", path, err)
+	}
+	*tap = t
+	return func() {
+		if err := errors.Join(t.Err(), f.Close()); err != nil {
+			fmt.Fprintln(os.Stderr, "srv6-ping: --pcap: "+err.Error())
+		}
+	}, nil
+}
+
+// parseFlowLabel reads -F: hex, at most 20 bits; "" is 0.
+func parseFlowLabel(f string) (uint32, error) {
+	if f == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(f), "0x"), 16, 32)
+	if err != nil || v > 0xfffff {
+		return 0, fmt.Errorf("-F %s: the flow label is a hex number of at most 20 bits (0 to fffff)", f)
+	}
+	return uint32(v), nil
+}

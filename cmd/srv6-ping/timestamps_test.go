@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
+)
+
+// The End.OAM SIDs srv6-agent binds in line4 (fc00:0:N::b0/124 is left free for it), and the
+// interface each seg6local route points at.
+var oamSIDs = []struct{ node, sid, dev string }{
+	{"r1", "fc00:0:2::b0", "to-r2"},
+	{"r2", "fc00:0:3::b0", "to-h2"},
+	{"h2", "fc00:0:4::b0", "to-r2"},
+}
+
+// startAgents runs srv6-agent (oam/agent, in-process) with End.OAM on each node's SID until
+// the test ends.
+func startAgents(t *testing.T, lab *testnet.Lab) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for i, s := range oamSIDs {
+		var a *agent.Agent
+		err := lab.Exec(s.node, func() error {
+			var err error
+			a, err = agent.New(agent.Config{
+				NodeID:     uint32(i + 2),
+				SIDs:       []agent.SIDConfig{{SID: s.sid, Device: s.dev}},
+				Collectors: []string{"fc00:0:1::/48", "fd00::/16"},
+				ReportRate: 100000,
+			}, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("start srv6-agent on %s: %v", s.node, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil {
+				t.Errorf("srv6-agent on %s: %v", s.node, err)
+			}
+		}()
+	}
+}
+
+func compileTimestampsSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	s, err := c.Compile("../../docs/json/srv6-ping-timestamps.schema.json")
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
+	}
+	return s
+}
+
+func validateWith(t *testing.T, s *jsonschema.Schema, doc string) {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	if err := s.Validate(v); err != nil {
+		t.Errorf("does not validate against docs/json/srv6-ping-timestamps.schema.json: %v\n%s", err, doc)
+	}
+}
+
+// jsonResult is the part of a result the test checks.
+type jsonResult struct {
+	Seq      uint32
+	Status   string
+	RTTMS    *float64 `json:"rtt_ms"`
+	Segments []struct {
+		From, To, State string
+		DelayMS         *float64 `json:"delay_ms"`
+	}
+}
+
+// TestTimestampsLab runs `srv6-ping --timestamps` in h1 of line4 through End.OAM SIDs on r1,
+// r2 and h2 (srv6-agent in-process) and checks the text, --json and --json-lines output.
+func TestTimestampsLab(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	startAgents(t, lab)
+	warm(t, lab, "h1", "fc00:0:4::1")
+	segs := []string{"src→r1", "r1→r2", "r2→h2", "h2→src"}
+	args := []string{"--timestamps", "--shared-clock", "-c", "5", "-i", "0.05",
+		"--names", "r1,r2,h2", "--segs", "fc00:0:2::b0,fc00:0:3::b0", "fc00:0:4::b0"}
+
+	t.Run("text", func(t *testing.T) {
+		out, stderr, code := runCLI(t, lab, "h1", args...)
+		t.Logf("srv6-ping %s\n%s", strings.Join(args, " "), out)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		if !strings.HasPrefix(out, "SRV6-PING fc00:0:4::b0 via fc00:0:2::b0 → fc00:0:3::b0: 56 data bytes, timestamped, back to fc00:0:1::1, collector [fc00:0:1::1]:") {
+			t.Errorf("header: %q", strings.SplitN(out, "\n", 2)[0])
+		}
+		num := `(\d+\.\d{3})`
+		var re strings.Builder
+		re.WriteString(`rtt=` + num + ` ms`)
+		for _, s := range segs {
+			re.WriteString(`   ` + regexp.QuoteMeta(s) + ` ` + num)
+		}
+		re.WriteString(` ms \(one-way, shared clock\)`)
+		line := regexp.MustCompile(re.String())
+		for seq := 1; seq <= 5; seq++ {
+			r := regexp.MustCompile(fmt.Sprintf(`(?m)^seq=%d %s$`, seq, line.String()))
+			if !r.MatchString(out) {
+				t.Errorf("no line for seq=%d with a one-way delay for each of %v", seq, segs)
+			}
+		}
+		if !strings.Contains(out, "5 probes transmitted, 5 returned, 0.0% loss") {
+			t.Errorf("summary: want 5 returned, 0.0%% loss")
+		}
+		for _, s := range segs {
+			row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(s) + ` +` + num + `/` + num + `/` + num + `/` + num +
+				` +` + num + `/` + num + `/` + num + ` +shared +0\.0% \(0/5\) +up$`)
+			if !row.MatchString(out) {
+				t.Errorf("summary: no row for %s with its one-way statistics, 0.0%% (0/5) loss, up", s)
+			}
+		}
+	})
+
+	schema := compileTimestampsSchema(t)
+	t.Run("json", func(t *testing.T) {
+		out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		validateWith(t, schema, out)
+		var doc struct {
+			Mode    string
+			Results []jsonResult
+			Summary struct {
+				Transmitted, Received int
+				Segments              []struct {
+					From, To    string
+					LossPercent float64 `json:"loss_percent"`
+					Delay       struct{ Count int }
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Mode != "timestamps" || len(doc.Results) != 5 || doc.Summary.Received != 5 || len(doc.Summary.Segments) != len(segs) {
+			t.Fatalf("mode %q, %d results, %d received, %d segments; want timestamps, 5, 5, %d", doc.Mode,
+				len(doc.Results), doc.Summary.Received, len(doc.Summary.Segments), len(segs))
+		}
+		for _, r := range doc.Results {
+			checkComplete(t, r, segs)
+		}
+		for i, s := range doc.Summary.Segments {
+			if s.From+"→"+s.To != segs[i] || s.LossPercent != 0 || s.Delay.Count != 5 {
+				t.Errorf("summary segment %d: %+v; want %s, 0%% loss, 5 delays", i, s, segs[i])
+			}
+		}
+	})
+
+	t.Run("json-lines", func(t *testing.T) {
+		out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json-lines"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 6 {
+			t.Fatalf("%d lines, want 5 results and a summary:\n%s", len(lines), out)
+		}
+		for i, l := range lines {
+			validateWith(t, schema, l)
+			if i < 5 {
+				var r jsonResult
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatal(err)
+				}
+				checkComplete(t, r, segs)
+			} else if !strings.HasPrefix(l, `{"type":"summary"`) {
+				t.Errorf("last line is not the summary: %s", l)
+			}
+		}
+	})
+
+	// Without --segs the destination alone is timestamped: src→D and D→src.
+	t.Run("no segs", func(t *testing.T) {
+		out, stderr, code := runCLI(t, lab, "h1", "--json", "--timestamps", "--shared-clock", "-c", "2", "-i", "0.05", "fc00:0:4::b0")
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		validateWith(t, schema, out)
+		var doc struct{ Results []jsonResult }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 2 {
+			t.Fatalf("%v: %s", err, out)
+		}
+		for _, r := range doc.Results {
+			checkComplete(t, r, []string{"src→fc00:0:4::b0", "fc00:0:4::b0→src"})
+		}
+	})
+
+	// A SID that is not End.OAM (r1's plain End) forwards the probe without a timestamp: its
+	// segments print "?" (state missing), the probe is partial, and the exit status is 0.
+	t.Run("non-OAM SID", func(t *testing.T) {
+		a := []string{"--timestamps", "--shared-clock", "-c", "2", "-i", "0.05", "-W", "0.5", "--segs", "fc00:0:2::e,fc00:0:3::b0", "fc00:0:4::b0"}
+		out, stderr, code := runCLI(t, lab, "h1", a...)
+		t.Logf("srv6-ping %s\n%s", strings.Join(a, " "), out)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		want := regexp.MustCompile(`(?m)^seq=1 rtt=\d+\.\d{3} ms   src→fc00:0:2::e \?   fc00:0:2::e→fc00:0:3::b0 \?   fc00:0:3::b0→fc00:0:4::b0 \d+\.\d{3}   fc00:0:4::b0→src \d+\.\d{3} ms`)
+		if !want.MatchString(out) {
+			t.Errorf("want r1's segments as ? and the others measured")
+		}
+		if !regexp.MustCompile(`(?m)^src→fc00:0:2::e .* 2 unreported$`).MatchString(out) || !strings.Contains(out, "? = no timestamp from that node") {
+			t.Errorf("summary: want src→fc00:0:2::e with 2 unreported")
+		}
+		out, _, code = runCLI(t, lab, "h1", append([]string{"--json"}, a...)...)
+		validateWith(t, schema, out)
+		if code != 0 || !strings.Contains(out, `"state": "missing"`) || !strings.Contains(out, `"status": "partial"`) {
+			t.Errorf("--json: exit %d, want 0 with partial results and missing segments:\n%s", code, out)
+		}
+	})
+
+	// A destination without End.OAM (h2's loopback): what h2 does with a probe whose SRH still
+	// has a segment left decides; the segments it should have timestamped are never measured.
+	t.Run("non-OAM destination", func(t *testing.T) {
+		a := []string{"--timestamps", "--shared-clock", "-c", "2", "-i", "0.05", "-W", "0.5", "--segs", "fc00:0:2::b0,fc00:0:3::b0", "fc00:0:4::1"}
+		out, stderr, code := runCLI(t, lab, "h1", a...)
+		t.Logf("srv6-ping %s\n%s", strings.Join(a, " "), out)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		want := regexp.MustCompile(`(?m)^seq=1 rtt=\d+\.\d{3} ms   src→fc00:0:2::b0 \d+\.\d{3}   fc00:0:2::b0→fc00:0:3::b0 \d+\.\d{3}   fc00:0:3::b0→fc00:0:4::1 \?   fc00:0:4::1→src \? ms`)
+		if !want.MatchString(out) || !strings.Contains(out, "? = no timestamp from that node") {
+			t.Errorf("want the segments up to r2 measured, the two around fc00:0:4::1 as ?, and the note on ?")
+		}
+	})
+
+	// Ctrl-C: the summary is printed, the exit status says whether a probe returned.
+	t.Run("interrupt", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, "--timestamps", "--shared-clock", "-i", "0.05", "--segs", "fc00:0:2::b0", "fc00:0:4::b0")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.Start("h1", cmd); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "seq=3 ") {
+				if err := cmd.Process.Signal(os.Interrupt); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("after SIGINT: %v; want exit 0\n%s", err, out.String())
+		}
+		if !regexp.MustCompile(`(?m)^\d+ probes transmitted, \d+ returned, `).MatchString(out.String()) ||
+			!strings.Contains(out.String(), "--- fc00:0:4::b0 timestamped probe statistics") {
+			t.Errorf("no summary after SIGINT:\n%s", out.String())
+		}
+	})
+
+	// Probes that never come back: exit 1, and the loss is localised.
+	t.Run("no return", func(t *testing.T) {
+		a := []string{"--timestamps", "--shared-clock", "-c", "2", "-i", "0.05", "-W", "0.3", "--segs", "fc00:0:2::b0,fc00:0:3::77", "fc00:0:4::b0"}
+		out, stderr, code := runCLI(t, lab, "h1", a...)
+		t.Logf("srv6-ping %s\n%s", strings.Join(a, " "), out)
+		if code != exitNoReply {
+			t.Fatalf("exit %d, want 1; stderr %s", code, stderr)
+		}
+		if !strings.Contains(out, "seq=1 lost on fc00:0:2::b0→fc00:0:3::77 (last seen by fc00:0:2::b0)") ||
+			!strings.Contains(out, "2 probes transmitted, 0 returned, 100.0% loss") {
+			t.Errorf("want the loss localised on fc00:0:2::b0→fc00:0:3::77")
+		}
+	})
+}
+
+// checkComplete asserts every segment of r has a one-way delay, and that they add up to at
+// most the RTT (with one clock, they add up to it: TX→A→…→RX).
+func checkComplete(t *testing.T, r jsonResult, segs []string) {
+	t.Helper()
+	if r.Status != "complete" || r.RTTMS == nil || len(r.Segments) != len(segs) {
+		t.Errorf("seq %d: status %s, %d segments; want complete with an rtt and %d segments", r.Seq, r.Status, len(r.Segments), len(segs))
+		return
+	}
+	sum := 0.0
+	for i, s := range r.Segments {
+		if s.From+"→"+s.To != segs[i] || s.State != "measured" || s.DelayMS == nil || *s.DelayMS < 0 {
+			t.Errorf("seq %d segment %d: %+v; want %s measured", r.Seq, i, s, segs[i])
+			continue
+		}
+		sum += *s.DelayMS
+	}
+	if sum > *r.RTTMS+1e-6 {
+		t.Errorf("seq %d: one-way delays add up to %.6f ms, more than the rtt %.6f ms", r.Seq, sum, *r.RTTMS)
+	}
+}
+
+// TestTimestampsFlagErrors: flags that make no sense with (or without) --timestamps exit 2
+// naming the flag, before any packet is sent.
+func TestTimestampsFlagErrors(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	dst := "fc00:0:4::b0"
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"encap", []string{"--timestamps", "--encap", dst}, "--encap cannot be used with --timestamps"},
+		{"decap", []string{"--timestamps", "--decap", "--segs", "fc00:0:2::b0", dst}, "--decap cannot be used with --timestamps"},
+		{"oam", []string{"--timestamps", "--oam", dst}, "--oam cannot be used with --timestamps"},
+		{"flood", []string{"--timestamps", "-i", "0", dst}, "-i 0: with --timestamps the interval must be more than 0"},
+		{"no payload", []string{"--timestamps", "-s", "0", dst}, "-s 0: with --timestamps the payload size must be 1 to"},
+		{"detect", []string{"--timestamps", "--detect-mult", "0", dst}, "--detect-mult 0: the multiplier must be 1 to 255"},
+		{"port", []string{"--timestamps", "--collector-port", "70000", dst}, "--collector-port 70000: a UDP port"},
+		{"linger", []string{"--timestamps", "--linger", "3", dst}, "--linger 3: must not be longer than the timeout -W 2"},
+		{"names", []string{"--timestamps", "--names", "a,b,c", "--segs", "fc00:0:2::b0", dst}, "--names a,b,c: 3 names for 2 segments"},
+		{"shared without timestamps", []string{"--shared-clock", dst}, "--shared-clock needs --timestamps"},
+		{"no destination", []string{"--timestamps", "--segs", "fc00:0:2::b0"}, "missing DESTINATION"},
+		{"no route", []string{"--timestamps", "--segs", "3fff::b0", dst}, "first segment: no route to 3fff::b0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, stderr, code := runCLI(t, lab, "h1", c.args...)
+			if code != exitError || !strings.Contains(stderr, c.want) || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q on stderr only", code, out, stderr, c.want)
+			}
+		})
+	}
+}
