@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -193,6 +194,26 @@ func TestTimestampsLab(t *testing.T) {
 			} else if !strings.HasPrefix(l, `{"type":"summary"`) {
 				t.Errorf("last line is not the summary: %s", l)
 			}
+		}
+	})
+
+	// -D prefixes every line with the time; --pcap records the probes sent and returned.
+	t.Run("D and pcap", func(t *testing.T) {
+		pcap := filepath.Join(t.TempDir(), "ts.pcap")
+		out, stderr, code := runCLI(t, lab, "h1", append([]string{"-D", "--pcap", pcap}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		if n := len(regexp.MustCompile(`(?m)^\[\d+\.\d{6}\] seq=\d `).FindAllString(out, -1)); n != 5 {
+			t.Errorf("%d lines with a -D time, want 5:\n%s", n, out)
+		}
+		b, err := os.ReadFile(pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pcap header 24 bytes; each record 16 + the packet (at least 40 + SRH + ICMPv6).
+		if len(b) < 24+5*(16+40+8+16*4+8) {
+			t.Errorf("--pcap wrote %d bytes, too few for the 5 probes sent", len(b))
 		}
 	})
 
