@@ -183,12 +183,7 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 		if err := delay.FormatSummary(out, sum, points, target.Destination.String()); err != nil {
 			return fail(err)
 		}
-		for _, seg := range sum.Segments {
-			if seg.Missing > 0 {
-				fmt.Fprintln(out, "? = no timestamp from that node: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold "+p.Source().String()+"?")
-				break
-			}
-		}
+		printHints(out, sum, p.Source().String())
 	}
 	if sum.Received > 0 {
 		return nil
@@ -230,4 +225,19 @@ func parseFlowLabel(f string) (uint32, error) {
 		return 0, fmt.Errorf("-F %s: the flow label is a hex number of at most 20 bits (0 to fffff)", f)
 	}
 	return uint32(v), nil
+}
+
+// printHints adds a line after the statistics for each kind of segment without a delay.
+func printHints(w io.Writer, sum delay.Summary, source string) {
+	var missing, unsync bool
+	for _, seg := range sum.Segments {
+		missing = missing || seg.Missing > 0
+		unsync = unsync || seg.Unsynchronised > 0
+	}
+	if missing {
+		fmt.Fprintln(w, "? = no timestamp from that node: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold "+source+"?")
+	}
+	if unsync && !sum.SharedClock {
+		fmt.Fprintln(w, "unsync = a clock without synchronisation (adjtimex): run chrony or PTP on the nodes; if every node is on this host (a lab of namespaces), use --shared-clock")
+	}
 }

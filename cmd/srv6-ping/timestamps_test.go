@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/srv6oam/srv6oam/oam/agent"
 	"github.com/srv6oam/srv6oam/testnet"
@@ -230,6 +232,29 @@ func TestTimestampsLab(t *testing.T) {
 		}
 		for _, r := range doc.Results {
 			checkComplete(t, r, []string{"src→fc00:0:4::b0", "fc00:0:4::b0→src"})
+		}
+	})
+
+	// Without --shared-clock the clock state decides: unsynchronised (no NTP on the project's
+	// machine) prints no delay, synchronised prints delays with a bound.
+	t.Run("unsynchronised", func(t *testing.T) {
+		out, stderr, code := runCLI(t, lab, "h1", "--timestamps", "-c", "2", "-i", "0.05", "--names", "r1,r2,h2", "--segs", "fc00:0:2::b0,fc00:0:3::b0", "fc00:0:4::b0")
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		// Every node reads this host's clock: its adjtimex state is theirs.
+		var tx unix.Timex
+		state, err := unix.Adjtimex(&tx)
+		if err != nil {
+			t.Fatalf("adjtimex: %v", err)
+		}
+		if state == unix.TIME_ERROR || tx.Status&unix.STA_UNSYNC != 0 {
+			if !regexp.MustCompile(`(?m)^seq=1 rtt=\d+\.\d{3} ms   src→r1 unsync   r1→r2 unsync   r2→h2 unsync   h2→src unsync `).MatchString(out) ||
+				!strings.Contains(out, "use --shared-clock") {
+				t.Errorf("clock unsynchronised: want every segment unsync and the hint to --shared-clock:\n%s", out)
+			}
+		} else if !regexp.MustCompile(`(?m)^seq=1 rtt=\d+\.\d{3} ms   src→r1 \d+\.\d{3}   r1→r2 \d+\.\d{3}   r2→h2 \d+\.\d{3}   h2→src \d+\.\d{3} ms \(one-way, ±\d+\.\d{3}\)`).MatchString(out) {
+			t.Errorf("clock synchronised: want every segment measured with a bound:\n%s", out)
 		}
 	})
 
