@@ -42,7 +42,15 @@ func (b *builder) nodeBase(ln *labNode) error {
 	if ln.node.RequireHMAC {
 		hmac = "1"
 	}
+	icmp := []string{"ipv6/icmp/ratelimit", strconv.Itoa(b.lab.topo.ICMPRateLimit(ln.node))}
+	if b.lab.topo.ICMPRateLimit(ln.node) == 0 {
+		budget := strconv.Itoa(NoICMPLimitBudget)
+		icmp = append(icmp, "ipv4/icmp_msgs_per_sec", budget, "ipv4/icmp_msgs_burst", budget)
+	}
 	err := execIn(ln.ns, func() error {
+		if err := writeSysctls(icmp...); err != nil {
+			return err
+		}
 		return writeSysctls(
 			"ipv6/conf/all/forwarding", "1",
 			"ipv6/conf/default/forwarding", "1",

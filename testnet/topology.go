@@ -40,6 +40,35 @@ type Topology struct {
 	Links []Link
 	// File is where the topology was read from; it prefixes errors.
 	File string
+	// ICMPRateLimitMS is net.ipv6.icmp.ratelimit of every node that does
+	// not set its own (Node.ICMPRateLimitMS), in milliseconds. The default
+	// 0 means no limit: labs exist to test OAM tools (traceroute sends
+	// bursts of probes that each need an ICMPv6 error back), while a new
+	// namespace starts with 100 ms and a burst of 6. With 0 the node's ICMP
+	// budget (net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst, which also
+	// govern ICMPv6) is raised to NoICMPLimitBudget; with a limit the
+	// kernel's defaults stay, as on a real router.
+	ICMPRateLimitMS int
+	// ICMPRateLimitLine is the line of icmp_ratelimit_ms in File (0: none).
+	ICMPRateLimitLine int
+}
+
+// MaxICMPRateLimitMS is the largest icmp_ratelimit_ms accepted (one hour).
+const MaxICMPRateLimitMS = 3600000
+
+// NoICMPLimitBudget is what net.ipv4.icmp_msgs_per_sec and
+// net.ipv4.icmp_msgs_burst are set to in a node without ICMP rate limit
+// (the kernel multiplies the rate by up to HZ jiffies in 32 bits, so it
+// stays far below 2^32/1000).
+const NoICMPLimitBudget = 1000000
+
+// ICMPRateLimit is the ICMPv6 rate limit of n in milliseconds: its own
+// ICMPRateLimitMS, or the lab's.
+func (t *Topology) ICMPRateLimit(n *Node) int {
+	if n.ICMPRateLimitMS != nil {
+		return *n.ICMPRateLimitMS
+	}
+	return t.ICMPRateLimitMS
 }
 
 // Node is one network namespace.
@@ -60,6 +89,11 @@ type Node struct {
 	// RequireHMAC sets seg6_require_hmac=1 on every interface of the node:
 	// SRHs without a valid HMAC are dropped.
 	RequireHMAC bool
+	// ICMPRateLimitMS, when not nil, overrides Topology.ICMPRateLimitMS
+	// for this node: net.ipv6.icmp.ratelimit in milliseconds, 0 for no
+	// limit. Set it to reproduce a real router's behaviour (Linux's
+	// default is 1000 ms, burst 6, per destination).
+	ICMPRateLimitMS *int
 	// Line is the node's line in File (0 for Go values).
 	Line int
 }
@@ -197,10 +231,16 @@ func (t *Topology) Validate() error {
 		addrs[a] = owner
 		return nil
 	}
+	if t.ICMPRateLimitMS < 0 || t.ICMPRateLimitMS > MaxICMPRateLimitMS {
+		return t.errorf(t.ICMPRateLimitLine, "", "icmp_ratelimit_ms %d out of range 0-%d (0: no limit)", t.ICMPRateLimitMS, MaxICMPRateLimitMS)
+	}
 	names := map[string]bool{}
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		where := "node " + n.Name
+		if r := n.ICMPRateLimitMS; r != nil && (*r < 0 || *r > MaxICMPRateLimitMS) {
+			return t.errorf(n.Line, where, "icmp_ratelimit_ms %d out of range 0-%d (0: no limit)", *r, MaxICMPRateLimitMS)
+		}
 		if !validName(n.Name) {
 			return t.errorf(n.Line, where, "bad node name %q: want 1-12 characters [a-z0-9] starting with a letter", n.Name)
 		}

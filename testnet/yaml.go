@@ -65,6 +65,10 @@ func Parse(data []byte, file string) (*Topology, error) {
 		"name":  func(v *yaml.Node) error { return p.str(v, "", "name", &t.Name) },
 		"nodes": p.nodes,
 		"links": p.links,
+		"icmp_ratelimit_ms": func(v *yaml.Node) error {
+			t.ICMPRateLimitLine = v.Line
+			return p.integer(v, "", "icmp_ratelimit_ms", 31, func(x uint64) { t.ICMPRateLimitMS = int(x) })
+		},
 	}); err != nil {
 		return nil, err
 	}
@@ -219,6 +223,12 @@ func (p *parser) nodes(v *yaml.Node) error {
 			},
 			"srv6":         func(v *yaml.Node) error { return p.boolean(v, where, "srv6", &srv6) },
 			"require_hmac": func(v *yaml.Node) error { return p.boolean(v, where, "require_hmac", &n.RequireHMAC) },
+			"icmp_ratelimit_ms": func(v *yaml.Node) error {
+				return p.integer(v, where, "icmp_ratelimit_ms", 31, func(x uint64) {
+					ms := int(x)
+					n.ICMPRateLimitMS = &ms
+				})
+			},
 			"sids": func(v *yaml.Node) error {
 				return p.seq(v, where, "sids", func(e *yaml.Node) error {
 					sid, err := p.sid(e, where)
