@@ -147,6 +147,9 @@ func TestTimestampsLab(t *testing.T) {
 			t.Fatalf("exit %d, stderr %s", code, stderr)
 		}
 		validateWith(t, schema, out)
+		if testing.Verbose() {
+			t.Logf("srv6-ping --json %s\n%s", strings.Join(args, " "), out)
+		}
 		var doc struct {
 			Mode    string
 			Results []jsonResult
