@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	binenc "encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,9 +218,24 @@ func TestTimestampsLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// pcap header 24 bytes; each record 16 + the packet (at least 40 + SRH + ICMPv6).
-		if len(b) < 24+5*(16+40+8+16*4+8) {
-			t.Errorf("--pcap wrote %d bytes, too few for the 5 probes sent", len(b))
+		// pcap: a 24-byte header, then per record 16 bytes (incl_len at 8) and the packet.
+		var sent, records int
+		for off := 24; off+16 <= len(b); {
+			n := int(binenc.LittleEndian.Uint32(b[off+8:]))
+			if off+16+n > len(b) {
+				t.Fatalf("--pcap: record at %d truncated", off)
+			}
+			pkt := b[off+16 : off+16+n]
+			// An IPv6 packet from h1 with an SRH (next header 43) whose first segment is r1's.
+			if n > 40+8+16 && pkt[0]>>4 == 6 && pkt[6] == 43 && netip.AddrFrom16([16]byte(pkt[24:40])) == netip.MustParseAddr("fc00:0:2::b0") {
+				sent++
+			}
+			off += 16 + n
+			records++
+		}
+		t.Logf("--pcap: %d records", records)
+		if sent != 5 {
+			t.Errorf("--pcap: %d probes toward fc00:0:2::b0 recorded, want the 5 sent", sent)
 		}
 	})
 
