@@ -13,7 +13,14 @@ bin=./bin
 lab="demo$$"
 topo=testnet/topologies/line4.yaml
 
-teardown() { "$bin/srv6-testnet" down "$lab" >/dev/null 2>&1 || true; }
+agents=()
+# teardown stops the agents first (SIGTERM: each removes its End.OAM routes and program), then
+# removes the lab.
+teardown() {
+	for pid in "${agents[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${agents[@]}"; do wait "$pid" 2>/dev/null || true; done
+	"$bin/srv6-testnet" down "$lab" >/dev/null 2>&1 || true
+}
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
@@ -39,12 +46,19 @@ on h1 "$bin/srv6-ping" -c 3 -i 0.2 --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
 on h1 "$bin/srv6-ping" -c 3 -i 0.2 --insert --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
 on h1 "$bin/srv6-ping" -c 2 -i 0.2 --json --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
 
-if [ -x "$bin/srv6-trace" ]; then
-	on h1 "$bin/srv6-trace" -n --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
-else
-	echo
-	echo "(srv6-trace is not built yet: it arrives with the trace issue)"
-fi
+on h1 "$bin/srv6-trace" --segs fc00:0:2::e,fc00:0:3::e fc00:0:4::1
+
+# One-way delay per segment: srv6-agent binds an End.OAM SID (End.BPF) on r1, r2 and h2; the
+# probes are timestamped in the kernel at each of them. All lab nodes share this host's clock.
+for spec in r1:2:to-r2 r2:3:to-h2 h2:4:to-r2; do
+	IFS=: read -r node id dev <<<"$spec"
+	step "[$node] $bin/srv6-agent --node-id $id --sid fc00:0:$id::b0,dev=$dev --collector fc00::/16 &"
+	"$bin/srv6-testnet" exec "$lab" "$node" -- "$bin/srv6-agent" --node-id "$id" \
+		--sid "fc00:0:$id::b0,dev=$dev" --collector fc00::/16 2>/dev/null &
+	agents+=($!)
+done
+sleep 1.5
+on h1 "$bin/srv6-ping" --timestamps --shared-clock -c 3 -i 0.2 --segs fc00:0:2::b0,fc00:0:3::b0 fc00:0:4::b0
 
 step "$bin/srv6-testnet down $lab"
 teardown
