@@ -20,6 +20,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/trace"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -55,6 +56,9 @@ func main() {
 			&cli.BoolFlag{Name: "ecmp", Usage: "find every equal-cost branch by varying the flow label (MDA stopping rule, 95% confidence) and print them as a tree"},
 			&cli.IntFlag{Name: "max-flows", Value: 256, Usage: "--ecmp: at most `N` flow labels (6-4096)"},
 			&cli.BoolFlag{Name: "per-segment", Usage: "probe each prefix of the segment list with a loop-back echo: which segments are alive and their round trip"},
+			&cli.BoolFlag{Name: "timestamps", Usage: "--per-segment: then send timestamped probes along the whole list and print each segment's one-way delay (median, p99) from srv6-agent's End.OAM SIDs; every segment, the destination included, must be a SID that sends the probe on"},
+			&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (a lab of namespaces): no synchronisation needed, no error bound"},
+			&cli.IntFlag{Name: "timestamp-count", Value: 10, Usage: "--timestamps: `N` timestamped probes (1-1000)"},
 			&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
 			&cli.StringFlag{Name: "topology", Usage: "srv6-testnet `TOPOLOGY` (bundled name or YAML file) whose node names label hops, name SID behaviours and may be used in --expect"},
 			&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
@@ -122,19 +126,27 @@ func run(c *cli.Context) error {
 		if err != nil {
 			return fail(err)
 		}
+		var oneWay *trace.OneWay
+		if c.Bool("timestamps") {
+			if oneWay, err = trace.OneWayDelays(ctx, target, delayOptions(c, opts, src)); err != nil {
+				return fail(err)
+			}
+		}
 		alive := true
 		for _, s := range status {
 			alive = alive && s.Alive
 		}
 		if jsonMode {
-			doc := trace.NewJSONPerSegment(ctx, target, withDefaults(opts), encoding, src.String(), status, names,
+			doc := trace.NewJSONPerSegmentOneWay(ctx, target, withDefaults(opts), encoding, src.String(), status, oneWay, names,
 				time.Since(start), len(status)*opts.Queries)
 			if err := writeJSON(doc); err != nil {
 				return fail(err)
 			}
 		} else {
-			printer.PerSegment(ctx, target, status)
-			fmt.Fprintln(out, "(one-way delay per segment needs srv6-agent on the nodes and the delay collector, not available yet)")
+			printer.PerSegmentOneWay(ctx, target, status, oneWay)
+			if oneWay == nil {
+				fmt.Fprintln(out, "(one-way delay per segment: --timestamps, where the nodes run srv6-agent with End.OAM SIDs)")
+			}
 		}
 		if !alive {
 			return cli.Exit("", exitMismatch)
@@ -286,6 +298,20 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	if c.Bool("per-segment") && (opts.ECMP || c.IsSet("expect")) {
 		return target, opts, "", errors.New("--per-segment probes segments, not hops: it cannot be combined with --ecmp or --expect")
 	}
+	if c.Bool("timestamps") && !c.Bool("per-segment") {
+		return target, opts, "", errors.New("--timestamps needs --per-segment")
+	}
+	for _, name := range []string{"shared-clock", "timestamp-count"} {
+		if c.IsSet(name) && !c.Bool("timestamps") {
+			return target, opts, "", fmt.Errorf("--%s needs --timestamps", name)
+		}
+	}
+	if n := c.Int("timestamp-count"); n < 1 || n > 1000 {
+		return target, opts, "", fmt.Errorf("--timestamp-count %d: must be 1 to 1000", n)
+	}
+	// With --timestamps the destination is a SID the probes pass through (End.OAM): Linux
+	// answers no echo addressed to a SID, so its liveness is probed with a loop too.
+	opts.LoopDestination = c.Bool("timestamps")
 	if c.Bool("per-segment") && len(target.Segments) == 0 {
 		return target, opts, "", errors.New("--per-segment needs --segs")
 	}
@@ -329,4 +355,19 @@ func flagsFirst(flags []cli.Flag, args []string) []string {
 		out = append(append(out, "--"), rest...)
 	}
 	return out
+}
+
+// delayOptions are the timestamped probes' options of --timestamps: --timestamp-count probes
+// 10 ms apart from the source the loop-back probes used, each lost after -w.
+func delayOptions(c *cli.Context, opts trace.Options, src netip.Addr) delay.Options {
+	return delay.Options{
+		Count:       c.Int("timestamp-count"),
+		Interval:    10 * time.Millisecond,
+		Timeout:     opts.Wait,
+		FlowLabel:   opts.FlowLabel,
+		Source:      src,
+		Interface:   opts.Interface,
+		SharedClock: c.Bool("shared-clock"),
+		Tap:         opts.Tap,
+	}
 }

@@ -31,6 +31,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--per-segment", "fc00::1"}, "--per-segment needs --segs"},
 		{[]string{"--per-segment", "--ecmp", "--segs", "fc00::3", "fc00::1"}, "cannot be combined"},
 		{[]string{"--expect", "r1,,h2", "fc00::1"}, "--expect: hop 2 of 3"},
+		{[]string{"--timestamps", "--segs", "fc00::3", "fc00::1"}, "--timestamps needs --per-segment"},
+		{[]string{"--shared-clock", "--per-segment", "--segs", "fc00::3", "fc00::1"}, "--shared-clock needs --timestamps"},
+		{[]string{"--per-segment", "--timestamps", "--timestamp-count", "0", "--segs", "fc00::3", "fc00::1"}, "--timestamp-count 0"},
 		{[]string{"--max-flows", "2", "fc00::1"}, "--max-flows 2"},
 		{[]string{"--topology", "/nonexistent.yaml", "fc00::1"}, "--topology"},
 	} {

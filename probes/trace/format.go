@@ -243,10 +243,21 @@ func plural(n int) string {
 
 // PerSegment prints what per-segment probing found, one line per segment.
 func (p *Printer) PerSegment(ctx context.Context, target oam.Target, status []SegmentStatus) {
+	p.perSegment(ctx, target, status, nil)
+}
+
+// perSegment prints one line per segment, with its one-way delay when w is not nil, and then
+// the return to the prober.
+func (p *Printer) perSegment(_ context.Context, target oam.Target, status []SegmentStatus, w *OneWay) {
 	fmt.Fprintf(p.W, "srv6-trace per segment to %s\n", target)
 	width := 0
 	for _, s := range status {
 		width = max(width, len(s.SID.String()))
+	}
+	if w != nil {
+		if s, ok := w.Segment(len(status)); ok {
+			width = max(width, len([]rune(segmentLabel(s))))
+		}
 	}
 	for _, s := range status {
 		state := "alive"
@@ -266,6 +277,11 @@ func (p *Printer) PerSegment(ctx context.Context, target oam.Target, status []Se
 				b.WriteString("  *")
 			}
 		}
+		if w != nil {
+			if seg, ok := w.Segment(s.Index); ok {
+				fmt.Fprintf(&b, "   %s", oneWayText(seg, w.Summary.SharedClock))
+			}
+		}
 		if beh := p.Names.Behavior(s.SID); beh != "" {
 			fmt.Fprintf(&b, "   [%s]", beh)
 		}
@@ -273,5 +289,10 @@ func (p *Printer) PerSegment(ctx context.Context, target oam.Target, status []Se
 			fmt.Fprintf(&b, "   [%s]", s.Error)
 		}
 		fmt.Fprintln(p.W, b.String())
+	}
+	if w != nil {
+		if line, ok := returnLine(w, len(status), width); ok {
+			fmt.Fprintln(p.W, line)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/collect"
 )
 
 // The JSON forms of srv6-trace --json, documented in docs/json.md ("srv6-trace"). Durations are
@@ -26,6 +27,36 @@ type JSONDocument struct {
 	// ElapsedMS is the wall time of the run.
 	ElapsedMS float64         `json:"elapsed_ms"`
 	Expect    *JSONValidation `json:"expect,omitempty"`
+	// Timestamps is the run of timestamped probes of --per-segment --timestamps.
+	Timestamps *JSONTimestamps `json:"timestamps,omitempty"`
+}
+
+// JSONTimestamps summarises the timestamped probes of --per-segment --timestamps; each
+// segment's one-way delay is in its one_way, the way back to the prober in Return.
+type JSONTimestamps struct {
+	Session     uint32  `json:"session"`
+	Transmitted int     `json:"transmitted"`
+	Received    int     `json:"received"`
+	SharedClock bool    `json:"shared_clock"`
+	RTTP50MS    float64 `json:"rtt_p50_ms"`
+	// Return is the segment from the final SID back to the prober.
+	Return JSONOneWay `json:"return"`
+}
+
+// JSONOneWay is the one-way delay of one segment over the timestamped probes.
+type JSONOneWay struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// State: "measured" (count > 0), "missing" (an end without End.OAM: "?" in text),
+	// "unsync", "negative", "lost", or "none" (no probe crossed it).
+	State string `json:"state"`
+	Count int64  `json:"count"`
+	// P50MS and P99MS are absent when nothing was measured; BoundMS (the largest error
+	// bound) is absent with a shared clock.
+	P50MS   *float64 `json:"p50_ms,omitempty"`
+	P99MS   *float64 `json:"p99_ms,omitempty"`
+	BoundMS *float64 `json:"bound_ms,omitempty"`
+	Lost    int      `json:"lost"`
 }
 
 // JSONTarget says what was traced.
@@ -96,6 +127,8 @@ type JSONSegment struct {
 	Alive    bool        `json:"alive"`
 	Probes   []JSONProbe `json:"probes"`
 	Error    string      `json:"error,omitempty"`
+	// OneWay is set with --timestamps.
+	OneWay *JSONOneWay `json:"one_way,omitempty"`
 }
 
 // JSONValidation is the verdict of --expect.
@@ -205,6 +238,13 @@ func NewJSONDocument(ctx context.Context, rep *Report, opts Options, encoding st
 // NewJSONPerSegment renders --per-segment results.
 func NewJSONPerSegment(ctx context.Context, target oam.Target, opts Options, encoding string, source string,
 	status []SegmentStatus, names *Names, elapsed time.Duration, probes int) JSONDocument {
+	return NewJSONPerSegmentOneWay(ctx, target, opts, encoding, source, status, nil, names, elapsed, probes)
+}
+
+// NewJSONPerSegmentOneWay renders --per-segment results with the one-way delays of
+// --timestamps (w nil: none).
+func NewJSONPerSegmentOneWay(ctx context.Context, target oam.Target, opts Options, encoding string, source string,
+	status []SegmentStatus, w *OneWay, names *Names, elapsed time.Duration, probes int) JSONDocument {
 	d := JSONDocument{Command: "srv6-trace", Version: 1, Mode: "per-segment",
 		Target:  NewJSONTarget(target, encoding, source),
 		Options: NewJSONOptions(opts), Reached: true, Probes: probes, ElapsedMS: ms(elapsed)}
@@ -213,9 +253,46 @@ func NewJSONPerSegment(ctx context.Context, target oam.Target, opts Options, enc
 		if !s.Loop {
 			method = "echo"
 		}
-		d.Segments = append(d.Segments, JSONSegment{Index: s.Index + 1, SID: s.SID.String(), Behavior: names.Behavior(s.SID),
-			Method: method, Alive: s.Alive, Probes: jsonProbes(ctx, s.Probes, names), Error: s.Error})
+		js := JSONSegment{Index: s.Index + 1, SID: s.SID.String(), Behavior: names.Behavior(s.SID),
+			Method: method, Alive: s.Alive, Probes: jsonProbes(ctx, s.Probes, names), Error: s.Error}
+		if seg, ok := w.Segment(s.Index); ok {
+			j := jsonOneWay(seg, w.Summary.SharedClock)
+			js.OneWay = &j
+		}
+		d.Segments = append(d.Segments, js)
 		d.Reached = d.Reached && s.Alive
 	}
+	if w != nil {
+		sum := w.Summary
+		t := &JSONTimestamps{Session: sum.Session, Transmitted: sum.Transmitted, Received: sum.Received,
+			SharedClock: sum.SharedClock, RTTP50MS: ms(sum.RTT.P50)}
+		if seg, ok := w.Segment(len(status)); ok {
+			t.Return = jsonOneWay(seg, sum.SharedClock)
+		}
+		d.Timestamps = t
+	}
 	return d
+}
+
+func jsonOneWay(s collect.SegmentSummary, shared bool) JSONOneWay {
+	j := JSONOneWay{From: s.From, To: s.To, Count: s.Delay.Count, Lost: s.Lost}
+	switch {
+	case s.Delay.Count > 0:
+		j.State = "measured"
+		j.P50MS, j.P99MS = msOf(s.Delay.P50), msOf(s.Delay.P99)
+		if !shared {
+			j.BoundMS = msOf(s.MaxBound)
+		}
+	case s.Unsynchronised > 0:
+		j.State = "unsync"
+	case s.Negative > 0:
+		j.State = "negative"
+	case s.Crossed == 0 && s.Lost > 0:
+		j.State = "lost"
+	case s.Missing > 0:
+		j.State = "missing"
+	default:
+		j.State = "none"
+	}
+	return j
 }

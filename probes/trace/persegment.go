@@ -35,8 +35,10 @@ type SegmentStatus struct {
 // its End behaviour, and works in both encodings. The destination is probed with an ordinary
 // echo through the whole list. opts.Queries probes per segment, all in one batch.
 //
-// One-way delay per segment needs srv6-agent on the nodes and the collector (the delay issue);
-// this function measures round trips only.
+// With opts.LoopDestination the destination is probed with a loop too (for a destination that
+// is itself a SID, such as an End.OAM SID: Linux answers no echo addressed to a SID). This
+// function measures round trips; OneWayDelays adds the one-way delay of each segment where the
+// nodes run srv6-agent.
 func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]SegmentStatus, netip.Addr, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -59,7 +61,7 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 	var templates []template
 	for i := range path {
 		t := target
-		if i < len(path)-1 {
+		if i < len(path)-1 || opts.LoopDestination {
 			t = oam.Target{Segments: append(oam.SegmentList(nil), path[:i+1]...), Destination: src}
 		}
 		tmpl, err := newTemplate(t, src, opts)
@@ -86,7 +88,7 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 	}
 	status := make([]SegmentStatus, len(path))
 	for i := range status {
-		status[i] = SegmentStatus{Index: i, SID: path[i], Loop: i < len(path)-1}
+		status[i] = SegmentStatus{Index: i, SID: path[i], Loop: i < len(path)-1 || opts.LoopDestination}
 	}
 	for _, o := range out {
 		s := &status[o.spec.template]

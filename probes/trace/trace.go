@@ -49,6 +49,9 @@ type Options struct {
 	Identifier uint16
 	// Tap sees every packet sent and received.
 	Tap probes.Tap
+	// LoopDestination makes PerSegment probe the destination with a loop-back echo like every
+	// other segment instead of an echo addressed to it: for a destination that is a SID.
+	LoopDestination bool
 	// NoRetry turns off the second chance of silent hops: by default, when hops before the end
 	// of the path answered none of their probes, they are probed once more after RetryDelay,
 	// which is what a router that rate-limits its ICMPv6 errors needs (see docs/srv6-trace.md).
