@@ -11,9 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/agent"
@@ -58,44 +55,6 @@ var (
 	target      = oam.Target{Segments: oam.SegmentList{sids["r1"], sids["r2"], sids["r3"]}, Destination: sids["h2"]}
 	pointNames  = []string{"r1", "r2", "r3", "h2"}
 )
-
-// disableTxChecksumOffload turns off TX checksum offload (ETHTOOL_STXCSUM) on every interface
-// of the lab's nodes. Why: a locally sent UDP datagram leaves a veth with its checksum still
-// to be computed (CHECKSUM_PARTIAL); testnet's delay relay copies frames through AF_PACKET,
-// which does not complete it, so the agents' reports crossing a delay link arrive with a bad
-// UDP checksum and are dropped. (The probes are crafted whole, checksums included.)
-func disableTxChecksumOffload(t *testing.T, lab *testnet.Lab, nodes ...string) {
-	t.Helper()
-	for _, node := range nodes {
-		ifs, err := lab.Interfaces(node)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = lab.Exec(node, func() error {
-			fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			for _, ifc := range ifs {
-				var req struct {
-					name [unix.IFNAMSIZ]byte
-					data uintptr
-				}
-				val := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_STXCSUM, data: 0}
-				copy(req.name[:], ifc.Name)
-				req.data = uintptr(unsafe.Pointer(&val))
-				if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&req))); errno != 0 {
-					return fmt.Errorf("%s: ETHTOOL_STXCSUM: %w", ifc.Name, errno)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("node %s: disable TX checksum offload: %v", node, err)
-		}
-	}
-}
 
 // startAgents runs srv6-agent (in-process) on r1, r2, r3 and h2 until the test ends; the
 // function it returns logs their counters.
@@ -207,7 +166,6 @@ func abs(d time.Duration) time.Duration {
 // relay applied to that very packet (its per-packet record).
 func TestOneWayDelayAccuracy(t *testing.T) {
 	lab := labtest.UpTopology(t, line5("owd", 2*time.Millisecond, 0, 5*time.Millisecond), testnet.WithDelayRecords(8192))
-	disableTxChecksumOffload(t, lab, "r1", "r2", "r3", "h2")
 	agentStats := startAgents(t, lab)
 	// iputils ping over the same links (h1 → h2 → h1) resolves every neighbour first, so that
 	// no probe waits for neighbour discovery in a node (a wait the links' records do not see),
