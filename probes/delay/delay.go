@@ -64,6 +64,10 @@ type Options struct {
 	// NoTxTimestamps takes the send time from the user clock instead of the kernel's
 	// software TX timestamp.
 	NoTxTimestamps bool
+	// Window is how many probes the correlator keeps in flight (see collect.Config.Window);
+	// memory is proportional to it. Default: 2×Timeout/Interval+2, at least 1024, at most
+	// 65536. A long-running prober with few probes in flight (a monitor job) sets it small.
+	Window int
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -82,6 +86,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("detect multiplier %d: must be 1 to 255", o.DetectMultiplier)
 	case o.UpMultiplier < 0 || o.UpMultiplier > 255:
 		return o, fmt.Errorf("up multiplier %d: must be 1 to 255", o.UpMultiplier)
+	case o.Window < 0 || o.Window > 65536:
+		return o, fmt.Errorf("window %d: must be 0 (default) or 1 to 65536", o.Window)
 	}
 	if o.Interval == 0 {
 		o.Interval = time.Second
@@ -107,6 +113,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Registry.ProbeType == 0 && o.Registry.SlotsType == 0 {
 		o.Registry = srh.DefaultRegistry()
 	}
+	if o.Window == 0 {
+		o.Window = min(max(1024, int(2*o.Timeout/o.Interval)+2), 65536)
+	}
 	return o, nil
 }
 
@@ -125,7 +134,9 @@ type Summary struct {
 	// SendErrors counts probes the kernel refused to send.
 	SendErrors int
 	// Reports counts report datagrams received, BadReports those that did not decode
-	// (LastReportError says why the first did not).
+	// (LastReportError says why the first did not). With shared sockets (NewShared) the Mux
+	// decodes the datagrams: Reports counts the records routed to this prober and the Mux's
+	// Stats count the bad ones.
 	Reports, BadReports int
 	LastReportError     string
 	// SharedClock echoes the option: bounds are 0 because every point reads one clock.
@@ -148,6 +159,10 @@ type Prober struct {
 	collector netip.AddrPort
 	taiOffset time.Duration
 	ran       bool
+	// mux and route are set when the prober uses a Mux's shared sockets (conn, back and
+	// reports are then nil).
+	mux   *Mux
+	route *route
 }
 
 // New checks the options, picks the source, opens the probe sockets and the collector socket
@@ -155,6 +170,65 @@ type Prober struct {
 // address: every segment but the last must be a SID whose node returns the probe onwards
 // (End.OAM SIDs are timestamped), and the probe comes back to the prober.
 func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
+	p, err := prepare(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.source, p.opts.CollectorPort)))
+	if err != nil {
+		return nil, fmt.Errorf("collector: listen on [%s]:%d: %w", p.source, p.opts.CollectorPort, err)
+	}
+	p.reports = udp
+	p.collector = netip.AddrPortFrom(p.source, udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+	if err := p.build(); err != nil {
+		udp.Close()
+		return nil, err
+	}
+	// probes.Conn sends; its receive socket lets nothing through (an empty filter list):
+	// returning probes are read by returnConn, which also gets their routing header.
+	p.conn, err = probes.Dial(probes.Config{Interface: p.opts.Interface, TxTimestamps: !p.opts.NoTxTimestamps,
+		Tap: p.opts.Tap, ICMPTypes: []uint8{}})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	if p.back, err = listenReturn(p.opts.Interface); err != nil {
+		udp.Close()
+		p.conn.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// NewShared is New for a prober that opens no socket: it sends, receives its returning probes
+// and gets its reports through mux, which tells it apart from the mux's other probers by its
+// session (drawn afresh when opts.Session is 0 and the random one is taken; an explicit
+// session already attached is an error). opts.Interface, CollectorPort, Registry, Tap and
+// NoTxTimestamps are the Mux's. Run, or Close, detaches the prober.
+func NewShared(ctx context.Context, mux *Mux, target oam.Target, opts Options) (*Prober, error) {
+	pickSession, pickIdent := opts.Session == 0, opts.Identifier == 0
+	opts.Interface, opts.CollectorPort, opts.Registry = mux.opts.Interface, mux.port, mux.opts.Registry
+	opts.Tap, opts.NoTxTimestamps = mux.opts.Tap, mux.opts.NoTxTimestamps
+	p, err := prepare(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.collector = netip.AddrPortFrom(p.source, mux.port)
+	r, err := mux.attach(p.opts.Session, p.opts.Identifier, p.source, pickSession, pickIdent)
+	if err != nil {
+		return nil, err
+	}
+	p.opts.Session, p.opts.Identifier = r.session, r.ident
+	if err := p.build(); err != nil {
+		mux.detach(r)
+		return nil, err
+	}
+	p.mux, p.route = mux, r
+	return p, nil
+}
+
+// prepare checks the options and the target and picks the source: what New and NewShared share.
+func prepare(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -187,37 +261,20 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) 
 			p.points[i+1].Name = opts.Names[i]
 		}
 	}
-	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, opts.CollectorPort)))
-	if err != nil {
-		return nil, fmt.Errorf("collector: listen on [%s]:%d: %w", src, opts.CollectorPort, err)
-	}
-	p.reports = udp
-	p.collector = udp.LocalAddr().(*net.UDPAddr).AddrPort()
-	p.collector = netip.AddrPortFrom(src, p.collector.Port())
-	p.builder, err = NewProbeBuilder(ProbeConfig{
-		Path: path, Source: src, Registry: opts.Registry, ID: opts.Identifier,
-		Probe:       srh.Probe{Flags: srh.ProbeReport, Session: opts.Session, ReportTo: src, ReportPort: p.collector.Port()},
-		PayloadSize: opts.PayloadSize, HopLimit: uint8(opts.HopLimit), TrafficClass: opts.TrafficClass,
-		FlowLabel: opts.FlowLabel, HMAC: opts.HMAC,
-	})
-	if err != nil {
-		udp.Close()
-		return nil, err
-	}
-	// probes.Conn sends; its receive socket lets nothing through (an empty filter list):
-	// returning probes are read by returnConn, which also gets their routing header.
-	p.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
-		Tap: opts.Tap, ICMPTypes: []uint8{}})
-	if err != nil {
-		udp.Close()
-		return nil, err
-	}
-	if p.back, err = listenReturn(opts.Interface); err != nil {
-		udp.Close()
-		p.conn.Close()
-		return nil, err
-	}
 	return p, nil
+}
+
+// build makes the probe template once the session, identifier and collector are known.
+func (p *Prober) build() error {
+	var err error
+	o := p.opts
+	p.builder, err = NewProbeBuilder(ProbeConfig{
+		Path: p.path, Source: p.source, Registry: o.Registry, ID: o.Identifier,
+		Probe:       srh.Probe{Flags: srh.ProbeReport, Session: o.Session, ReportTo: p.source, ReportPort: p.collector.Port()},
+		PayloadSize: o.PayloadSize, HopLimit: uint8(o.HopLimit), TrafficClass: o.TrafficClass,
+		FlowLabel: o.FlowLabel, HMAC: o.HMAC,
+	})
+	return err
 }
 
 // Source is the probes' source address, also their final segment and the collector's address.
@@ -235,8 +292,13 @@ func (p *Prober) Points() []collect.Point { return p.points }
 // Options are the options with defaults filled in (session and identifier included).
 func (p *Prober) Options() Options { return p.opts }
 
-// Close releases the sockets of a Prober that will not Run; after Run it does nothing.
+// Close releases the sockets of a Prober that will not Run (or detaches it from its Mux);
+// after Run it does nothing.
 func (p *Prober) Close() error {
+	if p.mux != nil {
+		p.mux.detach(p.route)
+		return nil
+	}
 	return errors.Join(p.conn.Close(), p.back.Close(), p.reports.Close())
 }
 
@@ -274,10 +336,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 	}
 	p.ran = true
 	var pending []collect.Transition
-	window := 1024
-	if p.opts.Interval > 0 {
-		window = min(max(window, int(2*p.opts.Timeout/p.opts.Interval)+2), 65536)
-	}
+	window := p.opts.Window
 	coll, err := collect.New(collect.Config{
 		Session: p.opts.Session, Points: p.points, Window: window, Timeout: p.opts.Timeout, Linger: p.opts.Linger,
 		DetectMultiplier: p.opts.DetectMultiplier, UpMultiplier: p.opts.UpMultiplier,
@@ -297,18 +356,29 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 	}
 	sum := Summary{SharedClock: p.opts.SharedClock}
 
-	rx := make(chan rxEvent, 256)
-	reports := make(chan []byte, 256)
+	var (
+		rx      <-chan rxEvent
+		reports <-chan []byte
+		records <-chan recordEvent
+		txs     <-chan txEvent
+	)
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.receiveProbes(ctx, rx) }()
-	go func() { defer wg.Done(); p.receiveReports(ctx, reports) }()
-	defer func() {
-		cancel()
-		p.Close() // unblocks both receivers
-		wg.Wait()
-	}()
+	if p.mux != nil {
+		rx, records, txs = p.route.rx, p.route.records, p.route.tx
+		defer func() { cancel(); p.Close() }()
+	} else {
+		rxc, repc := make(chan rxEvent, 256), make(chan []byte, 256)
+		rx, reports = rxc, repc
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); p.receiveProbes(ctx, rxc) }()
+		go func() { defer wg.Done(); p.receiveReports(ctx, repc) }()
+		defer func() {
+			cancel()
+			p.Close() // unblocks both receivers
+			wg.Wait()
+		}()
+	}
 
 	var (
 		next    uint32 = 1
@@ -355,7 +425,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			if err != nil {
 				return sum, fmt.Errorf("build probe %d: %w", seq, err)
 			}
-			info, err := p.conn.Send(pkt, p.builder.FirstHop())
+			info, err := p.send(seq, pkt)
 			if sum.Start.IsZero() {
 				sum.Start = info.UserTime
 				if sum.Start.IsZero() {
@@ -370,10 +440,12 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 				sum.SendErrors++
 			} else {
 				coll.ObserveTx(seq, p.tai(info.UserTime), p.now())
-				keySeq[info.Key] = seq
-				_ = p.conn.ReadTxTimestamps(onTx)
-				if len(keySeq) > 4096 { // timestamps the kernel never gave (no TX stamping)
-					clear(keySeq)
+				if p.mux == nil {
+					keySeq[info.Key] = seq
+					_ = p.conn.ReadTxTimestamps(onTx)
+					if len(keySeq) > 4096 { // timestamps the kernel never gave (no TX stamping)
+						clear(keySeq)
+					}
 				}
 			}
 			if !done() {
@@ -384,7 +456,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			if ev.err != nil {
 				return sum, ev.err
 			}
-			_ = p.conn.ReadTxTimestamps(onTx)
+			p.readTx(onTx)
 			now := p.now()
 			if ev.hasProbe && ev.probe.Session == p.opts.Session && ev.probe.Sequence < next {
 				// The in-band timestamps first, so that the probe can be complete on arrival.
@@ -407,6 +479,12 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 				coll.ObserveReport(&rep, p.now())
 			}
 			arm()
+		case ev := <-records:
+			sum.Reports++
+			coll.ObserveRecord(ev.node, ev.clock, &ev.rec, p.now())
+			arm()
+		case ev := <-txs:
+			coll.ObserveTx(ev.seq, p.tai(ev.at), p.now())
 		case <-expire.C:
 			coll.Expire(p.now())
 			arm()
@@ -417,6 +495,24 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 		sum.Elapsed = time.Since(sum.Start)
 	}
 	return sum, nil
+}
+
+// send sends one probe on the Prober's socket or the Mux's.
+func (p *Prober) send(seq uint32, pkt []byte) (probes.SendInfo, error) {
+	if p.mux != nil {
+		return p.mux.send(p.route, seq, pkt, p.builder.FirstHop())
+	}
+	return p.conn.Send(pkt, p.builder.FirstHop())
+}
+
+// readTx reads the TX timestamps waiting: its own (handed to onTx) or, shared, the Mux's (each
+// routed to its prober's tx channel).
+func (p *Prober) readTx(onTx func(uint32, time.Time)) {
+	if p.mux != nil {
+		p.mux.pollTx()
+		return
+	}
+	_ = p.conn.ReadTxTimestamps(onTx)
 }
 
 // seqFor maps a 16-bit echo sequence to the latest 32-bit sequence sent with it.

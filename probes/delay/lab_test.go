@@ -93,8 +93,8 @@ func startAgents(t *testing.T, lab *testnet.Lab) (logStats func()) {
 			a := agents[node]
 			c, _ := a.Counters()
 			st := a.Stats()
-			t.Logf("agent %s: end_oam packets %d probes %d malformed %d perf-failed %d; events %d lost %d sent %d records in %d datagrams, rate-limited %d, refused %d, send errors %d",
-				node, c.Packets, c.Probes, c.Malformed, c.PerfFailed, st.Events.Load(), st.LostSamples.Load(),
+			t.Logf("agent %s: end_oam packets %d probes %d malformed %d events-lost %d; events %d lost %d sent %d records in %d datagrams, rate-limited %d, refused %d, send errors %d",
+				node, c.Packets, c.Probes, c.Malformed, c.EventsLost, st.Events.Load(), st.LostSamples.Load(),
 				st.ReportsSent.Load(), st.DatagramsSent.Load(), st.RateLimited.Load(), st.RefusedAllowList.Load(), st.SendErrors.Load())
 		}
 	}
@@ -520,5 +520,94 @@ func TestClockStateFromAgents(t *testing.T) {
 				t.Errorf("%s→%s: %d delays in the statistics, %d unsynchronised: unsynchronised delays must stay out", s.From, s.To, s.Delay.Count, s.Unsynchronised)
 			}
 		}
+	}
+}
+
+// TestSharedProbers runs two probers at once on one Mux's sockets: each gets only its own
+// returning probes and report records (told apart by session) and every probe completes with
+// all five one-way segments; an explicit session already attached is refused.
+func TestSharedProbers(t *testing.T) {
+	lab := labtest.UpTopology(t, line5("mux", 0, 0, 0))
+	startAgents(t, lab)
+	iputilsPing(t, lab, "h1", "fc00:0:5::1")
+	var mux *delay.Mux
+	if err := lab.Exec("h1", func() error {
+		var err error
+		mux, err = delay.NewMux(delay.MuxOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("mux: %v", err)
+	}
+	t.Cleanup(func() { mux.Close() })
+	const count = 20
+	opts := delay.Options{Count: count, Interval: 10 * time.Millisecond, Timeout: time.Second, Source: h1,
+		Names: pointNames, SharedClock: true, Window: 8}
+	ps := make([]*delay.Prober, 2)
+	for i := range ps {
+		if err := lab.Exec("h1", func() error {
+			var err error
+			ps[i], err = delay.NewShared(context.Background(), mux, target, opts)
+			return err
+		}); err != nil {
+			t.Fatalf("prober %d: %v", i, err)
+		}
+		t.Cleanup(func() { ps[i].Close() })
+	}
+	if ps[0].Options().Session == ps[1].Options().Session {
+		t.Fatalf("both probers drew session %d", ps[0].Options().Session)
+	}
+	if ps[0].Collector() != ps[1].Collector() {
+		t.Errorf("collectors %v and %v: want the Mux's one", ps[0].Collector(), ps[1].Collector())
+	}
+	dup := opts
+	dup.Session = ps[0].Options().Session
+	err := lab.Exec("h1", func() error {
+		_, err := delay.NewShared(context.Background(), mux, target, dup)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "session") {
+		t.Errorf("a second prober with session %d: err %v, want a session error", dup.Session, err)
+	}
+	var wg sync.WaitGroup
+	sums := make([]delay.Summary, 2)
+	complete := make([]int, 2)
+	for i, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			sums[i], err = p.Run(context.Background(), func(r delay.Result) {
+				measured := 0
+				for _, s := range r.Segments {
+					if s.State == collect.DelayMeasured {
+						measured++
+					}
+				}
+				if r.Status == collect.StatusComplete && measured == len(r.Segments) {
+					complete[i]++
+				}
+			})
+			if err != nil {
+				t.Errorf("prober %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	st := mux.Stats()
+	t.Logf("mux: %+v; complete probes %v; reports %d and %d", st, complete, sums[0].Reports, sums[1].Reports)
+	for i := range ps {
+		if sums[i].Transmitted != count || complete[i] < count-2 {
+			t.Errorf("prober %d: %d sent, %d complete with every segment measured, want %d and at least %d", i, sums[i].Transmitted, complete[i], count, count-2)
+		}
+		// Four agents report every probe: only this prober's records reach it.
+		if sums[i].Reports > 4*count || sums[i].Reports < 4*(count-2) {
+			t.Errorf("prober %d got %d report records, want about %d (four agents × its own probes)", i, sums[i].Reports, 4*count)
+		}
+	}
+	if st.Unmatched != 0 || st.Dropped != 0 || st.BadReports != 0 {
+		t.Errorf("mux stats %+v: want nothing unmatched, dropped or bad", st)
+	}
+	if mux.Attached() != 0 {
+		t.Errorf("%d probers still attached after Run", mux.Attached())
 	}
 }

@@ -1,0 +1,324 @@
+package delay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// MuxOptions configure a Mux. The zero value is usable.
+type MuxOptions struct {
+	// Interface binds the probe sockets to an interface.
+	Interface string
+	// CollectorPort is the UDP port of the shared collector socket (bound to every address:
+	// each prober announces its own source address with this port); 0 picks a free one.
+	CollectorPort uint16
+	// Registry overrides the OAM TLV codes of every attached prober; the zero value means
+	// srh.DefaultRegistry().
+	Registry srh.Registry
+	// Tap sees every probe sent.
+	Tap probes.Tap
+	// NoTxTimestamps takes the send times from the user clock.
+	NoTxTimestamps bool
+}
+
+// routeBuffer is how many events wait for one prober before the Mux drops the next (counted in
+// MuxStats.Dropped). It is small on purpose: a monitor may attach thousands of probers.
+const routeBuffer = 32
+
+// Mux owns one set of sockets shared by many Probers (NewShared): the raw socket probes are
+// sent on, the socket returning probes are read from and the collector's UDP socket. It
+// routes each returning probe and each report record to its Prober by the session of the
+// Probe TLV (a returning probe whose routing header did not come along, by its echo
+// identifier). Create it with NewMux and Close it after every attached Prober's Run returned.
+type Mux struct {
+	opts    MuxOptions
+	conn    *probes.Conn
+	back    *returnConn
+	reports *net.UDPConn
+	port    uint16
+
+	// sendMu serialises the send socket (probes.Conn is not safe for concurrent use) and
+	// guards keys.
+	sendMu sync.Mutex
+	keys   map[uint32]txKey
+
+	mu       sync.Mutex // guards sessions and idents
+	sessions map[uint32]*route
+	idents   map[uint16]*route
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+	cerr   error
+
+	reportsN, badReports, records, unmatched, dropped atomic.Uint64
+}
+
+// MuxStats count what a Mux received and could not deliver.
+type MuxStats struct {
+	// Reports counts report datagrams, BadReports those that did not decode, Records the
+	// records delivered to a prober.
+	Reports, BadReports, Records uint64
+	// Unmatched counts returning probes and records of no attached prober's session.
+	Unmatched uint64
+	// Dropped counts events a prober was too slow to take (its buffer was full).
+	Dropped uint64
+}
+
+type txKey struct {
+	r   *route
+	seq uint32
+}
+
+// route is one attached prober's inbox. Its channels are never closed: the Mux may still hold
+// a route for a moment after the prober detached, and a send to a full channel is dropped.
+type route struct {
+	session uint32
+	ident   uint16
+	source  netip.Addr
+	rx      chan rxEvent
+	records chan recordEvent
+	tx      chan txEvent
+}
+
+type recordEvent struct {
+	node  uint32
+	clock oam.ClockState
+	rec   oam.ReportRecord
+}
+
+type txEvent struct {
+	seq uint32
+	at  time.Time
+}
+
+// NewMux opens the shared sockets and starts the goroutines that read them; they run until
+// Close.
+func NewMux(opts MuxOptions) (*Mux, error) {
+	if opts.Registry.ProbeType == 0 && opts.Registry.SlotsType == 0 {
+		opts.Registry = srh.DefaultRegistry()
+	}
+	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{}}
+	udp, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: int(opts.CollectorPort)})
+	if err != nil {
+		return nil, fmt.Errorf("shared collector: listen on [::]:%d: %w", opts.CollectorPort, err)
+	}
+	m.reports = udp
+	m.port = udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	m.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
+		Tap: opts.Tap, ICMPTypes: []uint8{}})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	if m.back, err = listenReturn(opts.Interface); err != nil {
+		udp.Close()
+		m.conn.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.receiveProbes(ctx) }()
+	go func() { defer m.wg.Done(); m.receiveReports(ctx) }()
+	return m, nil
+}
+
+// CollectorPort is the shared collector's UDP port.
+func (m *Mux) CollectorPort() uint16 { return m.port }
+
+// Stats returns the Mux's counters.
+func (m *Mux) Stats() MuxStats {
+	return MuxStats{Reports: m.reportsN.Load(), BadReports: m.badReports.Load(), Records: m.records.Load(),
+		Unmatched: m.unmatched.Load(), Dropped: m.dropped.Load()}
+}
+
+// Attached is how many probers are attached.
+func (m *Mux) Attached() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// Close stops the receivers and closes the sockets.
+func (m *Mux) Close() error {
+	m.closed.Do(func() {
+		m.cancel()
+		m.cerr = errors.Join(m.conn.Close(), m.back.Close(), m.reports.Close())
+		m.wg.Wait()
+	})
+	return m.cerr
+}
+
+// attach registers a prober's session (and echo identifier). A session already attached is
+// an error unless pick says it may draw another one; an identifier already taken is redrawn
+// the same way, or shared (the session, carried by every probe that keeps its routing
+// header, still tells the probers apart).
+func (m *Mux) attach(session uint32, ident uint16, source netip.Addr, pickSession, pickIdent bool) (*route, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for tries := 0; m.sessions[session] != nil; tries++ {
+		if !pickSession || tries > 100 {
+			return nil, fmt.Errorf("session %d: already used by another prober of the shared sockets", session)
+		}
+		session = rand.Uint32() | 1
+	}
+	for tries := 0; pickIdent && m.idents[ident] != nil && tries < 100; tries++ {
+		ident = uint16(rand.N(0xffff)) + 1
+	}
+	r := &route{session: session, ident: ident, source: source,
+		rx: make(chan rxEvent, routeBuffer), records: make(chan recordEvent, routeBuffer), tx: make(chan txEvent, routeBuffer)}
+	m.sessions[session] = r
+	if m.idents[ident] == nil {
+		m.idents[ident] = r
+	}
+	return r, nil
+}
+
+func (m *Mux) detach(r *route) {
+	m.mu.Lock()
+	if m.sessions[r.session] == r {
+		delete(m.sessions, r.session)
+	}
+	if m.idents[r.ident] == r {
+		delete(m.idents, r.ident)
+	}
+	m.mu.Unlock()
+	m.sendMu.Lock()
+	for k, v := range m.keys {
+		if v.r == r {
+			delete(m.keys, k)
+		}
+	}
+	m.sendMu.Unlock()
+}
+
+// send sends one probe of r's and notes its TX timestamp key.
+func (m *Mux) send(r *route, seq uint32, pkt []byte, firstHop netip.Addr) (probes.SendInfo, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	info, err := m.conn.Send(pkt, firstHop)
+	if err == nil && !m.opts.NoTxTimestamps {
+		if len(m.keys) > 4096 { // timestamps the kernel never gave
+			clear(m.keys)
+		}
+		m.keys[info.Key] = txKey{r: r, seq: seq}
+	}
+	m.readTxLocked()
+	return info, err
+}
+
+// pollTx hands the TX timestamps waiting on the send socket to their probers.
+func (m *Mux) pollTx() {
+	if m.opts.NoTxTimestamps {
+		return
+	}
+	m.sendMu.Lock()
+	m.readTxLocked()
+	m.sendMu.Unlock()
+}
+
+func (m *Mux) readTxLocked() {
+	_ = m.conn.ReadTxTimestamps(func(key uint32, t time.Time) {
+		k, ok := m.keys[key]
+		if !ok {
+			return
+		}
+		delete(m.keys, key)
+		select {
+		case k.r.tx <- txEvent{seq: k.seq, at: t}:
+		default:
+			m.dropped.Add(1)
+		}
+	})
+}
+
+// receiveProbes reads the returning probes and routes them until the socket closes.
+func (m *Mux) receiveProbes(ctx context.Context) {
+	var (
+		rx  returned
+		msg probes.ICMPv6Message
+	)
+	for {
+		if err := m.back.receive(&rx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // a transient receive error: the probe counts as lost
+		}
+		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest {
+			continue
+		}
+		ev := rxEvent{seq16: msg.Seq, at: rx.at}
+		if rx.rthdr != nil {
+			if probe, slots, err := parseReturn(m.opts.Registry, rx.rthdr); err == nil {
+				ev.probe, ev.hasProbe = probe, true
+				ev.slots = append([]byte(nil), slots...)
+			}
+		}
+		m.mu.Lock()
+		r := m.idents[msg.ID]
+		if ev.hasProbe {
+			r = m.sessions[ev.probe.Session]
+		}
+		m.mu.Unlock()
+		if r == nil || r.source != rx.from || r.ident != msg.ID {
+			m.unmatched.Add(1)
+			continue
+		}
+		select {
+		case r.rx <- ev:
+		default:
+			m.dropped.Add(1)
+		}
+	}
+}
+
+// receiveReports reads agents' report datagrams and routes each record by its session until
+// the socket closes.
+func (m *Mux) receiveReports(ctx context.Context) {
+	buf := make([]byte, 2048)
+	var rep oam.Report
+	for {
+		n, err := m.reports.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m.reportsN.Add(1)
+		if n > oam.MaxReportSize || rep.UnmarshalBinary(buf[:n]) != nil {
+			m.badReports.Add(1)
+			continue
+		}
+		for i := range rep.Records {
+			rec := rep.Records[i]
+			m.mu.Lock()
+			r := m.sessions[rec.Session]
+			m.mu.Unlock()
+			if r == nil {
+				m.unmatched.Add(1)
+				continue
+			}
+			rec.Capture = append([]byte(nil), rec.Capture...)
+			select {
+			case r.records <- recordEvent{node: rep.NodeID, clock: rep.Clock, rec: rec}:
+				m.records.Add(1)
+			default:
+				m.dropped.Add(1)
+			}
+		}
+	}
+}
