@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +81,116 @@ func fmtSegs(j JobState) string {
 		s += fmt.Sprintf("[%s→%s %s %s] ", l.From, l.To, l.State, d)
 	}
 	return s
+}
+
+// sharedSockets counts the raw and UDP IPv6 sockets open in node's network namespace (read
+// from /proc/thread-self/net on a thread inside it): the monitor's probe sockets, since the
+// lab's agents run in other nodes.
+func sharedSockets(t *testing.T, lab *testnet.Lab, node string) int {
+	t.Helper()
+	n := 0
+	err := lab.Exec(node, func() error {
+		for _, f := range []string{"raw6", "udp6"} {
+			b, err := os.ReadFile("/proc/thread-self/net/" + f)
+			if err != nil {
+				return err
+			}
+			n += strings.Count(strings.TrimSpace(string(b)), "\n") // minus the header line
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("count sockets in %s: %v", node, err)
+	}
+	return n
+}
+
+// TestLabTimestampedSharedSockets runs two, then three timestamped jobs in one monitor: they
+// share one set of sockets (the count in the node does not grow with the jobs) and every job
+// measures its one-way delays, told apart by its session.
+func TestLabTimestampedSharedSockets(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	startAgents(t, lab)
+	const jobTmpl = `  - name: %s
+    kind: timestamped
+    target: fc00:0:4::e
+    segments: [fc00:0:2::b0, fc00:0:3::b0]
+    shared_clock: true
+    interval: 100ms
+`
+	cfgFor := func(names ...string) *Config {
+		s := "jobs:\n"
+		for _, n := range names {
+			s += fmt.Sprintf(jobTmpl, n)
+		}
+		cfg, err := ParseConfig([]byte(s), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	before := sharedSockets(t, lab, "h1")
+	m, err := New(cfgFor("a", "b"), Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	})
+	// measured waits until every named job has a one-way delay r1→r2 from at least 5 probes.
+	measured := func(names ...string) map[string]JobState {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := map[string]JobState{}
+			for _, j := range m.Jobs() {
+				got[j.Name] = j
+			}
+			ok := true
+			for _, n := range names {
+				j := got[n]
+				ok = ok && j.Received >= 5 && len(j.Liveness) == 4 && j.Liveness[1].LastDelayMs != nil
+			}
+			if ok {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("jobs %v did not all measure: %+v", names, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	measured("a", "b")
+	withTwo := sharedSockets(t, lab, "h1")
+	st := m.TimestampedStats()
+	if !st.Open || st.Attached != 2 {
+		t.Fatalf("shared sockets with two jobs: %+v", st)
+	}
+	if _, err := m.Reload(cfgFor("a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	three := measured("a", "b", "c")
+	withThree := sharedSockets(t, lab, "h1")
+	st = m.TimestampedStats()
+	t.Logf("sockets in h1: %d before the monitor, %d with two timestamped jobs, %d with three; mux: %+v", before, withTwo, withThree, st)
+	for _, n := range []string{"a", "b", "c"} {
+		t.Logf("%s: sent %d received %d lost %d %s", n, three[n].Sent, three[n].Received, three[n].Lost, fmtSegs(three[n]))
+	}
+	if withThree != withTwo {
+		t.Errorf("a third timestamped job changed the sockets in h1 from %d to %d: want one shared set", withTwo, withThree)
+	}
+	// The echo socket pair (probes.Conn: 2 raw sockets) and the timestamped set (a probes.Conn
+	// pair, the return socket, the collector's UDP socket).
+	if got := withTwo - before; got != 2+4 {
+		t.Errorf("monitor with two timestamped jobs opened %d sockets, want 6 (echo pair + one timestamped set)", got)
+	}
+	if st.Attached != 3 || st.Records == 0 || st.Unmatched != 0 {
+		t.Errorf("shared sockets with three jobs: %+v (want 3 attached, records routed, none unmatched)", st)
+	}
 }

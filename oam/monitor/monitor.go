@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
 // Options configure a Monitor. The zero value is usable.
@@ -67,6 +68,11 @@ type Monitor struct {
 	// reloadOK and reloadAt describe the last configuration load (Serve's reloads included).
 	reloadOK atomic.Bool
 	reloadAt atomic.Int64
+
+	// dmux is the one set of sockets every timestamped job shares (probes/delay.Mux), opened
+	// by the first timestamped job and closed when Run returns; guarded by dmuxMu.
+	dmuxMu sync.Mutex
+	dmux   *delay.Mux
 
 	latMu    sync.Mutex
 	lateness *hdrhistogram.Histogram
@@ -279,6 +285,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+	m.dmuxMu.Lock()
+	if m.dmux != nil {
+		m.dmux.Close()
+		m.dmux = nil
+	}
+	m.dmuxMu.Unlock()
 	m.flushResults()
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)

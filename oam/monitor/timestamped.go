@@ -2,32 +2,89 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
-// runTimestamped runs one timestamped job with a probes/delay Prober until ctx is done. That
-// engine owns its sockets (the probe socket, the socket the reflected probe returns to, and
-// the report collector), so a timestamped job costs three sockets; echo jobs share one pair.
-func (m *Monitor) runTimestamped(ctx context.Context, rj *runningJob) {
-	j := rj.job
-	var p *delay.Prober
+// delayMux returns the sockets every timestamped job shares, opening them (in the Exec
+// namespace) for the first job that asks. Run closes them once every job has stopped.
+func (m *Monitor) delayMux() (*delay.Mux, error) {
+	m.dmuxMu.Lock()
+	defer m.dmuxMu.Unlock()
+	if m.dmux != nil {
+		return m.dmux, nil
+	}
 	err := m.opts.Exec(func() error {
 		var err error
-		p, err = delay.New(ctx, j.Target, delay.Options{
+		m.dmux, err = delay.NewMux(delay.MuxOptions{Interface: m.opts.Interface})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the shared timestamped-probe sockets: %w", err)
+	}
+	return m.dmux, nil
+}
+
+// TimestampedStats describes the sockets the timestamped jobs share.
+type TimestampedStats struct {
+	// Open says the shared sockets are open (a timestamped job has run since Run started).
+	Open bool
+	// Attached counts the jobs using them now.
+	Attached int
+	delay.MuxStats
+}
+
+// TimestampedStats returns the state of the timestamped jobs' shared sockets.
+func (m *Monitor) TimestampedStats() TimestampedStats {
+	m.dmuxMu.Lock()
+	defer m.dmuxMu.Unlock()
+	if m.dmux == nil {
+		return TimestampedStats{}
+	}
+	return TimestampedStats{Open: true, Attached: m.dmux.Attached(), MuxStats: m.dmux.Stats()}
+}
+
+// jobWindow is the correlator window of a timestamped job: the probes that can be in flight
+// (Timeout/Interval, twice over) and a margin, instead of probes/delay's default of 1024, so
+// that a collector costs kilobytes, not the ~755 KB of the default window.
+func jobWindow(j Job) int {
+	if j.Interval <= 0 || j.Timeout <= 0 {
+		return 0 // probes/delay's default
+	}
+	return min(int(2*j.Timeout/j.Interval)+4, 65536)
+}
+
+// runTimestamped runs one timestamped job with a probes/delay Prober on the monitor's shared
+// timestamped sockets until ctx is done: the job has its own session and correlator, and
+// no socket of its own.
+func (m *Monitor) runTimestamped(ctx context.Context, rj *runningJob) {
+	j := rj.job
+	fail := func(err error) {
+		rj.mu.Lock()
+		rj.lastErr = err.Error()
+		rj.mu.Unlock()
+		m.log.Error("timestamped job", "job", j.Name, "err", err)
+	}
+	mux, err := m.delayMux()
+	if err != nil {
+		fail(err)
+		return
+	}
+	var p *delay.Prober
+	err = m.opts.Exec(func() error {
+		var err error
+		p, err = delay.NewShared(ctx, mux, j.Target, delay.Options{
 			Interval: j.Interval, Timeout: j.Timeout, PayloadSize: j.Size, HopLimit: int(j.HopLimit),
-			FlowLabel: j.FlowLabel, Interface: m.opts.Interface,
+			FlowLabel: j.FlowLabel, Window: jobWindow(j),
 			DetectMultiplier: j.DetectMultiplier, UpMultiplier: j.UpMultiplier, SharedClock: j.SharedClock,
 		})
 		return err
 	})
 	if err != nil {
-		rj.mu.Lock()
-		rj.lastErr = err.Error()
-		rj.mu.Unlock()
-		m.log.Error("timestamped job", "job", j.Name, "err", err)
+		fail(err)
 		return
 	}
 	rj.mu.Lock()
