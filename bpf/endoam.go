@@ -43,13 +43,10 @@ type EndOAM struct {
 
 // Counters are end_oam's per-CPU counters, summed over CPUs.
 type Counters struct {
-	Packets    uint64 // packets through an end_oam SID
-	Probes     uint64 // well-formed probes
-	Malformed  uint64 // probe TLVs end_oam could not use, forwarded untouched
-	EventsLost uint64 // events not written because the ring buffer was full
-	// Deprecated: PerfFailed is EventsLost under its name from when events went through a
-	// perf event array; kept for existing callers.
-	PerfFailed  uint64
+	Packets     uint64 // packets through an end_oam SID
+	Probes      uint64 // well-formed probes
+	Malformed   uint64 // probe TLVs end_oam could not use, forwarded untouched
+	EventsLost  uint64 // events not written because the ring buffer was full
 	StoreFailed uint64 // slot writes the kernel refused
 }
 
@@ -132,7 +129,6 @@ func (e *EndOAM) Counters() (Counters, error) {
 		c.EventsLost += p.EventsLost
 		c.StoreFailed += p.StoreFailed
 	}
-	c.PerfFailed = c.EventsLost
 	return c, nil
 }
 
