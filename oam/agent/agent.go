@@ -31,19 +31,21 @@ const flushInterval = 10 * time.Millisecond
 
 // Agent is a running srv6-agent: End.OAM loaded, SIDs bound, sockets open.
 type Agent struct {
-	cfg      Config
-	log      *slog.Logger
-	handle   *netlink.Handle
-	prog     *bpf.EndOAM
-	sids     []bpf.SID
-	bound    []bpf.SID
-	reader   *ringbuf.Reader
-	conn     *net.UDPConn
-	metrics  net.Listener
-	registry *prometheus.Registry
-	pipe     *pipeline
-	stats    Stats
-	refl     *Reflector
+	cfg    Config
+	log    *slog.Logger
+	handle *netlink.Handle
+	// fibHandle serves next-hop lookups from the read loop.
+	fibHandle *netlink.Handle
+	prog      *bpf.EndOAM
+	sids      []bpf.SID
+	bound     []bpf.SID
+	reader    *ringbuf.Reader
+	conn      *net.UDPConn
+	metrics   net.Listener
+	registry  *prometheus.Registry
+	pipe      *pipeline
+	stats     Stats
+	refl      *Reflector
 
 	closeOnce sync.Once
 	closeErr  error
@@ -137,6 +139,12 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	}
 	a.registry = newRegistry(&a.stats, a.prog, len(sids), a.refl)
 	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, readClock)
+	// Its own handle: a.handle belongs to Close, this one to the read loop's goroutine; both
+	// stay in the namespace New runs in, wherever Run is called from.
+	if a.fibHandle, err = netlink.NewHandle(); err != nil {
+		return a, fmt.Errorf("open netlink for next-hop lookups: %w", err)
+	}
+	a.pipe.nextHops = newNextHopResolver(a.fibHandle, &a.stats)
 	return a, nil
 }
 
@@ -326,6 +334,9 @@ func (a *Agent) Close() error {
 		}
 		if a.handle != nil {
 			a.handle.Close()
+		}
+		if a.fibHandle != nil {
+			a.fibHandle.Close()
 		}
 		a.closeErr = errors.Join(errs...)
 	})

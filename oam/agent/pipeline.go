@@ -30,6 +30,13 @@ type Stats struct {
 	ReportsSent      atomic.Uint64 // report records sent
 	DatagramsSent    atomic.Uint64 // UDP datagrams sent
 	SendErrors       atomic.Uint64 // datagrams the socket refused
+	// Next hops for probes that set N (nexthops.go).
+	NextHopRequests      atomic.Uint64 // report records of probes asking for next hops
+	NextHopLookups       atomic.Uint64 // FIB lookups over netlink
+	NextHopLookupErrors  atomic.Uint64 // lookups that failed (not "no route")
+	NextHopCacheHits     atomic.Uint64 // answered from the cache
+	NextHopLimited       atomic.Uint64 // not looked up: the lookup budget was spent
+	NextHopNoDestination atomic.Uint64 // the probe's capture did not hold its IPv6 header
 }
 
 // sender sends one datagram; *net.UDPConn is one.
@@ -67,6 +74,8 @@ type pipeline struct {
 	oldestNs    int64          // when the oldest queued batch was started
 	event       bpf.Event
 	record      oam.ReportRecord
+	// nextHops answers probes that set N; nil: they get no next hops.
+	nextHops *nextHopResolver
 }
 
 func newPipeline(nodeID uint32, allow []netip.Prefix, ratePerSecond float64, burst int, send sender, stats *Stats, readClock func() oam.ClockState) *pipeline {
@@ -152,7 +161,11 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 	if len(rec.Capture) > 255 {
 		rec.Capture = rec.Capture[:255]
 	}
-	if d.queued && !d.builder.Fits(len(rec.Capture)) {
+	if ev.ProbeFlags&oam.ProbeFlagNextHops != 0 && p.nextHops != nil {
+		p.stats.NextHopRequests.Add(1)
+		rec.NextHops = p.nextHops.resolve(rec.Capture, ev.IngressIfindex, nowNs)
+	}
+	if d.queued && !d.builder.FitsRecord(rec) {
 		p.sendBatch(d) // full: send it now, keep the destination queued
 		d.builder.Reset(p.nodeID, p.clock)
 	}

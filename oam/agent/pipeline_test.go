@@ -239,10 +239,12 @@ func FuzzPipelineHandle(f *testing.F) {
 	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture, []byte{1, 2, 3}))
 	f.Add(sample(stranger, 1, 1, bpf.ProbeFlagReport, nil))
 	f.Add([]byte{})
+	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture|oam.ProbeFlagNextHops, ipv6Capture(nextSID)))
 	f.Fuzz(func(t *testing.T, s []byte) {
 		var fs fakeSender
 		var st Stats
 		p := newPipeline(2, allowList, 1000, 10, &fs, &st, fixedClock)
+		p.nextHops = newNextHopResolver(newFake(), &st)
 		p.handle(s, 0)
 		p.handle(s, 1)
 		p.flushAll()

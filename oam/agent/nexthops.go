@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/srv6oam/srv6oam/oam"
+)
+
+// Next-hop lookups for probes that set N (oam.ProbeFlagNextHops): the node's FIB route toward
+// the next segment, read over netlink with RTM_F_FIB_MATCH, which returns the matched route with
+// every multipath next hop (no custom kernel helper, unlike the original End.BPF work). A probe
+// flood must not turn into a netlink flood: lookups happen only for probes that already passed
+// the allow-list and their collector's rate limit, answers are cached per (next segment,
+// ingress interface) for nextHopCacheNs, the cache is bounded, and lookups that miss the cache
+// spend tokens of one bucket for the whole agent; without a token the record says "limited".
+const (
+	nextHopCacheNs      = 1_000_000_000
+	nextHopCacheEntries = 1024
+	nextHopLookupRate   = 100 // lookups per second, sustained
+	nextHopLookupBurst  = 20
+)
+
+// routeGetter is the part of *netlink.Handle the lookups use (tests fake it).
+type routeGetter interface {
+	RouteGetWithOptions(dst net.IP, opts *netlink.RouteGetOptions) ([]netlink.Route, error)
+	LinkByIndex(index int) (netlink.Link, error)
+}
+
+type nextHopKey struct {
+	dst [16]byte
+	iif uint32
+}
+
+type nextHopEntry struct {
+	atNs   int64
+	result oam.NextHops
+}
+
+// nextHopResolver answers next-hop questions for the pipeline's goroutine (not safe for
+// concurrent use).
+type nextHopResolver struct {
+	get    routeGetter
+	stats  *Stats
+	bucket bucket
+	cache  map[nextHopKey]*nextHopEntry
+	// limited, noDest are the answers that need no lookup; reused.
+	scratch oam.NextHops
+}
+
+func newNextHopResolver(get routeGetter, stats *Stats) *nextHopResolver {
+	return &nextHopResolver{get: get, stats: stats, bucket: bucket{tokens: nextHopLookupBurst},
+		cache: make(map[nextHopKey]*nextHopEntry)}
+}
+
+// resolve returns the next hops of a probe whose capture is capture and that arrived on iif, at
+// monotonic time nowNs. The result is valid until the next call.
+func (r *nextHopResolver) resolve(capture []byte, iif uint32, nowNs int64) *oam.NextHops {
+	// The capture starts at the IPv6 header as the node forwards the probe: End.BPF runs after
+	// the kernel set the destination to the next segment.
+	if len(capture) < 40 || capture[0]>>4 != 6 {
+		r.stats.NextHopNoDestination.Add(1)
+		r.scratch = oam.NextHops{Destination: netip.IPv6Unspecified(), Status: oam.NextHopsNoDestination}
+		return &r.scratch
+	}
+	key := nextHopKey{dst: [16]byte(capture[24:40]), iif: iif}
+	if e := r.cache[key]; e != nil && nowNs-e.atNs < nextHopCacheNs {
+		r.stats.NextHopCacheHits.Add(1)
+		return &e.result
+	}
+	dst := netip.AddrFrom16(key.dst)
+	if !r.bucket.take(nowNs, nextHopLookupRate/1e9, nextHopLookupBurst) {
+		r.stats.NextHopLimited.Add(1)
+		r.scratch = oam.NextHops{Destination: dst, Status: oam.NextHopsLimited}
+		return &r.scratch
+	}
+	e := r.cache[key]
+	if e == nil {
+		if len(r.cache) >= nextHopCacheEntries {
+			for k, old := range r.cache {
+				if nowNs-old.atNs >= nextHopCacheNs {
+					delete(r.cache, k)
+				}
+			}
+		}
+		if len(r.cache) >= nextHopCacheEntries {
+			// Full of fresh answers: answer this one uncached.
+			r.scratch = oam.NextHops{}
+			r.lookup(dst, iif, &r.scratch)
+			return &r.scratch
+		}
+		e = &nextHopEntry{}
+		r.cache[key] = e
+	}
+	e.atNs = nowNs
+	r.lookup(dst, iif, &e.result)
+	return &e.result
+}
+
+// lookup asks the kernel for the route to dst as a packet arriving on iif would take it (the
+// lookup seg6local does after End.BPF returns BPF_OK: input route, fib rules, dst and iif), and
+// fills out.
+func (r *nextHopResolver) lookup(dst netip.Addr, iif uint32, out *oam.NextHops) {
+	r.stats.NextHopLookups.Add(1)
+	hops := out.Hops[:0]
+	*out = oam.NextHops{Destination: dst, Hops: hops}
+	ip := net.IP(dst.AsSlice())
+	opts := &netlink.RouteGetOptions{IifIndex: int(iif), FIBMatch: true}
+	routes, err := r.get.RouteGetWithOptions(ip, opts)
+	if err != nil && iif != 0 && !isNoRoute(err) {
+		// An input lookup can fail where an output one does not (an ingress interface gone
+		// since the probe passed); the output lookup is the next best answer.
+		opts.IifIndex = 0
+		routes, err = r.get.RouteGetWithOptions(ip, opts)
+	}
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+		// A kernel without RTM_F_FIB_MATCH (before 4.13): the one path it selects.
+		opts.FIBMatch = false
+		routes, err = r.get.RouteGetWithOptions(ip, opts)
+		out.SelectedOnly = err == nil
+		if errors.Is(err, unix.EINVAL) {
+			err = unix.ENETUNREACH // both lookups refused: an IPv6 blackhole route answers EINVAL
+		}
+	}
+	switch {
+	case isNoRoute(err):
+		out.Status, out.SelectedOnly = oam.NextHopsNoRoute, false
+		return
+	case err != nil || len(routes) == 0:
+		r.stats.NextHopLookupErrors.Add(1)
+		out.Status, out.SelectedOnly = oam.NextHopsError, false
+		return
+	}
+	rt := &routes[0]
+	switch rt.Type {
+	case unix.RTN_UNICAST:
+	case unix.RTN_LOCAL, unix.RTN_ANYCAST, unix.RTN_MULTICAST, unix.RTN_BROADCAST:
+		out.Status, out.SelectedOnly = oam.NextHopsLocal, false
+		return
+	default: // unreachable, prohibit, blackhole, throw
+		out.Status, out.SelectedOnly = oam.NextHopsNoRoute, false
+		return
+	}
+	out.Prefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	if rt.Dst != nil {
+		if a, ok := netip.AddrFromSlice(rt.Dst.IP); ok {
+			bits, _ := rt.Dst.Mask.Size()
+			out.Prefix = netip.PrefixFrom(a, bits).Masked()
+		}
+	}
+	out.Table = uint32(rt.Table)
+	add := func(link int, gw net.IP, weight int, flags int) {
+		if len(out.Hops) == oam.MaxNextHops {
+			out.Truncated = true
+			return
+		}
+		h := oam.NextHop{Gateway: netip.IPv6Unspecified(), Ifindex: uint32(link), Weight: uint16(min(max(weight, 1), 256)),
+			Dead: flags&unix.RTNH_F_DEAD != 0, LinkDown: flags&unix.RTNH_F_LINKDOWN != 0, OnLink: flags&unix.RTNH_F_ONLINK != 0}
+		if a, ok := netip.AddrFromSlice(gw); ok && a.Is6() {
+			h.Gateway = a.WithZone("")
+		}
+		h.Ifname = r.ifname(link)
+		if h.Ifindex == 0 {
+			return
+		}
+		out.Hops = append(out.Hops, h)
+	}
+	if len(rt.MultiPath) > 0 {
+		for _, nh := range rt.MultiPath {
+			add(nh.LinkIndex, nh.Gw, nh.Hops+1, nh.Flags)
+		}
+	} else {
+		add(rt.LinkIndex, rt.Gw, 1, rt.Flags)
+	}
+	if len(out.Hops) == 0 {
+		// A unicast route without an interface (a nexthop object the kernel did not expand):
+		// nothing to report as next hops.
+		r.stats.NextHopLookupErrors.Add(1)
+		*out = oam.NextHops{Destination: dst, Status: oam.NextHopsError, Hops: out.Hops[:0]}
+		return
+	}
+	out.Status = oam.NextHopsOK
+}
+
+// ifname names an interface of the agent's namespace; "?" (a valid wire name) when it cannot.
+func (r *nextHopResolver) ifname(index int) string {
+	if l, err := r.get.LinkByIndex(index); err == nil && l.Attrs() != nil {
+		if n := l.Attrs().Name; n != "" && len(n) <= 15 {
+			return n
+		}
+	}
+	return "?"
+}
+
+// isNoRoute: the kernel's answers for a destination without a forwarding route.
+func isNoRoute(err error) bool {
+	return errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) ||
+		errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
+}
