@@ -59,6 +59,7 @@ func main() {
 			&cli.BoolFlag{Name: "timestamps", Usage: "--per-segment: then send timestamped probes along the whole list and print each segment's one-way delay (median, p99) from srv6-agent's End.OAM SIDs; every segment, the destination included, must be a SID that sends the probe on"},
 			&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (a lab of namespaces): no synchronisation needed, no error bound"},
 			&cli.IntFlag{Name: "timestamp-count", Value: 10, Usage: "--timestamps: `N` timestamped probes (1-1000)"},
+			&cli.BoolFlag{Name: "agent-nexthops", Usage: "then ask srv6-agent on every SID node (End.OAM SIDs) for its FIB next hops toward the next segment and print them under the SID, with --ecmp next to the branches MDA found; needs --segs"},
 			&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
 			&cli.StringFlag{Name: "topology", Usage: "srv6-testnet `TOPOLOGY` (bundled name or YAML file) whose node names label hops, name SID behaviours and may be used in --expect"},
 			&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
@@ -132,6 +133,14 @@ func run(c *cli.Context) error {
 				return fail(err)
 			}
 		}
+		var nextHops []trace.NodeNextHops
+		if opts.AgentNextHops {
+			o := opts
+			o.Source = src
+			if nextHops, err = trace.AgentNextHops(ctx, target, o); err != nil {
+				return fail(err)
+			}
+		}
 		alive := true
 		for _, s := range status {
 			alive = alive && s.Alive
@@ -139,11 +148,17 @@ func run(c *cli.Context) error {
 		if jsonMode {
 			doc := trace.NewJSONPerSegmentOneWay(ctx, target, withDefaults(opts), encoding, src.String(), status, oneWay, names,
 				time.Since(start), len(status)*opts.Queries)
+			if nextHops != nil {
+				doc.AgentNextHops = trace.NewJSONNextHops(nextHops, nil)
+			}
 			if err := writeJSON(doc); err != nil {
 				return fail(err)
 			}
 		} else {
 			printer.PerSegmentOneWay(ctx, target, status, oneWay)
+			if nextHops != nil {
+				printer.PerSegmentNextHops(nextHops)
+			}
 			if oneWay == nil {
 				fmt.Fprintln(out, "(one-way delay per segment: --timestamps, where the nodes run srv6-agent with End.OAM SIDs)")
 			}
@@ -290,6 +305,10 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 		}
 	}
 	opts.NoRetry = c.Bool("no-retry")
+	opts.AgentNextHops = c.Bool("agent-nexthops")
+	if opts.AgentNextHops && len(target.Segments) == 0 {
+		return target, opts, "", errors.New("--agent-nexthops needs --segs: the agents are asked at SIDs of the segment list")
+	}
 	opts.ECMP = c.Bool("ecmp")
 	if mf := c.Int("max-flows"); mf < 6 || mf > 4096 {
 		return target, opts, "", fmt.Errorf("--max-flows %d: must be 6 to 4096", mf)

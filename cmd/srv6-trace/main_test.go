@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--shared-clock", "--per-segment", "--segs", "fc00::3", "fc00::1"}, "--shared-clock needs --timestamps"},
 		{[]string{"--per-segment", "--timestamps", "--timestamp-count", "0", "--segs", "fc00::3", "fc00::1"}, "--timestamp-count 0"},
 		{[]string{"--max-flows", "2", "fc00::1"}, "--max-flows 2"},
+		{[]string{"--agent-nexthops", "fc00::1"}, "--agent-nexthops needs --segs"},
 		{[]string{"--topology", "/nonexistent.yaml", "fc00::1"}, "--topology"},
 	} {
 		cmd := exec.Command(bin, c.args...)

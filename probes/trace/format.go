@@ -31,8 +31,10 @@ func (p *Printer) Header(target oam.Target, opts Options) {
 // Report prints the hops, or the tree of branches after ECMP discovery.
 func (p *Printer) Report(ctx context.Context, rep *Report) {
 	p.Names.PrefetchNames(ctx, rep)
+	shown := make([]bool, len(rep.NextHops))
+	defer p.nextHopsLeft(rep, shown)
 	if len(rep.Branches) > 1 {
-		p.tree(ctx, rep)
+		p.tree(ctx, rep, shown)
 		return
 	}
 	widthA, widthN := p.widths(ctx, rep.Hops)
@@ -43,9 +45,44 @@ func (p *Printer) Report(ctx context.Context, rep *Report) {
 			fmt.Fprintf(p.W, "segment %d → %s\n", seg+1, rep.Path[seg])
 		}
 		fmt.Fprintln(p.W, p.hopLine(ctx, h, widthA, widthN))
+		p.nextHopsUnder(rep, &h, "     ", shown)
 	}
 	if len(rep.Branches) == 1 {
 		fmt.Fprintf(p.W, "one path: %d flows, %d probes\n", rep.Flows, rep.Probes)
+	}
+}
+
+// nextHopsUnder prints the agent's next hops under the hop of a SID node (--agent-nexthops).
+func (p *Printer) nextHopsUnder(rep *Report, h *Hop, indent string, shown []bool) {
+	n := nextHopsFor(rep.NextHops, h)
+	if n == nil {
+		return
+	}
+	mda := -1
+	if len(rep.Branches) > 0 {
+		mda = MDANextHops(rep, n.Index)
+	}
+	fmt.Fprintf(p.W, "%s%s\n", indent, nextHopLine(n, mda))
+	for i := range rep.NextHops {
+		if &rep.NextHops[i] == n {
+			shown[i] = true
+		}
+	}
+}
+
+// nextHopsLeft prints the agent answers of SIDs the trace did not show (their node never
+// answered), then the hint when a SID had no report.
+func (p *Printer) nextHopsLeft(rep *Report, shown []bool) {
+	missing := false
+	for i := range rep.NextHops {
+		n := &rep.NextHops[i]
+		missing = missing || !n.Reported
+		if !shown[i] {
+			fmt.Fprintf(p.W, "SID %d %s (not seen by the trace): %s\n", n.Index+1, n.SID, nextHopLine(n, -1))
+		}
+	}
+	if missing {
+		fmt.Fprintln(p.W, nextHopsHint)
 	}
 }
 
@@ -159,7 +196,7 @@ type treeNode struct {
 	children []*treeNode
 }
 
-func (p *Printer) tree(ctx context.Context, rep *Report) {
+func (p *Printer) tree(ctx context.Context, rep *Report, shown []bool) {
 	root := &treeNode{}
 	var allHops []Hop
 	for _, br := range rep.Branches {
@@ -189,15 +226,15 @@ func (p *Printer) tree(ctx context.Context, rep *Report) {
 		}
 	}
 	widthA, widthN := p.widths(ctx, allHops)
-	p.printTree(ctx, rep, root.children, "", -1, widthA, widthN)
+	p.printTree(ctx, rep, root.children, "", -1, widthA, widthN, shown)
 	fmt.Fprintf(p.W, "%d branches: %d flows, %d probes\n", len(rep.Branches), rep.Flows, rep.Probes)
 }
 
 // printTree prints siblings; a single child continues the same column, several open branches.
-func (p *Printer) printTree(ctx context.Context, rep *Report, nodes []*treeNode, prefix string, seg, widthA, widthN int) {
+func (p *Printer) printTree(ctx context.Context, rep *Report, nodes []*treeNode, prefix string, seg, widthA, widthN int, shown []bool) {
 	for len(nodes) == 1 {
 		n := nodes[0]
-		seg = p.treeHop(ctx, rep, n, prefix, prefix, seg, widthA, widthN)
+		seg = p.treeHop(ctx, rep, n, prefix, prefix, seg, widthA, widthN, shown)
 		nodes = n.children
 	}
 	for i, n := range nodes {
@@ -205,12 +242,12 @@ func (p *Printer) printTree(ctx context.Context, rep *Report, nodes []*treeNode,
 		if i == len(nodes)-1 {
 			first, rest = prefix+"└─ ", prefix+"   "
 		}
-		s := p.treeHop(ctx, rep, n, first, rest, seg, widthA, widthN)
-		p.printTree(ctx, rep, n.children, rest, s, widthA, widthN)
+		s := p.treeHop(ctx, rep, n, first, rest, seg, widthA, widthN, shown)
+		p.printTree(ctx, rep, n.children, rest, s, widthA, widthN, shown)
 	}
 }
 
-func (p *Printer) treeHop(ctx context.Context, rep *Report, n *treeNode, first, rest string, seg, widthA, widthN int) int {
+func (p *Printer) treeHop(ctx context.Context, rep *Report, n *treeNode, first, rest string, seg, widthA, widthN int, shown []bool) int {
 	lead := first
 	if len(rep.Path) > 1 && n.hop.Segment >= 0 && n.hop.Segment != seg {
 		seg = n.hop.Segment
@@ -231,6 +268,12 @@ func (p *Printer) treeHop(ctx context.Context, rep *Report, n *treeNode, first, 
 	}
 	fmt.Fprintf(p.W, "%s%s", lead, p.hopLine(ctx, line, widthA, widthN))
 	fmt.Fprintf(p.W, "   (%d flow%s)\n", n.flows, plural(n.flows))
+	// Under a node that branches, the rest prefix carries the tree's "│" on.
+	indent := rest + "     "
+	if len(n.children) > 1 {
+		indent = rest + "│    "
+	}
+	p.nextHopsUnder(rep, &n.hop, indent, shown)
 	return seg
 }
 

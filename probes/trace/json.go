@@ -29,6 +29,8 @@ type JSONDocument struct {
 	Expect    *JSONValidation `json:"expect,omitempty"`
 	// Timestamps is the run of timestamped probes of --per-segment --timestamps.
 	Timestamps *JSONTimestamps `json:"timestamps,omitempty"`
+	// AgentNextHops are the FIB next hops srv6-agent reported per SID (--agent-nexthops).
+	AgentNextHops []JSONNextHops `json:"agent_nexthops,omitempty"`
 }
 
 // JSONTimestamps summarises the timestamped probes of --per-segment --timestamps; each
@@ -216,6 +218,13 @@ func NewJSONDocument(ctx context.Context, rep *Report, opts Options, encoding st
 		}
 	} else {
 		d.Hops = jsonHops(ctx, rep.Path, rep.Hops, names)
+	}
+	if rep.NextHops != nil {
+		var mda *Report
+		if len(rep.Branches) > 0 {
+			mda = rep
+		}
+		d.AgentNextHops = NewJSONNextHops(rep.NextHops, mda)
 	}
 	if v != nil {
 		jv := &JSONValidation{OK: v.OK}

@@ -59,6 +59,9 @@ type Options struct {
 	// RetryDelay before silent hops are probed again; default 1.1s (Linux refills one error
 	// per net.ipv6.icmp.ratelimit, 1s by default).
 	RetryDelay time.Duration
+	// AgentNextHops asks srv6-agent on every SID node of the path for its FIB next hops toward
+	// the next segment once the trace is done (AgentNextHops, Report.NextHops).
+	AgentNextHops bool
 	// Progress, when set, is called after every batch of ECMP discovery (for a progress line).
 	Progress func(Progress)
 }
@@ -136,6 +139,8 @@ type Tracer struct {
 	eng    *engine
 	path   oam.SegmentList
 	ran    bool
+	// nextHops is the prepared --agent-nexthops probe, nil when not asked.
+	nextHops *NextHopProbe
 }
 
 // New checks the options, picks the source, builds the probe template and opens the sockets.
@@ -143,6 +148,9 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if opts.AgentNextHops && len(target.Path()) < 2 {
+		return nil, errors.New("--agent-nexthops needs --segs: a SID followed by another segment")
 	}
 	if target.Decap {
 		return nil, errors.New("--decap: tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
@@ -165,8 +173,24 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Tracer{target: target, opts: opts, source: src, path: target.Path(),
-		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}, nil
+	t := &Tracer{target: target, opts: opts, source: src, path: target.Path(),
+		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}
+	if opts.AgentNextHops {
+		o := opts
+		o.Source = src
+		if t.nextHops, err = NewNextHopProbe(ctx, target, o); err != nil {
+			t.eng.close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *Tracer) closeNextHops() {
+	if t.nextHops != nil {
+		t.nextHops.Close()
+		t.nextHops = nil
+	}
 }
 
 func newTemplate(target oam.Target, src netip.Addr, opts Options) (template, error) {
@@ -193,7 +217,10 @@ func (t *Tracer) SourceAddr() netip.Addr { return t.source }
 func (t *Tracer) Options() Options { return t.opts }
 
 // Close releases the sockets; Run closes them itself when it returns.
-func (t *Tracer) Close() error { return t.eng.close() }
+func (t *Tracer) Close() error {
+	t.closeNextHops()
+	return t.eng.close()
+}
 
 // Probe is one probe's outcome as a trace reports it.
 type Probe struct {
@@ -272,6 +299,9 @@ type Report struct {
 	Flows   int
 	Start   time.Time
 	Elapsed time.Duration
+	// NextHops are the agents' FIB next hops of Options.AgentNextHops, one per SID that has a
+	// next segment; nil when not asked.
+	NextHops []NodeNextHops
 }
 
 // Run traces the target and closes the sockets; it may be called once.
@@ -281,12 +311,17 @@ func (t *Tracer) Run(ctx context.Context) (*Report, error) {
 	}
 	t.ran = true
 	defer t.eng.close()
+	defer t.closeNextHops()
 	rep := &Report{Target: t.target, Source: t.source, Path: t.path, Start: time.Now()}
 	var err error
 	if t.opts.ECMP {
 		err = t.runECMP(ctx, rep)
 	} else {
 		err = t.runPlain(ctx, rep)
+	}
+	if t.nextHops != nil && err == nil {
+		rep.NextHops, err = t.nextHops.Run(ctx)
+		t.nextHops = nil
 	}
 	rep.Probes = t.eng.sentProbes
 	rep.Elapsed = time.Since(rep.Start)

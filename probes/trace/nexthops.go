@@ -1,0 +1,390 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
+)
+
+// Agent-assisted next hops (srv6-trace --agent-nexthops): probes carrying the Probe TLV flags
+// R, C and N walk the whole segment list; every SID bound to End.OAM by srv6-agent reports the
+// probe with its node's FIB next hops toward the next segment (oam.NextHops), which the agent
+// reads over netlink. A trace then prints them under each SID node next to what its own probes
+// (and ECMP discovery) found.
+
+const (
+	// nextHopProbes are sent 10 ms apart; the first report per SID is kept, the others cover loss.
+	nextHopProbes   = 3
+	nextHopInterval = 10 * time.Millisecond
+	// nextHopWait is how long reports are awaited after the last probe: agents send within
+	// 10 ms (their batching), so a SID without a report by then has no agent that answers.
+	nextHopWait = 500 * time.Millisecond
+	// nextHopCapture is the capture the agent needs: the IPv6 header, whose destination is the
+	// next segment once End.OAM has run.
+	nextHopCapture = 40
+)
+
+// NodeNextHops is what the agent on one SID node of the path reported.
+type NodeNextHops struct {
+	// Index of the SID in the path, the SID, and the next segment its node forwards toward.
+	Index int
+	SID   netip.Addr
+	Next  netip.Addr
+	// Reported is false when no agent report came for this SID (no srv6-agent End.OAM SID
+	// there, this host off its collectors allow-list, or every probe lost before it).
+	Reported bool
+	NodeID   uint32
+	NextHops oam.NextHops
+}
+
+// AgentNextHops asks the agents along target.Path() for their next hops: it sends a few probes
+// with the Probe TLV flags R, C and N through the whole path (an SRH carried by the probe itself,
+// final segment the destination) and collects the agents' reports on a UDP socket of its own.
+// The result has one entry per SID that has a next segment (every path element but the last).
+// It uses opts.Source, Interface, FlowLabel and Tap. NewNextHopProbe and NextHopProbe.Run do
+// the same in two steps (sockets opened in the first, in the caller's network namespace).
+func AgentNextHops(ctx context.Context, target oam.Target, opts Options) ([]NodeNextHops, error) {
+	p, err := NewNextHopProbe(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx)
+}
+
+// NextHopProbe is a prepared AgentNextHops: probe built, sockets open.
+type NextHopProbe struct {
+	path    oam.SegmentList
+	session uint32
+	builder *delay.ProbeBuilder
+	udp     *net.UDPConn
+	conn    *probes.Conn
+}
+
+// NewNextHopProbe checks the path, picks the source, builds the probe and opens the sockets.
+func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*NextHopProbe, error) {
+	path := target.Path()
+	if len(path) < 2 {
+		return nil, errors.New("--agent-nexthops needs --segs: a SID followed by another segment")
+	}
+	if len(path) > srh.MaxSlots {
+		return nil, fmt.Errorf("--agent-nexthops: %d segments, at most %d fit in the probe's Timestamp Slots TLV", len(path), srh.MaxSlots)
+	}
+	src := opts.Source
+	if !src.IsValid() {
+		var err error
+		if src, err = probes.SourceFor(ctx, target.FirstHop(), opts.Interface); err != nil {
+			return nil, fmt.Errorf("first segment: %w", err)
+		}
+	}
+	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("--agent-nexthops: collector: listen on [%s]: %w", src, err)
+	}
+	p := &NextHopProbe{path: path, session: rand.Uint32() | 1, udp: udp}
+	port := udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	p.builder, err = delay.NewProbeBuilder(delay.ProbeConfig{
+		Path: path, Source: src, Registry: srh.DefaultRegistry(),
+		Probe: srh.Probe{Flags: srh.ProbeReport | srh.ProbeCapture | oam.ProbeFlagNextHops, Session: p.session,
+			ReportTo: src, ReportPort: port, CaptureLen: nextHopCapture},
+		ID: uint16(rand.N(0xffff)) + 1, PayloadSize: 8, HopLimit: 64, FlowLabel: opts.FlowLabel,
+	})
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("--agent-nexthops: %w", err)
+	}
+	// Only sends: the echo replies (when the destination answers) are of no interest here.
+	if p.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, Tap: opts.Tap, ICMPTypes: []uint8{}}); err != nil {
+		udp.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close releases the sockets of a NextHopProbe that will not Run.
+func (p *NextHopProbe) Close() error { return errors.Join(p.udp.Close(), p.conn.Close()) }
+
+// Run sends the probes, waits for the reports (until every SID answered, or nextHopWait after
+// the last probe) and closes the sockets.
+func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
+	defer p.Close()
+	path := p.path
+	out := make([]NodeNextHops, len(path)-1)
+	for i := range out {
+		out[i] = NodeNextHops{Index: i, SID: path[i], Next: path[i+1]}
+	}
+	got := make(chan oam.Report, 16)
+	readCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go readReports(readCtx, p.udp, got)
+
+	var sendErr error
+	for seq := uint32(1); seq <= nextHopProbes; seq++ {
+		pkt, err := p.builder.Build(seq, uint64(time.Now().UnixNano()))
+		if err == nil {
+			_, err = p.conn.Send(pkt, p.builder.FirstHop())
+		}
+		if err != nil && sendErr == nil {
+			sendErr = err
+		}
+		if seq < nextHopProbes {
+			select {
+			case <-time.After(nextHopInterval):
+			case <-ctx.Done():
+				return out, ctx.Err()
+			}
+		}
+	}
+	if sendErr != nil {
+		return out, fmt.Errorf("--agent-nexthops: send: %w", sendErr)
+	}
+	deadline := time.NewTimer(nextHopWait)
+	defer deadline.Stop()
+	for missing := len(out); missing > 0; {
+		select {
+		case r := <-got:
+			missing -= absorb(out, path, p.session, &r)
+		case <-deadline.C:
+			return out, nil
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// absorb takes the records of r that belong to this run, and returns how many SIDs got their
+// first report from it.
+func absorb(out []NodeNextHops, path oam.SegmentList, session uint32, r *oam.Report) int {
+	n := 0
+	for _, rec := range r.Records {
+		if rec.Session != session || rec.NextHops == nil {
+			continue
+		}
+		// End.OAM reports Segments Left after the kernel's decrement: it processed Segment
+		// List[SL+1], which is path[len(path)-2-SL] in visiting order.
+		i := len(path) - 2 - int(rec.SegmentsLeft)
+		if i < 0 || i >= len(out) || path[i] != rec.SID || out[i].Reported {
+			continue
+		}
+		out[i].Reported, out[i].NodeID, out[i].NextHops = true, r.NodeID, *rec.NextHops
+		n++
+	}
+	return n
+}
+
+// readReports decodes the datagrams on udp until ctx ends; what does not decode is dropped.
+func readReports(ctx context.Context, udp *net.UDPConn, got chan<- oam.Report) {
+	buf := make([]byte, 2048)
+	for ctx.Err() == nil {
+		udp.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck // a closed socket ends the loop below
+		n, err := udp.Read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		var r oam.Report
+		if r.UnmarshalBinary(buf[:n]) != nil {
+			continue
+		}
+		select {
+		case got <- r:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// nextHopsFor finds the agent's answer for the SID a hop processed.
+func nextHopsFor(all []NodeNextHops, h *Hop) *NodeNextHops {
+	if !h.SID {
+		return nil
+	}
+	for i := range all {
+		if all[i].Index == h.Segment && all[i].SID == h.SIDAddr {
+			return &all[i]
+		}
+	}
+	return nil
+}
+
+// MDANextHops is how many distinct next routers the trace saw after the node of path[index]:
+// the responders one hop beyond every hop where that SID was processed, over all branches.
+// -1 when the trace never saw that SID processed.
+func MDANextHops(rep *Report, index int) int {
+	branches := rep.Branches
+	if len(branches) == 0 {
+		branches = []Branch{{Hops: rep.Hops}}
+	}
+	seen := false
+	var next []netip.Addr
+	for _, b := range branches {
+		for j := range b.Hops {
+			h := &b.Hops[j]
+			if !h.SID || h.Segment != index || index >= len(rep.Path) || h.SIDAddr != rep.Path[index] {
+				continue
+			}
+			seen = true
+			if j+1 < len(b.Hops) {
+				for _, a := range b.Hops[j+1].Responders() {
+					if !contains(next, a) {
+						next = append(next, a)
+					}
+				}
+			}
+		}
+	}
+	if !seen {
+		return -1
+	}
+	return len(next)
+}
+
+// nextHopLine is what prints under a SID node:
+// "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fd00:0:0:2::2%to-r2, fd00:0:0:3::2%to-r3; MDA found 2".
+// mda < 0 leaves the comparison out.
+func nextHopLine(n *NodeNextHops, mda int) string {
+	if !n.Reported {
+		return fmt.Sprintf("FIB → %s: no agent report", n.Next)
+	}
+	nh := &n.NextHops
+	var b strings.Builder
+	switch nh.Status {
+	case oam.NextHopsOK:
+		fmt.Fprintf(&b, "FIB %s → %s: %d next hop%s via ", nh.Prefix, nh.Destination, len(nh.Hops), plural(len(nh.Hops)))
+		for i, h := range nh.Hops {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(formatNextHop(h))
+		}
+		if nh.Truncated {
+			fmt.Fprintf(&b, " (more than %d: truncated)", oam.MaxNextHops)
+		}
+		if nh.SelectedOnly {
+			b.WriteString(" (the kernel's selected path only: no FIB match)")
+		}
+	case oam.NextHopsLocal:
+		fmt.Fprintf(&b, "FIB → %s: local to the node", nh.Destination)
+	case oam.NextHopsNoRoute:
+		fmt.Fprintf(&b, "FIB → %s: no route", nh.Destination)
+	case oam.NextHopsLimited:
+		fmt.Fprintf(&b, "FIB → %s: not looked up (the agent's lookup budget was spent)", nh.Destination)
+	case oam.NextHopsNoDestination:
+		b.WriteString("FIB: not looked up (the probe's capture reached the agent without its IPv6 header)")
+	default:
+		fmt.Fprintf(&b, "FIB → %s: the agent's lookup failed", nh.Destination)
+	}
+	if mda >= 0 {
+		fmt.Fprintf(&b, "; MDA found %d", mda)
+	}
+	return b.String()
+}
+
+// formatNextHop is "fd00:0:0:2::2%to-r2", "direct%to-h2" for a connected route, with
+// " weight 2", " linkdown", " dead" when they apply.
+func formatNextHop(h oam.NextHop) string {
+	s := "direct%" + h.Ifname
+	if !h.Gateway.IsUnspecified() {
+		s = h.Gateway.String() + "%" + h.Ifname
+	}
+	if h.Weight != 1 {
+		s += fmt.Sprintf(" weight %d", h.Weight)
+	}
+	if h.LinkDown {
+		s += " linkdown"
+	}
+	if h.Dead {
+		s += " dead"
+	}
+	return s
+}
+
+// nextHopsHint is printed once after a trace in which some SID had no agent report.
+const nextHopsHint = "no agent report = no srv6-agent End.OAM SID there, or this host is not on the agent's collectors allow-list"
+
+// JSONNextHops is one SID's agent report of --agent-nexthops (docs/json.md).
+type JSONNextHops struct {
+	Index    int    `json:"index"` // 1-based, as segments are numbered
+	SID      string `json:"sid"`
+	Next     string `json:"next_segment"`
+	Reported bool   `json:"reported"`
+	NodeID   uint32 `json:"node_id,omitempty"`
+	// Status is the agent's: "ok", "no-route", "local", "no-destination", "limited", "error";
+	// absent without a report.
+	Status       string        `json:"status,omitempty"`
+	Prefix       string        `json:"prefix,omitempty"`
+	Table        uint32        `json:"table,omitempty"`
+	Truncated    bool          `json:"truncated,omitempty"`
+	SelectedOnly bool          `json:"selected_only,omitempty"`
+	NextHops     []JSONNextHop `json:"nexthops,omitempty"`
+	// MDA is how many distinct next routers the trace saw after this SID's node; absent when
+	// the trace never saw the SID processed (and in --per-segment).
+	MDA *int `json:"mda_next_hops,omitempty"`
+}
+
+// JSONNextHop is one FIB next hop.
+type JSONNextHop struct {
+	Gateway  string `json:"gateway"` // "::" for a directly connected route
+	Ifindex  uint32 `json:"ifindex"`
+	Ifname   string `json:"ifname"`
+	Weight   uint16 `json:"weight"`
+	Dead     bool   `json:"dead,omitempty"`
+	LinkDown bool   `json:"linkdown,omitempty"`
+	OnLink   bool   `json:"onlink,omitempty"`
+}
+
+// NewJSONNextHops renders agent next hops; rep (nil in --per-segment) adds the MDA count.
+func NewJSONNextHops(all []NodeNextHops, rep *Report) []JSONNextHops {
+	out := make([]JSONNextHops, 0, len(all))
+	for _, n := range all {
+		j := JSONNextHops{Index: n.Index + 1, SID: n.SID.String(), Next: n.Next.String(), Reported: n.Reported}
+		if n.Reported {
+			nh := n.NextHops
+			j.NodeID, j.Status, j.Table, j.Truncated, j.SelectedOnly = n.NodeID, nh.Status.String(), nh.Table, nh.Truncated, nh.SelectedOnly
+			if nh.Prefix.IsValid() {
+				j.Prefix = nh.Prefix.String()
+			}
+			for _, h := range nh.Hops {
+				j.NextHops = append(j.NextHops, JSONNextHop{Gateway: h.Gateway.String(), Ifindex: h.Ifindex, Ifname: h.Ifname,
+					Weight: h.Weight, Dead: h.Dead, LinkDown: h.LinkDown, OnLink: h.OnLink})
+			}
+		}
+		if rep != nil {
+			if m := MDANextHops(rep, n.Index); m >= 0 {
+				j.MDA = &m
+			}
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// PerSegmentNextHops prints the agents' next hops after --per-segment's lines, one per SID.
+func (p *Printer) PerSegmentNextHops(all []NodeNextHops) {
+	width := 0
+	for _, n := range all {
+		width = max(width, len(n.SID.String()))
+	}
+	missing := false
+	for i := range all {
+		n := &all[i]
+		missing = missing || !n.Reported
+		fmt.Fprintf(p.W, "segment %d  %-*s  %s\n", n.Index+1, width, n.SID, nextHopLine(n, -1))
+	}
+	if missing {
+		fmt.Fprintln(p.W, nextHopsHint)
+	}
+}

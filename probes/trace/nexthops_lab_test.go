@@ -1,0 +1,231 @@
+package trace_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/probes/trace"
+	"github.com/srv6oam/srv6oam/testnet"
+)
+
+// The End.OAM SIDs srv6-agent binds in diamond for these tests (fc00:0:N::b0 is left free for
+// it): r1 reaches r4's locator over r2 and r3 (two equal-cost next hops), r4 reaches h2 over one.
+var diamondOAM = []struct{ node, sid, dev string }{
+	{"r1", "fc00:0:2::b0", "to-r2"},
+	{"r4", "fc00:0:5::b0", "to-h2"},
+}
+
+// startDiamondAgents runs srv6-agent (oam/agent, in-process) on r1 and r4 until the test ends.
+func startDiamondAgents(t *testing.T, lab *testnet.Lab) map[string]*agent.Agent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	agents := map[string]*agent.Agent{}
+	for i, s := range diamondOAM {
+		var a *agent.Agent
+		if err := lab.Exec(s.node, func() (err error) {
+			a, err = agent.New(agent.Config{NodeID: uint32(10 + i), SIDs: []agent.SIDConfig{{SID: s.sid, Device: s.dev}},
+				Collectors: []string{"fc00:0:1::/48", "fd00::/16"}}, nil)
+			return err
+		}); err != nil {
+			t.Fatalf("start srv6-agent on %s: %v", s.node, err)
+		}
+		agents[s.node] = a
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil {
+				t.Errorf("srv6-agent on %s: %v", s.node, err)
+			}
+		}()
+	}
+	return agents
+}
+
+// kernelNextHops reads, in node's namespace, the main-table route that covers dst with the
+// longest prefix (a route dump, not the lookup the agent makes) and returns its prefix and its
+// next hops as "gateway%ifname" strings, sorted.
+func kernelNextHops(t *testing.T, lab *testnet.Lab, node string, dst netip.Addr) (netip.Prefix, []string) {
+	t.Helper()
+	var best netip.Prefix
+	var hops []string
+	if err := lab.Exec(node, func() error {
+		routes, err := netlink.RouteList(nil, netlink.FAMILY_V6)
+		if err != nil {
+			return err
+		}
+		name := func(i int) string {
+			l, err := netlink.LinkByIndex(i)
+			if err != nil {
+				return "?"
+			}
+			return l.Attrs().Name
+		}
+		for _, r := range routes {
+			p := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			if r.Dst != nil {
+				a, _ := netip.AddrFromSlice(r.Dst.IP)
+				bits, _ := r.Dst.Mask.Size()
+				p = netip.PrefixFrom(a, bits)
+			}
+			if !p.Contains(dst) || (best.IsValid() && p.Bits() <= best.Bits()) {
+				continue
+			}
+			best, hops = p, nil
+			gw := func(ip net.IP) string {
+				if a, ok := netip.AddrFromSlice(ip); ok {
+					return a.String()
+				}
+				return "::"
+			}
+			if len(r.MultiPath) == 0 {
+				hops = append(hops, gw(r.Gw)+"%"+name(r.LinkIndex))
+			}
+			for _, nh := range r.MultiPath {
+				hops = append(hops, gw(nh.Gw)+"%"+name(nh.LinkIndex))
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("routes of %s: %v", node, err)
+	}
+	sort.Strings(hops)
+	return best, hops
+}
+
+func reportedHops(n trace.NodeNextHops) []string {
+	var out []string
+	for _, h := range n.NextHops.Hops {
+		out = append(out, h.Gateway.String()+"%"+h.Ifname)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestAgentNextHops: in diamond with srv6-agent on r1 and r4, an ECMP trace through their
+// End.OAM SIDs gets from r1 the two equal-cost next hops of its route toward r4's SID and from
+// r4 the single one toward h2, each equal to the route the test reads from that node's kernel;
+// MDA found as many branches after each. Then the CLI: text, --json, a SID without an agent and
+// --per-segment.
+func TestAgentNextHops(t *testing.T) {
+	lab := up(t, "diamond", true)
+	agents := startDiamondAgents(t, lab)
+	r1SID, r4SID, h2 := mustAddr("fc00:0:2::b0"), mustAddr("fc00:0:5::b0"), mustAddr("fc00:0:6::1")
+	tgt := target(h2.String(), r1SID.String(), r4SID.String())
+	warmUp(t, lab, "h1", tgt)
+
+	rep := traceIn(t, lab, "h1", tgt, trace.Options{ECMP: true, AgentNextHops: true})
+	if len(rep.Branches) != 2 {
+		t.Fatalf("%d ECMP branches, want 2 (over r2 and r3)", len(rep.Branches))
+	}
+	if len(rep.NextHops) != 2 {
+		t.Fatalf("%d next-hop answers, want 2 (r1's SID, r4's SID)", len(rep.NextHops))
+	}
+	for i, w := range []struct {
+		node     string
+		sid      netip.Addr
+		next     netip.Addr
+		hops     int
+		mda      int
+		nodeID   uint32
+		multiple bool
+	}{
+		{"r1", r1SID, r4SID, 2, 2, 10, true},
+		{"r4", r4SID, h2, 1, 1, 11, false},
+	} {
+		n := rep.NextHops[i]
+		if !n.Reported || n.SID != w.sid || n.Next != w.next || n.NodeID != w.nodeID {
+			t.Errorf("%s: %+v, want a report from node %d for %s → %s", w.node, n, w.nodeID, w.sid, w.next)
+			continue
+		}
+		nh := n.NextHops
+		if nh.Status != oam.NextHopsOK || nh.Destination != w.next || nh.SelectedOnly || nh.Truncated {
+			t.Errorf("%s: status %v destination %v selected-only %v truncated %v", w.node, nh.Status, nh.Destination, nh.SelectedOnly, nh.Truncated)
+		}
+		prefix, kernel := kernelNextHops(t, lab, w.node, w.next)
+		got := reportedHops(n)
+		if nh.Prefix != prefix || strings.Join(got, ",") != strings.Join(kernel, ",") || len(got) != w.hops {
+			t.Errorf("%s: agent reported %v %v, the kernel's route is %v %v; want equal, %d next hops", w.node, nh.Prefix, got, prefix, kernel, w.hops)
+		}
+		for _, h := range nh.Hops {
+			if h.Weight != 1 || h.Dead || h.LinkDown || h.Gateway.IsUnspecified() {
+				t.Errorf("%s: next hop %+v: want a live gateway of weight 1", w.node, h)
+			}
+		}
+		if m := trace.MDANextHops(rep, i); m != w.mda {
+			t.Errorf("%s: MDA found %d next routers, want %d", w.node, m, w.mda)
+		}
+	}
+	if st := agents["r1"].Stats(); st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 1 || st.NextHopLookupErrors.Load() != 0 {
+		t.Errorf("r1 agent: %d requests, %d lookups, %d errors; want some requests answered by one lookup (the cache), no error",
+			st.NextHopRequests.Load(), st.NextHopLookups.Load(), st.NextHopLookupErrors.Load())
+	}
+
+	// The CLI, with r4's plain End SID in place of its End.OAM one: r1 reports, r4 cannot.
+	args := []string{"-n", "--ecmp", "--agent-nexthops", "--segs", "fc00:0:2::b0,fc00:0:5::e", "fc00:0:6::1"}
+	out, code := cli(t, lab, "h1", args...)
+	t.Logf("srv6-trace %s\n%s", strings.Join(args, " "), out)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	_, r1Kernel := kernelNextHops(t, lab, "r1", mustAddr("fc00:0:5::e"))
+	fib := regexp.MustCompile(`(?m)^ *│? *FIB fc00:0:5::/48 → fc00:0:5::e: 2 next hops via (\S+), (\S+); MDA found 2$`).FindStringSubmatch(out)
+	if fib == nil {
+		t.Errorf("no FIB line with 2 next hops and MDA found 2 under r1")
+	} else {
+		got := []string{fib[1], fib[2]}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(r1Kernel, ",") {
+			t.Errorf("FIB line next hops %v, kernel %v", got, r1Kernel)
+		}
+	}
+	if strings.Count(out, "FIB → fc00:0:6::1: no agent report") != 2 || !strings.Contains(out, "no agent report = ") {
+		t.Errorf("want r4 (one line per branch) without an agent report, and the hint")
+	}
+
+	out, code = cli(t, lab, "h1", append([]string{"--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("--json: exit %d\n%s", code, out)
+	}
+	var doc trace.JSONDocument
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if len(doc.AgentNextHops) != 2 {
+		t.Fatalf("--json: agent_nexthops %+v, want 2 entries", doc.AgentNextHops)
+	}
+	a, b := doc.AgentNextHops[0], doc.AgentNextHops[1]
+	if a.Index != 1 || !a.Reported || a.Status != "ok" || a.Prefix != "fc00:0:5::/48" || len(a.NextHops) != 2 || a.MDA == nil || *a.MDA != 2 {
+		t.Errorf("--json: r1 %+v", a)
+	}
+	if b.Index != 2 || b.Reported || b.Status != "" || b.NextHops != nil || b.MDA == nil || *b.MDA != 1 {
+		t.Errorf("--json: r4 %+v, want no report (plain End SID), MDA 1", b)
+	}
+
+	args = []string{"-n", "--per-segment", "--agent-nexthops", "--segs", "fc00:0:2::b0,fc00:0:5::b0", "fc00:0:6::1"}
+	out, code = cli(t, lab, "h1", args...)
+	t.Logf("srv6-trace %s\n%s", strings.Join(args, " "), out)
+	if code != 0 {
+		t.Fatalf("--per-segment: exit %d", code)
+	}
+	for _, re := range []string{
+		`(?m)^segment 1  fc00:0:2::b0  FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via \S+, \S+$`,
+		`(?m)^segment 2  fc00:0:5::b0  FIB fc00:0:6::1/128 → fc00:0:6::1: 1 next hop via fd00:0:0:6::2%to-h2$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("--per-segment: no line matching %s", re)
+		}
+	}
+}
