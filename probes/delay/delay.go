@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -135,10 +133,13 @@ type Summary struct {
 	SendErrors int
 	// Reports counts report datagrams received, BadReports those that did not decode
 	// (LastReportError says why the first did not). With shared sockets (NewShared) the Mux
-	// decodes the datagrams: Reports counts the records routed to this prober and the Mux's
-	// Stats count the bad ones.
+	// decodes the datagrams, which may carry other probers' records: Reports counts the
+	// records routed to this prober, and the Mux's Stats count the bad datagrams.
 	Reports, BadReports int
 	LastReportError     string
+	// Dropped counts returning probes, report records and TX timestamps lost because Run
+	// did not take them fast enough (the sockets' reader never blocks on one prober).
+	Dropped int
 	// SharedClock echoes the option: bounds are 0 because every point reads one clock.
 	SharedClock bool
 	Start       time.Time
@@ -153,50 +154,43 @@ type Prober struct {
 	path      oam.SegmentList
 	points    []collect.Point
 	builder   *ProbeBuilder
-	conn      *probes.Conn
-	back      *returnConn
-	reports   *net.UDPConn
 	collector netip.AddrPort
 	taiOffset time.Duration
 	ran       bool
-	// mux and route are set when the prober uses a Mux's shared sockets (conn, back and
-	// reports are then nil).
-	mux   *Mux
-	route *route
+	// mux holds the sockets; route is this prober's inbox in it. ownMux: New opened the Mux
+	// for this prober alone, and Close closes it.
+	mux    *Mux
+	route  *route
+	ownMux bool
 }
+
+// ownBuffer is the event buffer of a Prober's own Mux: one prober, possibly at thousands of
+// probes per second, so larger than a shared Mux's.
+const ownBuffer = 1024
 
 // New checks the options, picks the source, opens the probe sockets and the collector socket
 // and builds the probe template. The probe's path is target.Path() followed by the source
 // address: every segment but the last must be a SID whose node returns the probe onwards
 // (End.OAM SIDs are timestamped), and the probe comes back to the prober.
 func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
+	pickSession, pickIdent := opts.Session == 0, opts.Identifier == 0
 	p, err := prepare(ctx, target, opts)
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.source, p.opts.CollectorPort)))
+	// The collector listens on the source address only: that is where the probe asks the
+	// agents to report.
+	mux, err := NewMux(MuxOptions{Interface: p.opts.Interface, CollectorAddress: p.source,
+		CollectorPort: p.opts.CollectorPort, Registry: p.opts.Registry, Tap: p.opts.Tap,
+		NoTxTimestamps: p.opts.NoTxTimestamps, Buffer: ownBuffer})
 	if err != nil {
-		return nil, fmt.Errorf("collector: listen on [%s]:%d: %w", p.source, p.opts.CollectorPort, err)
-	}
-	p.reports = udp
-	p.collector = netip.AddrPortFrom(p.source, udp.LocalAddr().(*net.UDPAddr).AddrPort().Port())
-	if err := p.build(); err != nil {
-		udp.Close()
 		return nil, err
 	}
-	// probes.Conn sends; its receive socket lets nothing through (an empty filter list):
-	// returning probes are read by returnConn, which also gets their routing header.
-	p.conn, err = probes.Dial(probes.Config{Interface: p.opts.Interface, TxTimestamps: !p.opts.NoTxTimestamps,
-		Tap: p.opts.Tap, ICMPTypes: []uint8{}})
-	if err != nil {
-		udp.Close()
+	if err := p.attach(mux, pickSession, pickIdent); err != nil {
+		mux.Close()
 		return nil, err
 	}
-	if p.back, err = listenReturn(p.opts.Interface); err != nil {
-		udp.Close()
-		p.conn.Close()
-		return nil, err
-	}
+	p.ownMux = true
 	return p, nil
 }
 
@@ -213,18 +207,27 @@ func NewShared(ctx context.Context, mux *Mux, target oam.Target, opts Options) (
 	if err != nil {
 		return nil, err
 	}
+	if err := p.attach(mux, pickSession, pickIdent); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// attach registers the prober with mux (drawing a free session and identifier where pick
+// says so) and builds its probe template.
+func (p *Prober) attach(mux *Mux, pickSession, pickIdent bool) error {
 	p.collector = netip.AddrPortFrom(p.source, mux.port)
 	r, err := mux.attach(p.opts.Session, p.opts.Identifier, p.source, pickSession, pickIdent)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.opts.Session, p.opts.Identifier = r.session, r.ident
 	if err := p.build(); err != nil {
 		mux.detach(r)
-		return nil, err
+		return err
 	}
 	p.mux, p.route = mux, r
-	return p, nil
+	return nil
 }
 
 // prepare checks the options and the target and picks the source: what New and NewShared share.
@@ -292,14 +295,14 @@ func (p *Prober) Points() []collect.Point { return p.points }
 // Options are the options with defaults filled in (session and identifier included).
 func (p *Prober) Options() Options { return p.opts }
 
-// Close releases the sockets of a Prober that will not Run (or detaches it from its Mux);
-// after Run it does nothing.
+// Close detaches the Prober from its Mux, closing the sockets New opened for it; Run closes it
+// when it returns.
 func (p *Prober) Close() error {
-	if p.mux != nil {
-		p.mux.detach(p.route)
-		return nil
+	p.mux.detach(p.route)
+	if p.ownMux {
+		return p.mux.Close()
 	}
-	return errors.Join(p.conn.Close(), p.back.Close(), p.reports.Close())
+	return nil
 }
 
 // Probe prepares and runs one measurement; see Prober.Run.
@@ -356,42 +359,13 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 	}
 	sum := Summary{SharedClock: p.opts.SharedClock}
 
-	var (
-		rx      <-chan rxEvent
-		reports <-chan []byte
-		records <-chan recordEvent
-		txs     <-chan txEvent
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	if p.mux != nil {
-		rx, records, txs = p.route.rx, p.route.records, p.route.tx
-		defer func() { cancel(); p.Close() }()
-	} else {
-		rxc, repc := make(chan rxEvent, 256), make(chan []byte, 256)
-		rx, reports = rxc, repc
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); p.receiveProbes(ctx, rxc) }()
-		go func() { defer wg.Done(); p.receiveReports(ctx, repc) }()
-		defer func() {
-			cancel()
-			p.Close() // unblocks both receivers
-			wg.Wait()
-		}()
-	}
+	rx, records, txs := p.route.rx, p.route.records, p.route.tx
+	defer p.Close()
 
 	var (
 		next    uint32 = 1
-		keySeq         = map[uint32]uint32{}
-		rep     oam.Report
 		stopped bool
 	)
-	onTx := func(key uint32, t time.Time) {
-		if seq, ok := keySeq[key]; ok {
-			delete(keySeq, key)
-			coll.ObserveTx(seq, p.tai(t), p.now())
-		}
-	}
 	sendTimer := time.NewTimer(0)
 	defer sendTimer.Stop()
 	expire := time.NewTimer(time.Hour)
@@ -425,7 +399,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			if err != nil {
 				return sum, fmt.Errorf("build probe %d: %w", seq, err)
 			}
-			info, err := p.send(seq, pkt)
+			info, err := p.mux.send(p.route, seq, pkt, p.builder.FirstHop())
 			if sum.Start.IsZero() {
 				sum.Start = info.UserTime
 				if sum.Start.IsZero() {
@@ -440,13 +414,6 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 				sum.SendErrors++
 			} else {
 				coll.ObserveTx(seq, p.tai(info.UserTime), p.now())
-				if p.mux == nil {
-					keySeq[info.Key] = seq
-					_ = p.conn.ReadTxTimestamps(onTx)
-					if len(keySeq) > 4096 { // timestamps the kernel never gave (no TX stamping)
-						clear(keySeq)
-					}
-				}
 			}
 			if !done() {
 				sendTimer.Reset(p.opts.Interval)
@@ -456,7 +423,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			if ev.err != nil {
 				return sum, ev.err
 			}
-			p.readTx(onTx)
+			p.mux.pollTx() // the kernel's TX timestamp before the reply, where both are waiting
 			now := p.now()
 			if ev.hasProbe && ev.probe.Session == p.opts.Session && ev.probe.Sequence < next {
 				// The in-band timestamps first, so that the probe can be complete on arrival.
@@ -466,17 +433,6 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 				coll.ObserveReceive(ev.probe.Sequence, p.tai(ev.at), now)
 			} else if seq, ok := seqFor(next-1, ev.seq16, window); ok {
 				coll.ObserveReceive(seq, p.tai(ev.at), now)
-			}
-			arm()
-		case b := <-reports:
-			sum.Reports++
-			if err := rep.UnmarshalBinary(b); err != nil {
-				sum.BadReports++
-				if sum.LastReportError == "" {
-					sum.LastReportError = err.Error()
-				}
-			} else {
-				coll.ObserveReport(&rep, p.now())
 			}
 			arm()
 		case ev := <-records:
@@ -491,28 +447,16 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 		}
 	}
 	sum.Summary = coll.Summary()
+	sum.Dropped = int(p.route.dropped.Load())
+	if p.ownMux {
+		// Every datagram on its own collector was meant for this prober.
+		st := p.mux.Stats()
+		sum.Reports, sum.BadReports, sum.LastReportError = int(st.Reports), int(st.BadReports), st.BadReportError
+	}
 	if !sum.Start.IsZero() {
 		sum.Elapsed = time.Since(sum.Start)
 	}
 	return sum, nil
-}
-
-// send sends one probe on the Prober's socket or the Mux's.
-func (p *Prober) send(seq uint32, pkt []byte) (probes.SendInfo, error) {
-	if p.mux != nil {
-		return p.mux.send(p.route, seq, pkt, p.builder.FirstHop())
-	}
-	return p.conn.Send(pkt, p.builder.FirstHop())
-}
-
-// readTx reads the TX timestamps waiting: its own (handed to onTx) or, shared, the Mux's (each
-// routed to its prober's tx channel).
-func (p *Prober) readTx(onTx func(uint32, time.Time)) {
-	if p.mux != nil {
-		p.mux.pollTx()
-		return
-	}
-	_ = p.conn.ReadTxTimestamps(onTx)
 }
 
 // seqFor maps a 16-bit echo sequence to the latest 32-bit sequence sent with it.
@@ -522,63 +466,4 @@ func seqFor(last uint32, wire uint16, window int) (uint32, bool) {
 		return 0, false
 	}
 	return last - back, true
-}
-
-// receiveProbes reads the probes that come back (Echo Requests from and to the source with our
-// identifier) until ctx is done or the socket closes.
-func (p *Prober) receiveProbes(ctx context.Context, out chan<- rxEvent) {
-	var (
-		rx  returned
-		msg probes.ICMPv6Message
-	)
-	for {
-		if err := p.back.receive(&rx); err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			select {
-			case out <- rxEvent{err: err}:
-			case <-ctx.Done():
-			}
-			return
-		}
-		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest ||
-			msg.ID != p.opts.Identifier || rx.from != p.source {
-			continue
-		}
-		ev := rxEvent{seq16: msg.Seq, at: rx.at}
-		if rx.rthdr != nil {
-			if probe, slots, err := parseReturn(p.opts.Registry, rx.rthdr); err == nil {
-				ev.probe, ev.hasProbe = probe, true
-				ev.slots = append([]byte(nil), slots...)
-			}
-		}
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// receiveReports reads agents' report datagrams until ctx is done or the socket closes.
-func (p *Prober) receiveReports(ctx context.Context, out chan<- []byte) {
-	buf := make([]byte, 2048)
-	for {
-		n, err := p.reports.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if n > oam.MaxReportSize {
-			continue
-		}
-		select {
-		case out <- append([]byte(nil), buf[:n]...):
-		case <-ctx.Done():
-			return
-		}
-	}
 }

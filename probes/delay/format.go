@@ -150,9 +150,9 @@ func FormatSummary(w io.Writer, s Summary, points []collect.Point, target string
 	}
 	// Late reports are normal (a probe whose slots came back is resolved before its reports
 	// arrive); the rest deserves a line.
-	if c := s.Counters; c.Duplicates+c.PathMismatch+c.Foreign+c.Unexpected+c.Evicted+c.TimeMismatch > 0 || s.BadReports > 0 {
-		fmt.Fprintf(&b, "reports: %d records, %d slots; %d duplicate, %d off-path, %d foreign, %d unexpected, %d disagreeing with their slot, %d undecodable datagrams; %d probes evicted\n",
-			c.Records, c.Slots, c.Duplicates, c.PathMismatch, c.Foreign, c.Unexpected, c.TimeMismatch, s.BadReports, c.Evicted)
+	if c := s.Counters; c.Duplicates+c.PathMismatch+c.Foreign+c.Unexpected+c.Evicted+c.TimeMismatch > 0 || s.BadReports+s.Dropped > 0 {
+		fmt.Fprintf(&b, "reports: %d records, %d slots; %d duplicate, %d off-path, %d foreign, %d unexpected, %d disagreeing with their slot, %d undecodable datagrams; %d probes evicted; %d events dropped (prober too slow)\n",
+			c.Records, c.Slots, c.Duplicates, c.PathMismatch, c.Foreign, c.Unexpected, c.TimeMismatch, s.BadReports, c.Evicted, s.Dropped)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -127,6 +127,9 @@ type JSONCounters struct {
 	// Report datagrams received by the built-in collector, and those that did not decode.
 	Reports    int `json:"reports"`
 	BadReports int `json:"bad_reports"`
+	// Returning probes, report records and TX timestamps lost because the prober did not
+	// take them fast enough.
+	Dropped int `json:"dropped"`
 }
 
 func msp(v float64) *float64 { return &v }
@@ -182,7 +185,7 @@ func NewJSONSummary(s Summary) JSONSummary {
 	c := s.Counters
 	j.Counters = JSONCounters{Records: c.Records, Slots: c.Slots, Foreign: c.Foreign, Duplicates: c.Duplicates, Late: c.Late,
 		Stale: c.Stale, Unexpected: c.Unexpected, PathMismatch: c.PathMismatch, Evicted: c.Evicted, Gaps: c.Gaps,
-		TimeMismatch: c.TimeMismatch, Reports: s.Reports, BadReports: s.BadReports}
+		TimeMismatch: c.TimeMismatch, Reports: s.Reports, BadReports: s.BadReports, Dropped: s.Dropped}
 	for _, seg := range s.Segments {
 		j.Segments = append(j.Segments, JSONSegmentSummary{
 			Index: seg.Index, From: seg.From, To: seg.To, Delay: jsonStats(seg.Delay),

@@ -20,8 +20,10 @@ import (
 type MuxOptions struct {
 	// Interface binds the probe sockets to an interface.
 	Interface string
-	// CollectorPort is the UDP port of the shared collector socket (bound to every address:
-	// each prober announces its own source address with this port); 0 picks a free one.
+	// CollectorAddress is the address the collector socket binds to; the zero value binds
+	// every address (each prober announces its own source address with the port).
+	CollectorAddress netip.Addr
+	// CollectorPort is the UDP port of the collector socket; 0 picks a free one.
 	CollectorPort uint16
 	// Registry overrides the OAM TLV codes of every attached prober; the zero value means
 	// srh.DefaultRegistry().
@@ -30,11 +32,13 @@ type MuxOptions struct {
 	Tap probes.Tap
 	// NoTxTimestamps takes the send times from the user clock.
 	NoTxTimestamps bool
+	// Buffer is how many events of each kind wait for one prober before the Mux drops the next
+	// (counted in MuxStats.Dropped and the prober's Summary.Dropped). Default 32: small, since
+	// a monitor may attach thousands of probers.
+	Buffer int
 }
 
-// routeBuffer is how many events wait for one prober before the Mux drops the next (counted in
-// MuxStats.Dropped). It is small on purpose: a monitor may attach thousands of probers.
-const routeBuffer = 32
+const defaultRouteBuffer = 32
 
 // Mux owns one set of sockets shared by many Probers (NewShared): the raw socket probes are
 // sent on, the socket returning probes are read from and the collector's UDP socket. It
@@ -61,8 +65,11 @@ type Mux struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 	cerr   error
+	// rxErr is the error that stopped the receiver of returning probes (nil while it runs).
+	rxErr atomic.Pointer[error]
 
 	reportsN, badReports, records, unmatched, dropped atomic.Uint64
+	firstBad                                          atomic.Pointer[string]
 }
 
 // MuxStats count what a Mux received and could not deliver.
@@ -74,6 +81,8 @@ type MuxStats struct {
 	Unmatched uint64
 	// Dropped counts events a prober was too slow to take (its buffer was full).
 	Dropped uint64
+	// BadReportError says why the first bad report did not decode.
+	BadReportError string
 }
 
 type txKey struct {
@@ -90,6 +99,13 @@ type route struct {
 	rx      chan rxEvent
 	records chan recordEvent
 	tx      chan txEvent
+	dropped atomic.Uint64 // events dropped because this prober's buffer was full
+}
+
+// drop counts an event r was too slow to take.
+func (m *Mux) drop(r *route) {
+	m.dropped.Add(1)
+	r.dropped.Add(1)
 }
 
 type recordEvent struct {
@@ -109,10 +125,20 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 	if opts.Registry.ProbeType == 0 && opts.Registry.SlotsType == 0 {
 		opts.Registry = srh.DefaultRegistry()
 	}
+	if opts.Buffer < 0 {
+		return nil, fmt.Errorf("mux buffer %d: must be 0 (default) or more", opts.Buffer)
+	}
+	if opts.Buffer == 0 {
+		opts.Buffer = defaultRouteBuffer
+	}
 	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{}}
-	udp, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: int(opts.CollectorPort)})
+	bind := netip.AddrPortFrom(opts.CollectorAddress, opts.CollectorPort)
+	if !opts.CollectorAddress.IsValid() {
+		bind = netip.AddrPortFrom(netip.IPv6Unspecified(), opts.CollectorPort)
+	}
+	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(bind))
 	if err != nil {
-		return nil, fmt.Errorf("shared collector: listen on [::]:%d: %w", opts.CollectorPort, err)
+		return nil, fmt.Errorf("collector: listen on %s: %w", bind, err)
 	}
 	m.reports = udp
 	m.port = udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
@@ -140,8 +166,21 @@ func (m *Mux) CollectorPort() uint16 { return m.port }
 
 // Stats returns the Mux's counters.
 func (m *Mux) Stats() MuxStats {
-	return MuxStats{Reports: m.reportsN.Load(), BadReports: m.badReports.Load(), Records: m.records.Load(),
+	st := MuxStats{Reports: m.reportsN.Load(), BadReports: m.badReports.Load(), Records: m.records.Load(),
 		Unmatched: m.unmatched.Load(), Dropped: m.dropped.Load()}
+	if e := m.firstBad.Load(); e != nil {
+		st.BadReportError = *e
+	}
+	return st
+}
+
+// Err is the error that stopped the Mux receiving returning probes, nil while it works. A
+// Mux with an error attaches no more probers; its owner closes it and opens another.
+func (m *Mux) Err() error {
+	if e := m.rxErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Attached is how many probers are attached.
@@ -166,6 +205,9 @@ func (m *Mux) Close() error {
 // the same way, or shared (the session, carried by every probe that keeps its routing
 // header, still tells the probers apart).
 func (m *Mux) attach(session uint32, ident uint16, source netip.Addr, pickSession, pickIdent bool) (*route, error) {
+	if err := m.Err(); err != nil {
+		return nil, fmt.Errorf("shared sockets: %w", err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for tries := 0; m.sessions[session] != nil; tries++ {
@@ -177,8 +219,9 @@ func (m *Mux) attach(session uint32, ident uint16, source netip.Addr, pickSessio
 	for tries := 0; pickIdent && m.idents[ident] != nil && tries < 100; tries++ {
 		ident = uint16(rand.N(0xffff)) + 1
 	}
+	n := m.opts.Buffer
 	r := &route{session: session, ident: ident, source: source,
-		rx: make(chan rxEvent, routeBuffer), records: make(chan recordEvent, routeBuffer), tx: make(chan txEvent, routeBuffer)}
+		rx: make(chan rxEvent, n), records: make(chan recordEvent, n), tx: make(chan txEvent, n)}
 	m.sessions[session] = r
 	if m.idents[ident] == nil {
 		m.idents[ident] = r
@@ -239,7 +282,7 @@ func (m *Mux) readTxLocked() {
 		select {
 		case k.r.tx <- txEvent{seq: k.seq, at: t}:
 		default:
-			m.dropped.Add(1)
+			m.drop(k.r)
 		}
 	})
 }
@@ -255,7 +298,20 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // a transient receive error: the probe counts as lost
+			// The socket failed: every attached prober stops with the error (no probe can
+			// come back any more) and the Mux attaches no more.
+			err = fmt.Errorf("receive returning probes: %w", err)
+			m.rxErr.Store(&err)
+			m.mu.Lock()
+			for _, r := range m.sessions {
+				select {
+				case r.rx <- rxEvent{err: err}:
+				default:
+					m.drop(r)
+				}
+			}
+			m.mu.Unlock()
+			return
 		}
 		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest {
 			continue
@@ -280,7 +336,7 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 		select {
 		case r.rx <- ev:
 		default:
-			m.dropped.Add(1)
+			m.drop(r)
 		}
 	}
 }
@@ -299,8 +355,12 @@ func (m *Mux) receiveReports(ctx context.Context) {
 			continue
 		}
 		m.reportsN.Add(1)
-		if n > oam.MaxReportSize || rep.UnmarshalBinary(buf[:n]) != nil {
-			m.badReports.Add(1)
+		if n > oam.MaxReportSize {
+			m.bad(fmt.Errorf("agent report: %d bytes, more than %d", n, oam.MaxReportSize))
+			continue
+		}
+		if err := rep.UnmarshalBinary(buf[:n]); err != nil {
+			m.bad(err)
 			continue
 		}
 		for i := range rep.Records {
@@ -317,8 +377,15 @@ func (m *Mux) receiveReports(ctx context.Context) {
 			case r.records <- recordEvent{node: rep.NodeID, clock: rep.Clock, rec: rec}:
 				m.records.Add(1)
 			default:
-				m.dropped.Add(1)
+				m.drop(r)
 			}
 		}
 	}
+}
+
+// bad counts a report datagram that did not decode and keeps the first reason.
+func (m *Mux) bad(err error) {
+	m.badReports.Add(1)
+	msg := err.Error()
+	m.firstBad.CompareAndSwap(nil, &msg)
 }
