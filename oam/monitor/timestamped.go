@@ -14,8 +14,15 @@ import (
 func (m *Monitor) delayMux() (*delay.Mux, error) {
 	m.dmuxMu.Lock()
 	defer m.dmuxMu.Unlock()
-	if m.dmux != nil {
+	if m.dmux != nil && m.dmux.Err() == nil {
 		return m.dmux, nil
+	}
+	if m.dmux != nil {
+		// Its receive socket failed: the jobs on it have stopped with the error; later jobs
+		// get a fresh set.
+		m.log.Error("timestamped jobs' shared sockets failed; reopening", "err", m.dmux.Err())
+		m.dmux.Close()
+		m.dmux = nil
 	}
 	err := m.opts.Exec(func() error {
 		var err error
