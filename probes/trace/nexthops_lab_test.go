@@ -199,6 +199,7 @@ func TestAgentNextHops(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--json: exit %d\n%s", code, out)
 	}
+	t.Logf("srv6-trace --json %s\n%s", strings.Join(args, " "), out)
 	var doc trace.JSONDocument
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
@@ -212,6 +213,31 @@ func TestAgentNextHops(t *testing.T) {
 	}
 	if b.Index != 2 || b.Reported || b.Status != "" || b.NextHops != nil || b.MDA == nil || *b.MDA != 1 {
 		t.Errorf("--json: r4 %+v, want no report (plain End SID), MDA 1", b)
+	}
+
+	// A plain trace: next hops under each SID, no MDA comparison.
+	args = []string{"-n", "--agent-nexthops", "--segs", "fc00:0:2::b0,fc00:0:5::b0", "fc00:0:6::1"}
+	out, code = cli(t, lab, "h1", args...)
+	t.Logf("srv6-trace %s\n%s", strings.Join(args, " "), out)
+	if code != 0 {
+		t.Fatalf("plain: exit %d", code)
+	}
+	for _, re := range []string{
+		`(?m)^ +FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via \S+, \S+$`,
+		`(?m)^ +FIB fc00:0:6::1/128 → fc00:0:6::1: 1 next hop via fd00:0:0:6::2%to-h2$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("plain: no line matching %s", re)
+		}
+	}
+	if strings.Contains(out, "no agent report") || strings.Contains(out, "MDA") {
+		t.Errorf("plain: a SID without report, or an MDA comparison without --ecmp")
+	}
+	args = []string{"-n", "--ecmp", "--agent-nexthops", "--segs", "fc00:0:2::b0,fc00:0:5::b0", "fc00:0:6::1"}
+	out, _ = cli(t, lab, "h1", args...)
+	t.Logf("srv6-trace %s\n%s", strings.Join(args, " "), out)
+	if n := len(regexp.MustCompile(`(?m)FIB fc00:0:6::1/128 → fc00:0:6::1: 1 next hop via \S+; MDA found 1$`).FindAllString(out, -1)); n != 2 {
+		t.Errorf("--ecmp: %d lines for r4 with 1 next hop and MDA found 1, want 2 (one per branch)", n)
 	}
 
 	args = []string{"-n", "--per-segment", "--agent-nexthops", "--segs", "fc00:0:2::b0,fc00:0:5::b0", "fc00:0:6::1"}
