@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/vishvananda/netlink"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -168,7 +169,10 @@ func TestAgentNextHops(t *testing.T) {
 			t.Errorf("%s: MDA found %d next routers, want %d", w.node, m, w.mda)
 		}
 	}
-	if st := agents["r1"].Stats(); st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 1 || st.NextHopLookupErrors.Load() != 0 {
+	st := agents["r1"].Stats()
+	t.Logf("r1 agent: %d next-hop requests, %d lookups, %d cache hits, %d limited, %d errors", st.NextHopRequests.Load(),
+		st.NextHopLookups.Load(), st.NextHopCacheHits.Load(), st.NextHopLimited.Load(), st.NextHopLookupErrors.Load())
+	if st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 1 || st.NextHopLookupErrors.Load() != 0 {
 		t.Errorf("r1 agent: %d requests, %d lookups, %d errors; want some requests answered by one lookup (the cache), no error",
 			st.NextHopRequests.Load(), st.NextHopLookups.Load(), st.NextHopLookupErrors.Load())
 	}
@@ -207,6 +211,7 @@ func TestAgentNextHops(t *testing.T) {
 	if len(doc.AgentNextHops) != 2 {
 		t.Fatalf("--json: agent_nexthops %+v, want 2 entries", doc.AgentNextHops)
 	}
+	validateNextHopsSchema(t, out)
 	a, b := doc.AgentNextHops[0], doc.AgentNextHops[1]
 	if a.Index != 1 || !a.Reported || a.Status != "ok" || a.Prefix != "fc00:0:5::/48" || len(a.NextHops) != 2 || a.MDA == nil || *a.MDA != 2 {
 		t.Errorf("--json: r1 %+v", a)
@@ -253,5 +258,28 @@ func TestAgentNextHops(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("--per-segment: no line matching %s", re)
 		}
+	}
+}
+
+// validateNextHopsSchema checks the agent_nexthops array of an srv6-trace --json document
+// against docs/json/srv6-trace-agent-nexthops.schema.json.
+func validateNextHopsSchema(t *testing.T, doc string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	schema, err := c.Compile("../../docs/json/srv6-trace-agent-nexthops.schema.json")
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
+	}
+	var whole map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(doc), &whole); err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(whole["agent_nexthops"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(v); err != nil {
+		t.Errorf("agent_nexthops does not validate against its schema: %v", err)
 	}
 }

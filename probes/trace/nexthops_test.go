@@ -1,0 +1,81 @@
+package trace
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/srv6oam/srv6oam/oam"
+)
+
+func sampleNextHops() []NodeNextHops {
+	a := netip.MustParseAddr
+	return []NodeNextHops{
+		{Index: 0, SID: a("fc00:0:2::b0"), Next: a("fc00:0:5::b0"), Reported: true, NodeID: 2, NextHops: oam.NextHops{
+			Destination: a("fc00:0:5::b0"), Status: oam.NextHopsOK, Prefix: netip.MustParsePrefix("fc00:0:5::/48"), Table: 254,
+			Hops: []oam.NextHop{
+				{Gateway: a("fe80::1"), Ifindex: 3, Ifname: "eth1", Weight: 1},
+				{Gateway: netip.IPv6Unspecified(), Ifindex: 4, Ifname: "eth2", Weight: 3, LinkDown: true},
+			}}},
+		{Index: 1, SID: a("fc00:0:5::b0"), Next: a("fc00:0:6::1"), Reported: true, NodeID: 5, NextHops: oam.NextHops{
+			Destination: a("fc00:0:6::1"), Status: oam.NextHopsNoRoute}},
+		{Index: 2, SID: a("fc00:0:6::1"), Next: a("fc00:0:7::1")},
+	}
+}
+
+func TestNextHopLine(t *testing.T) {
+	all := sampleNextHops()
+	for _, c := range []struct {
+		n    *NodeNextHops
+		mda  int
+		want string
+	}{
+		{&all[0], 2, "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fe80::1%eth1, direct%eth2 weight 3 linkdown; MDA found 2"},
+		{&all[0], -1, "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fe80::1%eth1, direct%eth2 weight 3 linkdown"},
+		{&all[1], 1, "FIB → fc00:0:6::1: no route; MDA found 1"},
+		{&all[2], -1, "FIB → fc00:0:7::1: no agent report"},
+	} {
+		if got := nextHopLine(c.n, c.mda); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}
+
+// TestNextHopsJSONSchema: what NewJSONNextHops renders validates against the published schema,
+// and the schema's rules catch documents that contradict themselves.
+func TestNextHopsJSONSchema(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	schema, err := c.Compile("../../docs/json/srv6-trace-agent-nexthops.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(doc string) error {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, doc)
+		}
+		return schema.Validate(v)
+	}
+	good, err := json.Marshal(NewJSONNextHops(sampleNextHops(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(string(good)); err != nil {
+		t.Fatalf("rendered next hops do not validate: %v\n%s", err, good)
+	}
+	for name, bad := range map[string]string{
+		"status without a report": `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":false,"status":"ok"}]`,
+		"report without status":   `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2}]`,
+		"ok without next hops":    `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64"}]`,
+		"next hops with no-route": `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"no-route","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":1}]}]`,
+		"weight 0":                `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":0}]}]`,
+		"unknown status":          `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"maybe"}]`,
+	} {
+		if check(bad) == nil {
+			t.Errorf("%s: validates, want a schema error", name)
+		}
+	}
+}
