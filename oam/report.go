@@ -317,7 +317,7 @@ type NextHopStatus uint8
 const (
 	NextHopsOK            NextHopStatus = 0 // a forwarding route; Hops holds its next hops
 	NextHopsNoRoute       NextHopStatus = 1 // no route, or an unreachable/prohibit/blackhole one
-	NextHopsLocal         NextHopStatus = 2 // the next segment is an address of this node
+	NextHopsLocal         NextHopStatus = 2 // the next segment is an address or a SID (seg6local) of this node
 	NextHopsNoDestination NextHopStatus = 3 // the probe's capture did not hold its IPv6 header
 	NextHopsLimited       NextHopStatus = 4 // the agent's lookup budget was spent; not looked up
 	NextHopsError         NextHopStatus = 5 // the lookup failed otherwise

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -138,6 +139,12 @@ func (r *nextHopResolver) lookup(dst netip.Addr, iif uint32, out *oam.NextHops) 
 	rt := &routes[0]
 	switch rt.Type {
 	case unix.RTN_UNICAST:
+		if rt.Encap != nil && rt.Encap.Type() == nl.LWTUNNEL_ENCAP_SEG6_LOCAL {
+			// A seg6local route: the next segment is another SID of this node (its End
+			// function runs here before anything is forwarded).
+			out.Status, out.SelectedOnly = oam.NextHopsLocal, false
+			return
+		}
 	case unix.RTN_LOCAL, unix.RTN_ANYCAST, unix.RTN_MULTICAST, unix.RTN_BROADCAST:
 		out.Status, out.SelectedOnly = oam.NextHopsLocal, false
 		return

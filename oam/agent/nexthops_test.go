@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/bpf"
@@ -122,6 +123,8 @@ func TestNextHopsStatuses(t *testing.T) {
 	f := newFake()
 	f.routes[netip.MustParseAddr("fc00:0:2::1")] = []netlink.Route{{Type: unix.RTN_LOCAL, LinkIndex: 1}}
 	f.routes[netip.MustParseAddr("fc00:0:3::1")] = []netlink.Route{{Type: unix.RTN_UNREACHABLE}}
+	f.routes[netip.MustParseAddr("fc00:0:2::e")] = []netlink.Route{{Type: unix.RTN_UNICAST, LinkIndex: 2,
+		Encap: &netlink.SEG6LocalEncap{Action: nl.SEG6_LOCAL_ACTION_END}}}
 	f.routes[netip.MustParseAddr("fc00:0:4::1")] = []netlink.Route{{Type: unix.RTN_UNICAST, LinkIndex: 4, Flags: unix.RTNH_F_ONLINK}}
 	f.errs[netip.MustParseAddr("fc00:0:6::1")] = unix.ENOBUFS
 	var st Stats
@@ -132,6 +135,7 @@ func TestNextHopsStatuses(t *testing.T) {
 	}{
 		{ipv6Capture(nowhere), oam.NextHopsNoRoute},
 		{ipv6Capture(netip.MustParseAddr("fc00:0:2::1")), oam.NextHopsLocal},
+		{ipv6Capture(netip.MustParseAddr("fc00:0:2::e")), oam.NextHopsLocal},
 		{ipv6Capture(netip.MustParseAddr("fc00:0:3::1")), oam.NextHopsNoRoute},
 		{ipv6Capture(netip.MustParseAddr("fc00:0:4::1")), oam.NextHopsOK},
 		{ipv6Capture(netip.MustParseAddr("fc00:0:6::1")), oam.NextHopsError},

@@ -169,11 +169,34 @@ func TestAgentNextHops(t *testing.T) {
 			t.Errorf("%s: MDA found %d next routers, want %d", w.node, m, w.mda)
 		}
 	}
+	// The other answers, from the real kernel: r1's next segment is one of its own SIDs (local),
+	// or an address it has no route for.
+	for _, c := range []struct {
+		segs []string
+		want oam.NextHopStatus
+	}{
+		{[]string{"fc00:0:2::b0", "fc00:0:2::e", "fc00:0:5::b0"}, oam.NextHopsLocal},
+		{[]string{"fc00:0:2::b0", "fc00:99::1"}, oam.NextHopsNoRoute},
+	} {
+		var got []trace.NodeNextHops
+		tgt := target("fc00:0:6::1", c.segs...)
+		if err := lab.Exec("h1", func() (err error) {
+			got, err = trace.AgentNextHops(context.Background(), tgt, trace.Options{})
+			return err
+		}); err != nil {
+			t.Fatalf("AgentNextHops %v: %v", c.segs, err)
+		}
+		if len(got) == 0 || !got[0].Reported || got[0].NextHops.Status != c.want || len(got[0].NextHops.Hops) != 0 ||
+			got[0].NextHops.Destination != mustAddr(c.segs[1]) {
+			t.Errorf("%v: r1 answered %+v, want status %v for %s", c.segs, got, c.want, c.segs[1])
+		}
+	}
+
 	st := agents["r1"].Stats()
 	t.Logf("r1 agent: %d next-hop requests, %d lookups, %d cache hits, %d limited, %d errors", st.NextHopRequests.Load(),
 		st.NextHopLookups.Load(), st.NextHopCacheHits.Load(), st.NextHopLimited.Load(), st.NextHopLookupErrors.Load())
-	if st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 1 || st.NextHopLookupErrors.Load() != 0 {
-		t.Errorf("r1 agent: %d requests, %d lookups, %d errors; want some requests answered by one lookup (the cache), no error",
+	if st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 3 || st.NextHopLookupErrors.Load() != 0 {
+		t.Errorf("r1 agent: %d requests, %d lookups, %d errors; want some requests answered by three lookups (one per next segment, then the cache), no error",
 			st.NextHopRequests.Load(), st.NextHopLookups.Load(), st.NextHopLookupErrors.Load())
 	}
 
