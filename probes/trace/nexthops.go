@@ -45,7 +45,10 @@ type NodeNextHops struct {
 	// there, this host off its collectors allow-list, or every probe lost before it).
 	Reported bool
 	NodeID   uint32
-	NextHops oam.NextHops
+	// Unsupported: the agent reported the probe without next hops (an srv6-agent from before
+	// the N flag, which ignores it); NextHops is then empty.
+	Unsupported bool
+	NextHops    oam.NextHops
 }
 
 // AgentNextHops asks the agents along target.Path() for their next hops: it sends a few probes
@@ -168,7 +171,7 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 func absorb(out []NodeNextHops, path oam.SegmentList, session uint32, r *oam.Report) int {
 	n := 0
 	for _, rec := range r.Records {
-		if rec.Session != session || rec.NextHops == nil {
+		if rec.Session != session {
 			continue
 		}
 		// End.OAM reports Segments Left after the kernel's decrement: it processed Segment
@@ -177,7 +180,12 @@ func absorb(out []NodeNextHops, path oam.SegmentList, session uint32, r *oam.Rep
 		if i < 0 || i >= len(out) || path[i] != rec.SID || out[i].Reported {
 			continue
 		}
-		out[i].Reported, out[i].NodeID, out[i].NextHops = true, r.NodeID, *rec.NextHops
+		out[i].Reported, out[i].NodeID = true, r.NodeID
+		if rec.NextHops != nil {
+			out[i].NextHops = *rec.NextHops
+		} else {
+			out[i].Unsupported = true
+		}
 		n++
 	}
 	return n
@@ -259,6 +267,9 @@ func nextHopLine(n *NodeNextHops, mda int) string {
 	if !n.Reported {
 		return fmt.Sprintf("FIB → %s: no agent report", n.Next)
 	}
+	if n.Unsupported {
+		return fmt.Sprintf("FIB → %s: the agent (node %d) reported no next hops: an srv6-agent without --agent-nexthops support", n.Next, n.NodeID)
+	}
 	nh := &n.NextHops
 	var b strings.Builder
 	switch nh.Status {
@@ -322,8 +333,8 @@ type JSONNextHops struct {
 	Next     string `json:"next_segment"`
 	Reported bool   `json:"reported"`
 	NodeID   uint32 `json:"node_id,omitempty"`
-	// Status is the agent's: "ok", "no-route", "local", "no-destination", "limited", "error";
-	// absent without a report.
+	// Status is the agent's: "ok", "no-route", "local", "no-destination", "limited", "error",
+	// or "unsupported" (the agent reported the probe without next hops); absent without a report.
 	Status       string        `json:"status,omitempty"`
 	Prefix       string        `json:"prefix,omitempty"`
 	Table        uint32        `json:"table,omitempty"`
@@ -351,7 +362,10 @@ func NewJSONNextHops(all []NodeNextHops, rep *Report) []JSONNextHops {
 	out := make([]JSONNextHops, 0, len(all))
 	for _, n := range all {
 		j := JSONNextHops{Index: n.Index + 1, SID: n.SID.String(), Next: n.Next.String(), Reported: n.Reported}
-		if n.Reported {
+		switch {
+		case n.Unsupported:
+			j.NodeID, j.Status = n.NodeID, "unsupported"
+		case n.Reported:
 			nh := n.NextHops
 			j.NodeID, j.Status, j.Table, j.Truncated, j.SelectedOnly = n.NodeID, nh.Status.String(), nh.Table, nh.Truncated, nh.SelectedOnly
 			if nh.Prefix.IsValid() {

@@ -23,6 +23,7 @@ func sampleNextHops() []NodeNextHops {
 		{Index: 1, SID: a("fc00:0:5::b0"), Next: a("fc00:0:6::1"), Reported: true, NodeID: 5, NextHops: oam.NextHops{
 			Destination: a("fc00:0:6::1"), Status: oam.NextHopsNoRoute}},
 		{Index: 2, SID: a("fc00:0:6::1"), Next: a("fc00:0:7::1")},
+		{Index: 3, SID: a("fc00:0:7::1"), Next: a("fc00:0:8::1"), Reported: true, NodeID: 7, Unsupported: true},
 	}
 }
 
@@ -37,6 +38,7 @@ func TestNextHopLine(t *testing.T) {
 		{&all[0], -1, "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fe80::1%eth1, direct%eth2 weight 3 linkdown"},
 		{&all[1], 1, "FIB → fc00:0:6::1: no route; MDA found 1"},
 		{&all[2], -1, "FIB → fc00:0:7::1: no agent report"},
+		{&all[3], -1, "FIB → fc00:0:8::1: the agent (node 7) reported no next hops: an srv6-agent without --agent-nexthops support"},
 	} {
 		if got := nextHopLine(c.n, c.mda); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)
@@ -77,5 +79,30 @@ func TestNextHopsJSONSchema(t *testing.T) {
 		if check(bad) == nil {
 			t.Errorf("%s: validates, want a schema error", name)
 		}
+	}
+}
+
+// TestAbsorb: records of this session land on the SID they name (by Segments Left), a record
+// without next hops marks its SID unsupported, others are ignored.
+func TestAbsorb(t *testing.T) {
+	a := netip.MustParseAddr
+	path := oam.SegmentList{a("fc00:0:2::b0"), a("fc00:0:5::b0"), a("fc00:0:6::1")}
+	out := []NodeNextHops{{Index: 0, SID: path[0], Next: path[1]}, {Index: 1, SID: path[1], Next: path[2]}}
+	nh := &oam.NextHops{Destination: path[1], Status: oam.NextHopsNoRoute}
+	r := oam.Report{NodeID: 9, Records: []oam.ReportRecord{
+		{SID: path[0], Session: 1, SegmentsLeft: 1, NextHops: nh}, // path[0]: SL after the decrement 1
+		{SID: path[0], Session: 2, SegmentsLeft: 1, NextHops: nh}, // another session
+		{SID: path[1], Session: 1, SegmentsLeft: 1, NextHops: nh}, // SID and SL disagree
+		{SID: path[1], Session: 1, SegmentsLeft: 7},               // SL out of range
+	}}
+	if n := absorb(out, path, 1, &r); n != 1 || !out[0].Reported || out[0].NodeID != 9 || out[0].NextHops.Status != oam.NextHopsNoRoute || out[1].Reported {
+		t.Fatalf("absorbed %d: %+v", n, out)
+	}
+	r.Records = []oam.ReportRecord{{SID: path[1], Session: 1, SegmentsLeft: 0}}
+	if n := absorb(out, path, 1, &r); n != 1 || !out[1].Reported || !out[1].Unsupported {
+		t.Fatalf("record without next hops: absorbed %d: %+v", n, out[1])
+	}
+	if n := absorb(out, path, 1, &r); n != 0 {
+		t.Fatalf("a second report for a SID counted again")
 	}
 }
