@@ -327,7 +327,6 @@ type rxEvent struct {
 	probe    srh.Probe
 	hasProbe bool
 	slots    []byte
-	err      error
 }
 
 // Run sends the probes and returns when the count is done (every probe resolved) or ctx is; it
@@ -420,10 +419,18 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			}
 			arm()
 		case ev := <-rx:
-			if ev.err != nil {
-				return sum, ev.err
+			// The kernel's TX timestamp before the reply, where both are waiting: the Mux
+			// routes it to txs, taken here before the reply is observed.
+			p.mux.pollTx()
+		drain:
+			for {
+				select {
+				case tx := <-txs:
+					coll.ObserveTx(tx.seq, p.tai(tx.at), p.now())
+				default:
+					break drain
+				}
 			}
-			p.mux.pollTx() // the kernel's TX timestamp before the reply, where both are waiting
 			now := p.now()
 			if ev.hasProbe && ev.probe.Session == p.opts.Session && ev.probe.Sequence < next {
 				// The in-band timestamps first, so that the probe can be complete on arrival.
@@ -441,6 +448,8 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 			arm()
 		case ev := <-txs:
 			coll.ObserveTx(ev.seq, p.tai(ev.at), p.now())
+		case <-p.mux.failed:
+			return sum, p.mux.Err()
 		case <-expire.C:
 			coll.Expire(p.now())
 			arm()

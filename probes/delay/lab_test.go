@@ -604,8 +604,11 @@ func TestSharedProbers(t *testing.T) {
 			t.Errorf("prober %d got %d report records, want about %d (four agents × its own probes)", i, sums[i].Reports, 4*count)
 		}
 	}
-	if st.Unmatched != 0 || st.Dropped != 0 || st.BadReports != 0 {
-		t.Errorf("mux stats %+v: want nothing unmatched, dropped or bad", st)
+	// A prober detaches when its last probe is resolved, which its returning slots do before
+	// the agents' batched reports (up to 10 ms) arrive: those few reports find no session.
+	// Anything beyond the last probe's four per prober would be misrouting.
+	if st.Unmatched > 2*4 || st.Dropped != 0 || st.BadReports != 0 {
+		t.Errorf("mux stats %+v: want at most 8 unmatched (reports after a prober finished), nothing dropped or bad", st)
 	}
 	if mux.Attached() != 0 {
 		t.Errorf("%d probers still attached after Run", mux.Attached())

@@ -65,8 +65,11 @@ type Mux struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 	cerr   error
-	// rxErr is the error that stopped the receiver of returning probes (nil while it runs).
-	rxErr atomic.Pointer[error]
+	// rxErr is the error that stopped the receiver of returning probes (nil while it runs);
+	// failed is closed when it is set. Both change under mu, so a prober either attaches
+	// before the failure (and sees failed closed) or is refused.
+	rxErr  atomic.Pointer[error]
+	failed chan struct{}
 
 	reportsN, badReports, records, unmatched, dropped atomic.Uint64
 	firstBad                                          atomic.Pointer[string]
@@ -131,7 +134,8 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 	if opts.Buffer == 0 {
 		opts.Buffer = defaultRouteBuffer
 	}
-	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{}}
+	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{},
+		failed: make(chan struct{})}
 	bind := netip.AddrPortFrom(opts.CollectorAddress, opts.CollectorPort)
 	if !opts.CollectorAddress.IsValid() {
 		bind = netip.AddrPortFrom(netip.IPv6Unspecified(), opts.CollectorPort)
@@ -205,11 +209,11 @@ func (m *Mux) Close() error {
 // the same way, or shared (the session, carried by every probe that keeps its routing
 // header, still tells the probers apart).
 func (m *Mux) attach(session uint32, ident uint16, source netip.Addr, pickSession, pickIdent bool) (*route, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if err := m.Err(); err != nil {
 		return nil, fmt.Errorf("shared sockets: %w", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for tries := 0; m.sessions[session] != nil; tries++ {
 		if !pickSession || tries > 100 {
 			return nil, fmt.Errorf("session %d: already used by another prober of the shared sockets", session)
@@ -298,19 +302,7 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// The socket failed: every attached prober stops with the error (no probe can
-			// come back any more) and the Mux attaches no more.
-			err = fmt.Errorf("receive returning probes: %w", err)
-			m.rxErr.Store(&err)
-			m.mu.Lock()
-			for _, r := range m.sessions {
-				select {
-				case r.rx <- rxEvent{err: err}:
-				default:
-					m.drop(r)
-				}
-			}
-			m.mu.Unlock()
+			m.fail(fmt.Errorf("receive returning probes: %w", err))
 			return
 		}
 		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest {
@@ -380,6 +372,17 @@ func (m *Mux) receiveReports(ctx context.Context) {
 				m.drop(r)
 			}
 		}
+	}
+}
+
+// fail records that the socket of returning probes failed with err: every attached prober's
+// Run returns err (no probe can come back any more) and the Mux attaches no more.
+func (m *Mux) fail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rxErr.Load() == nil {
+		m.rxErr.Store(&err)
+		close(m.failed)
 	}
 }
 
