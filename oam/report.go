@@ -336,6 +336,7 @@ func (s NextHopStatus) String() string {
 const (
 	nextHopsFlagTruncated    = 0x80
 	nextHopsFlagSelectedOnly = 0x40
+	nextHopsFlagOutputLookup = 0x20
 	nextHopFlagDead          = 0x80
 	nextHopFlagLinkDown      = 0x40
 	nextHopFlagOnLink        = 0x20
@@ -356,6 +357,10 @@ type NextHops struct {
 	// SelectedOnly: the kernel could not return the whole matched route (RTM_F_FIB_MATCH), so
 	// Hops is the one next hop it selected for this lookup, not every equal-cost one.
 	SelectedOnly bool
+	// OutputLookup: the lookup from the probe's ingress interface failed (not for want of a
+	// route: the interface gone, say), and this is the answer of an output lookup (no ingress
+	// interface) instead; with any status a lookup gives (ok, no-route, local, error).
+	OutputLookup bool
 	Hops         []NextHop
 }
 
@@ -383,6 +388,8 @@ func (n *NextHops) Validate() error {
 		return fmt.Errorf("next hops: status ok wants an IPv6 prefix (masked) and at least one next hop, got %v and %d", n.Prefix, len(n.Hops))
 	case n.Status != NextHopsOK && (len(n.Hops) != 0 || n.Prefix.IsValid() || n.Table != 0 || n.Truncated || n.SelectedOnly):
 		return fmt.Errorf("next hops: status %v comes without next hops, prefix, table or flags", n.Status)
+	case n.OutputLookup && (n.Status == NextHopsNoDestination || n.Status == NextHopsLimited):
+		return fmt.Errorf("next hops: status %v comes without a lookup (output lookup flag set)", n.Status)
 	case len(n.Hops) > MaxNextHops:
 		return fmt.Errorf("next hops: %d, at most %d (set Truncated)", len(n.Hops), MaxNextHops)
 	}
@@ -434,6 +441,9 @@ func (n *NextHops) appendBinary(dst []byte) []byte {
 	if n.SelectedOnly {
 		h[34] |= nextHopsFlagSelectedOnly
 	}
+	if n.OutputLookup {
+		h[34] |= nextHopsFlagOutputLookup
+	}
 	h[35] = uint8(len(n.Hops))
 	binary.BigEndian.PutUint32(h[36:], n.Table)
 	for i := range n.Hops {
@@ -468,7 +478,7 @@ func (n *NextHops) decode(data []byte) (int, *ReportError) {
 	if status > NextHopsError {
 		return 0, &ReportError{Field: "next hops status", Reason: fmt.Sprintf("%d unknown", h[33])}
 	}
-	if h[34]&^(nextHopsFlagTruncated|nextHopsFlagSelectedOnly) != 0 {
+	if h[34]&^(nextHopsFlagTruncated|nextHopsFlagSelectedOnly|nextHopsFlagOutputLookup) != 0 {
 		return 0, &ReportError{Field: "next hops flags", Reason: fmt.Sprintf("%#02x has unknown bits", h[34])}
 	}
 	count := int(h[35])
@@ -481,6 +491,10 @@ func (n *NextHops) decode(data []byte) (int, *ReportError) {
 		Table:        binary.BigEndian.Uint32(h[36:]),
 		Truncated:    h[34]&nextHopsFlagTruncated != 0,
 		SelectedOnly: h[34]&nextHopsFlagSelectedOnly != 0,
+		OutputLookup: h[34]&nextHopsFlagOutputLookup != 0,
+	}
+	if n.OutputLookup && (status == NextHopsNoDestination || status == NextHopsLimited) {
+		return 0, &ReportError{Field: "next hops flags", Reason: fmt.Sprintf("output lookup with status %v, which comes without a lookup", status)}
 	}
 	if status == NextHopsOK {
 		if h[32] > 128 {
@@ -499,7 +513,7 @@ func (n *NextHops) decode(data []byte) (int, *ReportError) {
 				return 0, &ReportError{Field: "next hops prefix", Reason: fmt.Sprintf("set with status %v", status)}
 			}
 		}
-		if count != 0 || h[34] != 0 || n.Table != 0 {
+		if count != 0 || h[34]&^nextHopsFlagOutputLookup != 0 || n.Table != 0 {
 			return 0, &ReportError{Field: "next hops count", Reason: fmt.Sprintf("status %v comes without next hops, flags or table", status)}
 		}
 	}

@@ -207,7 +207,7 @@ func nextHopsReport() Report {
 		},
 	}
 	r.Records = append(r.Records, ReportRecord{SID: netip.MustParseAddr("fc00:4::100"), Session: 7, Sequence: 3,
-		NextHops: &NextHops{Destination: netip.MustParseAddr("fc00:9::1"), Status: NextHopsNoRoute}})
+		NextHops: &NextHops{Destination: netip.MustParseAddr("fc00:9::1"), Status: NextHopsNoRoute, OutputLookup: true}})
 	return r
 }
 
@@ -325,15 +325,16 @@ func TestReportNextHopsEncodeRejects(t *testing.T) {
 	}
 	hop := NextHop{Gateway: netip.IPv6Unspecified(), Ifindex: 1, Ifname: "eth0", Weight: 1}
 	for name, nh := range map[string]*NextHops{
-		"ok without hops":     ok(NextHops{}),
-		"too many":            ok(NextHops{Hops: make([]NextHop, MaxNextHops+1)}),
-		"weight 0":            ok(NextHops{Hops: []NextHop{{Gateway: netip.IPv6Unspecified(), Ifindex: 1, Ifname: "eth0"}}}),
-		"no ifname":           ok(NextHops{Hops: []NextHop{{Gateway: netip.IPv6Unspecified(), Ifindex: 1, Weight: 1}}}),
-		"ipv4 gateway":        ok(NextHops{Hops: []NextHop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 1, Ifname: "eth0", Weight: 1}}}),
-		"unmasked prefix":     {Destination: dst, Prefix: netip.MustParsePrefix("fc00::1/64"), Hops: []NextHop{hop}},
-		"no-route with hops":  {Destination: dst, Status: NextHopsNoRoute, Hops: []NextHop{hop}},
-		"unknown status":      {Destination: dst, Status: 6},
-		"invalid destination": {Status: NextHopsNoRoute},
+		"ok without hops":            ok(NextHops{}),
+		"too many":                   ok(NextHops{Hops: make([]NextHop, MaxNextHops+1)}),
+		"weight 0":                   ok(NextHops{Hops: []NextHop{{Gateway: netip.IPv6Unspecified(), Ifindex: 1, Ifname: "eth0"}}}),
+		"no ifname":                  ok(NextHops{Hops: []NextHop{{Gateway: netip.IPv6Unspecified(), Ifindex: 1, Weight: 1}}}),
+		"ipv4 gateway":               ok(NextHops{Hops: []NextHop{{Gateway: netip.MustParseAddr("192.0.2.1"), Ifindex: 1, Ifname: "eth0", Weight: 1}}}),
+		"unmasked prefix":            {Destination: dst, Prefix: netip.MustParsePrefix("fc00::1/64"), Hops: []NextHop{hop}},
+		"no-route with hops":         {Destination: dst, Status: NextHopsNoRoute, Hops: []NextHop{hop}},
+		"unknown status":             {Destination: dst, Status: 6},
+		"invalid destination":        {Status: NextHopsNoRoute},
+		"limited with output lookup": {Destination: dst, Status: NextHopsLimited, OutputLookup: true},
 	} {
 		r := Report{Records: []ReportRecord{{SID: netip.IPv6Loopback(), NextHops: nh}}}
 		if _, err := r.AppendBinary(nil); err == nil {

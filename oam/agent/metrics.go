@@ -26,6 +26,7 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *pro
 		counter("reports_sent_total", "Report records sent to collectors.", &stats.ReportsSent),
 		counter("report_datagrams_sent_total", "UDP datagrams sent to collectors (a datagram batches records).", &stats.DatagramsSent),
 		counter("report_send_errors_total", "Report datagrams the socket refused.", &stats.SendErrors),
+		counter("report_records_dropped_total", "Report records the encoder refused (a record that does not validate), not sent.", &stats.RecordsDropped),
 		counter("nexthop_requests_total", "Reported probes that asked for this node's next hops toward the next segment (Probe TLV flag N).", &stats.NextHopRequests),
 		counter("nexthop_lookups_total", "FIB lookups (netlink RTM_GETROUTE, FIB match) for next-hop requests.", &stats.NextHopLookups),
 		counter("nexthop_lookup_errors_total", "Next-hop FIB lookups that failed for another reason than no route.", &stats.NextHopLookupErrors),

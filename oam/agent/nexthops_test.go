@@ -17,8 +17,10 @@ import (
 type fakeFIB struct {
 	routes  map[netip.Addr][]netlink.Route
 	errs    map[netip.Addr]error
-	noMatch bool // answer EINVAL to FIB-match requests, as a kernel before 4.13 would
+	noMatch bool  // answer EINVAL to FIB-match requests, as a kernel before 4.13 would
+	iifErr  error // the answer to input lookups (an ingress interface set), when set
 	calls   int
+	links   int // LinkByIndex calls
 	opts    []netlink.RouteGetOptions
 }
 
@@ -29,6 +31,9 @@ func (f *fakeFIB) RouteGetWithOptions(dst net.IP, o *netlink.RouteGetOptions) ([
 	if f.noMatch && o.FIBMatch {
 		return nil, unix.EINVAL
 	}
+	if f.iifErr != nil && o.IifIndex != 0 {
+		return nil, f.iifErr
+	}
 	if err := f.errs[a]; err != nil {
 		return nil, err
 	}
@@ -36,6 +41,7 @@ func (f *fakeFIB) RouteGetWithOptions(dst net.IP, o *netlink.RouteGetOptions) ([
 }
 
 func (f *fakeFIB) LinkByIndex(i int) (netlink.Link, error) {
+	f.links++
 	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: i, Name: "eth" + string(rune('0'+i))}}, nil
 }
 
@@ -199,5 +205,121 @@ func TestPipelineNextHops(t *testing.T) {
 	}
 	if f.calls != 1 || st.NextHopRequests.Load() != 1 {
 		t.Errorf("%d lookups, %d requests; want 1, 1 (the off-allow-list probe costs none)", f.calls, st.NextHopRequests.Load())
+	}
+}
+
+// TestPipelineCountsRefusedRecord: a record the encoder refuses (here next hops whose route has
+// an IPv4 prefix, which do not validate) is counted, not dropped silently; the others are sent.
+func TestPipelineCountsRefusedRecord(t *testing.T) {
+	var fs fakeSender
+	var st Stats
+	f := newFake()
+	bad := netip.MustParseAddr("fc00:0:7::1")
+	f.routes[bad] = []netlink.Route{{Type: unix.RTN_UNICAST, LinkIndex: 2,
+		Dst: &net.IPNet{IP: net.IPv4(192, 0, 2, 0).To4(), Mask: net.CIDRMask(24, 32)}}}
+	p := newPipeline(2, allowList, 1000, 100, &fs, &st, fixedClock)
+	p.nextHops = newNextHopResolver(f, &st)
+	flags := bpf.ProbeFlagReport | bpf.ProbeFlagCapture | oam.ProbeFlagNextHops
+	p.handle(sample(collector, 9000, 1, flags, ipv6Capture(bad)), 0)
+	p.handle(sample(collector, 9000, 2, flags, ipv6Capture(nextSID)), 1)
+	p.flushAll()
+	if st.RecordsDropped.Load() != 1 {
+		t.Errorf("%d records dropped, want 1", st.RecordsDropped.Load())
+	}
+	if len(fs.sent) != 1 {
+		t.Fatalf("%d datagrams, want 1", len(fs.sent))
+	}
+	var r oam.Report
+	if err := r.UnmarshalBinary(fs.sent[0].data); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Records) != 1 || r.Records[0].Sequence != 2 {
+		t.Errorf("records %+v: want the second probe's only", r.Records)
+	}
+}
+
+// ipv6CaptureFrom is ipv6Capture with a source address.
+func ipv6CaptureFrom(src, dst netip.Addr) []byte {
+	b := ipv6Capture(dst)
+	s := src.As16()
+	copy(b[8:], s[:])
+	return b
+}
+
+// TestNextHopsSource: the lookup carries the probe's source (source-based rules and routes
+// match), and answers for different sources are cached apart; interface names are cached by
+// ifindex, not read per next hop.
+func TestNextHopsSource(t *testing.T) {
+	var st Stats
+	f := newFake()
+	r := newNextHopResolver(f, &st)
+	a, b := netip.MustParseAddr("fc00:0:1::1"), netip.MustParseAddr("fc00:0:1::2")
+	for i, src := range []netip.Addr{a, b, a, b} {
+		if got := r.resolve(ipv6CaptureFrom(src, nextSID), 7, int64(i)); got.Status != oam.NextHopsOK || len(got.Hops) != 2 {
+			t.Fatalf("from %v: %+v", src, got)
+		}
+	}
+	if f.calls != 2 || st.NextHopCacheHits.Load() != 2 {
+		t.Fatalf("%d lookups, %d cache hits; want 2, 2 (one per source)", f.calls, st.NextHopCacheHits.Load())
+	}
+	for i, want := range []netip.Addr{a, b} {
+		if got, _ := netip.AddrFromSlice(f.opts[i].SrcAddr); got != want || f.opts[i].IifIndex != 7 {
+			t.Errorf("lookup %d: source %v iif %d, want %v 7", i, f.opts[i].SrcAddr, f.opts[i].IifIndex, want)
+		}
+	}
+	if f.links != 2 {
+		t.Errorf("%d LinkByIndex calls for 2 lookups through the same 2 interfaces, want 2", f.links)
+	}
+	// Past the name cache's lifetime a name is read again (a renamed link shows).
+	r.resolve(ipv6CaptureFrom(a, nextSID), 7, 2*ifnameCacheNs)
+	if f.links != 4 {
+		t.Errorf("%d LinkByIndex calls after the name cache expired, want 4", f.links)
+	}
+	// A capture without a source (::) looks up without one.
+	r.resolve(ipv6Capture(nowhere), 7, 2*ifnameCacheNs)
+	if last := f.opts[len(f.opts)-1]; last.SrcAddr != nil {
+		t.Errorf("source %v for an unspecified source, want none", last.SrcAddr)
+	}
+}
+
+// TestNextHopsOutputLookup: when the input lookup fails for another reason than no route (the
+// ingress interface gone: ENODEV), the output lookup's answer is marked as such.
+func TestNextHopsOutputLookup(t *testing.T) {
+	var st Stats
+	f := newFake()
+	f.iifErr = unix.ENODEV
+	r := newNextHopResolver(f, &st)
+	got := r.resolve(ipv6Capture(nextSID), 7, 0)
+	if got.Status != oam.NextHopsOK || !got.OutputLookup || f.calls != 2 || f.opts[1].IifIndex != 0 {
+		t.Errorf("%+v after %d calls (%+v): want ok from an output lookup, marked", got, f.calls, f.opts)
+	}
+	if err := got.Validate(); err != nil {
+		t.Error(err)
+	}
+	got = r.resolve(ipv6Capture(nowhere), 7, 0)
+	if got.Status != oam.NextHopsNoRoute || !got.OutputLookup {
+		t.Errorf("%+v: want no-route from an output lookup, marked", got)
+	}
+	f.iifErr = nil
+	if got := r.resolve(ipv6Capture(nextSID), 8, 0); got.OutputLookup {
+		t.Errorf("%+v: an input lookup that worked is marked as an output one", got)
+	}
+}
+
+// TestNextHopsBlackholeOneCall: once a FIB-match lookup worked, EINVAL (an IPv6 blackhole
+// route's answer) is "no route" after one netlink call, not three.
+func TestNextHopsBlackholeOneCall(t *testing.T) {
+	var st Stats
+	f := newFake()
+	hole := netip.MustParseAddr("fc00:0:8::1")
+	f.errs[hole] = unix.EINVAL
+	r := newNextHopResolver(f, &st)
+	r.resolve(ipv6Capture(nextSID), 7, 0)
+	calls := f.calls
+	if got := r.resolve(ipv6Capture(hole), 7, 0); got.Status != oam.NextHopsNoRoute || got.OutputLookup || got.SelectedOnly {
+		t.Errorf("%+v: want no-route", got)
+	}
+	if n := f.calls - calls; n != 1 {
+		t.Errorf("blackhole: %d netlink calls, want 1", n)
 	}
 }

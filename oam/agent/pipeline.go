@@ -30,6 +30,7 @@ type Stats struct {
 	ReportsSent      atomic.Uint64 // report records sent
 	DatagramsSent    atomic.Uint64 // UDP datagrams sent
 	SendErrors       atomic.Uint64 // datagrams the socket refused
+	RecordsDropped   atomic.Uint64 // records the report builder refused (did not encode); a bug if ever counted
 	// Next hops for probes that set N (nexthops.go).
 	NextHopRequests      atomic.Uint64 // report records of probes asking for next hops
 	NextHopLookups       atomic.Uint64 // FIB lookups over netlink
@@ -181,7 +182,9 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 		}
 		p.queue = append(p.queue, d)
 	}
-	d.builder.Add(rec)
+	if !d.builder.Add(rec) {
+		p.stats.RecordsDropped.Add(1)
+	}
 	if nowNs-p.oldestNs > maxBatchAgeNs {
 		p.flushAll()
 	}
