@@ -134,12 +134,12 @@ func run(c *cli.Context) error {
 			}
 		}
 		var nextHops []trace.NodeNextHops
+		var nextHopsErr error
 		if opts.AgentNextHops {
 			o := opts
 			o.Source = src
-			if nextHops, err = trace.AgentNextHops(ctx, target, o); err != nil {
-				return fail(err)
-			}
+			// An error here keeps the per-segment results: printed with them, one line.
+			nextHops, nextHopsErr = trace.AgentNextHops(ctx, target, o)
 		}
 		alive := true
 		for _, s := range status {
@@ -151,13 +151,16 @@ func run(c *cli.Context) error {
 			if nextHops != nil {
 				doc.AgentNextHops = trace.NewJSONNextHops(nextHops, nil)
 			}
+			if nextHopsErr != nil {
+				doc.AgentNextHopsError = nextHopsErr.Error()
+			}
 			if err := writeJSON(doc); err != nil {
 				return fail(err)
 			}
 		} else {
 			printer.PerSegmentOneWay(ctx, target, status, oneWay)
-			if nextHops != nil {
-				printer.PerSegmentNextHops(nextHops)
+			if nextHops != nil || nextHopsErr != nil {
+				printer.PerSegmentNextHops(nextHops, nextHopsErr)
 			}
 			if oneWay == nil {
 				fmt.Fprintln(out, "(one-way delay per segment: --timestamps, where the nodes run srv6-agent with End.OAM SIDs)")

@@ -71,19 +71,15 @@ func (p *Printer) nextHopsUnder(rep *Report, h *Hop, indent string, shown []bool
 }
 
 // nextHopsLeft prints the agent answers of SIDs the trace did not show (their node never
-// answered), then the hint when a SID had no report.
+// answered), then the next-hop step's error and the hint when a SID had no report.
 func (p *Printer) nextHopsLeft(rep *Report, shown []bool) {
-	missing := false
 	for i := range rep.NextHops {
 		n := &rep.NextHops[i]
-		missing = missing || !n.Reported
 		if !shown[i] {
 			fmt.Fprintf(p.W, "SID %d %s (not seen by the trace): %s\n", n.Index+1, n.SID, nextHopLine(n, -1))
 		}
 	}
-	if missing {
-		fmt.Fprintln(p.W, nextHopsHint)
-	}
+	p.nextHopsFooter(rep.NextHops, rep.NextHopsErr)
 }
 
 func (p *Printer) widths(ctx context.Context, hops []Hop) (addr, name int) {

@@ -31,6 +31,8 @@ type JSONDocument struct {
 	Timestamps *JSONTimestamps `json:"timestamps,omitempty"`
 	// AgentNextHops are the FIB next hops srv6-agent reported per SID (--agent-nexthops).
 	AgentNextHops []JSONNextHops `json:"agent_nexthops,omitempty"`
+	// AgentNextHopsError is why the next-hop step ended early (send error, interrupted wait).
+	AgentNextHopsError string `json:"agent_nexthops_error,omitempty"`
 }
 
 // JSONTimestamps summarises the timestamped probes of --per-segment --timestamps; each
@@ -225,6 +227,9 @@ func NewJSONDocument(ctx context.Context, rep *Report, opts Options, encoding st
 			mda = rep
 		}
 		d.AgentNextHops = NewJSONNextHops(rep.NextHops, mda)
+	}
+	if rep.NextHopsErr != nil {
+		d.AgentNextHopsError = rep.NextHopsErr.Error()
 	}
 	if v != nil {
 		jv := &JSONValidation{OK: v.OK}

@@ -44,7 +44,10 @@ type NodeNextHops struct {
 	// Reported is false when no agent report came for this SID (no srv6-agent End.OAM SID
 	// there, this host off its collectors allow-list, or every probe lost before it).
 	Reported bool
-	NodeID   uint32
+	// NotAwaited: no report came, but the run ended (interrupted, or no probe could be sent)
+	// before this SID had its chance to answer; "no agent there" cannot be concluded.
+	NotAwaited bool
+	NodeID     uint32
 	// Unsupported: the agent reported the probe without next hops (an srv6-agent from before
 	// the N flag, which ignores it); NextHops is then empty.
 	Unsupported bool
@@ -118,7 +121,8 @@ func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*Nex
 func (p *NextHopProbe) Close() error { return errors.Join(p.udp.Close(), p.conn.Close()) }
 
 // Run sends the probes, waits for the reports (until every SID answered, or nextHopWait after
-// the last probe) and closes the sockets.
+// the last probe) and closes the sockets. On an error (ctx ended, a send failed) it still returns
+// what came, unreported SIDs marked NotAwaited when the wait was cut short.
 func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 	defer p.Close()
 	path := p.path
@@ -132,24 +136,28 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 	go readReports(readCtx, p.udp, got)
 
 	var sendErr error
+	sent := 0
 	for seq := uint32(1); seq <= nextHopProbes; seq++ {
 		pkt, err := p.builder.Build(seq, uint64(time.Now().UnixNano()))
 		if err == nil {
 			_, err = p.conn.Send(pkt, p.builder.FirstHop())
 		}
 		if err != nil && sendErr == nil {
-			sendErr = err
+			sendErr = fmt.Errorf("--agent-nexthops: send: %w", err)
+		}
+		if err == nil {
+			sent++
 		}
 		if seq < nextHopProbes {
 			select {
 			case <-time.After(nextHopInterval):
 			case <-ctx.Done():
-				return out, ctx.Err()
+				return notAwaited(out), fmt.Errorf("--agent-nexthops: wait interrupted: %w", ctx.Err())
 			}
 		}
 	}
-	if sendErr != nil {
-		return out, fmt.Errorf("--agent-nexthops: send: %w", sendErr)
+	if sent == 0 {
+		return notAwaited(out), sendErr
 	}
 	deadline := time.NewTimer(nextHopWait)
 	defer deadline.Stop()
@@ -158,12 +166,20 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 		case r := <-got:
 			missing -= absorb(out, path, p.session, &r)
 		case <-deadline.C:
-			return out, nil
+			return out, sendErr
 		case <-ctx.Done():
-			return out, ctx.Err()
+			return notAwaited(out), fmt.Errorf("--agent-nexthops: wait interrupted: %w", ctx.Err())
 		}
 	}
-	return out, nil
+	return out, sendErr
+}
+
+// notAwaited marks the SIDs without a report as not awaited in full.
+func notAwaited(out []NodeNextHops) []NodeNextHops {
+	for i := range out {
+		out[i].NotAwaited = !out[i].Reported
+	}
+	return out
 }
 
 // absorb takes the records of r that belong to this run, and returns how many SIDs got their
@@ -206,6 +222,10 @@ func readReports(ctx context.Context, udp *net.UDPConn, got chan<- oam.Report) {
 		var r oam.Report
 		if r.UnmarshalBinary(buf[:n]) != nil {
 			continue
+		}
+		for i := range r.Records {
+			// Capture aliases buf, which the next read overwrites; nothing here uses it.
+			r.Records[i].Capture = nil
 		}
 		select {
 		case got <- r:
@@ -264,6 +284,9 @@ func MDANextHops(rep *Report, index int) int {
 // "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fd00:0:0:2::2%to-r2, fd00:0:0:3::2%to-r3; MDA found 2".
 // mda < 0 leaves the comparison out.
 func nextHopLine(n *NodeNextHops, mda int) string {
+	if n.NotAwaited {
+		return fmt.Sprintf("FIB → %s: no agent report before the wait was interrupted", n.Next)
+	}
 	if !n.Reported {
 		return fmt.Sprintf("FIB → %s: no agent report", n.Next)
 	}
@@ -287,21 +310,32 @@ func nextHopLine(n *NodeNextHops, mda int) string {
 		if nh.SelectedOnly {
 			b.WriteString(" (the kernel's selected path only: no FIB match)")
 		}
+		if nh.OutputLookup {
+			b.WriteString(" (output lookup: the lookup from the ingress interface failed)")
+		}
 	case oam.NextHopsLocal:
-		fmt.Fprintf(&b, "FIB → %s: local to the node", nh.Destination)
+		fmt.Fprintf(&b, "FIB → %s: local to the node%s", nh.Destination, outputLookupNote(nh))
 	case oam.NextHopsNoRoute:
-		fmt.Fprintf(&b, "FIB → %s: no route", nh.Destination)
+		fmt.Fprintf(&b, "FIB → %s: no route%s", nh.Destination, outputLookupNote(nh))
 	case oam.NextHopsLimited:
 		fmt.Fprintf(&b, "FIB → %s: not looked up (the agent's lookup budget was spent)", nh.Destination)
 	case oam.NextHopsNoDestination:
 		b.WriteString("FIB: not looked up (the probe's capture reached the agent without its IPv6 header)")
 	default:
-		fmt.Fprintf(&b, "FIB → %s: the agent's lookup failed", nh.Destination)
+		fmt.Fprintf(&b, "FIB → %s: the agent's lookup failed%s", nh.Destination, outputLookupNote(nh))
 	}
 	if mda >= 0 {
 		fmt.Fprintf(&b, "; MDA found %d", mda)
 	}
 	return b.String()
+}
+
+// outputLookupNote marks an answer of the agent's output lookup (oam.NextHops.OutputLookup).
+func outputLookupNote(nh *oam.NextHops) string {
+	if nh.OutputLookup {
+		return " (output lookup: the lookup from the ingress interface failed)"
+	}
+	return ""
 }
 
 // formatNextHop is "fd00:0:0:2::2%to-r2", "direct%to-h2" for a connected route, with
@@ -323,8 +357,23 @@ func formatNextHop(h oam.NextHop) string {
 	return s
 }
 
-// nextHopsHint is printed once after a trace in which some SID had no agent report.
+// nextHopsHint is printed once after a trace in which some SID had no agent report although
+// the whole wait ran.
 const nextHopsHint = "no agent report = no srv6-agent End.OAM SID there, or this host is not on the agent's collectors allow-list"
+
+// nextHopsFooter prints the next-hop step's error (one line), then the hint when a SID that had
+// its full chance to answer did not.
+func (p *Printer) nextHopsFooter(all []NodeNextHops, err error) {
+	if err != nil {
+		fmt.Fprintf(p.W, "agent next hops: %v\n", err)
+	}
+	for i := range all {
+		if !all[i].Reported && !all[i].NotAwaited {
+			fmt.Fprintln(p.W, nextHopsHint)
+			return
+		}
+	}
+}
 
 // JSONNextHops is one SID's agent report of --agent-nexthops (docs/json.md).
 type JSONNextHops struct {
@@ -335,11 +384,16 @@ type JSONNextHops struct {
 	NodeID   uint32 `json:"node_id,omitempty"`
 	// Status is the agent's: "ok", "no-route", "local", "no-destination", "limited", "error",
 	// or "unsupported" (the agent reported the probe without next hops); absent without a report.
-	Status       string        `json:"status,omitempty"`
-	Prefix       string        `json:"prefix,omitempty"`
-	Table        uint32        `json:"table,omitempty"`
-	Truncated    bool          `json:"truncated,omitempty"`
-	SelectedOnly bool          `json:"selected_only,omitempty"`
+	Status string `json:"status,omitempty"`
+	// NotAwaited: no report, and the wait was cut short (interrupted) before this SID's chance.
+	NotAwaited   bool   `json:"not_awaited,omitempty"`
+	Prefix       string `json:"prefix,omitempty"`
+	Table        uint32 `json:"table,omitempty"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	SelectedOnly bool   `json:"selected_only,omitempty"`
+	// OutputLookup: the agent's lookup from the ingress interface failed; this is its output
+	// lookup's answer.
+	OutputLookup bool          `json:"output_lookup,omitempty"`
 	NextHops     []JSONNextHop `json:"nexthops,omitempty"`
 	// MDA is how many distinct next routers the trace saw after this SID's node; absent when
 	// the trace never saw the SID processed (and in --per-segment).
@@ -361,13 +415,14 @@ type JSONNextHop struct {
 func NewJSONNextHops(all []NodeNextHops, rep *Report) []JSONNextHops {
 	out := make([]JSONNextHops, 0, len(all))
 	for _, n := range all {
-		j := JSONNextHops{Index: n.Index + 1, SID: n.SID.String(), Next: n.Next.String(), Reported: n.Reported}
+		j := JSONNextHops{Index: n.Index + 1, SID: n.SID.String(), Next: n.Next.String(), Reported: n.Reported, NotAwaited: n.NotAwaited}
 		switch {
 		case n.Unsupported:
 			j.NodeID, j.Status = n.NodeID, "unsupported"
 		case n.Reported:
 			nh := n.NextHops
 			j.NodeID, j.Status, j.Table, j.Truncated, j.SelectedOnly = n.NodeID, nh.Status.String(), nh.Table, nh.Truncated, nh.SelectedOnly
+			j.OutputLookup = nh.OutputLookup
 			if nh.Prefix.IsValid() {
 				j.Prefix = nh.Prefix.String()
 			}
@@ -386,19 +441,16 @@ func NewJSONNextHops(all []NodeNextHops, rep *Report) []JSONNextHops {
 	return out
 }
 
-// PerSegmentNextHops prints the agents' next hops after --per-segment's lines, one per SID.
-func (p *Printer) PerSegmentNextHops(all []NodeNextHops) {
+// PerSegmentNextHops prints the agents' next hops after --per-segment's lines, one per SID, and
+// err, the next-hop step's error, when not nil.
+func (p *Printer) PerSegmentNextHops(all []NodeNextHops, err error) {
 	width := 0
 	for _, n := range all {
 		width = max(width, len(n.SID.String()))
 	}
-	missing := false
 	for i := range all {
 		n := &all[i]
-		missing = missing || !n.Reported
 		fmt.Fprintf(p.W, "segment %d  %-*s  %s\n", n.Index+1, width, n.SID, nextHopLine(n, -1))
 	}
-	if missing {
-		fmt.Fprintln(p.W, nextHopsHint)
-	}
+	p.nextHopsFooter(all, err)
 }

@@ -3,6 +3,8 @@ package trace_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/vishvananda/netlink"
@@ -195,9 +198,34 @@ func TestAgentNextHops(t *testing.T) {
 	st := agents["r1"].Stats()
 	t.Logf("r1 agent: %d next-hop requests, %d lookups, %d cache hits, %d limited, %d errors", st.NextHopRequests.Load(),
 		st.NextHopLookups.Load(), st.NextHopCacheHits.Load(), st.NextHopLimited.Load(), st.NextHopLookupErrors.Load())
-	if st.NextHopRequests.Load() == 0 || st.NextHopLookups.Load() != 3 || st.NextHopLookupErrors.Load() != 0 {
-		t.Errorf("r1 agent: %d requests, %d lookups, %d errors; want some requests answered by three lookups (one per next segment, then the cache), no error",
-			st.NextHopRequests.Load(), st.NextHopLookups.Load(), st.NextHopLookupErrors.Load())
+	// Three runs (the trace's, then the two above) of probesPerRun probes each reach r1, all
+	// from h1: one lookup per next segment (fc00:0:5::b0, fc00:0:2::e, fc00:99::1), every
+	// other request a cache hit.
+	const probesPerRun = 3 // trace's nextHopProbes
+	req, lookups, hits := st.NextHopRequests.Load(), st.NextHopLookups.Load(), st.NextHopCacheHits.Load()
+	if req != 3*probesPerRun || lookups != 3 || hits != req-lookups || st.NextHopLookupErrors.Load() != 0 || st.NextHopLimited.Load() != 0 {
+		t.Errorf("r1 agent: %d requests, %d lookups, %d cache hits, %d errors, %d limited; want %d requests, 3 lookups (one per next segment), the rest cache hits, no error",
+			req, lookups, hits, st.NextHopLookupErrors.Load(), st.NextHopLimited.Load(), 3*probesPerRun)
+	}
+
+	// Interrupted while waiting for reports: what came is kept (r1), the SID that had no
+	// chance to answer yet (r4's plain End SID, which never will) is marked not awaited.
+	{
+		tgt := target("fc00:0:6::1", "fc00:0:2::b0", "fc00:0:5::e")
+		var got []trace.NodeNextHops
+		var err error
+		lab.Exec("h1", func() error { //nolint:errcheck // the error is AgentNextHops', checked below
+			ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+			defer cancel()
+			got, err = trace.AgentNextHops(ctx, tgt, trace.Options{})
+			return nil
+		})
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(fmt.Sprint(err), "wait interrupted") {
+			t.Errorf("interrupted: error %v, want a wait interrupted by the deadline", err)
+		}
+		if len(got) != 2 || !got[0].Reported || got[0].NotAwaited || got[1].Reported || !got[1].NotAwaited {
+			t.Errorf("interrupted: %+v, want r1's report kept and r4 not awaited", got)
+		}
 	}
 
 	// The CLI, with r4's plain End SID in place of its End.OAM one: r1 reports, r4 cannot.

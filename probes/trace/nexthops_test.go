@@ -1,10 +1,15 @@
 package trace
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -24,6 +29,9 @@ func sampleNextHops() []NodeNextHops {
 			Destination: a("fc00:0:6::1"), Status: oam.NextHopsNoRoute}},
 		{Index: 2, SID: a("fc00:0:6::1"), Next: a("fc00:0:7::1")},
 		{Index: 3, SID: a("fc00:0:7::1"), Next: a("fc00:0:8::1"), Reported: true, NodeID: 7, Unsupported: true},
+		{Index: 4, SID: a("fc00:0:8::1"), Next: a("fc00:0:9::1"), NotAwaited: true},
+		{Index: 5, SID: a("fc00:0:9::1"), Next: a("fc00:0:a::1"), Reported: true, NodeID: 9, NextHops: oam.NextHops{
+			Destination: a("fc00:0:a::1"), Status: oam.NextHopsNoRoute, OutputLookup: true}},
 	}
 }
 
@@ -39,6 +47,8 @@ func TestNextHopLine(t *testing.T) {
 		{&all[1], 1, "FIB → fc00:0:6::1: no route; MDA found 1"},
 		{&all[2], -1, "FIB → fc00:0:7::1: no agent report"},
 		{&all[3], -1, "FIB → fc00:0:8::1: the agent (node 7) reported no next hops: an srv6-agent without --agent-nexthops support"},
+		{&all[4], -1, "FIB → fc00:0:9::1: no agent report before the wait was interrupted"},
+		{&all[5], -1, "FIB → fc00:0:a::1: no route (output lookup: the lookup from the ingress interface failed)"},
 	} {
 		if got := nextHopLine(c.n, c.mda); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)
@@ -69,12 +79,14 @@ func TestNextHopsJSONSchema(t *testing.T) {
 		t.Fatalf("rendered next hops do not validate: %v\n%s", err, good)
 	}
 	for name, bad := range map[string]string{
-		"status without a report": `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":false,"status":"ok"}]`,
-		"report without status":   `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2}]`,
-		"ok without next hops":    `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64"}]`,
-		"next hops with no-route": `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"no-route","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":1}]}]`,
-		"weight 0":                `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":0}]}]`,
-		"unknown status":          `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"maybe"}]`,
+		"status without a report":  `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":false,"status":"ok"}]`,
+		"report without status":    `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2}]`,
+		"ok without next hops":     `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64"}]`,
+		"next hops with no-route":  `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"no-route","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":1}]}]`,
+		"weight 0":                 `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"ok","prefix":"fc00::/64","nexthops":[{"gateway":"::","ifindex":1,"ifname":"e","weight":0}]}]`,
+		"unknown status":           `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"maybe"}]`,
+		"reported, not awaited":    `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":true,"node_id":2,"status":"no-route","not_awaited":true}]`,
+		"output lookup, no report": `[{"index":1,"sid":"fc00::1","next_segment":"fc00::2","reported":false,"output_lookup":true}]`,
 	} {
 		if check(bad) == nil {
 			t.Errorf("%s: validates, want a schema error", name)
@@ -104,5 +116,78 @@ func TestAbsorb(t *testing.T) {
 	}
 	if n := absorb(out, path, 1, &r); n != 0 {
 		t.Fatalf("a second report for a SID counted again")
+	}
+
+	// A SID twice in the segment list (A B A C): each visit is its own entry, told apart by
+	// Segments Left, with its own next segment.
+	path = oam.SegmentList{a("fc00:0:2::b0"), a("fc00:0:5::b0"), a("fc00:0:2::b0"), a("fc00:0:6::1")}
+	out = []NodeNextHops{{Index: 0, SID: path[0], Next: path[1]}, {Index: 1, SID: path[1], Next: path[2]}, {Index: 2, SID: path[2], Next: path[3]}}
+	toB := &oam.NextHops{Destination: path[1], Status: oam.NextHopsLocal}
+	toC := &oam.NextHops{Destination: path[3], Status: oam.NextHopsNoRoute}
+	r = oam.Report{NodeID: 2, Records: []oam.ReportRecord{
+		{SID: path[2], Session: 1, SegmentsLeft: 0, NextHops: toC}, // second visit: path[2]
+		{SID: path[0], Session: 1, SegmentsLeft: 2, NextHops: toB}, // first visit: path[0]
+		{SID: path[0], Session: 1, SegmentsLeft: 2, NextHops: toC}, // first visit again: not counted
+	}}
+	if n := absorb(out, path, 1, &r); n != 2 || !out[0].Reported || !out[2].Reported || out[1].Reported ||
+		out[0].NextHops.Destination != path[1] || out[2].NextHops.Destination != path[3] {
+		t.Fatalf("repeated SID: absorbed %d: %+v", n, out)
+	}
+}
+
+// TestNextHopsFooter: the step's error prints as one line; the "no agent report" hint is only
+// for SIDs that had their whole chance to answer.
+func TestNextHopsFooter(t *testing.T) {
+	all := sampleNextHops()
+	var b strings.Builder
+	p := &Printer{W: &b}
+	p.nextHopsFooter(all[4:5], errors.New("--agent-nexthops: wait interrupted: context canceled"))
+	if got, want := b.String(), "agent next hops: --agent-nexthops: wait interrupted: context canceled\n"; got != want {
+		t.Errorf("interrupted: got %q, want %q", got, want)
+	}
+	b.Reset()
+	p.nextHopsFooter(all, nil)
+	if got := b.String(); got != nextHopsHint+"\n" {
+		t.Errorf("got %q, want the hint once", got)
+	}
+}
+
+// TestReadReportsCaptureNotAliased: a decoded report handed on holds no Capture pointing into
+// the reader's buffer, which the next datagram overwrites.
+func TestReadReportsCaptureNotAliased(t *testing.T) {
+	udp, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan oam.Report, 2)
+	go readReports(ctx, udp, got)
+	tx, err := net.DialUDP("udp6", nil, udp.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	for seq := uint32(1); seq <= 2; seq++ {
+		rep := oam.Report{NodeID: 1, Records: []oam.ReportRecord{{SID: netip.MustParseAddr("fc00::1"), Session: 1, Sequence: seq,
+			Capture: bytes.Repeat([]byte{byte(seq)}, 40)}}}
+		b, err := rep.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case r := <-got:
+			if r.Records[0].Capture != nil {
+				t.Errorf("report %d: capture %x handed on, want nil", r.Records[0].Sequence, r.Records[0].Capture)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no report read")
+		}
 	}
 }

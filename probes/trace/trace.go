@@ -302,6 +302,9 @@ type Report struct {
 	// NextHops are the agents' FIB next hops of Options.AgentNextHops, one per SID that has a
 	// next segment; nil when not asked.
 	NextHops []NodeNextHops
+	// NextHopsErr is why the next-hop step ended early (a send error, or ctx ended during the
+	// wait): the trace and whatever NextHops holds are still valid.
+	NextHopsErr error
 }
 
 // Run traces the target and closes the sockets; it may be called once.
@@ -320,7 +323,8 @@ func (t *Tracer) Run(ctx context.Context) (*Report, error) {
 		err = t.runPlain(ctx, rep)
 	}
 	if t.nextHops != nil && err == nil {
-		rep.NextHops, err = t.nextHops.Run(ctx)
+		// An error of this step keeps the trace: it goes into the report, not to the caller.
+		rep.NextHops, rep.NextHopsErr = t.nextHops.Run(ctx)
 		t.nextHops = nil
 	}
 	rep.Probes = t.eng.sentProbes
