@@ -310,6 +310,39 @@ func TestAgentNextHops(t *testing.T) {
 			t.Errorf("--per-segment: no line matching %s", re)
 		}
 	}
+
+	// A source-based rule on r1 (traffic from h1's prefix uses table 100, one next hop via r2):
+	// the agent's lookup carries the probe's source, so it reports that table's route, not the
+	// main table's two next hops. After the 1 s cache of the runs above.
+	const table = 100
+	if err := lab.Exec("r1", func() error {
+		l, err := netlink.LinkByName("to-r2")
+		if err != nil {
+			return err
+		}
+		if err := netlink.RouteAdd(&netlink.Route{Dst: &net.IPNet{IP: net.ParseIP("fc00:0:5::"), Mask: net.CIDRMask(48, 128)},
+			Gw: net.ParseIP("fd00:0:0:2::2"), LinkIndex: l.Attrs().Index, Table: table}); err != nil {
+			return err
+		}
+		rule := netlink.NewRule()
+		rule.Family, rule.Table, rule.Priority = netlink.FAMILY_V6, table, 100
+		rule.Src = &net.IPNet{IP: net.ParseIP("fc00:0:1::"), Mask: net.CIDRMask(48, 128)}
+		return netlink.RuleAdd(rule)
+	}); err != nil {
+		t.Fatalf("source rule on r1: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	var got []trace.NodeNextHops
+	if err := lab.Exec("h1", func() (err error) {
+		got, err = trace.AgentNextHops(context.Background(), tgt, trace.Options{})
+		return err
+	}); err != nil {
+		t.Fatalf("AgentNextHops after the source rule: %v", err)
+	}
+	if len(got) == 0 || !got[0].Reported || got[0].NextHops.Status != oam.NextHopsOK || got[0].NextHops.Table != table ||
+		strings.Join(reportedHops(got[0]), ",") != "fd00:0:0:2::2%to-r2" {
+		t.Errorf("source rule: r1 answered %+v, want table %d's one next hop fd00:0:0:2::2%%to-r2", got, table)
+	}
 }
 
 // validateNextHopsSchema checks the agent_nexthops array of an srv6-trace --json document
