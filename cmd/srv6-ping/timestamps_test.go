@@ -12,57 +12,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/srv6oam/srv6oam/oam/agent"
-	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
-
-// The End.OAM SIDs srv6-agent binds in line4 (fc00:0:N::b0/124 is left free for it), and the
-// interface each seg6local route points at.
-var oamSIDs = []struct{ node, sid, dev string }{
-	{"r1", "fc00:0:2::b0", "to-r2"},
-	{"r2", "fc00:0:3::b0", "to-h2"},
-	{"h2", "fc00:0:4::b0", "to-r2"},
-}
-
-// startAgents runs srv6-agent (oam/agent, in-process) with End.OAM on each node's SID until
-// the test ends.
-func startAgents(t *testing.T, lab *testnet.Lab) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	for i, s := range oamSIDs {
-		var a *agent.Agent
-		err := lab.Exec(s.node, func() error {
-			var err error
-			a, err = agent.New(agent.Config{
-				NodeID:     uint32(i + 2),
-				SIDs:       []agent.SIDConfig{{SID: s.sid, Device: s.dev}},
-				Collectors: []string{"fc00:0:1::/48", "fd00::/16"},
-				ReportRate: 100000,
-			}, nil)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("start srv6-agent on %s: %v", s.node, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(ctx); err != nil {
-				t.Errorf("srv6-agent on %s: %v", s.node, err)
-			}
-		}()
-	}
-}
 
 func compileTimestampsSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
@@ -101,7 +59,7 @@ type jsonResult struct {
 // r2 and h2 (srv6-agent in-process) and checks the text, --json and --json-lines output.
 func TestTimestampsLab(t *testing.T) {
 	lab := labtest.Up(t, "line4")
-	startAgents(t, lab)
+	agenttest.StartAll(t, lab, agenttest.Line4, []string{"fc00:0:1::/48", "fd00::/16"}, 100000)
 	warm(t, lab, "h1", "fc00:0:4::1")
 	segs := []string{"src→r1", "r1→r2", "r2→h2", "h2→src"}
 	args := []string{"--timestamps", "--shared-clock", "-c", "5", "-i", "0.05",

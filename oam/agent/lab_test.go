@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -50,29 +50,7 @@ func r1Config() agent.Config {
 // called; stop returns Run's error.
 func startAgent(t *testing.T, lab *testnet.Lab, cfg agent.Config) (a *agent.Agent, stop func() error) {
 	t.Helper()
-	err := lab.Exec("r1", func() error {
-		var err error
-		a, err = agent.New(cfg, nil)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("start agent: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	var runErr error
-	stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			runErr = <-done
-		}
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return a, stop
+	return agenttest.Start(t, lab, "r1", cfg)
 }
 
 // listenUDP opens a collector socket in node's namespace.

@@ -5,50 +5,19 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
-
-// startAgents runs srv6-agent in-process on line4's routers, binding End.OAM to fc00:0:N::b0.
-func startAgents(t *testing.T, lab *testnet.Lab) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	for _, a := range []struct {
-		node, sid, dev string
-		id             uint32
-	}{{"r1", "fc00:0:2::b0", "to-r2", 2}, {"r2", "fc00:0:3::b0", "to-h2", 3}} {
-		var ag *agent.Agent
-		err := lab.Exec(a.node, func() error {
-			var err error
-			ag, err = agent.New(agent.Config{NodeID: a.id, SIDs: []agent.SIDConfig{{SID: a.sid, Device: a.dev}},
-				Collectors: []string{"fc00:0:1::/48"}, ReportRate: 10000}, nil)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("agent on %s: %v", a.node, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ag.Run(ctx); err != nil {
-				t.Errorf("agent on %s: %v", a.node, err)
-			}
-		}()
-	}
-}
 
 // TestLabTimestamped runs a timestamped job through End.OAM SIDs on r1 and r2 (srv6-agent)
 // and reads the per-segment one-way delay back from Prometheus's native histograms.
 func TestLabTimestamped(t *testing.T) {
 	lab := labtest.Up(t, "line4")
-	startAgents(t, lab)
+	agenttest.StartAll(t, lab, agenttest.Line4[:2], []string{"fc00:0:1::/48"}, 10000)
 	lm := startLabMonitor(t, lab, "h1", `jobs:
   - name: owd
     kind: timestamped
@@ -110,7 +79,7 @@ func sharedSockets(t *testing.T, lab *testnet.Lab, node string) int {
 // measures its one-way delays, told apart by its session.
 func TestLabTimestampedSharedSockets(t *testing.T) {
 	lab := labtest.Up(t, "line4")
-	startAgents(t, lab)
+	agenttest.StartAll(t, lab, agenttest.Line4[:2], []string{"fc00:0:1::/48"}, 10000)
 	const jobTmpl = `  - name: %s
     kind: timestamped
     target: fc00:0:4::e

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/testnet"
@@ -60,34 +60,11 @@ var (
 // function it returns logs their counters.
 func startAgents(t *testing.T, lab *testnet.Lab) (logStats func()) {
 	t.Helper()
-	agents := map[string]*agent.Agent{}
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var oamSIDs []agenttest.SID
 	for _, node := range []string{"r1", "r2", "r3", "h2"} {
-		var a *agent.Agent
-		err := lab.Exec(node, func() error {
-			var err error
-			a, err = agent.New(agent.Config{
-				NodeID:     nodeIDs[node],
-				SIDs:       []agent.SIDConfig{{SID: sids[node].String(), Device: agentDevice[node]}},
-				Collectors: []string{"fc00:0:1::/48"},
-				ReportRate: 100000,
-			}, nil)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("start agent on %s: %v", node, err)
-		}
-		agents[node] = a
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(ctx); err != nil {
-				t.Errorf("agent on %s: %v", node, err)
-			}
-		}()
+		oamSIDs = append(oamSIDs, agenttest.SID{Node: node, SID: sids[node].String(), Device: agentDevice[node], NodeID: nodeIDs[node]})
 	}
+	agents := agenttest.StartAll(t, lab, oamSIDs, []string{"fc00:0:1::/48"}, 100000)
 	return func() {
 		for _, node := range []string{"r1", "r2", "r3", "h2"} {
 			a := agents[node]

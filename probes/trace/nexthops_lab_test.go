@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,43 +18,22 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/probes/trace"
 	"github.com/srv6oam/srv6oam/testnet"
 )
 
 // The End.OAM SIDs srv6-agent binds in diamond for these tests (fc00:0:N::b0 is left free for
 // it): r1 reaches r4's locator over r2 and r3 (two equal-cost next hops), r4 reaches h2 over one.
-var diamondOAM = []struct{ node, sid, dev string }{
-	{"r1", "fc00:0:2::b0", "to-r2"},
-	{"r4", "fc00:0:5::b0", "to-h2"},
+var diamondOAM = []agenttest.SID{
+	{Node: "r1", SID: "fc00:0:2::b0", Device: "to-r2", NodeID: 10},
+	{Node: "r4", SID: "fc00:0:5::b0", Device: "to-h2", NodeID: 11},
 }
 
 // startDiamondAgents runs srv6-agent (oam/agent, in-process) on r1 and r4 until the test ends.
 func startDiamondAgents(t *testing.T, lab *testnet.Lab) map[string]*agent.Agent {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	agents := map[string]*agent.Agent{}
-	for i, s := range diamondOAM {
-		var a *agent.Agent
-		if err := lab.Exec(s.node, func() (err error) {
-			a, err = agent.New(agent.Config{NodeID: uint32(10 + i), SIDs: []agent.SIDConfig{{SID: s.sid, Device: s.dev}},
-				Collectors: []string{"fc00:0:1::/48", "fd00::/16"}}, nil)
-			return err
-		}); err != nil {
-			t.Fatalf("start srv6-agent on %s: %v", s.node, err)
-		}
-		agents[s.node] = a
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(ctx); err != nil {
-				t.Errorf("srv6-agent on %s: %v", s.node, err)
-			}
-		}()
-	}
-	return agents
+	return agenttest.StartAll(t, lab, diamondOAM, []string{"fc00:0:1::/48", "fd00::/16"}, 0)
 }
 
 // kernelNextHops reads, in node's namespace, the main-table route that covers dst with the

@@ -5,56 +5,14 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/trace"
-	"github.com/srv6oam/srv6oam/testnet"
 )
-
-// The End.OAM SIDs srv6-agent binds in line4 (fc00:0:N::b0 is left free for it), and the
-// interface each seg6local route points at.
-var oamSIDs = []struct{ node, sid, dev string }{
-	{"r1", "fc00:0:2::b0", "to-r2"},
-	{"r2", "fc00:0:3::b0", "to-h2"},
-	{"h2", "fc00:0:4::b0", "to-r2"},
-}
-
-// startAgents runs srv6-agent (oam/agent, in-process) with End.OAM on each node's SID until
-// the test ends.
-func startAgents(t *testing.T, lab *testnet.Lab) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	for i, s := range oamSIDs {
-		var a *agent.Agent
-		err := lab.Exec(s.node, func() error {
-			var err error
-			a, err = agent.New(agent.Config{
-				NodeID:     uint32(i + 2),
-				SIDs:       []agent.SIDConfig{{SID: s.sid, Device: s.dev}},
-				Collectors: []string{"fc00:0:1::/48", "fd00::/16"},
-				ReportRate: 100000,
-			}, nil)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("start srv6-agent on %s: %v", s.node, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(ctx); err != nil {
-				t.Errorf("srv6-agent on %s: %v", s.node, err)
-			}
-		}()
-	}
-}
 
 // TestPerSegmentOneWay: in line4 with srv6-agent on r1, r2 and h2, per-segment probing through
 // their End.OAM SIDs finds every segment alive, and the timestamped probes give every segment
@@ -62,7 +20,7 @@ func startAgents(t *testing.T, lab *testnet.Lab) {
 // destination add up to no more than the probe's round trip. Then the CLI: text and --json.
 func TestPerSegmentOneWay(t *testing.T) {
 	lab := up(t, "line4", true)
-	startAgents(t, lab)
+	agenttest.StartAll(t, lab, agenttest.Line4, []string{"fc00:0:1::/48", "fd00::/16"}, 100000)
 	tgt := target("fc00:0:4::b0", "fc00:0:2::b0", "fc00:0:3::b0")
 	warmUp(t, lab, "h1", target("fc00:0:4::1", "fc00:0:2::e"))
 
@@ -164,7 +122,7 @@ func TestPerSegmentOneWay(t *testing.T) {
 // segments ending or starting there no delay ("?" in text, "missing" in JSON), the others one.
 func TestPerSegmentOneWayMissing(t *testing.T) {
 	lab := up(t, "line4", true)
-	startAgents(t, lab)
+	agenttest.StartAll(t, lab, agenttest.Line4, []string{"fc00:0:1::/48", "fd00::/16"}, 100000)
 	warmUp(t, lab, "h1", target("fc00:0:4::1", "fc00:0:2::e"))
 	args := []string{"-n", "--per-segment", "--timestamps", "--shared-clock", "--timestamp-count", "5",
 		"--segs", "fc00:0:2::b0,fc00:0:3::e", "fc00:0:4::b0"}
