@@ -61,9 +61,11 @@ func main() {
 			&cli.IntFlag{Name: "collector-port", Usage: "--timestamps: UDP `PORT` of the built-in collector the agents report to (0: any free port)"},
 			&cli.IntFlag{Name: "detect-mult", Value: 3, Usage: "--timestamps: a segment is down after `N` consecutive probes lost on it (as BFD's detect multiplier)"},
 			&cli.IntFlag{Name: "up-mult", Value: 3, Usage: "--timestamps: a segment is up after `N` consecutive probes crossed it"},
-			&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (e.g. a lab of namespaces on one host): one-way delays need no synchronisation, so an unsynchronised adjtimex state is not flagged and no error bound is printed"},
+			&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps and --stamp: every node reads this host's clock (e.g. a lab of namespaces on one host): one-way delays need no synchronisation, so an unsynchronised adjtimex state is not flagged and no error bound is printed"},
 			&cli.Float64Flag{Name: "linger", Value: 0.1, Usage: "--timestamps: `SECONDS` a probe that came back waits for the agents' reports (they batch them for up to 10 ms)"},
 			&cli.StringFlag{Name: "names", Usage: "--timestamps: comma-separated `NAMES` printed instead of the --segs SIDs and DESTINATION, in order"},
+			&cli.BoolFlag{Name: "stamp", Usage: "two-way delay with STAMP test packets (RFC 8762, UDP) to srv6-agent's reflector on DESTINATION, through --segs when given: round trip, forward and backward one-way delays and the reflector's residence time (docs/srv6-ping.md); -W defaults to 2 here, -s is the UDP payload (44 to 1232, default 44)"},
+			&cli.IntFlag{Name: "stamp-port", Value: oam.STAMPPort, Usage: "--stamp: UDP `PORT` of the reflector"},
 		},
 		Action: run,
 		// Exit codes and messages are ours (see below), not urfave's default handler's.
@@ -139,6 +141,12 @@ func fail(err error) error { return cli.Exit(err.Error(), exitError) }
 func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.Bool("stamp") {
+		return runStamp(ctx, c, os.Stdout)
+	}
+	if c.IsSet("stamp-port") {
+		return fail(errors.New("--stamp-port needs --stamp"))
+	}
 	if c.Bool("timestamps") {
 		return runTimestamps(ctx, c, os.Stdout)
 	}
