@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -202,6 +204,74 @@ func TestStampLab(t *testing.T) {
 		t.Logf("clock synchronised: %t\n%s", synced, text)
 		if !synced && (!strings.Contains(text, "fwd unsync  back unsync") || strings.Contains(text, "fwd min/avg")) {
 			t.Errorf("an unsynchronised one-way delay printed as a delay:\n%s", text)
+		}
+	})
+
+	// -s pads the test packets, and the reflector answers in kind; -D prefixes the time.
+	t.Run("size and D", func(t *testing.T) {
+		args := []string{"--stamp", "-D", "-s", "200", "-c", "2", "-i", "0.05", "fc00:0:4::1"}
+		out, stderr, code := runCLI(t, lab, "h1", args...)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+		if !strings.Contains(out, ": 200 bytes of UDP payload") ||
+			len(regexp.MustCompile(`(?m)^\[\d+\.\d{6}\] seq=\d rtt=`).FindAllString(out, -1)) != 2 {
+			t.Errorf("want a 200-byte header and 2 lines with a -D time:\n%s", out)
+		}
+		jout, _, code := runCLI(t, lab, "h1", append([]string{"--json-lines"}, args...)...)
+		if code != 0 || strings.Count(jout, `"reply_bytes":200,`) != 2 {
+			t.Errorf("exit %d, want 2 replies of 200 bytes:\n%s", code, jout)
+		}
+	})
+
+	// Ctrl-C, between probes and during a probe's wait for its reply: the statistics of what
+	// was sent, exit 0 when a reply came and 1 when none did, and no wait for -W.
+	t.Run("interrupt", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			args  []string
+			after string // SIGINT once this line prefix is printed
+			code  int
+			sum   string
+		}{
+			{"replies", []string{"-i", "0.05", "fc00:0:4::1"}, "seq=3 ", 0, `(?m)^\d+ probes transmitted, \d+ received, `},
+			{"waiting", []string{"-W", "60", "--segs", "fc00:0:3::77", "fc00:0:4::1"}, "SRV6-PING ", 1, `(?m)^1 probes transmitted, 0 received, 100\.0% loss`},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := exec.CommandContext(ctx, binary, append([]string{"--stamp"}, tc.args...)...)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lab.Start("h1", cmd); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			var sent time.Time
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if strings.HasPrefix(sc.Text(), tc.after) && sent.IsZero() {
+					time.Sleep(200 * time.Millisecond) // the first probe is out and waiting
+					sent = time.Now()
+					if err := cmd.Process.Signal(os.Interrupt); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			err = cmd.Wait()
+			cancel()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(sent)
+			t.Logf("%s: exit %d %v after SIGINT\n%s", tc.name, code, took.Round(time.Millisecond), out.String())
+			if code != tc.code || !regexp.MustCompile(tc.sum).MatchString(out.String()) || took > 5*time.Second {
+				t.Errorf("%s: exit %d after %v; want %d, summary %q, at once", tc.name, code, took, tc.code, tc.sum)
+			}
 		}
 	})
 
