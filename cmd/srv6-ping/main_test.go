@@ -67,17 +67,19 @@ func warm(t *testing.T, lab *testnet.Lab, node, dst string) {
 	t.Fatalf("warm-up: %s cannot reach %s", node, dst)
 }
 
-func compileSchema(t *testing.T) *jsonschema.Schema {
+// compileSchema compiles one of the published schemas, docs/json/<file>.
+func compileSchema(t *testing.T, file string) *jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	s, err := c.Compile("../../docs/json/srv6-ping.schema.json")
+	s, err := c.Compile("../../docs/json/" + file)
 	if err != nil {
-		t.Fatalf("compile schema: %v", err)
+		t.Fatalf("compile schema %s: %v", file, err)
 	}
 	return s
 }
 
+// validate checks that doc is JSON and valid against s.
 func validate(t *testing.T, s *jsonschema.Schema, doc string) {
 	t.Helper()
 	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
@@ -85,14 +87,14 @@ func validate(t *testing.T, s *jsonschema.Schema, doc string) {
 		t.Fatalf("not JSON: %v\n%s", err, doc)
 	}
 	if err := s.Validate(v); err != nil {
-		t.Errorf("does not validate against docs/json/srv6-ping.schema.json: %v\n%s", err, doc)
+		t.Errorf("does not validate against %s: %v\n%s", s.Location, err, doc)
 	}
 }
 
 // TestJSONValidates runs srv6-ping --json and --json-lines in the lab, for replies, errors and
 // timeouts, and validates every document against the published schema.
 func TestJSONValidates(t *testing.T) {
-	schema := compileSchema(t)
+	schema := compileSchema(t, "srv6-ping.schema.json")
 	lab := labtest.Up(t, "line4")
 	warm(t, lab, "h1", "fc00:0:4::1")
 	cases := []struct {

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/agent"
 	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
@@ -22,28 +21,6 @@ import (
 	"github.com/srv6oam/srv6oam/probes/stamp"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
-
-func compileStampSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	s, err := c.Compile("../../docs/json/srv6-ping-stamp.schema.json")
-	if err != nil {
-		t.Fatalf("compile schema: %v", err)
-	}
-	return s
-}
-
-func validateStamp(t *testing.T, s *jsonschema.Schema, doc string) {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	if err := s.Validate(v); err != nil {
-		t.Errorf("does not validate against docs/json/srv6-ping-stamp.schema.json: %v\n%s", err, doc)
-	}
-}
 
 // stampJSON is the part of --stamp --json the tests check.
 type stampJSON struct {
@@ -74,7 +51,7 @@ func TestStampLab(t *testing.T) {
 	a, _ := agenttest.Start(t, lab, "h2", agent.Config{Reflector: &agent.ReflectorConfig{
 		Senders: []string{"fc00:0:1::/48", "fd00::/16"}, Rate: 1000}})
 	warm(t, lab, "h1", "fc00:0:4::1")
-	schema := compileStampSchema(t)
+	schema := compileSchema(t, "srv6-ping-stamp.schema.json")
 	const n = 5
 	// rttBound is generous: a round trip across three veth hops takes tens of microseconds.
 	const rttBound = 100.0 // ms
@@ -133,7 +110,7 @@ func TestStampLab(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("--json: exit %d, stderr %s", code, stderr)
 			}
-			validateStamp(t, schema, jout)
+			validate(t, schema, jout)
 			if testing.Verbose() {
 				t.Logf("--json:\n%s", jout)
 			}
@@ -185,7 +162,7 @@ func TestStampLab(t *testing.T) {
 		}
 		synced := delay.LocalClock().Synchronised
 		for _, l := range lines[:2] {
-			validateStamp(t, schema, l)
+			validate(t, schema, l)
 			var r struct {
 				OneWay    string   `json:"one_way"`
 				ForwardMS *float64 `json:"forward_ms"`
@@ -201,7 +178,7 @@ func TestStampLab(t *testing.T) {
 				t.Errorf("synchronised clock flagged: %s", l)
 			}
 		}
-		validateStamp(t, schema, lines[2])
+		validate(t, schema, lines[2])
 		text, _, _ := runCLI(t, lab, "h1", args[1:]...)
 		t.Logf("clock synchronised: %t\n%s", synced, text)
 		if !synced && (!strings.Contains(text, "fwd unsync  back unsync") || strings.Contains(text, "fwd min/avg")) {
@@ -292,7 +269,7 @@ func TestStampLab(t *testing.T) {
 // kernel's port unreachable shows as an error, or nothing comes back), exit 1, no panic.
 func TestStampNoReflector(t *testing.T) {
 	lab := labtest.Up(t, "line4")
-	schema := compileStampSchema(t)
+	schema := compileSchema(t, "srv6-ping-stamp.schema.json")
 	args := []string{"--stamp", "-c", "3", "-i", "0.2", "-W", "0.5", "fc00:0:4::1"}
 	out, stderr, code := runCLI(t, lab, "h1", args...)
 	t.Logf("srv6-ping %s\n%s%s", strings.Join(args, " "), out, stderr)
@@ -309,7 +286,7 @@ func TestStampNoReflector(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("--json: exit %d", code)
 	}
-	validateStamp(t, schema, jout)
+	validate(t, schema, jout)
 	var doc stampJSON
 	if err := json.Unmarshal([]byte(jout), &doc); err != nil {
 		t.Fatal(err)

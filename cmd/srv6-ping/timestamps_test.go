@@ -17,32 +17,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
-
-func compileTimestampsSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	s, err := c.Compile("../../docs/json/srv6-ping-timestamps.schema.json")
-	if err != nil {
-		t.Fatalf("compile schema: %v", err)
-	}
-	return s
-}
-
-func validateWith(t *testing.T, s *jsonschema.Schema, doc string) {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	if err := s.Validate(v); err != nil {
-		t.Errorf("does not validate against docs/json/srv6-ping-timestamps.schema.json: %v\n%s", err, doc)
-	}
-}
 
 // jsonResult is the part of a result the test checks.
 type jsonResult struct {
@@ -100,13 +77,13 @@ func TestTimestampsLab(t *testing.T) {
 		}
 	})
 
-	schema := compileTimestampsSchema(t)
+	schema := compileSchema(t, "srv6-ping-timestamps.schema.json")
 	t.Run("json", func(t *testing.T) {
 		out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json"}, args...)...)
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %s", code, stderr)
 		}
-		validateWith(t, schema, out)
+		validate(t, schema, out)
 		if testing.Verbose() {
 			t.Logf("srv6-ping --json %s\n%s", strings.Join(args, " "), out)
 		}
@@ -149,7 +126,7 @@ func TestTimestampsLab(t *testing.T) {
 			t.Fatalf("%d lines, want 5 results and a summary:\n%s", len(lines), out)
 		}
 		for i, l := range lines {
-			validateWith(t, schema, l)
+			validate(t, schema, l)
 			if i < 5 {
 				var r jsonResult
 				if err := json.Unmarshal([]byte(l), &r); err != nil {
@@ -203,7 +180,7 @@ func TestTimestampsLab(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %s", code, stderr)
 		}
-		validateWith(t, schema, out)
+		validate(t, schema, out)
 		var doc struct{ Results []jsonResult }
 		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 2 {
 			t.Fatalf("%v: %s", err, out)
@@ -253,7 +230,7 @@ func TestTimestampsLab(t *testing.T) {
 			t.Errorf("summary: want src→fc00:0:2::e with 2 unreported")
 		}
 		out, _, code = runCLI(t, lab, "h1", append([]string{"--json"}, a...)...)
-		validateWith(t, schema, out)
+		validate(t, schema, out)
 		if code != 0 || !strings.Contains(out, `"state": "missing"`) || !strings.Contains(out, `"status": "partial"`) {
 			t.Errorf("--json: exit %d, want 0 with partial results and missing segments:\n%s", code, out)
 		}
