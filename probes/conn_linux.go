@@ -272,7 +272,7 @@ func (c *Conn) ReadTxTimestamps(fn func(key uint32, t time.Time)) error {
 		}
 		var ts time.Time
 		key, haveKey := uint32(0), false
-		walkCmsgs(c.errOob[:c.errMsg.Controllen], func(level, typ int32, data []byte) {
+		WalkCmsgs(c.errOob[:c.errMsg.Controllen], func(level, typ int32, data []byte) {
 			switch {
 			case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPING && len(data) >= 16:
 				// struct scm_timestamping: ts[0] is the software timestamp.
@@ -327,7 +327,7 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 	}
 	*r = Received{ICMPv6: c.rxBuf[:c.rxRes.n], HopLimit: -1}
 	r.From = netip.AddrFrom16(c.rxName.Addr)
-	walkCmsgs(c.rxOob[:c.rxRes.oobn], func(level, typ int32, data []byte) {
+	WalkCmsgs(c.rxOob[:c.rxRes.oobn], func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SO_TIMESTAMPNS && len(data) >= 16:
 			r.Time = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
@@ -389,8 +389,9 @@ func AppendIPv6Header(b []byte, r *Received) []byte {
 	return append(b, h[:]...)
 }
 
-// walkCmsgs calls fn for each control message in oob.
-func walkCmsgs(oob []byte, fn func(level, typ int32, data []byte)) {
+// WalkCmsgs calls fn for each well-formed control message in oob (the ancillary data of one
+// recvmsg) and stops at the first truncated one. It does not allocate when fn does not escape.
+func WalkCmsgs(oob []byte, fn func(level, typ int32, data []byte)) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)

@@ -115,26 +115,14 @@ func (c *returnConn) receive(r *returned) error {
 		return fmt.Errorf("receive returning probe: %w", c.err)
 	}
 	*r = returned{icmp: c.buf[:c.n], from: netip.AddrFrom16(c.name.Addr)}
-	oob := c.oob[:c.oobn]
-	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(oob) {
-			break
-		}
-		data := oob[unix.SizeofCmsghdr:l]
+	probes.WalkCmsgs(c.oob[:c.oobn], func(level, typ int32, data []byte) {
 		switch {
-		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && len(data) >= 16:
+		case level == unix.SOL_SOCKET && typ == unix.SO_TIMESTAMPNS && len(data) >= 16:
 			r.at = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_RTHDR:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RTHDR:
 			r.rthdr = data
 		}
-		next := unix.CmsgSpace(l - unix.SizeofCmsghdr)
-		if next > len(oob) {
-			break
-		}
-		oob = oob[next:]
-	}
+	})
 	if r.at.IsZero() {
 		r.at = time.Now()
 	}

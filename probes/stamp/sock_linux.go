@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // OOBSize is enough room for the control messages EnableRXInfo asks for.
@@ -75,23 +77,7 @@ func (r *RXInfo) TAINs(taiOffset int64) int64 { return r.RealtimeNs + taiOffset*
 // ParseRXInfo reads the control messages of one datagram into info without allocating.
 func ParseRXInfo(oob []byte, info *RXInfo) {
 	*info = RXInfo{HopLimit: -1}
-	for len(oob) >= unix.SizeofCmsghdr {
-		// struct cmsghdr: len (size_t), level (int), type (int).
-		var length uint64
-		var level, typ int32
-		if unix.SizeofCmsghdr == 16 {
-			length = binary.NativeEndian.Uint64(oob[0:])
-			level = int32(binary.NativeEndian.Uint32(oob[8:]))
-			typ = int32(binary.NativeEndian.Uint32(oob[12:]))
-		} else {
-			length = uint64(binary.NativeEndian.Uint32(oob[0:]))
-			level = int32(binary.NativeEndian.Uint32(oob[4:]))
-			typ = int32(binary.NativeEndian.Uint32(oob[8:]))
-		}
-		if length < unix.SizeofCmsghdr || length > uint64(len(oob)) {
-			return
-		}
-		data := oob[unix.SizeofCmsghdr:length]
+	probes.WalkCmsgs(oob, func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(data) >= 16:
 			sec := int64(binary.NativeEndian.Uint64(data[0:]))
@@ -103,12 +89,7 @@ func ParseRXInfo(oob []byte, info *RXInfo) {
 			info.Dst = netip.AddrFrom16([16]byte(data[0:16]))
 			info.Ifindex = int(binary.NativeEndian.Uint32(data[16:]))
 		}
-		next := unix.CmsgSpace(int(length) - unix.SizeofCmsghdr)
-		if next > len(oob) {
-			return
-		}
-		oob = oob[next:]
-	}
+	})
 }
 
 // PktinfoSize is the size of the control message AppendPktinfo writes.
