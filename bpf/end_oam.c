@@ -230,16 +230,19 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 			c->events_lost++;
 		return BPF_OK;
 	}
-	/* A capture needs a record of fixed size for the verifier: the event, then up to
-	 * MAX_CAPTURE packet bytes (capture_len says how many are valid). */
-	buf = bpf_ringbuf_reserve(&events, sizeof(ev) + MAX_CAPTURE, 0);
+	/* A capture needs a record of fixed size for the verifier: the event, then room for
+	 * MAX_CAPTURE + 1 packet bytes (capture_len says how many are valid). */
+	buf = bpf_ringbuf_reserve(&events, sizeof(ev) + MAX_CAPTURE + 1, 0);
 	if (!buf) {
 		if (c)
 			c->events_lost++;
 		return BPF_OK;
 	}
-	caplen &= MAX_CAPTURE;
-	if (caplen == 0 || bpf_skb_load_bytes(skb, 0, buf + sizeof(ev), caplen) < 0)
+	/* caplen is 1..MAX_CAPTURE here; written as ((caplen - 1) & 0xff) + 1 so that every
+	 * verifier sees a length of 1..256 on the register it checks (Linux 6.1's loses the
+	 * caplen != 0 test on a copy and refuses a possibly zero length). */
+	caplen = ((caplen - 1) & MAX_CAPTURE) + 1;
+	if (bpf_skb_load_bytes(skb, 0, buf + sizeof(ev), caplen) < 0)
 		caplen = 0;
 	ev.capture_len = caplen;
 	__builtin_memcpy(buf, &ev, sizeof(ev));
