@@ -9,12 +9,6 @@ import (
 // EventSize is the size of struct oam_event, the fixed part of every end_oam ring buffer record.
 const EventSize = 80
 
-// Probe flags of the Probe TLV (docs/wire-format.md).
-const (
-	ProbeFlagReport  = 0x80 // R: report out-of-band
-	ProbeFlagCapture = 0x40 // C: append the first Capture len bytes of the packet
-)
-
 // Event is one probe end_oam saw, decoded from a ring buffer record.
 type Event struct {
 	SID            netip.Addr // the segment the node processed

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
 func eventSample(capture []byte) []byte {
@@ -24,7 +26,7 @@ func eventSample(capture []byte) []byte {
 	le.PutUint32(b[64:], 160)
 	le.PutUint16(b[68:], 9999)
 	le.PutUint16(b[70:], uint16(len(capture)))
-	b[72], b[73], b[74] = 1, ProbeFlagReport|ProbeFlagCapture, 1
+	b[72], b[73], b[74] = 1, srh.ProbeReport|srh.ProbeCapture, 1
 	copy(b[EventSize:], capture)
 	return b
 }
@@ -37,7 +39,7 @@ func TestDecodeEvent(t *testing.T) {
 	if ev.SID != netip.MustParseAddr("fc00:0:2::b0") || ev.ReportTo != netip.MustParseAddr("fc00:0:1::1") ||
 		ev.TimestampNs != 1234 || ev.SenderTxNs != 1000 || ev.Session != 7 || ev.Sequence != 8 || ev.IngressIfindex != 3 ||
 		ev.NodeID != 2 || ev.PacketLen != 160 || ev.ReportPort != 9999 || ev.SegmentsLeft != 1 ||
-		ev.ProbeFlags != ProbeFlagReport|ProbeFlagCapture || !ev.SlotWritten || string(ev.Capture) != "\x60\x00\x00\x01" {
+		ev.ProbeFlags != srh.ProbeReport|srh.ProbeCapture || !ev.SlotWritten || string(ev.Capture) != "\x60\x00\x00\x01" {
 		t.Errorf("decoded %+v", ev)
 	}
 	if err := DecodeEvent(make([]byte, EventSize-1), &ev); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
@@ -90,7 +91,7 @@ func (l *endOAMLab) roundTrip(t *testing.T, p bpftest.Packet) (sent, got []byte,
 	if err != nil {
 		t.Fatal(err)
 	}
-	txTAI = bpftest.TAINow()
+	txTAI = probes.TAINow()
 	if err := bpftest.Send(l.lab, "h1", sent); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (l *endOAMLab) roundTrip(t *testing.T, p bpftest.Packet) (sent, got []byte,
 func TestEndOAMTimestampsProbe(t *testing.T) {
 	l := upEndOAM(t)
 	probe := &srh.Probe{Flags: srh.ProbeReport | srh.ProbeCapture, Session: 0xc0ffee, Sequence: 42,
-		TxTimestamp: uint64(bpftest.TAINow()), ReportTo: h1Addr, ReportPort: 9999, CaptureLen: 64}
+		TxTimestamp: uint64(probes.TAINow()), ReportTo: h1Addr, ReportPort: 9999, CaptureLen: 64}
 	p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x11, Probe: probe, Slots: true}
 	sent, got, tx, rx := l.roundTrip(t, p)
 
@@ -272,7 +273,7 @@ func TestEndOAMProbeAfterLeadingHMACTLV(t *testing.T) {
 		t.Fatalf("first TLV %d/%d, want the PadN placeholder", raw[tlvStart], raw[tlvStart+1])
 	}
 	raw[tlvStart] = 5
-	tx := bpftest.TAINow()
+	tx := probes.TAINow()
 	if err := bpftest.Send(l.lab, "h1", raw); err != nil {
 		t.Fatal(err)
 	}

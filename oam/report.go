@@ -36,12 +36,6 @@ const (
 	recordFlagNextHops    = 0x40
 )
 
-// ProbeFlagNextHops is the Probe TLV flag N (docs/wire-format.md): "report this node's ECMP next
-// hops toward the next segment". It needs R (a report) and C with a capture of at least the
-// IPv6 header: the agent reads the next segment from the destination address of the packet as
-// the node forwarded it. oam/srh names R and C; N lives here with the report it fills.
-const ProbeFlagNextHops uint8 = 0x20
-
 // ClockState is the reporting node's clock as adjtimex(2) describes it.
 type ClockState struct {
 	// Synchronised is true when the kernel considers the clock synchronised (STA_UNSYNC clear

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/srv6oam/srv6oam/bpf"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // ErrForwardingDisabled: the node does not forward IPv6, so End.OAM SIDs would drop every packet.
@@ -138,7 +139,7 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 		log.Info("bound SID to End.OAM", "sid", sid.String())
 	}
 	a.registry = newRegistry(&a.stats, a.prog, len(sids), a.refl)
-	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, readClock)
+	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, probes.LocalClock)
 	// Its own handle: a.handle belongs to Close, this one to the read loop's goroutine; both
 	// stay in the namespace New runs in, wherever Run is called from.
 	if a.fibHandle, err = netlink.NewHandle(); err != nil {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"

@@ -20,11 +20,12 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/srv6oam/srv6oam/bpf"
+	"github.com/srv6oam/srv6oam/bpf/agent"
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
-	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
@@ -74,7 +75,7 @@ func probePacket(seq uint32, collector netip.AddrPort) bpftest.Packet {
 		Src:       h1Addr,
 		Segments:  []netip.Addr{r1SID, h2Addr},
 		FlowLabel: 0x100 + seq,
-		Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 0xabc, Sequence: seq, TxTimestamp: uint64(bpftest.TAINow()),
+		Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 0xabc, Sequence: seq, TxTimestamp: uint64(probes.TAINow()),
 			ReportTo: collector.Addr(), ReportPort: collector.Port()},
 		Slots: true,
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srv6oam/srv6oam/bpf"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // newRegistry builds the agent's own registry (no global state): its counters, the End.OAM
@@ -69,7 +70,7 @@ func (*clockCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (*clockCollector) Collect(ch chan<- prometheus.Metric) {
-	c := readClock()
+	c := probes.LocalClock()
 	synced := 0.0
 	if c.Synchronised {
 		synced = 1

@@ -12,7 +12,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 )
 
-// Next-hop lookups for probes that set N (oam.ProbeFlagNextHops): the node's FIB route toward
+// Next-hop lookups for probes that set N (srh.ProbeNextHops): the node's FIB route toward
 // the next segment, read over netlink with RTM_F_FIB_MATCH, which returns the matched route with
 // every multipath next hop (no custom kernel helper, unlike the original End.BPF work). A probe
 // flood must not turn into a netlink flood: lookups happen only for probes that already passed

@@ -9,8 +9,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
-	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
 // fakeFIB answers RouteGetWithOptions from a table, and counts the calls.
@@ -189,9 +189,9 @@ func TestPipelineNextHops(t *testing.T) {
 	p := newPipeline(2, allowList, 1000, 100, &fs, &st, fixedClock)
 	p.nextHops = newNextHopResolver(f, &st)
 	c := ipv6Capture(nextSID)
-	p.handle(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture|oam.ProbeFlagNextHops, c), 0)
-	p.handle(sample(collector, 9000, 2, bpf.ProbeFlagReport|bpf.ProbeFlagCapture, c), 1)
-	p.handle(sample(stranger, 9000, 3, bpf.ProbeFlagReport|bpf.ProbeFlagCapture|oam.ProbeFlagNextHops, c), 2)
+	p.handle(sample(collector, 9000, 1, srh.ProbeReport|srh.ProbeCapture|srh.ProbeNextHops, c), 0)
+	p.handle(sample(collector, 9000, 2, srh.ProbeReport|srh.ProbeCapture, c), 1)
+	p.handle(sample(stranger, 9000, 3, srh.ProbeReport|srh.ProbeCapture|srh.ProbeNextHops, c), 2)
 	p.flushAll()
 	if len(fs.sent) != 1 {
 		t.Fatalf("%d datagrams, want 1", len(fs.sent))
@@ -219,7 +219,7 @@ func TestPipelineCountsRefusedRecord(t *testing.T) {
 		Dst: &net.IPNet{IP: net.IPv4(192, 0, 2, 0).To4(), Mask: net.CIDRMask(24, 32)}}}
 	p := newPipeline(2, allowList, 1000, 100, &fs, &st, fixedClock)
 	p.nextHops = newNextHopResolver(f, &st)
-	flags := bpf.ProbeFlagReport | bpf.ProbeFlagCapture | oam.ProbeFlagNextHops
+	flags := srh.ProbeReport | srh.ProbeCapture | srh.ProbeNextHops
 	p.handle(sample(collector, 9000, 1, flags, ipv6Capture(bad)), 0)
 	p.handle(sample(collector, 9000, 2, flags, ipv6Capture(nextSID)), 1)
 	p.flushAll()

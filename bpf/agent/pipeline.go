@@ -6,6 +6,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
 // maxDestinations bounds the per-collector state; reports to further collectors are dropped (and
@@ -124,7 +125,7 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 		return
 	}
 	p.stats.Events.Add(1)
-	if ev.ProbeFlags&bpf.ProbeFlagReport == 0 || ev.ReportTo.IsUnspecified() || ev.ReportPort == 0 {
+	if ev.ProbeFlags&srh.ProbeReport == 0 || ev.ReportTo.IsUnspecified() || ev.ReportPort == 0 {
 		p.stats.NoCollector.Add(1)
 		return
 	}
@@ -162,7 +163,7 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 	if len(rec.Capture) > 255 {
 		rec.Capture = rec.Capture[:255]
 	}
-	if ev.ProbeFlags&oam.ProbeFlagNextHops != 0 && p.nextHops != nil {
+	if ev.ProbeFlags&srh.ProbeNextHops != 0 && p.nextHops != nil {
 		p.stats.NextHopRequests.Add(1)
 		rec.NextHops = p.nextHops.resolve(rec.Capture, ev.IngressIfindex, nowNs)
 	}

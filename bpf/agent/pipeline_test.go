@@ -8,6 +8,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
 // sample encodes an end_oam ring buffer record the way the kernel lays out struct oam_event.
@@ -60,8 +61,8 @@ func TestPipelineReportsAllowedCollector(t *testing.T) {
 	var f fakeSender
 	var st Stats
 	p := newPipeline(2, allowList, 1000, 100, &f, &st, fixedClock)
-	p.handle(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture, []byte{0x60, 1, 2}), 0)
-	p.handle(sample(collector, 9000, 2, bpf.ProbeFlagReport, nil), 1)
+	p.handle(sample(collector, 9000, 1, srh.ProbeReport|srh.ProbeCapture, []byte{0x60, 1, 2}), 0)
+	p.handle(sample(collector, 9000, 2, srh.ProbeReport, nil), 1)
 	if len(f.sent) != 0 {
 		t.Fatalf("sent before flush: %d datagrams", len(f.sent))
 	}
@@ -93,8 +94,8 @@ func TestPipelineRefusesCollectorOffAllowList(t *testing.T) {
 	var f fakeSender
 	var st Stats
 	p := newPipeline(2, allowList, 1000, 100, &f, &st, fixedClock)
-	p.handle(sample(stranger, 9000, 1, bpf.ProbeFlagReport, nil), 0)
-	p.handle(sample(netip.IPv6Unspecified(), 9000, 2, bpf.ProbeFlagReport, nil), 0)
+	p.handle(sample(stranger, 9000, 1, srh.ProbeReport, nil), 0)
+	p.handle(sample(netip.IPv6Unspecified(), 9000, 2, srh.ProbeReport, nil), 0)
 	p.handle(sample(collector, 9000, 3, 0, nil), 0) // no R flag: no report wanted
 	p.flushAll()
 	if len(f.sent) != 0 {
@@ -111,15 +112,15 @@ func TestPipelineRateLimitsPerCollector(t *testing.T) {
 	other := netip.MustParseAddr("fc00:0:4::1")
 	p := newPipeline(2, allowList, 10, 5, &f, &st, fixedClock) // 10/s, burst 5
 	for i := range 20 {
-		p.handle(sample(collector, 9000, uint32(i), bpf.ProbeFlagReport, nil), 0)
+		p.handle(sample(collector, 9000, uint32(i), srh.ProbeReport, nil), 0)
 	}
 	// A second collector has its own bucket.
 	for i := range 3 {
-		p.handle(sample(other, 9000, uint32(i), bpf.ProbeFlagReport, nil), 0)
+		p.handle(sample(other, 9000, uint32(i), srh.ProbeReport, nil), 0)
 	}
 	// 100 ms later one more token has accrued for the first collector.
-	p.handle(sample(collector, 9000, 100, bpf.ProbeFlagReport, nil), 100_000_000)
-	p.handle(sample(collector, 9000, 101, bpf.ProbeFlagReport, nil), 100_000_000)
+	p.handle(sample(collector, 9000, 100, srh.ProbeReport, nil), 100_000_000)
+	p.handle(sample(collector, 9000, 101, srh.ProbeReport, nil), 100_000_000)
 	p.flushAll()
 	if got := st.ReportsSent.Load(); got != 5+3+1 {
 		t.Errorf("sent %d reports, want 9", got)
@@ -136,7 +137,7 @@ func TestPipelineBatchesUntilDatagramFull(t *testing.T) {
 	per := (oam.MaxReportSize - oam.ReportHeaderSize) / oam.ReportRecordSize
 	n := 2*per + 3
 	for i := range n {
-		p.handle(sample(collector, 9000, uint32(i), bpf.ProbeFlagReport, nil), int64(i))
+		p.handle(sample(collector, 9000, uint32(i), srh.ProbeReport, nil), int64(i))
 	}
 	p.flushAll()
 	if len(f.sent) != 3 {
@@ -168,7 +169,7 @@ func TestPipelineCountsUndecodableSample(t *testing.T) {
 	var st Stats
 	p := newPipeline(2, allowList, 10, 5, &f, &st, fixedClock)
 	p.handle(make([]byte, 10), 0)
-	bad := sample(collector, 9000, 1, bpf.ProbeFlagReport, nil)
+	bad := sample(collector, 9000, 1, srh.ProbeReport, nil)
 	binary.LittleEndian.PutUint16(bad[70:], 200) // capture longer than the sample
 	p.handle(bad, 0)
 	if st.DecodeErrors.Load() != 2 || st.Events.Load() != 0 {
@@ -187,7 +188,7 @@ func (discard) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) { ret
 func BenchmarkPipeline(b *testing.B) {
 	var st Stats
 	p := newPipeline(2, allowList, 1e12, 1<<30, discard{}, &st, fixedClock)
-	s := sample(collector, 9000, 1, bpf.ProbeFlagReport, nil)
+	s := sample(collector, 9000, 1, srh.ProbeReport, nil)
 	b.ReportAllocs()
 	now := int64(0)
 	for b.Loop() {
@@ -218,7 +219,7 @@ func BenchmarkPipelineUDP(b *testing.B) {
 	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	var st Stats
 	p := newPipeline(2, []netip.Prefix{netip.MustParsePrefix("::1/128")}, 1e12, 1<<30, conn, &st, fixedClock)
-	s := sample(to.Addr(), to.Port(), 1, bpf.ProbeFlagReport, nil)
+	s := sample(to.Addr(), to.Port(), 1, srh.ProbeReport, nil)
 	b.ReportAllocs()
 	now := int64(0)
 	for b.Loop() {
@@ -235,11 +236,11 @@ func BenchmarkPipelineUDP(b *testing.B) {
 // FuzzPipelineHandle feeds arbitrary ring buffer records through the pipeline: it must never panic and
 // never send anything but a decodable report to an allow-listed collector.
 func FuzzPipelineHandle(f *testing.F) {
-	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport, nil))
-	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture, []byte{1, 2, 3}))
-	f.Add(sample(stranger, 1, 1, bpf.ProbeFlagReport, nil))
+	f.Add(sample(collector, 9000, 1, srh.ProbeReport, nil))
+	f.Add(sample(collector, 9000, 1, srh.ProbeReport|srh.ProbeCapture, []byte{1, 2, 3}))
+	f.Add(sample(stranger, 1, 1, srh.ProbeReport, nil))
 	f.Add([]byte{})
-	f.Add(sample(collector, 9000, 1, bpf.ProbeFlagReport|bpf.ProbeFlagCapture|oam.ProbeFlagNextHops, ipv6Capture(nextSID)))
+	f.Add(sample(collector, 9000, 1, srh.ProbeReport|srh.ProbeCapture|srh.ProbeNextHops, ipv6Capture(nextSID)))
 	f.Fuzz(func(t *testing.T, s []byte) {
 		var fs fakeSender
 		var st Stats

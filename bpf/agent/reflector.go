@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/probes/stamp"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // Defaults of the STAMP reflector.
@@ -102,11 +102,11 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 	if err != nil {
 		return nil, fmt.Errorf("reflector: listen %s: %w (ports below 1024 need CAP_NET_BIND_SERVICE)", cfg.Listen, err)
 	}
-	if err := stamp.EnableRXInfo(conn); err != nil {
+	if err := probes.EnableRXInfo(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("reflector: %w", err)
 	}
-	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate / 1e9, burst: float64(cfg.Burst), readClock: readClock}, nil
+	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate / 1e9, burst: float64(cfg.Burst), readClock: probes.LocalClock}, nil
 }
 
 // Addr is the address the reflector listens on.
@@ -136,12 +136,12 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	defer stop()
 	in := make([]byte, maxReplySize+1)
 	out := make([]byte, maxReplySize)
-	oob := make([]byte, stamp.OOBSize)
-	outOOB := make([]byte, 0, stamp.PktinfoSize)
+	oob := make([]byte, probes.OOBSize)
+	outOOB := make([]byte, 0, probes.PktinfoSize)
 	buckets := make(map[netip.Addr]*bucket)
 	var test oam.STAMPTest
 	var reply oam.STAMPReply
-	var rx stamp.RXInfo
+	var rx probes.RXInfo
 	var clock oam.ClockState
 	var clockReadNs int64 = -clockRefreshNs
 	for {
@@ -153,7 +153,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			return fmt.Errorf("reflector: receive: %w", err)
 		}
 		r.stats.Requests.Add(1)
-		stamp.ParseRXInfo(oob[:oobn], &rx)
+		probes.ParseRXInfo(oob[:oobn], &rx)
 		src := from.Addr().Unmap()
 		if !r.allowed(src) {
 			r.stats.RefusedAllowList.Add(1)
@@ -163,7 +163,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			r.stats.Malformed.Add(1)
 			continue
 		}
-		nowNs := stamp.TAINow()
+		nowNs := probes.TAINow()
 		b := buckets[src]
 		if b == nil {
 			if len(buckets) >= maxReflectorSenders {
@@ -181,7 +181,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			clock = r.readClock()
 			clockReadNs = nowNs
 		}
-		offset, err := stamp.TAIOffset()
+		offset, err := probes.TAIOffset()
 		if err != nil {
 			return fmt.Errorf("reflector: %w", err)
 		}
@@ -201,10 +201,10 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		clear(out[oam.STAMPPacketSize:n])
 		outOOB = outOOB[:0]
 		if rx.Dst.IsValid() {
-			outOOB = stamp.AppendPktinfo(outOOB, rx.Dst, 0)
+			outOOB = probes.AppendPktinfo(outOOB, rx.Dst, 0)
 		}
 		// The transmit timestamp is the last thing written before the send system call.
-		reply.Timestamp = oam.PTPTimestamp(stamp.TAINow())
+		reply.Timestamp = oam.PTPTimestamp(probes.TAINow())
 		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
 		if _, _, err := r.conn.WriteMsgUDPAddrPort(out[:n], outOOB, from); err != nil {
 			r.stats.SendErrors.Add(1)

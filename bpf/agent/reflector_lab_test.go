@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/stamp"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -63,9 +64,9 @@ func TestReflectorThroughSRv6(t *testing.T) {
 
 	const n = 20
 	for seq := uint32(1); seq <= n; seq++ {
-		start := stamp.TAINow()
+		start := probes.TAINow()
 		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
-		end := stamp.TAINow()
+		end := probes.TAINow()
 		if err != nil {
 			t.Fatalf("probe %d: %v", seq, err)
 		}

@@ -1,5 +1,5 @@
 // Package bpftest holds helpers for testing End functions in a lab, shared by the tests of bpf
-// and oam/agent: crafting probe packets (IPv6 + SRH with srv6oam's OAM TLVs), sending them on a
+// and bpf/agent: crafting probe packets (IPv6 + SRH with srv6oam's OAM TLVs), sending them on a
 // raw IPv6 socket with the whole header crafted, and capturing what arrives on an interface with
 // AF_PACKET, all inside lab namespaces.
 package bpftest
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/testnet"
 )
 
@@ -158,7 +159,7 @@ func (c *Capture) Next(flowLabel uint32, timeout time.Duration) ([]byte, int64, 
 		if err != nil {
 			return nil, 0, fmt.Errorf("capture: %w", err)
 		}
-		now := TAINow()
+		now := probes.TAINow()
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
@@ -167,15 +168,6 @@ func (c *Capture) Next(flowLabel uint32, timeout time.Duration) ([]byte, int64, 
 		}
 		return bytes.Clone(buf[:n]), now, nil
 	}
-}
-
-// TAINow reads CLOCK_TAI in nanoseconds.
-func TAINow() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_TAI, &ts); err != nil {
-		panic(fmt.Sprintf("clock_gettime(CLOCK_TAI): %v", err)) // cannot fail on Linux
-	}
-	return ts.Nano()
 }
 
 // SameExceptForwarding reports the first difference between a sent SRv6 packet and its copy

@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/bpf/agent"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/srv6oam/srv6oam/oam/monitor"
+	"github.com/srv6oam/srv6oam/probes/monitor"
 )
 
 func main() {

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 
 // TestCheckBadConfigs: every bad config exits 1 with one line naming file:line, job and field.
 func TestCheckBadConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../oam/monitor/testdata/bad/*.yaml")
+	files, err := filepath.Glob("../../probes/monitor/testdata/bad/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no bad configs: %v", err)
 	}
@@ -57,7 +57,7 @@ func TestCheckBadConfigs(t *testing.T) {
 			t.Errorf("%s: stderr %q, want one line starting with the file and line", f, msg)
 		}
 	}
-	out, err := exec.Command(binary, "--config", "../../oam/monitor/testdata/line4.yaml", "--check").CombinedOutput()
+	out, err := exec.Command(binary, "--config", "../../probes/monitor/testdata/line4.yaml", "--check").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "4 jobs OK") {
 		t.Errorf("good config: %v %s", err, out)
 	}

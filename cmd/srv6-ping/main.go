@@ -14,11 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/ping"
-	"github.com/urfave/cli/v2"
 )
 
 // Exit statuses, as iputils ping: 0 some reply came, 1 none, 2 error.

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/urfave/cli/v2"
+
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
-	"github.com/urfave/cli/v2"
 )
 
 // binary is srv6-ping built once for the lab tests.

@@ -12,10 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/stamp"
-	"github.com/urfave/cli/v2"
 )
 
 // stampMaxSize is the largest test packet (UDP payload) the agent's reflector answers: it never

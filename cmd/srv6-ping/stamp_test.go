@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/bpf/agent"
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
-	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
 	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/stamp"
 	"github.com/srv6oam/srv6oam/testnet/labtest"

@@ -13,10 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/delay"
-	"github.com/urfave/cli/v2"
 )
 
 // timestampFlags are the flags of the --timestamps mode; they need --timestamps.

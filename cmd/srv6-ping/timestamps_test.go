@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 

@@ -5,7 +5,8 @@ import (
 	"net/netip"
 )
 
-// Probe TLV layout (docs/wire-format.md): 38 value bytes, 40 with type and length.
+// Probe TLV layout (docs/wire-format.md): 38 value bytes, 40 with type and length. The Probe
+// TLV flags are defined here only: End.OAM (bpf/end_oam.c) tests R and C, the agent N.
 const (
 	ProbeValueLen = 38
 	// ProbeVersion is the only version End functions act on.
@@ -14,13 +15,18 @@ const (
 	ProbeReport uint8 = 0x80
 	// ProbeCapture (C) asks nodes to append the first CaptureLen packet bytes to the report.
 	ProbeCapture uint8 = 0x40
+	// ProbeNextHops (N) asks the node's agent to add its FIB next hops toward the next segment
+	// to the report (oam.NextHops). It needs R, and C with a capture of at least the IPv6
+	// header: the agent reads the next segment from the destination address of the packet as
+	// the node forwarded it.
+	ProbeNextHops uint8 = 0x20
 )
 
 // Probe is the value of the Probe TLV, written once by the prober and never rewritten.
 type Probe struct {
 	// Version is ProbeVersion; MarshalTo writes ProbeVersion when it is 0.
 	Version uint8
-	// Flags: ProbeReport, ProbeCapture.
+	// Flags: ProbeReport, ProbeCapture, ProbeNextHops.
 	Flags uint8
 	// Session identifies one run (one srv6-ping, one monitor job).
 	Session uint32

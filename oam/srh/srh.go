@@ -255,6 +255,16 @@ func (s *SRH) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.SerializeOpt
 	return nil
 }
 
+// AppendBinary appends the SRH, as SerializeTo with FixLengths writes it, to b: the bytes of a
+// routing header for a socket option (IPV6_RTHDR) or a test.
+func (s *SRH) AppendBinary(b []byte) ([]byte, error) {
+	buf := gopacket.NewSerializeBuffer()
+	if err := s.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+		return b, err
+	}
+	return append(b, buf.Bytes()...), nil
+}
+
 // putPadN writes a PadN TLV of total length n (≥ 2) with a zero payload at buf[off:].
 func putPadN(buf []byte, off, n int) int {
 	buf[off] = TypePadN

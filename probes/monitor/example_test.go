@@ -3,7 +3,7 @@ package monitor_test
 import (
 	"fmt"
 
-	"github.com/srv6oam/srv6oam/oam/monitor"
+	"github.com/srv6oam/srv6oam/probes/monitor"
 )
 
 // A configuration is validated as a whole when it is loaded; an error names the file and line,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // Config describes a Session-Sender.
@@ -83,7 +84,7 @@ func Dial(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stamp: dial %v: %w", cfg.Target, err)
 	}
-	if err := EnableRXInfo(conn); err != nil {
+	if err := probes.EnableRXInfo(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("stamp: %w", err)
 	}
@@ -94,7 +95,7 @@ func Dial(cfg Config) (*Client, error) {
 		}
 	}
 	size := max(cfg.Size, oam.STAMPPacketSize)
-	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, OOBSize)}
+	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, probes.OOBSize)}
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
@@ -116,7 +117,7 @@ var ErrTimeout = errors.New("stamp: no reply before the deadline")
 func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
 	ee := c.clock().STAMPErrorEstimate()
 	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee}
-	t1 := TAINow()
+	t1 := probes.TAINow()
 	test.Timestamp = oam.PTPTimestamp(t1)
 	if _, err := test.MarshalTo(c.out); err != nil {
 		return Result{}, err
@@ -128,7 +129,7 @@ func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
 		return Result{}, fmt.Errorf("stamp: %w", err)
 	}
 	var reply oam.STAMPReply
-	var rx RXInfo
+	var rx probes.RXInfo
 	for {
 		n, oobn, _, from, err := c.conn.ReadMsgUDPAddrPort(c.in, c.oob)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -137,8 +138,8 @@ func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
 		if err != nil {
 			return Result{}, fmt.Errorf("stamp: receive: %w", err)
 		}
-		ParseRXInfo(c.oob[:oobn], &rx)
-		offset, err := TAIOffset()
+		probes.ParseRXInfo(c.oob[:oobn], &rx)
+		offset, err := probes.TAIOffset()
 		if err != nil {
 			return Result{}, fmt.Errorf("stamp: %w", err)
 		}
@@ -153,7 +154,7 @@ func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
 			if ptp {
 				return ts.Nanos(true)
 			}
-			return ts.Nanos(false) + offset*1e9 // NTP timestamps are UTC
+			return ts.Nanos(false) + int64(offset) // NTP timestamps are UTC
 		}
 		return Result{
 			Sequence:               seq,

@@ -1,5 +1,5 @@
 // Package stamp is the Session-Sender side of two-way delay measurement with STAMP (RFC 8762,
-// unauthenticated mode) toward srv6-agent's reflector (oam/agent), and the socket helpers both
+// unauthenticated mode) toward srv6-agent's reflector (bpf/agent), and the socket helpers both
 // sides share: CLOCK_TAI, the kernel's TAI offset, and receive timestamps.
 //
 // Timestamps are CLOCK_TAI nanoseconds, the clock End.OAM stamps probes with. The kernel's

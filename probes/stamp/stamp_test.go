@@ -6,53 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
 	"github.com/srv6oam/srv6oam/probes/stamp"
 )
-
-func TestPktinfoRoundTrip(t *testing.T) {
-	src := netip.MustParseAddr("fc00:0:4::100")
-	oob := stamp.AppendPktinfo(make([]byte, 0, stamp.PktinfoSize), src, 7)
-	if len(oob) != stamp.PktinfoSize {
-		t.Fatalf("pktinfo of %d bytes, want %d", len(oob), stamp.PktinfoSize)
-	}
-	var rx stamp.RXInfo
-	stamp.ParseRXInfo(oob, &rx)
-	if rx.Dst != src || rx.Ifindex != 7 || rx.RealtimeNs != 0 || rx.HopLimit != -1 {
-		t.Errorf("parsed %+v", rx)
-	}
-	if n := testing.AllocsPerRun(100, func() { oob = stamp.AppendPktinfo(oob[:0], src, 0) }); n != 0 {
-		t.Errorf("AppendPktinfo into a buffer with room: %v allocs", n)
-	}
-}
-
-func FuzzParseRXInfo(f *testing.F) {
-	f.Add(stamp.AppendPktinfo(nil, netip.MustParseAddr("fc00::1"), 1))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, oob []byte) {
-		var rx stamp.RXInfo
-		stamp.ParseRXInfo(oob, &rx) // must not panic on any control-message bytes
-	})
-}
-
-func TestTAIOffsetMatchesClocks(t *testing.T) {
-	off, err := stamp.TAIOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rt unix.Timespec
-	tai := stamp.TAINow()
-	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
-		t.Fatal(err)
-	}
-	// CLOCK_TAI − CLOCK_REALTIME is the kernel's TAI offset, give or take the two reads.
-	if d := tai - rt.Nano() - off*1e9; d > int64(time.Millisecond) || d < -int64(time.Millisecond) {
-		t.Errorf("CLOCK_TAI − CLOCK_REALTIME − %d s = %v", off, time.Duration(d))
-	}
-}
 
 // TestProbeOverLoopback runs the agent's reflector and a client on ::1 of the test's own
 // namespace (no lab needed): the reply matches the probe and the timestamps are ordered.

@@ -101,7 +101,7 @@ func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*Nex
 	port := udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	p.builder, err = delay.NewProbeBuilder(delay.ProbeConfig{
 		Path: path, Source: src, Registry: srh.DefaultRegistry(),
-		Probe: srh.Probe{Flags: srh.ProbeReport | srh.ProbeCapture | oam.ProbeFlagNextHops, Session: p.session,
+		Probe: srh.Probe{Flags: srh.ProbeReport | srh.ProbeCapture | srh.ProbeNextHops, Session: p.session,
 			ReportTo: src, ReportPort: port, CaptureLen: nextHopCapture},
 		ID: uint16(rand.N(0xffff)) + 1, PayloadSize: 8, HopLimit: 64, FlowLabel: opts.FlowLabel,
 	})

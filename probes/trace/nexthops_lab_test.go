@@ -17,8 +17,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/agent"
-	"github.com/srv6oam/srv6oam/oam/agent/agenttest"
+	"github.com/srv6oam/srv6oam/bpf/agent"
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/probes/trace"
 	"github.com/srv6oam/srv6oam/testnet"
 )
@@ -30,7 +30,7 @@ var diamondOAM = []agenttest.SID{
 	{Node: "r4", SID: "fc00:0:5::b0", Device: "to-h2", NodeID: 11},
 }
 
-// startDiamondAgents runs srv6-agent (oam/agent, in-process) on r1 and r4 until the test ends.
+// startDiamondAgents runs srv6-agent (bpf/agent, in-process) on r1 and r4 until the test ends.
 func startDiamondAgents(t *testing.T, lab *testnet.Lab) map[string]*agent.Agent {
 	t.Helper()
 	return agenttest.StartAll(t, lab, diamondOAM, []string{"fc00:0:1::/48", "fd00::/16"}, 0)

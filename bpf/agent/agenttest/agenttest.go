@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/srv6oam/srv6oam/oam/agent"
+	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/testnet"
 )
 
