@@ -16,9 +16,9 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/vishvananda/netlink"
 
-	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes/trace"
 	"github.com/srv6oam/srv6oam/testnet"
 )
