@@ -33,9 +33,16 @@ deps:
 	fi
 
 # Lab tests create network namespaces: -p 1 keeps two packages from loading the 2-core machine
-# with two labs at once (they would still work side by side, only slower and noisier).
+# with two labs at once (they would still work side by side, only slower and noisier). On a host
+# whose kernel has no seg6local routes or End.BPF (CONFIG_IPV6_SEG6_LWTUNNEL, _BPF), the test
+# binaries run in a VM with Debian's kernel instead (scripts/vmtest.sh, docs/testing.md).
 test: deps build
-	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	@if scripts/vmtest.sh --check; then \
+		echo "$(GO) test -count=1 -p 1 -timeout 30m ./..."; $(GO) test -count=1 -p 1 -timeout 30m ./...; \
+	else \
+		echo "this kernel has no seg6local/End.BPF (CONFIG_IPV6_SEG6_LWTUNNEL, _BPF): the tests run in a VM"; \
+		scripts/gotest-vm.sh -count=1 -timeout=30m ./...; \
+	fi
 
 test-unit:
 	$(GO) test -count=1 -short ./...
@@ -60,7 +67,8 @@ fuzz:
 	done
 
 demo: build
-	./scripts/demo.sh
+	@if scripts/vmtest.sh --check; then ./scripts/demo.sh; \
+	else echo "this kernel has no seg6local/End.BPF: the demo runs in a VM with Debian's kernel"; scripts/vmtest.sh ./scripts/demo.sh; fi
 
 clean:
 	rm -rf $(BIN)

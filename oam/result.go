@@ -1,7 +1,6 @@
 package oam
 
 import (
-	"math"
 	"net/netip"
 	"time"
 )
@@ -98,14 +97,12 @@ type Summary struct {
 	// Late counts replies that came after their probe had been declared lost.
 	Late int
 	// RTT statistics over the Received probes; zero when none.
-	MinRTT, AvgRTT, MaxRTT, MdevRTT time.Duration
+	RTT StatsSummary
 	// Start is when the first probe was sent, Elapsed the time from then to the end of the run.
 	Start   time.Time
 	Elapsed time.Duration
 
-	// Running sums for mean and deviation, in nanoseconds (float64 keeps microsecond precision
-	// for any realistic run).
-	sum, sum2 float64
+	rtt Stats
 }
 
 // Add accounts one Result. Timeouts change nothing here: a probe transmitted and never answered
@@ -118,22 +115,8 @@ func (s *Summary) Add(r Result) {
 		s.Late++
 	case r.Kind == KindReply:
 		s.Received++
-		if s.Received == 1 || r.RTT < s.MinRTT {
-			s.MinRTT = r.RTT
-		}
-		if r.RTT > s.MaxRTT {
-			s.MaxRTT = r.RTT
-		}
-		ns := float64(r.RTT)
-		s.sum += ns
-		s.sum2 += ns * ns
-		mean := s.sum / float64(s.Received)
-		s.AvgRTT = time.Duration(mean)
-		v := s.sum2/float64(s.Received) - mean*mean
-		if v < 0 {
-			v = 0
-		}
-		s.MdevRTT = time.Duration(math.Sqrt(v))
+		s.rtt.Add(r.RTT)
+		s.RTT = s.rtt.Summary()
 	case r.Kind == KindError:
 		s.Errors++
 	}

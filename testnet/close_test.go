@@ -77,7 +77,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 }
 
-func mustLoopback(t *testing.T, lab *testnet.Lab, node string) (a netip.Addr) {
+func mustLoopback(t testing.TB, lab *testnet.Lab, node string) (a netip.Addr) {
 	t.Helper()
 	a, err := lab.Loopback(node)
 	if err != nil {

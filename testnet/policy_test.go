@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,93 +32,6 @@ func rxPackets(t *testing.T, lab *testnet.Lab, node, peer string) uint64 {
 	}
 	return link.Attrs().Statistics.RxPackets
 }
-
-// capture collects the IPv6 packets node receives on its interface
-// towards peer until stop is closed.
-type capture struct {
-	mu      sync.Mutex
-	packets [][]byte
-	stamps  []time.Time
-	done    chan struct{}
-	fd      int
-}
-
-func startCapture(t *testing.T, lab *testnet.Lab, node, peer string) *capture {
-	t.Helper()
-	ifc, err := lab.Interface(node, peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &capture{done: make(chan struct{}), fd: -1}
-	err = lab.Exec(node, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IPV6)))
-		if err != nil {
-			return err
-		}
-		c.fd = fd
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-			return err
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifc.Index})
-	})
-	if err != nil {
-		if c.fd >= 0 {
-			unix.Close(c.fd)
-		}
-		t.Fatalf("capture on %s %s: %v", node, ifc.Name, err)
-	}
-	started := make(chan struct{})
-	go func() {
-		defer close(c.done)
-		buf := make([]byte, 65536)
-		oob := make([]byte, 128)
-		close(started)
-		for {
-			n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, 0)
-			if err == unix.EAGAIN || err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-			var ts time.Time
-			for _, m := range msgs {
-				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-					ts = time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
-				}
-			}
-			c.mu.Lock()
-			c.packets = append(c.packets, append([]byte(nil), buf[:n]...))
-			c.stamps = append(c.stamps, ts)
-			c.mu.Unlock()
-		}
-	}()
-	<-started
-	t.Cleanup(func() { c.stop() })
-	return c
-}
-
-// stop ends the capture; shutting the socket down wakes the reader.
-func (c *capture) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	unix.Shutdown(c.fd, unix.SHUT_RDWR)
-	unix.Close(c.fd)
-	<-c.done
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // srhSegments returns the segment list (as stored: last segment first) of
 // an IPv6 packet whose first extension header is an SRH, or nil.
@@ -152,11 +64,11 @@ func TestPolicySteersThroughSIDs(t *testing.T) {
 	const n = 50
 	for _, tc := range cases {
 		t.Run(tc.dst, func(t *testing.T) {
-			capVia := startCapture(t, lab, tc.via, "r1")
+			capVia := labtest.StartCapture(t, lab, tc.via, "r1")
 			beforeVia, beforeNot := rxPackets(t, lab, tc.via, "r1"), rxPackets(t, lab, tc.not, "r1")
 			ping6(t, lab, "h1", netip.MustParseAddr(tc.dst), n)
 			afterVia, afterNot := rxPackets(t, lab, tc.via, "r1"), rxPackets(t, lab, tc.not, "r1")
-			capVia.stop()
+			capVia.Stop()
 			if d := afterVia - beforeVia; d < n {
 				t.Errorf("%s received %d packets from r1, want >= %d (the policy's path)", tc.via, d, n)
 			}
@@ -164,7 +76,7 @@ func TestPolicySteersThroughSIDs(t *testing.T) {
 				t.Errorf("%s received %d packets from r1, want ~0 (not on the policy's path)", tc.not, d)
 			}
 			withSRH := 0
-			for _, p := range capVia.packets {
+			for _, p := range capVia.Packets {
 				segs := srhSegments(p)
 				if segs == nil {
 					continue

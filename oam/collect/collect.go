@@ -202,7 +202,7 @@ type Collector struct {
 	linger      int64
 
 	counters Counters
-	rtt      Stats
+	rtt      oam.Stats
 	segs     []segment
 	res      ProbeResult
 	sent     int
@@ -244,7 +244,7 @@ func New(cfg Config) (*Collector, error) {
 		srcClock: clockCode(cfg.SourceClock),
 		timeout:  int64(cfg.Timeout),
 		linger:   int64(cfg.Linger),
-		rtt:      newStats(),
+		rtt:      oam.NewQuantileStats(),
 	}
 	for i := range c.wireToPoint {
 		c.wireToPoint[i] = -1
@@ -256,7 +256,7 @@ func New(cfg Config) (*Collector, error) {
 	}
 	c.segs = make([]segment, c.nseg)
 	for i := range c.segs {
-		c.segs[i] = segment{stats: newStats(), live: LiveUnknown}
+		c.segs[i] = segment{stats: oam.NewQuantileStats(), live: LiveUnknown}
 	}
 	c.res.Session = cfg.Session
 	return c, nil

@@ -88,7 +88,7 @@ func wantDelays(t *testing.T, r ProbeResult, want ...int64) {
 	t.Helper()
 	for i, w := range want {
 		s := r.Segments[i]
-		if s.State != DelayMeasured || int64(s.Delay) != w {
+		if s.State != oam.DelayMeasured || int64(s.Delay) != w {
 			t.Errorf("seq %d segment %d: %v %v, want measured %v", r.Sequence, i, s.State, s.Delay, time.Duration(w))
 		}
 		if s.Bound != 4*time.Microsecond {
@@ -136,7 +136,7 @@ func TestPartialWaitsLingerThenResolves(t *testing.T) {
 	if r.Status != StatusPartial || r.LostOn != -1 {
 		t.Fatalf("status %v lostOn %d, want partial, not lost", r.Status, r.LostOn)
 	}
-	want := []DelayState{DelayMeasured, DelayMissing, DelayMissing, DelayMeasured}
+	want := []oam.DelayState{oam.DelayMeasured, oam.DelayMissing, oam.DelayMissing, oam.DelayMeasured}
 	for i, w := range want {
 		if r.Segments[i].State != w {
 			t.Errorf("segment %d: %v, want %v", i, r.Segments[i].State, w)
@@ -164,7 +164,7 @@ func TestReportsWithoutReplyLocaliseLoss(t *testing.T) {
 	if r.Status != StatusLost || r.LastSeen != 2 || r.LostOn != 2 {
 		t.Fatalf("status %v lastSeen %d lostOn %d, want lost on segment 2 (B→C)", r.Status, r.LastSeen, r.LostOn)
 	}
-	want := []DelayState{DelayMissing, DelayMissing, DelayLost, DelayNotReached}
+	want := []oam.DelayState{oam.DelayMissing, oam.DelayMissing, oam.DelayLost, oam.DelayNotReached}
 	for i, w := range want {
 		if r.Segments[i].State != w {
 			t.Errorf("segment %d: %v, want %v", i, r.Segments[i].State, w)
@@ -192,7 +192,7 @@ func TestClockStates(t *testing.T) {
 	h.c.ObserveReport(report(2, 1, tx+6*ms, tx, oam.ClockState{Synchronised: true, EstErrorMicros: 50}), tx)
 	h.c.ObserveReceive(1, tx+10*ms, tx+10*ms)
 	r := h.results[0]
-	want := []DelayState{DelayUnsynchronised, DelayUnsynchronised, DelayMeasured, DelayMeasured}
+	want := []oam.DelayState{oam.DelayUnsynchronised, oam.DelayUnsynchronised, oam.DelayMeasured, oam.DelayMeasured}
 	for i, w := range want {
 		if r.Segments[i].State != w {
 			t.Errorf("segment %d: %v, want %v", i, r.Segments[i].State, w)
@@ -212,7 +212,7 @@ func TestClockStates(t *testing.T) {
 	h.c.ObserveReport(report(2, 2, tx+6*ms, tx, synced), tx)
 	h.c.ObserveReceive(2, tx+10*ms, tx+10*ms)
 	r = h.results[1]
-	if s := r.Segments[1]; s.State != DelayNegative || s.Delay != 0 || s.Raw != -500*time.Microsecond {
+	if s := r.Segments[1]; s.State != oam.DelayNegative || s.Delay != 0 || s.Raw != -500*time.Microsecond {
 		t.Errorf("A→B: %+v, want negative with raw -500µs and no delay", s)
 	}
 	sum := h.c.Summary()
@@ -228,7 +228,7 @@ func TestClockStates(t *testing.T) {
 	hs.c.ObserveReport(report(2, 1, tx+6*ms, tx, unsynced), tx)
 	hs.c.ObserveReceive(1, tx+10*ms, tx+10*ms)
 	for i, s := range hs.results[0].Segments {
-		if s.State != DelayMeasured || s.Bound != 0 {
+		if s.State != oam.DelayMeasured || s.Bound != 0 {
 			t.Errorf("shared clock segment %d: %+v", i, s)
 		}
 	}
@@ -354,7 +354,7 @@ func TestInBandSlots(t *testing.T) {
 	if r == nil {
 		t.Fatal("probe 1 not resolved")
 	}
-	want := []DelayState{DelayMeasured, DelayClockUnknown, DelayClockUnknown, DelayMeasured}
+	want := []oam.DelayState{oam.DelayMeasured, oam.DelayClockUnknown, oam.DelayClockUnknown, oam.DelayMeasured}
 	for i, w := range want {
 		if r.Segments[i].State != w {
 			t.Errorf("segment %d: %v, want %v", i, r.Segments[i].State, w)

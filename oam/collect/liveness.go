@@ -1,6 +1,10 @@
 package collect
 
-import "time"
+import (
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+)
 
 // Liveness is a segment's state, as BFD (RFC 5880) would have it: a segment is declared down
 // after DetectMultiplier consecutive probes were lost on it, and up after UpMultiplier
@@ -38,7 +42,7 @@ type Transition struct {
 }
 
 type segment struct {
-	stats    Stats
+	stats    oam.Stats
 	crossed  int // probes that crossed the segment
 	lost     int
 	missing  int
@@ -53,13 +57,13 @@ type segment struct {
 	transitions int
 }
 
-func (c *Collector) liveness(i int, st DelayState, seq uint32, now int64) {
+func (c *Collector) liveness(i int, st oam.DelayState, seq uint32, now int64) {
 	seg := &c.segs[i]
 	var to Liveness
 	switch st {
-	case DelayNotReached:
+	case oam.DelayNotReached:
 		return
-	case DelayLost:
+	case oam.DelayLost:
 		seg.upRun = 0
 		seg.downRun++
 		if seg.live == LiveDown || seg.downRun < c.cfg.DetectMultiplier {
@@ -91,7 +95,7 @@ type SegmentSummary struct {
 	// covers the last segment and the way back.
 	Reply bool
 	// Delay statistics over the probes whose delay was measured.
-	Delay StatsSummary
+	Delay oam.StatsSummary
 	// MaxBound is the largest error bound of a measured delay.
 	MaxBound time.Duration
 	// Crossed counts the probes that crossed the segment, Lost those lost on it (together:
@@ -120,7 +124,7 @@ type Summary struct {
 	// Resolved probes: Received reached the final point (Partial of them without every
 	// timestamp), Lost did not.
 	Resolved, Received, Partial, Lost int
-	RTT                               StatsSummary
+	RTT                               oam.StatsSummary
 	Segments                          []SegmentSummary
 	Counters                          Counters
 }
@@ -128,13 +132,13 @@ type Summary struct {
 // Summary returns the statistics so far. It allocates; call it at the end or now and then.
 func (c *Collector) Summary() Summary {
 	s := Summary{Session: c.cfg.Session, Resolved: c.sent, Received: c.received, Partial: c.partial,
-		Lost: c.lost, RTT: c.rtt.summary(), Counters: c.counters}
+		Lost: c.lost, RTT: c.rtt.Summary(), Counters: c.counters}
 	for i := range c.segs {
 		seg := &c.segs[i]
 		s.Segments = append(s.Segments, SegmentSummary{
 			Index: i, From: c.cfg.Points[i].Name, To: c.cfg.Points[i+1].Name,
 			Reply: c.cfg.Points[i+1].Kind == PointReply,
-			Delay: seg.stats.summary(), MaxBound: seg.maxBound,
+			Delay: seg.stats.Summary(), MaxBound: seg.maxBound,
 			Crossed: seg.crossed, Lost: seg.lost, Missing: seg.missing,
 			Unsynchronised: seg.unsynced, Negative: seg.negative,
 			Liveness: seg.live, ChangedAtNs: seg.changedAtNs, Transitions: seg.transitions,

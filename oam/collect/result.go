@@ -1,6 +1,10 @@
 package collect
 
-import "time"
+import (
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+)
 
 // Status is what became of a probe.
 type Status uint8
@@ -27,60 +31,16 @@ func (s Status) String() string {
 	return "unknown"
 }
 
-// DelayState says whether a segment's one-way delay can be believed, and if not, why.
-type DelayState uint8
-
-const (
-	// DelayMeasured: both timestamps arrived, both clocks are synchronised (or shared) and
-	// the delay is not negative. Delay ± Bound is the one-way delay.
-	DelayMeasured DelayState = iota + 1
-	// DelayMissing: the probe crossed the segment but a timestamp of one end never came.
-	DelayMissing
-	// DelayUnsynchronised: a clock of one end is not synchronised (adjtimex): Raw is the
-	// difference of the timestamps, not a delay.
-	DelayUnsynchronised
-	// DelayClockUnknown: an end's timestamp came in-band from a node that has not reported
-	// its clock state.
-	DelayClockUnknown
-	// DelayNegative: the later end's timestamp is earlier than the earlier end's: the clocks
-	// disagree by more than the delay. Raw is kept; it is never a delay.
-	DelayNegative
-	// DelayLost: the probe was lost on this segment.
-	DelayLost
-	// DelayNotReached: the probe was lost before this segment.
-	DelayNotReached
-)
-
-func (s DelayState) String() string {
-	switch s {
-	case DelayMeasured:
-		return "measured"
-	case DelayMissing:
-		return "missing"
-	case DelayUnsynchronised:
-		return "unsynchronised"
-	case DelayClockUnknown:
-		return "clock-unknown"
-	case DelayNegative:
-		return "negative"
-	case DelayLost:
-		return "lost"
-	case DelayNotReached:
-		return "not-reached"
-	}
-	return "unknown"
-}
-
 // SegmentResult is one segment of one probe: from Points[i] to Points[i+1].
 type SegmentResult struct {
-	State DelayState
-	// Delay is the one-way delay; meaningful only when State is DelayMeasured.
+	State oam.DelayState
+	// Delay is the one-way delay; meaningful only when State is oam.DelayMeasured.
 	Delay time.Duration
 	// Bound is the error bound (±) from both ends' clocks: the sum of their estimated errors,
 	// 0 with a shared clock.
 	Bound time.Duration
 	// Raw is the later timestamp minus the earlier one whenever both arrived, whatever the
-	// state (for diagnosis; not a delay unless State is DelayMeasured).
+	// state (for diagnosis; not a delay unless State is oam.DelayMeasured).
 	Raw time.Duration
 	// HaveRaw says Raw is set.
 	HaveRaw bool
@@ -130,7 +90,7 @@ func (c *Collector) resolve(p *probe, now int64) {
 		r.RxNs = p.ts[c.final]
 		if p.have&1 != 0 {
 			r.RTT = time.Duration(r.RxNs - r.TxNs)
-			c.rtt.record(int64(r.RTT))
+			c.rtt.Add(r.RTT)
 		}
 	}
 	// The last point that saw the probe: a later point seeing it proves earlier ones did too.
@@ -158,22 +118,22 @@ func (c *Collector) resolve(p *probe, now int64) {
 		seg := &c.segs[i]
 		switch {
 		case r.LostOn >= 0 && i == r.LostOn:
-			s.State = DelayLost
+			s.State = oam.DelayLost
 			seg.lost++
 		case r.LostOn >= 0 && i > r.LostOn:
-			s.State = DelayNotReached
+			s.State = oam.DelayNotReached
 		default:
 			seg.crossed++
 			c.measure(p, i, s)
 			switch s.State {
-			case DelayMeasured:
-				seg.stats.record(int64(s.Delay))
+			case oam.DelayMeasured:
+				seg.stats.Add(s.Delay)
 				seg.maxBound = max(seg.maxBound, s.Bound)
-			case DelayMissing:
+			case oam.DelayMissing:
 				seg.missing++
-			case DelayUnsynchronised, DelayClockUnknown:
+			case oam.DelayUnsynchronised, oam.DelayClockUnknown:
 				seg.unsynced++
-			case DelayNegative:
+			case oam.DelayNegative:
 				seg.negative++
 			}
 		}
@@ -185,29 +145,24 @@ func (c *Collector) resolve(p *probe, now int64) {
 }
 
 // measure fills the one-way delay of segment i (Points[i] → Points[i+1]) of a probe that
-// crossed it.
+// crossed it, by oam.OneWayDelay's rule.
 func (c *Collector) measure(p *probe, i int, s *SegmentResult) {
 	a, b := i, i+1
 	if p.have&(1<<a) == 0 || p.have&(1<<b) == 0 {
-		s.State = DelayMissing
+		s.State = oam.DelayMissing
 		return
 	}
-	s.Raw, s.HaveRaw = time.Duration(p.ts[b]-p.ts[a]), true
-	if !c.cfg.SharedClock {
-		ca, cb := p.clk[a], p.clk[b]
-		switch {
-		case ca == clockUnsynced || cb == clockUnsynced:
-			s.State = DelayUnsynchronised
-			return
-		case ca == clockUnknown || cb == clockUnknown:
-			s.State = DelayClockUnknown
-			return
-		}
-		s.Bound = time.Duration(uint64(ca)+uint64(cb)) * time.Microsecond
+	w := oam.OneWayDelay(time.Duration(p.ts[b]-p.ts[a]), endClock(p.clk[a]), endClock(p.clk[b]), c.cfg.SharedClock)
+	s.State, s.Delay, s.Bound, s.Raw, s.HaveRaw = w.State, w.Delay, w.Bound, w.Raw, true
+}
+
+// endClock turns a stored clock code back into what oam.OneWayDelay needs.
+func endClock(code uint32) oam.EndClock {
+	switch code {
+	case clockUnsynced:
+		return oam.EndClock{Known: true}
+	case clockUnknown:
+		return oam.EndClock{}
 	}
-	if s.Raw < 0 {
-		s.State = DelayNegative
-		return
-	}
-	s.State, s.Delay = DelayMeasured, s.Raw
+	return oam.EndClock{Known: true, Synchronised: true, Error: time.Duration(code) * time.Microsecond}
 }

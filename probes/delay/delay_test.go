@@ -141,7 +141,7 @@ func testPoints() []collect.Point {
 func TestFormat(t *testing.T) {
 	pts := testPoints()
 	d := func(us int64) collect.SegmentResult {
-		return collect.SegmentResult{State: collect.DelayMeasured, Delay: time.Duration(us) * time.Microsecond, Bound: 2 * time.Microsecond, Raw: time.Duration(us) * time.Microsecond, HaveRaw: true}
+		return collect.SegmentResult{State: oam.DelayMeasured, Delay: time.Duration(us) * time.Microsecond, Bound: 2 * time.Microsecond, Raw: time.Duration(us) * time.Microsecond, HaveRaw: true}
 	}
 	r := Result{ProbeResult: collect.ProbeResult{Sequence: 4, Status: collect.StatusComplete, RTT: 412 * time.Microsecond, LostOn: -1,
 		Segments: []collect.SegmentResult{d(61), d(102), d(97), d(71)}}}
@@ -155,8 +155,8 @@ func TestFormat(t *testing.T) {
 	}
 
 	// Unsynchronised and negative segments never print a number.
-	r.Segments[1] = collect.SegmentResult{State: collect.DelayNegative, Raw: -30 * time.Microsecond, HaveRaw: true}
-	r.Segments[2] = collect.SegmentResult{State: collect.DelayUnsynchronised, Raw: 5 * time.Second, HaveRaw: true}
+	r.Segments[1] = collect.SegmentResult{State: oam.DelayNegative, Raw: -30 * time.Microsecond, HaveRaw: true}
+	r.Segments[2] = collect.SegmentResult{State: oam.DelayUnsynchronised, Raw: 5 * time.Second, HaveRaw: true}
 	b.Reset()
 	FormatResult(&b, r, pts, false)
 	if s := b.String(); !strings.Contains(s, "A→B neg!") || !strings.Contains(s, "B→C unsync") || strings.Contains(s, "-0.030") || strings.Contains(s, "5000") {
@@ -164,7 +164,7 @@ func TestFormat(t *testing.T) {
 	}
 
 	lost := Result{ProbeResult: collect.ProbeResult{Sequence: 5, Status: collect.StatusLost, LastSeen: 2, LostOn: 2,
-		Segments: []collect.SegmentResult{d(61), d(102), {State: collect.DelayLost}, {State: collect.DelayNotReached}}},
+		Segments: []collect.SegmentResult{d(61), d(102), {State: oam.DelayLost}, {State: oam.DelayNotReached}}},
 		Transitions: []collect.Transition{{Segment: 2, From: "B", To: "C", Old: collect.LiveUp, New: collect.LiveDown, Sequence: 5}}}
 	b.Reset()
 	FormatResult(&b, lost, pts, true)

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 )
 
@@ -17,19 +18,19 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 // A delay that is not believed (unsynchronised, negative) never prints as a number.
 func segmentValue(s collect.SegmentResult) string {
 	switch s.State {
-	case collect.DelayMeasured:
+	case oam.DelayMeasured:
 		return ms(s.Delay)
-	case collect.DelayMissing:
+	case oam.DelayMissing:
 		return "?"
-	case collect.DelayUnsynchronised:
+	case oam.DelayUnsynchronised:
 		return "unsync"
-	case collect.DelayClockUnknown:
+	case oam.DelayClockUnknown:
 		return "clock?"
-	case collect.DelayNegative:
+	case oam.DelayNegative:
 		return "neg!"
-	case collect.DelayLost:
+	case oam.DelayLost:
 		return "LOST"
-	case collect.DelayNotReached:
+	case oam.DelayNotReached:
 		return "-"
 	}
 	return "?"
@@ -64,14 +65,14 @@ func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) er
 	for i, s := range r.Segments {
 		fmt.Fprintf(&b, "   %s %s", segmentName(points, i), segmentValue(s))
 		switch s.State {
-		case collect.DelayMeasured:
+		case oam.DelayMeasured:
 			measured++
 			bound = max(bound, s.Bound)
-		case collect.DelayUnsynchronised:
+		case oam.DelayUnsynchronised:
 			unsync = true
-		case collect.DelayClockUnknown:
+		case oam.DelayClockUnknown:
 			unknown = true
-		case collect.DelayNegative:
+		case oam.DelayNegative:
 			negative = true
 		}
 	}

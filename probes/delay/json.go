@@ -1,6 +1,7 @@
 package delay
 
 import (
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 )
 
@@ -134,7 +135,7 @@ type JSONCounters struct {
 
 func msp(v float64) *float64 { return &v }
 
-func jsonStats(s collect.StatsSummary) JSONStats {
+func jsonStats(s oam.StatsSummary) JSONStats {
 	f := func(d interface{ Nanoseconds() int64 }) float64 { return float64(d.Nanoseconds()) / 1e6 }
 	return JSONStats{Count: s.Count, MinMS: f(s.Min), AvgMS: f(s.Avg), MaxMS: f(s.Max), MdevMS: f(s.Mdev),
 		P50MS: f(s.P50), P90MS: f(s.P90), P99MS: f(s.P99)}
@@ -163,7 +164,7 @@ func NewJSONResult(r Result, points []collect.Point) JSONResult {
 	}
 	for i, s := range r.Segments {
 		seg := JSONSegment{From: points[i].Name, To: points[i+1].Name, State: s.State.String()}
-		if s.State == collect.DelayMeasured {
+		if s.State == oam.DelayMeasured {
 			seg.DelayMS, seg.BoundMS = msp(float64(s.Delay)/1e6), msp(float64(s.Bound)/1e6)
 		} else if s.HaveRaw {
 			seg.RawMS = msp(float64(s.Raw) / 1e6)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes/delay"
 )
@@ -129,15 +130,15 @@ func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {
 			break
 		}
 		seg := &rj.segs[i]
-		seg.unsynced = s.State == collect.DelayUnsynchronised
+		seg.unsynced = s.State == oam.DelayUnsynchronised
 		sl := segmentLine{Index: i, From: seg.from, To: seg.to, State: s.State.String()}
 		switch s.State {
-		case collect.DelayMeasured:
+		case oam.DelayMeasured:
 			seg.lastDelay, seg.haveDelay = s.Delay, true
 			rj.metrics.owd[i].Observe(s.Delay.Seconds())
 			v, b := ms(s.Delay), ms(s.Bound)
 			sl.DelayMillis, sl.BoundMillis = &v, &b
-		case collect.DelayLost:
+		case oam.DelayLost:
 			seg.lost++
 			rj.metrics.segLost[i].Inc()
 		}

@@ -100,7 +100,7 @@ func (p *Printer) Summary(s oam.Summary) {
 	b = fmt.Appendf(b, "%% packet loss, time %dms\n", s.Elapsed.Milliseconds())
 	if s.Received > 0 {
 		b = append(b, "rtt min/avg/max/mdev = "...)
-		for i, d := range []time.Duration{s.MinRTT, s.AvgRTT, s.MaxRTT, s.MdevRTT} {
+		for i, d := range []time.Duration{s.RTT.Min, s.RTT.Avg, s.RTT.Max, s.RTT.Mdev} {
 			if i > 0 {
 				b = append(b, '/')
 			}

@@ -167,7 +167,7 @@ func NewJSONSummary(s oam.Summary) JSONSummary {
 	j := JSONSummary{Transmitted: s.Transmitted, Received: s.Received, Duplicates: s.Duplicates, Errors: s.Errors,
 		Late: s.Late, LossPercent: s.Loss(), TimeMS: s.Elapsed.Milliseconds()}
 	if s.Received > 0 {
-		j.RTT = &JSONRTTSet{Min: ms(s.MinRTT), Avg: ms(s.AvgRTT), Max: ms(s.MaxRTT), Mdev: ms(s.MdevRTT)}
+		j.RTT = &JSONRTTSet{Min: ms(s.RTT.Min), Avg: ms(s.RTT.Avg), Max: ms(s.RTT.Max), Mdev: ms(s.RTT.Mdev)}
 	}
 	return j
 }

@@ -457,7 +457,7 @@ func (r *run) deadline(s *slot) time.Time {
 	d := s.userSent.Add(r.opts.Timeout)
 	if r.opts.Count > 0 && r.next > r.opts.Count && r.summary.Received > 0 {
 		// After the last probe, iputils waits twice the largest RTT (at least one interval).
-		linger := 2 * r.summary.MaxRTT
+		linger := 2 * r.summary.RTT.Max
 		if linger < r.opts.Interval {
 			linger = r.opts.Interval
 		}

@@ -79,8 +79,8 @@ func TestMatchingReorderDuplicateLate(t *testing.T) {
 	if s.Transmitted != 4 || s.Received != 2 || s.Duplicates != 1 || s.Late != 2 || s.Loss() != 50 {
 		t.Errorf("summary %+v", s)
 	}
-	if s.MinRTT != 8*time.Millisecond || s.MaxRTT != 11*time.Millisecond || s.AvgRTT != 9500*time.Microsecond || s.MdevRTT != 1500*time.Microsecond {
-		t.Errorf("rtt stats %v/%v/%v/%v", s.MinRTT, s.AvgRTT, s.MaxRTT, s.MdevRTT)
+	if s.RTT.Min != 8*time.Millisecond || s.RTT.Max != 11*time.Millisecond || s.RTT.Avg != 9500*time.Microsecond || s.RTT.Mdev != 1500*time.Microsecond {
+		t.Errorf("rtt stats %v/%v/%v/%v", s.RTT.Min, s.RTT.Avg, s.RTT.Max, s.RTT.Mdev)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/trace"
@@ -68,7 +69,7 @@ func TestPerSegmentOneWay(t *testing.T) {
 		}
 		var sum time.Duration
 		for _, s := range r.Segments[:len(st)] {
-			if s.State != collect.DelayMeasured {
+			if s.State != oam.DelayMeasured {
 				t.Errorf("probe %d: a segment without a delay: %+v", r.Sequence, s)
 			}
 			sum += s.Delay

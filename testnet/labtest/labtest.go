@@ -4,9 +4,12 @@
 package labtest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -38,7 +41,7 @@ func UpTopology(t testing.TB, topo *testnet.Topology, opts ...testnet.Option) *t
 	defer cancel()
 	lab, err := testnet.Up(ctx, topo, append(opts, testnet.WithName(UniqueName(topo.Name)))...)
 	if err != nil {
-		unavailable(t, "cannot build lab: "+err.Error())
+		unavailable(t, "cannot build lab: "+err.Error()+kernelHint())
 	}
 	t.Cleanup(func() {
 		if err := lab.Close(); err != nil {
@@ -66,6 +69,35 @@ func UniqueName(base string) string {
 		clean = []byte("lab")
 	}
 	return strings.TrimLeft(string(clean), "-") + "-" + hex.EncodeToString(b[:])
+}
+
+// kernelHint names what the running kernel lacks when its configuration says it cannot hold a
+// lab's SIDs, and how the project's tests run anyway.
+func kernelHint() string {
+	f, err := os.Open("/proc/config.gz")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return ""
+	}
+	cfg, err := io.ReadAll(zr)
+	if err != nil {
+		return ""
+	}
+	var missing []string
+	for _, opt := range []string{"CONFIG_IPV6_SEG6_LWTUNNEL", "CONFIG_IPV6_SEG6_BPF"} {
+		if !bytes.Contains(cfg, []byte("\n"+opt+"=y")) {
+			missing = append(missing, opt)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return " (this kernel is built without " + strings.Join(missing, ", ") +
+		": run the lab tests in a VM with scripts/gotest-vm.sh, as make test does)"
 }
 
 // unavailable fails under CI=true and skips otherwise.
