@@ -10,19 +10,14 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/srv6oam/srv6oam/testnet/labtest"
 	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips unprivileged runs outside CI and fails them in CI, where the lab must work.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("loading BPF programs needs root (CAP_BPF, CAP_NET_ADMIN); CI must run as root")
-	}
-	t.Skip("loading BPF programs needs root (CAP_BPF, CAP_NET_ADMIN)")
+	labtest.Require(t, "loading BPF programs (CAP_BPF, CAP_NET_ADMIN)")
 }
 
 func TestLoadVerifierAccepts(t *testing.T) {

@@ -43,6 +43,25 @@ type Tap interface {
 	Packet(t time.Time, ipv6 []byte)
 }
 
+// PacketConn is what an engine needs of the network, the seam between probing logic and the
+// kernel: send whole IPv6 packets, receive ICMPv6 messages with the kernel's receive timestamp,
+// read back the kernel's TX timestamps of what was sent. *Conn is the real one; package
+// probetest has a scripted one that answers like a network, for tests without root.
+type PacketConn interface {
+	// Send sends one whole IPv6 packet toward firstHop (see Conn.Send).
+	Send(pkt []byte, firstHop netip.Addr) (SendInfo, error)
+	// Receive blocks until a message arrives, the deadline passes (an error wrapping
+	// os.ErrDeadlineExceeded; the zero time waits for ever) or the PacketConn is closed
+	// (net.ErrClosed). r's slices are valid until the next Receive.
+	Receive(deadline time.Time, r *Received) error
+	// ReadTxTimestamps hands fn the TX timestamps waiting, without blocking.
+	ReadTxTimestamps(fn func(key uint32, t time.Time)) error
+	// Close releases the sockets; a blocked Receive returns net.ErrClosed.
+	Close() error
+}
+
+var _ PacketConn = (*Conn)(nil)
+
 // Conn is a pair of raw sockets: one that sends whole IPv6 packets (IPV6_HDRINCL), one that
 // receives ICMPv6. Send and Receive may be called from different goroutines; Send is not
 // safe for concurrent use by several goroutines, nor is Receive.

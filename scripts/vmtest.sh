@@ -136,7 +136,7 @@ qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "$cpus" -m "$mem" -display n
 	-serial stdio -kernel "$root/x/boot/vmlinuz-$kver" -initrd "$root/initramfs.gz" \
 	-append "console=ttyS0 quiet panic=-1 loglevel=3 vmtest.script=$run/guest.sh" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap" \
-	</dev/null | tr -d '\r'
+	</dev/null | sed -u 's/\r$//'
 if [ ! -s "$run/status" ]; then
 	echo "vmtest: the guest ended without the command's status (see its console above)" >&2
 	exit 2

@@ -2,7 +2,6 @@ package testnet_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -14,9 +13,7 @@ import (
 // 250 routes and SIDs); ns/op is one up plus one down, up-ms and down-ms
 // split it.
 func BenchmarkUpDown(b *testing.B) {
-	if os.Geteuid() != 0 {
-		labtest.Up(b, "wan10") // fails under CI, skips otherwise
-	}
+	labtest.Require(b, "network namespaces")
 	topo, err := testnet.Load("wan10")
 	if err != nil {
 		b.Fatal(err)

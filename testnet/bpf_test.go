@@ -3,7 +3,6 @@ package testnet_test
 import (
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -75,9 +74,6 @@ func TestEndBPF(t *testing.T) {
 // loading programs, which also needs root.
 func labtestNotRoot(t *testing.T) bool {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		labtest.Up(t, "line4") // fails under CI=true, skips otherwise
-		return true
-	}
+	labtest.Require(t, "network namespaces and BPF programs")
 	return false
 }

@@ -54,9 +54,7 @@ func delayed(t *testing.T) *testnet.Topology {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		labtest.UpTopology(t, delayed(t)) // fails under CI, skips otherwise
-	}
+	labtest.Require(t, "network namespaces")
 	name := labtest.UniqueName("close")
 	lab, err := testnet.Up(context.Background(), delayed(t), testnet.WithName(name))
 	if err != nil {
@@ -87,9 +85,7 @@ func mustLoopback(t testing.TB, lab *testnet.Lab, node string) (a netip.Addr) {
 }
 
 func TestFailureHalfwayLeavesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		labtest.UpTopology(t, delayed(t))
-	}
+	labtest.Require(t, "network namespaces")
 	injected := errors.New("injected failure")
 	for _, step := range []string{"namespace h1", "namespace r2", "link r1-r2", "link r2-h2", "routes r1", "srv6 h2", "delay relays"} {
 		t.Run(step, func(t *testing.T) {
@@ -117,9 +113,7 @@ func TestFailureHalfwayLeavesNothing(t *testing.T) {
 }
 
 func TestDownRemovesLeftovers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		labtest.UpTopology(t, delayed(t))
-	}
+	labtest.Require(t, "network namespaces")
 	name := labtest.UniqueName("crash")
 	lab, err := testnet.Up(context.Background(), delayed(t), testnet.WithName(name))
 	if err != nil {

@@ -18,12 +18,7 @@ import (
 // build compiles srv6-testnet once per test.
 func build(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("srv6-testnet tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); CI=true may not skip")
-		}
-		t.Skip("srv6-testnet tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
-	}
+	labtest.Require(t, "network namespaces (srv6-testnet builds labs)")
 	bin := filepath.Join(t.TempDir(), "srv6-testnet")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -134,9 +132,31 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Pinger, error) 
 	if err != nil {
 		return nil, err
 	}
+	opts.Source = src
+	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps, Tap: opts.Tap})
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewOn(conn, target, opts)
+	if err != nil {
+		conn.Close()
+	}
+	return p, err
+}
+
+// NewOn prepares a run on conn, which it owns from then on (Run and Close close it): the seam
+// that lets the engine run on a scripted network (probes/probetest). opts.Source must be set.
+func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Pinger, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if !opts.Source.IsValid() {
+		return nil, errors.New("ping: NewOn needs a source address")
+	}
 	builder, err := probes.NewEchoBuilder(probes.EchoConfig{
 		Target:       target,
-		Source:       src,
+		Source:       opts.Source,
 		Encoding:     opts.Encoding,
 		ID:           opts.Identifier,
 		PayloadSize:  opts.PayloadSize,
@@ -149,11 +169,7 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Pinger, error) 
 	if err != nil {
 		return nil, err
 	}
-	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps, Tap: opts.Tap})
-	if err != nil {
-		return nil, err
-	}
-	return &Pinger{r: newRun(target, opts, builder, conn, nil), source: src}, nil
+	return &Pinger{r: newRun(target, opts, builder, conn, nil), source: opts.Source}, nil
 }
 
 // SourceAddr is the source address of the probes.
@@ -215,7 +231,7 @@ type run struct {
 	target  oam.Target
 	opts    Options
 	builder *probes.EchoBuilder
-	conn    *probes.Conn
+	conn    probes.PacketConn
 	emit    func(oam.Result)
 	slots   []slot
 	keySeq  []int // TX timestamp key → sequence, ring of Window entries
@@ -227,7 +243,7 @@ type run struct {
 	onTxStamp func(key uint32, t time.Time)
 }
 
-func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c *probes.Conn, emit func(oam.Result)) *run {
+func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.PacketConn, emit func(oam.Result)) *run {
 	r := &run{
 		target: target, opts: opts, builder: b, conn: c, emit: emit,
 		slots:  make([]slot, opts.Window),
@@ -238,38 +254,19 @@ func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c *probes.Co
 	return r
 }
 
-// event is what the receive goroutine hands to the run loop: a copy of what matters of one
-// matched ICMPv6 message (no pointers into the receive buffer).
-type event struct {
-	reply      bool
-	seq        uint16
-	from       netip.Addr
-	hopLimit   int
-	at         time.Time
-	atKernel   bool
-	typ, code  uint8
-	info       uint32
-	bytes      int
-	activeIdx  int
-	activeSID  netip.Addr
-	segsLeft   int
-	receiveErr error
-}
-
 func (r *run) run(ctx context.Context) (oam.Summary, error) {
-	events := make(chan event, 64)
-	recvCtx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		receive(recvCtx, r.conn, r.opts.Identifier, events)
-	}()
-	defer func() {
-		cancel()
-		r.conn.Close() // unblocks Receive
-		wg.Wait()
-	}()
+	events := make(chan probes.Match, 64)
+	demux := probes.NewDemux(r.conn)
+	defer demux.Close() // closes the socket
+	// The handler runs on the Demux's goroutine; this run's own Demux may wait for the loop.
+	if _, err := demux.Register(r.opts.Identifier, func(m *probes.Match) {
+		select {
+		case events <- *m:
+		case <-ctx.Done():
+		}
+	}); err != nil {
+		return r.summary, err
+	}
 
 	sendTimer := time.NewTimer(0)
 	defer sendTimer.Stop()
@@ -302,11 +299,12 @@ func (r *run) run(ctx context.Context) (oam.Summary, error) {
 				sendTimer.Reset(r.interval())
 			}
 		case ev := <-events:
-			if ev.receiveErr != nil {
-				return r.summary, ev.receiveErr
-			}
 			r.handle(ev)
 			r.armExpire(expireTimer)
+		case <-demux.Done():
+			if err := demux.Err(); err != nil {
+				return r.summary, err
+			}
 		case <-expireTimer.C:
 			r.expire(time.Now())
 			r.armExpire(expireTimer)
@@ -392,8 +390,8 @@ func (r *run) seqFor(wire uint16) (int, bool) {
 	return seq, true
 }
 
-func (r *run) handle(ev event) {
-	seq, ok := r.seqFor(ev.seq)
+func (r *run) handle(ev probes.Match) {
+	seq, ok := r.seqFor(ev.Seq)
 	if !ok {
 		return // older than the window, or never sent by this run
 	}
@@ -406,19 +404,19 @@ func (r *run) handle(ev event) {
 		_ = r.conn.ReadTxTimestamps(r.onTxStamp)
 	}
 	res := oam.Result{
-		Seq: seq, From: ev.from, Bytes: ev.bytes, HopLimit: ev.hopLimit,
-		Sent: s.userSent, SentClock: oam.ClockUser, Received: ev.at, ReceivedClock: oam.ClockUser,
-		ICMPType: ev.typ, ICMPCode: ev.code, ActiveSegment: -1,
+		Seq: seq, From: ev.From, Bytes: ev.Bytes, HopLimit: ev.HopLimit,
+		Sent: s.userSent, SentClock: oam.ClockUser, Received: ev.Time, ReceivedClock: oam.ClockUser,
+		ICMPType: ev.Type, ICMPCode: ev.Code, ActiveSegment: -1,
 	}
 	if !s.kernSent.IsZero() {
 		res.Sent, res.SentClock = s.kernSent, oam.ClockKernel
 		res.SendDelay = s.kernSent.Sub(s.userSent)
 	}
-	if ev.atKernel {
+	if ev.Kernel {
 		res.ReceivedClock = oam.ClockKernel
 	}
 	res.RTT = res.Received.Sub(res.Sent)
-	if ev.reply {
+	if ev.Reply {
 		res.Kind = oam.KindReply
 		switch s.state {
 		case slotAnswered:
@@ -430,8 +428,8 @@ func (r *run) handle(ev event) {
 		}
 	} else {
 		res.Kind = oam.KindError
-		res.Error = probes.DescribeError(ev.typ, ev.code, ev.info)
-		res.ActiveSegment, res.ActiveSID, res.SegmentsLeft = ev.activeIdx, ev.activeSID, ev.segsLeft
+		res.Error = probes.DescribeError(ev.Type, ev.Code, ev.Info)
+		res.ActiveSegment, res.ActiveSID, res.SegmentsLeft = ev.ActiveSegment, ev.ActiveSID, ev.QuotedSL
 		if s.state == slotPending {
 			s.state = slotErrored
 		}
@@ -493,47 +491,4 @@ func (r *run) armExpire(t *time.Timer) {
 	}
 	s := &r.slots[r.oldest%len(r.slots)]
 	t.Reset(time.Until(r.deadline(s)))
-}
-
-// receive reads ICMPv6 until ctx is done or the socket closes, and hands on what belongs to
-// this run: echo replies with our identifier, errors quoting one of our echo requests.
-func receive(ctx context.Context, conn *probes.Conn, id uint16, out chan<- event) {
-	var (
-		rx  probes.Received
-		msg probes.ICMPv6Message
-	)
-	for {
-		if err := conn.Receive(time.Time{}, &rx); err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			select {
-			case out <- event{receiveErr: err}:
-			case <-ctx.Done():
-			}
-			return
-		}
-		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil {
-			continue
-		}
-		ev := event{from: rx.From, hopLimit: rx.HopLimit, at: rx.Time, atKernel: rx.TimeFromKernel,
-			typ: msg.Type, code: msg.Code, info: msg.Info, bytes: len(rx.ICMPv6), activeIdx: -1}
-		switch {
-		case msg.Type == probes.ICMPv6EchoReply && msg.ID == id:
-			ev.reply = true
-			ev.seq = msg.Seq
-		case msg.IsError() && msg.Quote.HasEcho && msg.Quote.ID == id:
-			ev.seq = msg.Quote.Seq
-			if i, sid, ok := msg.Quote.ActiveSegment(); ok {
-				ev.activeIdx, ev.activeSID, ev.segsLeft = i, sid, int(msg.Quote.SRH.SegmentsLeft)
-			}
-		default:
-			continue // another process's traffic
-		}
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-			return
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // fakeRun is a run with no sockets: probes are "sent" by hand and events fed to handle, to test
@@ -34,8 +35,8 @@ func (r *run) fakeSend(at time.Time) int {
 	return seq
 }
 
-func reply(seq int, at time.Time) event {
-	return event{reply: true, seq: uint16(seq), from: netip.MustParseAddr("fc00::1"), at: at, typ: 129, bytes: 64, hopLimit: 60, activeIdx: -1}
+func reply(seq int, at time.Time) probes.Match {
+	return probes.Match{Reply: true, Seq: uint16(seq), From: netip.MustParseAddr("fc00::1"), Time: at, Type: 129, Bytes: 64, HopLimit: 60, ActiveSegment: -1, QuotedSL: -1}
 }
 
 func TestMatchingReorderDuplicateLate(t *testing.T) {
@@ -108,8 +109,8 @@ func TestMatchingWraps(t *testing.T) {
 func TestErrorThenNothing(t *testing.T) {
 	r, got := fakeRun(t, 8)
 	r.fakeSend(t0)
-	ev := event{seq: 1, from: netip.MustParseAddr("fd00::2"), at: t0.Add(time.Millisecond), typ: 1, code: 0,
-		activeIdx: 1, activeSID: netip.MustParseAddr("fc00:0:3::e1"), segsLeft: 1}
+	ev := probes.Match{Seq: 1, From: netip.MustParseAddr("fd00::2"), Time: t0.Add(time.Millisecond), Type: 1, Code: 0,
+		ActiveSegment: 1, ActiveSID: netip.MustParseAddr("fc00:0:3::e1"), QuotedSL: 1}
 	r.handle(ev)
 	r.advance()
 	if len(*got) != 1 || (*got)[0].Kind != oam.KindError || (*got)[0].Error != "Destination unreachable: No route" ||

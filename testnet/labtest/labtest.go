@@ -34,9 +34,7 @@ func Up(t testing.TB, topology string, opts ...testnet.Option) *testnet.Lab {
 // UpTopology is Up for a topology given as a Go value.
 func UpTopology(t testing.TB, topo *testnet.Topology, opts ...testnet.Option) *testnet.Lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		unavailable(t, "not root: a lab needs CAP_SYS_ADMIN (network namespaces) and CAP_NET_ADMIN")
-	}
+	Require(t, "a lab: network namespaces (CAP_SYS_ADMIN) and routes (CAP_NET_ADMIN)")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	lab, err := testnet.Up(ctx, topo, append(opts, testnet.WithName(UniqueName(topo.Name)))...)
@@ -49,6 +47,20 @@ func UpTopology(t testing.TB, topo *testnet.Topology, opts ...testnet.Option) *t
 		}
 	})
 	return lab
+}
+
+// Require is the gate of every test that needs the kernel as root (namespaces, routes, BPF
+// programs, raw sockets): with -short (make test-unit) it skips, since unit tests build no lab;
+// otherwise, without root, it fails under CI=true and skips elsewhere, saying what the test
+// needs.
+func Require(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("labtest: -short: this test needs %s (make test runs it)", what)
+	}
+	if os.Geteuid() != 0 {
+		unavailable(t, "not root: this test needs "+what)
+	}
 }
 
 // UniqueName returns "<base>-<8 random hex digits>", cut to a valid lab name.

@@ -1,0 +1,176 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Match is one ICMPv6 message about an echo probe: the Echo Reply to it, or an ICMPv6 error
+// that quotes it. It is a copy: nothing in it points into receive buffers.
+type Match struct {
+	// ID and Seq are the probe's echo identifier and sequence.
+	ID, Seq uint16
+	// Reply is set for an Echo Reply; otherwise the message is an ICMPv6 error about the probe.
+	Reply bool
+	From  netip.Addr
+	// HopLimit of the received packet, -1 when unknown.
+	HopLimit int
+	// Time is when the message arrived: the kernel's receive timestamp when Kernel is set.
+	Time   time.Time
+	Kernel bool
+	// Type, Code and Info (MTU, pointer) of the message; Bytes its size, header included.
+	Type, Code uint8
+	Info       uint32
+	Bytes      int
+	// For an error: the Segments Left of the SRH quoted (-1 without one), the segment the
+	// quoted packet was heading for (ActiveSegment in visiting order, -1 without an SRH), and
+	// the quoted outer hop limit.
+	QuotedSL      int
+	ActiveSegment int
+	ActiveSID     netip.Addr
+	QuoteHopLimit uint8
+}
+
+// Demux is srv6oam's one ICMPv6 demultiplexer: it reads a PacketConn and hands each message
+// about an echo probe to the handler registered for the probe's echo identifier; what belongs
+// to nobody (another process's pings, errors about other traffic) is counted and dropped.
+// Ping, trace and the monitor's echo jobs each register an identifier; a Demux may be one
+// run's own or shared by thousands of jobs.
+//
+// Handlers run on the Demux's goroutine, one message at a time: they must return quickly (copy
+// what they need, hand it to their own goroutine); one that blocks holds up every other.
+type Demux struct {
+	conn      PacketConn
+	mu        sync.RWMutex
+	handlers  map[uint16]func(*Match)
+	unmatched atomic.Uint64
+	done      chan struct{}
+	err       error // why the reader stopped; set before done is closed
+	closing   atomic.Bool
+	closeOnce sync.Once
+}
+
+// NewDemux starts reading conn; Close stops it and closes conn.
+func NewDemux(conn PacketConn) *Demux {
+	d := &Demux{conn: conn, handlers: map[uint16]func(*Match){}, done: make(chan struct{})}
+	go d.read()
+	return d
+}
+
+// ErrIdentifierTaken is returned by Register for an identifier already registered.
+var ErrIdentifierTaken = errors.New("echo identifier already registered")
+
+// Register routes the messages of echo identifier id to h until the returned function is
+// called.
+func (d *Demux) Register(id uint16, h func(*Match)) (unregister func(), err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.handlers[id]; ok {
+		return nil, fmt.Errorf("identifier %d: %w", id, ErrIdentifierTaken)
+	}
+	d.handlers[id] = h
+	return func() {
+		d.mu.Lock()
+		delete(d.handlers, id)
+		d.mu.Unlock()
+	}, nil
+}
+
+// Registered reports whether id has a handler.
+func (d *Demux) Registered(id uint16) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.handlers[id]
+	return ok
+}
+
+// Unmatched counts messages about echo probes of no registered identifier.
+func (d *Demux) Unmatched() uint64 { return d.unmatched.Load() }
+
+// Done is closed when the reader stopped: after Close, or when the PacketConn failed (Err).
+func (d *Demux) Done() <-chan struct{} { return d.done }
+
+// Err is why the reader stopped on its own, nil while it runs and after Close.
+func (d *Demux) Err() error {
+	select {
+	case <-d.done:
+		return d.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the PacketConn and waits for the reader to stop.
+func (d *Demux) Close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		d.closing.Store(true)
+		err = d.conn.Close()
+	})
+	<-d.done
+	return err
+}
+
+func (d *Demux) read() {
+	defer close(d.done)
+	var (
+		rx  Received
+		msg ICMPv6Message
+		m   Match
+	)
+	for {
+		if err := d.conn.Receive(time.Time{}, &rx); err != nil {
+			if d.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			d.err = fmt.Errorf("receive ICMPv6: %w", err)
+			return
+		}
+		if !Classify(&rx, &msg, &m) {
+			continue
+		}
+		d.mu.RLock()
+		h := d.handlers[m.ID]
+		d.mu.RUnlock()
+		if h == nil {
+			d.unmatched.Add(1)
+			continue
+		}
+		h(&m)
+	}
+}
+
+// Classify decodes one received ICMPv6 message into m when it is about an echo probe (an Echo
+// Reply, or an error whose quote reaches the Echo Request), and reports whether it is.
+func Classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
+	if ParseICMPv6(rx.ICMPv6, msg) != nil {
+		return false
+	}
+	*m = Match{From: rx.From, HopLimit: rx.HopLimit, Time: rx.Time, Kernel: rx.TimeFromKernel,
+		Type: msg.Type, Code: msg.Code, Info: msg.Info, Bytes: len(rx.ICMPv6), QuotedSL: -1, ActiveSegment: -1}
+	switch {
+	case msg.Type == ICMPv6EchoReply:
+		m.Reply, m.ID, m.Seq = true, msg.ID, msg.Seq
+	case msg.IsError() && msg.Quote.HasEcho:
+		q := &msg.Quote
+		m.ID, m.Seq, m.QuoteHopLimit = q.ID, q.Seq, q.HopLimit
+		if q.HasSRH {
+			m.QuotedSL = int(q.SRH.SegmentsLeft)
+		}
+		if i, sid, ok := q.ActiveSegment(); ok {
+			m.ActiveSegment, m.ActiveSID = i, sid
+		}
+	default:
+		return false
+	}
+	return true
+}
