@@ -256,7 +256,7 @@ func New(cfg Config) (*Collector, error) {
 	}
 	c.segs = make([]segment, c.nseg)
 	for i := range c.segs {
-		c.segs[i] = segment{stats: oam.NewQuantileStats(), live: LiveUnknown}
+		c.segs[i] = segment{stats: oam.NewQuantileStats(), live: Machine{Detect: c.cfg.DetectMultiplier, Up: c.cfg.UpMultiplier}}
 	}
 	c.res.Session = cfg.Session
 	return c, nil

@@ -28,6 +28,38 @@ func (l Liveness) String() string {
 	return "unknown"
 }
 
+// Machine is the liveness state machine of one segment, the one srv6oam has: a segment is
+// declared down after Detect consecutive probes were lost on it and up after Up consecutive
+// probes crossed it; a single probe the other way resets the run. The collector keeps one per
+// segment, the monitor's echo jobs one per job.
+type Machine struct {
+	Detect, Up int
+	State      Liveness
+	upRun      int
+	downRun    int
+}
+
+// Observe accounts one probe that crossed the segment or was lost on it, and returns the state
+// and whether it changed.
+func (l *Machine) Observe(crossed bool) (Liveness, bool) {
+	if crossed {
+		l.downRun = 0
+		l.upRun++
+		if l.State == LiveUp || l.upRun < l.Up {
+			return l.State, false
+		}
+		l.State = LiveUp
+		return l.State, true
+	}
+	l.upRun = 0
+	l.downRun++
+	if l.State == LiveDown || l.downRun < l.Detect {
+		return l.State, false
+	}
+	l.State = LiveDown
+	return l.State, true
+}
+
 // Transition is a change of a segment's liveness.
 type Transition struct {
 	// Segment is the segment index (Points[Segment] → Points[Segment+1]); From/To name its ends.
@@ -50,37 +82,24 @@ type segment struct {
 	negative int
 	maxBound time.Duration
 
-	live        Liveness
-	upRun       int // consecutive probes that crossed
-	downRun     int // consecutive probes lost here
+	live        Machine
 	changedAtNs int64
 	transitions int
 }
 
 func (c *Collector) liveness(i int, st oam.DelayState, seq uint32, now int64) {
+	if st == oam.DelayNotReached {
+		return // a probe lost before the segment says nothing about it
+	}
 	seg := &c.segs[i]
-	var to Liveness
-	switch st {
-	case oam.DelayNotReached:
+	old := seg.live.State
+	to, changed := seg.live.Observe(st != oam.DelayLost)
+	if !changed {
 		return
-	case oam.DelayLost:
-		seg.upRun = 0
-		seg.downRun++
-		if seg.live == LiveDown || seg.downRun < c.cfg.DetectMultiplier {
-			return
-		}
-		to = LiveDown
-	default:
-		seg.downRun = 0
-		seg.upRun++
-		if seg.live == LiveUp || seg.upRun < c.cfg.UpMultiplier {
-			return
-		}
-		to = LiveUp
 	}
 	t := Transition{Segment: i, From: c.cfg.Points[i].Name, To: c.cfg.Points[i+1].Name,
-		Old: seg.live, New: to, Sequence: seq, AtNs: now}
-	seg.live, seg.changedAtNs = to, now
+		Old: old, New: to, Sequence: seq, AtNs: now}
+	seg.changedAtNs = now
 	seg.transitions++
 	if c.cfg.OnTransition != nil {
 		c.cfg.OnTransition(t)
@@ -141,14 +160,14 @@ func (c *Collector) Summary() Summary {
 			Delay: seg.stats.Summary(), MaxBound: seg.maxBound,
 			Crossed: seg.crossed, Lost: seg.lost, Missing: seg.missing,
 			Unsynchronised: seg.unsynced, Negative: seg.negative,
-			Liveness: seg.live, ChangedAtNs: seg.changedAtNs, Transitions: seg.transitions,
+			Liveness: seg.live.State, ChangedAtNs: seg.changedAtNs, Transitions: seg.transitions,
 		})
 	}
 	return s
 }
 
 // Liveness returns segment i's current state.
-func (c *Collector) Liveness(i int) Liveness { return c.segs[i].live }
+func (c *Collector) Liveness(i int) Liveness { return c.segs[i].live.State }
 
 // Counters returns the counters so far.
 func (c *Collector) Counters() Counters { return c.counters }

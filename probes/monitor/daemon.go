@@ -48,7 +48,7 @@ func Serve(ctx context.Context, o DaemonOptions, reload <-chan struct{}) error {
 		ln, err = net.Listen("tcp", o.Listen)
 		return err
 	}); err != nil {
-		m.conn.Close()
+		m.demux.Close()
 		return fmt.Errorf("monitor: listen on %s: %w", o.Listen, err)
 	}
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}

@@ -22,6 +22,8 @@ type runningJob struct {
 	source   netip.Addr
 	metrics  *jobMetrics
 	cancel   context.CancelFunc // timestamped jobs
+	// unregister stops the shared Demux routing this echo job's replies to it.
+	unregister func()
 
 	mu       sync.Mutex
 	stopped  bool
@@ -49,17 +51,14 @@ type pendingProbe struct {
 	from    netip.Addr
 }
 
-// segState is one segment's liveness (collect's rule: down after DetectMultiplier consecutive
-// losses, up after UpMultiplier consecutive crossings), as echo jobs keep it themselves and
-// timestamped jobs copy it from the collector's transitions.
+// segState is one segment's liveness and last figures. Echo jobs run the liveness machine of
+// oam/collect themselves; timestamped jobs copy the state from their collector's transitions.
 type segState struct {
 	from, to    string
-	live        collect.Liveness
+	live        collect.Machine
 	changedAt   time.Time
 	transitions int
 	lost        uint64
-	upRun       int
-	downRun     int
 	unsynced    bool
 	lastDelay   time.Duration
 	haveDelay   bool
@@ -221,7 +220,8 @@ func (rj *runningJob) sendFailed(m *Monitor, seq uint16, err error) {
 	m.log.Debug("send probe", "job", rj.job.Name, "err", err)
 }
 
-func (rj *runningJob) reply(m *Monitor, seq uint16, r *probes.Received) {
+func (rj *runningJob) reply(m *Monitor, r *probes.Match) {
+	seq := r.Seq
 	rj.mu.Lock()
 	defer rj.mu.Unlock()
 	slot := &rj.pending[seq&rj.mask]
@@ -251,14 +251,15 @@ func (rj *runningJob) resolveReply(m *Monitor, slot *pendingProbe, rtt time.Dura
 		Status: "reply", FlowLabel: rj.flowLabel(slot.seq), From: slot.from.String(), RTTMillis: ms(rtt)})
 }
 
-func (rj *runningJob) icmpError(m *Monitor, seq uint16, r *probes.Received, msg *probes.ICMPv6Message) {
+func (rj *runningJob) icmpError(m *Monitor, r *probes.Match) {
+	seq := r.Seq
 	rj.mu.Lock()
 	slot := &rj.pending[seq&rj.mask]
 	if !slot.open || slot.seq != seq || slot.early {
 		rj.mu.Unlock()
 		return
 	}
-	desc := probes.DescribeError(msg.Type, msg.Code, msg.Info)
+	desc := probes.DescribeError(r.Type, r.Code, r.Info)
 	rj.errorsN++
 	rj.lastErr = desc + " from " + r.From.String()
 	rj.resolveLost(m, slot, r.Time, rj.lastErr)
@@ -294,32 +295,26 @@ func (rj *runningJob) resolveLost(m *Monitor, slot *pendingProbe, now time.Time,
 		Status: status, FlowLabel: rj.flowLabel(slot.seq), Error: errText})
 }
 
-// outcome runs segment i's liveness state machine. rj.mu held.
+// outcome runs segment i's liveness state machine (collect.Machine). rj.mu held.
 func (rj *runningJob) outcome(m *Monitor, i int, crossed bool, now time.Time) {
 	s := &rj.segs[i]
-	var to collect.Liveness
-	if crossed {
-		s.downRun = 0
-		s.upRun++
-		if s.live == collect.LiveUp || s.upRun < rj.job.UpMultiplier {
-			return
-		}
-		to = collect.LiveUp
-	} else {
-		s.upRun = 0
-		s.downRun++
-		if s.live == collect.LiveDown || s.downRun < rj.job.DetectMultiplier {
-			return
-		}
-		to = collect.LiveDown
+	s.live.Detect, s.live.Up = rj.job.DetectMultiplier, rj.job.UpMultiplier
+	old := s.live.State
+	if to, changed := s.live.Observe(crossed); changed {
+		rj.noteTransition(m, i, old, to, now)
 	}
-	rj.transition(m, i, to, now)
 }
 
+// transition sets segment i's state as a timestamped job's collector decided it. rj.mu held.
 func (rj *runningJob) transition(m *Monitor, i int, to collect.Liveness, now time.Time) {
+	old := rj.segs[i].live.State
+	rj.segs[i].live.State = to
+	rj.noteTransition(m, i, old, to, now)
+}
+
+func (rj *runningJob) noteTransition(m *Monitor, i int, old, to collect.Liveness, now time.Time) {
 	s := &rj.segs[i]
-	old := s.live
-	s.live, s.changedAt = to, now
+	s.changedAt = now
 	s.transitions++
 	m.log.Info("liveness", "job", rj.job.Name, "segment", i, "from", s.from, "to", s.to, "old", old.String(), "new", to.String())
 }
@@ -382,7 +377,7 @@ func (rj *runningJob) state() JobState {
 		st.LastRTTms = &v
 	}
 	for i, s := range rj.segs {
-		ss := SegmentState{Index: i, From: s.from, To: s.to, State: s.live.String(), Transitions: s.transitions,
+		ss := SegmentState{Index: i, From: s.from, To: s.to, State: s.live.State.String(), Transitions: s.transitions,
 			Lost: s.lost, Unsynchronised: s.unsynced}
 		if !s.changedAt.IsZero() {
 			t := s.changedAt

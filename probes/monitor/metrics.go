@@ -116,7 +116,7 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 			s := &rj.segs[i]
 			jm.segLost[i].Collect(ch)
 			d := jm.segDesc[i]
-			switch s.live {
+			switch s.live.State {
 			case collect.LiveUp:
 				ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
 			case collect.LiveDown:
@@ -156,7 +156,7 @@ func (m *Monitor) registerMetrics() {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "unmatched_replies_total",
 			Help: "Echo replies and errors on the shared socket whose identifier belongs to no job (other pingers on the host)."},
 			func() float64 {
-				return float64(m.unmatch.Load())
+				return float64(m.demux.Unmatched())
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",
 			Help: "1 when the last load of the jobs file (start or SIGHUP) succeeded; 0 when it was refused and the previous jobs run on."},

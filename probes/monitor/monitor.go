@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -40,10 +38,11 @@ type Options struct {
 // Monitor runs jobs. Create it with New, start it with Run; Reload, Jobs, Handler and Lateness
 // may be called from any goroutine.
 type Monitor struct {
-	opts Options
-	log  *slog.Logger
-	conn *probes.Conn
-	reg  *prometheus.Registry
+	opts  Options
+	log   *slog.Logger
+	conn  *probes.Conn
+	demux *probes.Demux
+	reg   *prometheus.Registry
 	// sendMu serialises Conn.Send, which is not safe for concurrent use (the scheduler is its
 	// only caller today).
 	sendMu sync.Mutex
@@ -61,7 +60,6 @@ type Monitor struct {
 	runCtx   context.Context
 	wg       sync.WaitGroup
 	sched    *scheduler
-	unmatch  atomic.Uint64
 	resultMu sync.Mutex
 	results  *bufio.Writer
 
@@ -109,9 +107,10 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("monitor: open the shared probe sockets: %w", err)
 	}
+	m.demux = probes.NewDemux(m.conn)
 	m.registerMetrics()
 	if _, err := m.Reload(cfg); err != nil {
-		m.conn.Close()
+		m.demux.Close()
 		return nil, err
 	}
 	return m, nil
@@ -167,7 +166,10 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	for name, old := range m.jobs {
 		if next[name] != old {
 			old.stop()
-			delete(m.byID, old.id)
+			if m.byID[old.id] == old {
+				delete(m.byID, old.id)
+				old.unregister()
+			}
 			if next[name] == nil {
 				st.Removed++
 			}
@@ -177,6 +179,7 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	for _, rj := range fresh {
 		if rj.job.Kind == KindEcho {
 			m.byID[rj.id] = rj
+			m.route(rj)
 		}
 		if m.runCtx != nil {
 			m.start(rj)
@@ -262,23 +265,19 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 
-	m.wg.Add(2)
+	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		m.sched.run(ctx)
 	}()
-	recvErr := make(chan error, 1)
-	go func() {
-		defer m.wg.Done()
-		recvErr <- m.receive(ctx)
-	}()
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-recvErr:
+	case <-m.demux.Done():
+		err = m.demux.Err()
 	}
-	cancel()       // before taking mu below: a Reload from now on starts nothing
-	m.conn.Close() // unblocks the receiver
+	cancel()        // before taking mu below: a Reload from now on starts nothing
+	m.demux.Close() // closes the socket
 	m.mu.Lock()
 	for _, rj := range m.jobs {
 		rj.stop()
@@ -298,57 +297,22 @@ func (m *Monitor) Run(ctx context.Context) error {
 	return nil
 }
 
-// receive reads every ICMPv6 message of the shared socket and hands echo replies and errors
-// quoting our probes to their job, found by echo identifier.
-func (m *Monitor) receive(ctx context.Context) error {
-	var (
-		r   probes.Received
-		msg probes.ICMPv6Message
-	)
-	for ctx.Err() == nil {
-		err := m.conn.Receive(time.Now().Add(time.Second), &r)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
-				continue
-			}
-			return fmt.Errorf("receive: %w", err)
-		}
-		if probes.ParseICMPv6(r.ICMPv6, &msg) != nil {
-			continue
-		}
-		var id, seq uint16
-		switch {
-		case msg.Type == probes.ICMPv6EchoReply:
-			id, seq = msg.ID, msg.Seq
-		case msg.IsError() && msg.Quote.HasEcho:
-			id, seq = msg.Quote.ID, msg.Quote.Seq
-		default:
-			continue
-		}
-		m.mu.RLock()
-		rj := m.byID[id]
-		m.mu.RUnlock()
-		if rj == nil {
-			m.unmatch.Add(1)
-		}
-		if rj == nil {
-			continue
-		}
-		if msg.Type == probes.ICMPv6EchoReply {
-			rj.reply(m, seq, &r)
+// route hands the echo replies and errors of rj's identifier, read by the shared Demux, to rj.
+// Called with m.mu held.
+func (m *Monitor) route(rj *runningJob) {
+	unregister, err := m.demux.Register(rj.id, func(mt *probes.Match) {
+		if mt.Reply {
+			rj.reply(m, mt)
 		} else {
-			rj.icmpError(m, seq, &r, &msg)
+			rj.icmpError(m, mt)
 		}
+	})
+	if err != nil {
+		// Identifiers are allocated unique among the jobs; another one here is a bug.
+		m.log.Error("route echo replies", "job", rj.job.Name, "err", err)
+		return
 	}
-	return nil
-}
-
-func isTimeout(err error) bool {
-	var ne interface{ Timeout() bool }
-	return errors.As(err, &ne) && ne.Timeout()
+	rj.unregister = unregister
 }
 
 // send is called by the scheduler for one echo probe.

@@ -48,7 +48,7 @@ func TestLivenessStateMachine(t *testing.T) {
 	for i, s := range steps {
 		now = now.Add(time.Second)
 		rj.outcome(m, 0, s.crossed, now)
-		if got := rj.segs[0].live; got != s.want {
+		if got := rj.segs[0].live.State; got != s.want {
 			t.Fatalf("step %d (crossed %v): %v, want %v", i, s.crossed, got, s.want)
 		}
 	}

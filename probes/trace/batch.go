@@ -3,11 +3,8 @@ package trace
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
-	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -77,15 +74,16 @@ type response struct {
 	quoteHopLimit uint8
 }
 
-// engine owns the sockets of one run and the goroutine that reads them.
+// engine owns the sockets of one run and the Demux that reads them.
 type engine struct {
-	conn      *probes.Conn
+	conn      probes.PacketConn
+	demux     *probes.Demux
 	id        uint16
 	templates []template
 	nextSeq   uint16
 	responses chan response
-	wg        sync.WaitGroup
-	closing   atomic.Bool
+	quit      chan struct{}
+	closeOnce sync.Once
 	// sendGap spaces consecutive probes (Options.SendInterval).
 	sendGap time.Duration
 	// sentProbes counts every probe sent in the run.
@@ -94,61 +92,30 @@ type engine struct {
 	txKeys map[uint32]*outcome
 }
 
-func newEngine(conn *probes.Conn, id uint16, templates []template, gap time.Duration) *engine {
+func newEngine(conn probes.PacketConn, id uint16, templates []template, gap time.Duration) *engine {
 	e := &engine{conn: conn, id: id, templates: templates, responses: make(chan response, 1024),
-		sendGap: gap, txKeys: map[uint32]*outcome{}}
-	e.wg.Add(1)
-	go e.receive()
+		quit: make(chan struct{}), sendGap: gap, txKeys: map[uint32]*outcome{}}
+	e.demux = probes.NewDemux(conn)
+	// The run's own Demux: the identifier is free. The handler waits for room (a trace
+	// never drops an answer) until the engine closes.
+	_, _ = e.demux.Register(id, func(m *probes.Match) {
+		r := response{seq: m.Seq, from: m.From, at: m.Time, kernel: m.Kernel, icmpType: m.Type,
+			icmpCode: m.Code, info: m.Info, quotedSL: m.QuotedSL, quoteHopLimit: m.QuoteHopLimit, kind: oam.KindError}
+		if m.Reply {
+			r.kind = oam.KindReply
+		}
+		select {
+		case e.responses <- r:
+		case <-e.quit:
+		}
+	})
 	return e
 }
 
-// close closes the sockets and waits for the receiver goroutine.
+// close closes the sockets and waits for the Demux's goroutine.
 func (e *engine) close() error {
-	e.closing.Store(true)
-	err := e.conn.Close()
-	e.wg.Wait()
-	return err
-}
-
-// receive reads ICMPv6 until the Conn is closed and hands on what belongs to this run.
-func (e *engine) receive() {
-	defer e.wg.Done()
-	defer close(e.responses)
-	var rx probes.Received
-	var msg probes.ICMPv6Message
-	for {
-		if err := e.conn.Receive(time.Time{}, &rx); err != nil {
-			if e.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil {
-			continue
-		}
-		r := response{from: rx.From, at: rx.Time, kernel: rx.TimeFromKernel, icmpType: msg.Type,
-			icmpCode: msg.Code, info: msg.Info, quotedSL: -1}
-		switch {
-		case msg.Type == probes.ICMPv6EchoReply:
-			if msg.ID != e.id {
-				continue
-			}
-			r.seq, r.kind = msg.Seq, oam.KindReply
-		case msg.IsError():
-			q := &msg.Quote
-			if !q.HasEcho || q.ID != e.id {
-				continue
-			}
-			r.seq, r.kind = q.Seq, oam.KindError
-			r.quoteHopLimit = q.HopLimit
-			if q.HasSRH {
-				r.quotedSL = int(q.SRH.SegmentsLeft)
-			}
-		default:
-			continue
-		}
-		e.responses <- r
-	}
+	e.closeOnce.Do(func() { close(e.quit) })
+	return e.demux.Close()
 }
 
 // batch sends specs and collects their outcomes. It returns when every probe for which needed
@@ -233,11 +200,14 @@ func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duratio
 		case <-deadline.C:
 			e.stamp()
 			return out, nil
-		case r, ok := <-e.responses:
-			if !ok {
-				return out, errors.New("receive socket closed")
-			}
+		case r := <-e.responses:
 			handle(r)
+		case <-e.demux.Done():
+			e.stamp()
+			if err := e.demux.Err(); err != nil {
+				return out, err
+			}
+			return out, errors.New("receive socket closed")
 		}
 	}
 	e.stamp()
