@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -15,13 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/stamp"
 )
-
-// stampMaxSize is the largest test packet (UDP payload) the agent's reflector answers: it never
-// sends a reply longer than 1232 bytes, and a reply is as long as the request.
-const stampMaxSize = 1232
 
 // stampRejected are the flags that have no meaning for STAMP test packets, with the reason.
 var stampRejected = map[string]string{
@@ -46,14 +41,8 @@ var stampRejected = map[string]string{
 
 // stampOptions is what `srv6-ping --stamp` does, from the flags.
 type stampOptions struct {
-	Target      oam.Target
-	Port        uint16
-	Count       int
-	Interval    time.Duration
-	Timeout     time.Duration
-	Size        int // UDP payload of a test packet
-	Source      netip.Addr
-	SharedClock bool
+	Target oam.Target
+	stamp.Options
 }
 
 // parseStamp reads the flags of --stamp mode; errors name the flag.
@@ -93,8 +82,8 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 	}
 	o.Size = oam.STAMPPacketSize
 	if c.IsSet("s") {
-		if s := c.Int("s"); s < oam.STAMPPacketSize || s > stampMaxSize {
-			return o, fmt.Errorf("-s %d: with --stamp the test packet's UDP payload must be %d to %d bytes", s, oam.STAMPPacketSize, stampMaxSize)
+		if s := c.Int("s"); s < oam.STAMPPacketSize || s > stamp.MaxSize {
+			return o, fmt.Errorf("-s %d: with --stamp the test packet's UDP payload must be %d to %d bytes", s, oam.STAMPPacketSize, stamp.MaxSize)
 		}
 		o.Size = c.Int("s")
 	}
@@ -112,83 +101,12 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 	return o, nil
 }
 
-// One-way states of a reply: only "measured" delays are printed and summarised as delays.
-const (
-	oneWayMeasured       = "measured"
-	oneWayUnsynchronised = "unsynchronised"
-	oneWayNegative       = "negative"
-)
-
-// oneWay says whether the forward and backward delays of r can be believed: both clocks
-// synchronised (or one shared clock), and neither delay negative.
-func oneWay(r *stamp.Result, shared bool) string {
-	switch {
-	case !shared && !(r.SenderError.Synchronised() && r.ReflectorSynchronised):
-		return oneWayUnsynchronised
-	case r.Forward() < 0 || r.Backward() < 0:
-		return oneWayNegative
-	}
-	return oneWayMeasured
-}
-
-// durStats accumulates durations: count, min, max, mean and standard deviation (as ping's mdev).
-type durStats struct {
-	n          int
-	min, max   time.Duration
-	sum, sumSq float64
-}
-
-func (s *durStats) add(d time.Duration) {
-	if s.n == 0 || d < s.min {
-		s.min = d
-	}
-	if s.n == 0 || d > s.max {
-		s.max = d
-	}
-	s.n++
-	f := float64(d)
-	s.sum += f
-	s.sumSq += f * f
-}
-
-func (s *durStats) avgMdev() (time.Duration, time.Duration) {
-	if s.n == 0 {
-		return 0, 0
-	}
-	mean := s.sum / float64(s.n)
-	return time.Duration(mean), time.Duration(math.Sqrt(max(0, s.sumSq/float64(s.n)-mean*mean)))
-}
-
-// stampSummary is the statistics of a --stamp run.
-type stampSummary struct {
-	Transmitted, Received, Errors int
-	Unsynchronised, Negative      int // replies whose one-way delays are not believed
-	RTT, Forward, Backward, Resid durStats
-	MaxBound                      time.Duration
-	Elapsed                       time.Duration
-}
-
-func (s *stampSummary) lossPercent() float64 {
-	if s.Transmitted == 0 {
-		return 0
-	}
-	return float64(s.Transmitted-s.Received) * 100 / float64(s.Transmitted)
-}
-
-// stampProbe is one probe's outcome: a reply (Result), a loss, or an error from the network.
-type stampProbe struct {
-	Seq    uint32
-	Reply  *stamp.Result
-	Err    error // an ICMPv6 error reported by the socket (e.g. port unreachable)
-	OneWay string
-}
-
-func msf(d time.Duration) float64 { return float64(d) / 1e6 }
+func msf(d time.Duration) float64 { return oam.Millis(d) }
 
 // formatStampProbe is one probe as a line:
 //
 //	seq=3 rtt=0.041 ms  fwd 0.020  back 0.015  reflector 0.006 ms (one-way, ±0.002)
-func formatStampProbe(p stampProbe, o stampOptions) string {
+func formatStampProbe(p stamp.Outcome, o stampOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seq=%d", p.Seq)
 	switch {
@@ -202,15 +120,15 @@ func formatStampProbe(p stampProbe, o stampOptions) string {
 	default:
 		r := p.Reply
 		fmt.Fprintf(&b, " rtt=%.3f ms", msf(r.RoundTrip()))
-		switch p.OneWay {
-		case oneWayMeasured:
+		switch p.OneWayState() {
+		case oam.DelayMeasured:
 			fmt.Fprintf(&b, "  fwd %.3f  back %.3f  reflector %.3f ms", msf(r.Forward()), msf(r.Backward()), msf(r.Residence()))
 			if o.SharedClock {
 				b.WriteString(" (one-way, shared clock)")
 			} else {
-				fmt.Fprintf(&b, " (one-way, ±%.3f)", msf(r.ErrorBound()))
+				fmt.Fprintf(&b, " (one-way, ±%.3f)", msf(p.Forward.Bound))
 			}
-		case oneWayUnsynchronised:
+		case oam.DelayUnsynchronised:
 			fmt.Fprintf(&b, "  fwd unsync  back unsync  reflector %.3f ms (unsync = %s: no one-way delay printed)",
 				msf(r.Residence()), unsyncWho(r))
 		default:
@@ -231,31 +149,30 @@ func unsyncWho(r *stamp.Result) string {
 }
 
 // formatStampSummary writes the statistics block.
-func formatStampSummary(w io.Writer, s *stampSummary, o stampOptions, reflector netip.AddrPort) {
+func formatStampSummary(w io.Writer, s *stamp.Summary, o stampOptions, reflector netip.AddrPort) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n--- %v STAMP statistics ---\n", reflector)
 	fmt.Fprintf(&b, "%d probes transmitted, %d received", s.Transmitted, s.Received)
 	if s.Errors > 0 {
 		fmt.Fprintf(&b, ", +%d errors", s.Errors)
 	}
-	fmt.Fprintf(&b, ", %.1f%% loss, time %dms\n", s.lossPercent(), s.Elapsed.Milliseconds())
-	line := func(name string, st *durStats, note string) {
-		avg, mdev := st.avgMdev()
-		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, msf(st.min), msf(avg), msf(st.max), msf(mdev), note)
+	fmt.Fprintf(&b, ", %.1f%% loss, time %dms\n", s.LossPercent(), s.Elapsed.Milliseconds())
+	line := func(name string, st oam.StatsSummary, note string) {
+		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, msf(st.Min), msf(st.Avg), msf(st.Max), msf(st.Mdev), note)
 	}
-	if s.RTT.n > 0 {
-		line("rtt", &s.RTT, "")
+	if s.RTT.Count > 0 {
+		line("rtt", s.RTT, "")
 	}
-	if s.Forward.n > 0 {
+	if s.Forward.Count > 0 {
 		note := fmt.Sprintf(" (one-way, ±%.3f)", msf(s.MaxBound))
 		if o.SharedClock {
 			note = " (one-way, shared clock)"
 		}
-		line("fwd", &s.Forward, note)
-		line("back", &s.Backward, note)
+		line("fwd", s.Forward, note)
+		line("back", s.Backward, note)
 	}
-	if s.Resid.n > 0 {
-		line("reflector", &s.Resid, " (residence)")
+	if s.Resid.Count > 0 {
+		line("reflector", s.Resid, " (residence)")
 	}
 	if s.Unsynchronised > 0 {
 		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a clock is not synchronised (adjtimex); run chrony or PTP on both ends, or, if both are on this host (a lab of namespaces), use --shared-clock\n", s.Unsynchronised, s.Received)
@@ -275,12 +192,11 @@ type stampJSONStats struct {
 	MdevMS float64 `json:"mdev_ms"`
 }
 
-func newStampJSONStats(s *durStats) *stampJSONStats {
-	if s.n == 0 {
+func newStampJSONStats(s oam.StatsSummary) *stampJSONStats {
+	if s.Count == 0 {
 		return nil
 	}
-	avg, mdev := s.avgMdev()
-	return &stampJSONStats{Count: s.n, MinMS: msf(s.min), AvgMS: msf(avg), MaxMS: msf(s.max), MdevMS: msf(mdev)}
+	return &stampJSONStats{Count: int(s.Count), MinMS: msf(s.Min), AvgMS: msf(s.Avg), MaxMS: msf(s.Max), MdevMS: msf(s.Mdev)}
 }
 
 type stampJSONResult struct {
@@ -314,7 +230,7 @@ type stampJSONTimes struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func newStampJSONResult(p stampProbe, shared bool) stampJSONResult {
+func newStampJSONResult(p stamp.Outcome, shared bool) stampJSONResult {
 	j := stampJSONResult{Seq: p.Seq}
 	switch {
 	case p.Err != nil:
@@ -327,13 +243,10 @@ func newStampJSONResult(p stampProbe, shared bool) stampJSONResult {
 	r := p.Reply
 	j.Status = "reply"
 	j.RTTMS, j.ResidenceMS = ptr(msf(r.RoundTrip())), ptr(msf(r.Residence()))
-	j.OneWay = p.OneWay
-	if p.OneWay == oneWayMeasured {
+	j.OneWay = p.OneWayState().String()
+	if p.OneWayState() == oam.DelayMeasured {
 		j.ForwardMS, j.BackwardMS = ptr(msf(r.Forward())), ptr(msf(r.Backward()))
-		j.BoundMS = ptr(0.0)
-		if !shared {
-			j.BoundMS = ptr(msf(r.ErrorBound()))
-		}
+		j.BoundMS = ptr(msf(p.Forward.Bound))
 	} else {
 		j.RawForwardMS, j.RawBackwardMS = ptr(msf(r.Forward())), ptr(msf(r.Backward()))
 	}
@@ -364,13 +277,13 @@ type stampJSONSummary struct {
 	Negative       int             `json:"negative"`
 }
 
-func newStampJSONSummary(s *stampSummary, shared bool) stampJSONSummary {
+func newStampJSONSummary(s *stamp.Summary, shared bool) stampJSONSummary {
 	j := stampJSONSummary{Transmitted: s.Transmitted, Received: s.Received, Errors: s.Errors,
-		LossPercent: s.lossPercent(), ElapsedMS: msf(s.Elapsed), SharedClock: shared,
-		RTT: newStampJSONStats(&s.RTT), Forward: newStampJSONStats(&s.Forward),
-		Backward: newStampJSONStats(&s.Backward), Residence: newStampJSONStats(&s.Resid),
+		LossPercent: s.LossPercent(), ElapsedMS: msf(s.Elapsed), SharedClock: shared,
+		RTT: newStampJSONStats(s.RTT), Forward: newStampJSONStats(s.Forward),
+		Backward: newStampJSONStats(s.Backward), Residence: newStampJSONStats(s.Resid),
 		Unsynchronised: s.Unsynchronised, Negative: s.Negative}
-	if s.Forward.n > 0 {
+	if s.Forward.Count > 0 {
 		j.MaxBoundMS = ptr(0.0)
 		if !shared {
 			j.MaxBoundMS = ptr(msf(s.MaxBound))
@@ -406,17 +319,12 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	reflector := netip.AddrPortFrom(o.Target.Destination, o.Port)
-	client, err := stamp.Dial(stamp.Config{Target: reflector, Segments: o.Target.Segments, Source: o.Source,
-		Size: o.Size, Clock: delay.LocalClock})
+	sender, err := stamp.New(o.Target, o.Options)
 	if err != nil {
 		return fail(err)
 	}
-	defer client.Close()
-	// Ctrl-C interrupts a probe waiting for its reply: closing the socket ends the wait.
-	stopAfter := context.AfterFunc(ctx, func() { client.Close() })
-	defer stopAfter()
-	src := client.LocalAddr()
+	defer sender.Close()
+	src, reflector := sender.LocalAddr(), sender.Reflector()
 
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	quiet, stampTime := c.Bool("q"), c.Bool("D")
@@ -426,46 +334,7 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 		fmt.Fprintf(out, "SRV6-PING STAMP %s, reflector port %d: %d bytes of UDP payload, from [%s]:%d\n",
 			o.Target, o.Port, o.Size, src.Addr(), src.Port())
 	}
-	var sum stampSummary
-	start := time.Now()
-	next := start
-	for seq := uint32(1); o.Count == 0 || int(seq) <= o.Count; seq++ {
-		if !sleepUntil(ctx, next) {
-			break
-		}
-		sum.Transmitted++
-		res, err := client.Probe(seq, time.Now().Add(o.Timeout))
-		if ctx.Err() != nil {
-			break // interrupted while waiting: sent, and neither answered nor lost
-		}
-		p := stampProbe{Seq: seq}
-		var errno syscall.Errno
-		switch {
-		case err == nil:
-			p.Reply = &res
-			p.OneWay = oneWay(&res, o.SharedClock)
-			sum.Received++
-			sum.RTT.add(res.RoundTrip())
-			sum.Resid.add(res.Residence())
-			switch p.OneWay {
-			case oneWayMeasured:
-				sum.Forward.add(res.Forward())
-				sum.Backward.add(res.Backward())
-				sum.MaxBound = max(sum.MaxBound, res.ErrorBound())
-			case oneWayUnsynchronised:
-				sum.Unsynchronised++
-			default:
-				sum.Negative++
-			}
-		case errors.Is(err, stamp.ErrTimeout):
-		case errors.As(err, &errno):
-			// An ICMPv6 error the kernel reported on the socket (port or host unreachable): an
-			// error, as iputils counts them, and no reply.
-			p.Err = errno
-			sum.Errors++
-		default:
-			return fail(err)
-		}
+	sum, err := sender.Run(ctx, func(p stamp.Outcome) {
 		switch {
 		case jsonMode:
 			results = append(results, newStampJSONResult(p, o.SharedClock))
@@ -477,17 +346,14 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 		default:
 			line := formatStampProbe(p, o)
 			if stampTime {
-				now := time.Now()
-				line = fmt.Sprintf("[%d.%06d] %s", now.Unix(), now.Nanosecond()/1000, line)
+				line = receiveTime(p.Reply) + line
 			}
 			fmt.Fprintln(out, line)
 		}
-		next = next.Add(o.Interval)
-		if now := time.Now(); next.Before(now) {
-			next = now // the wait for a lost probe outlasted the interval
-		}
+	})
+	if err != nil {
+		return fail(err)
 	}
-	sum.Elapsed = time.Since(start)
 	switch {
 	case jsonMode:
 		if results == nil {
@@ -520,18 +386,13 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	return cli.Exit("", exitNoReply)
 }
 
-// sleepUntil waits until t; false when ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
+// receiveTime is -D's prefix, as iputils prints it: the time the reply was received, in
+// [seconds.microseconds]; the time of printing for a probe without a reply.
+func receiveTime(r *stamp.Result) string {
+	t := time.Now()
+	if r != nil && r.T4 != 0 {
+		off, _ := probes.TAIOffset()
+		t = time.Unix(0, r.T4-int64(off))
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
+	return fmt.Sprintf("[%d.%06d] ", t.Unix(), t.Nanosecond()/1000)
 }

@@ -349,23 +349,25 @@ func TestStampOneWayStates(t *testing.T) {
 		state, line   string
 		forwardInJSON bool
 	}{
-		{"synchronised", ordered, synced, synced, false, oneWayMeasured,
+		{"synchronised", ordered, synced, synced, false, "measured",
 			"seq=1 rtt=5.000 ms  fwd 2.000  back 3.000  reflector 1.000 ms (one-way, ±0.006)", true},
-		{"shared clock", ordered, unsynced, unsynced, true, oneWayMeasured,
+		{"shared clock", ordered, unsynced, unsynced, true, "measured",
 			"seq=1 rtt=5.000 ms  fwd 2.000  back 3.000  reflector 1.000 ms (one-way, shared clock)", true},
-		{"sender unsynchronised", ordered, unsynced, synced, false, oneWayUnsynchronised,
+		{"sender unsynchronised", ordered, unsynced, synced, false, "unsynchronised",
 			"seq=1 rtt=5.000 ms  fwd unsync  back unsync  reflector 1.000 ms (unsync = this host's clock is not synchronised: no one-way delay printed)", false},
-		{"reflector unsynchronised", ordered, synced, unsynced, false, oneWayUnsynchronised,
+		{"reflector unsynchronised", ordered, synced, unsynced, false, "unsynchronised",
 			"seq=1 rtt=5.000 ms  fwd unsync  back unsync  reflector 1.000 ms (unsync = the reflector's clock is not synchronised: no one-way delay printed)", false},
-		{"negative", skewed, synced, synced, false, oneWayNegative,
+		{"negative", skewed, synced, synced, false, "negative",
 			"seq=1 rtt=5.000 ms  fwd neg!  back neg!  reflector 1.000 ms (neg! = the two clocks disagree: no one-way delay printed)", false},
 	} {
 		r := tc.r
 		r.SenderError, r.ReflectorError, r.ReflectorSynchronised = tc.sender, tc.refl, tc.refl.Synchronised()
-		state := oneWay(&r, tc.shared)
-		o := stampOptions{SharedClock: tc.shared, Port: 862}
-		line := formatStampProbe(stampProbe{Seq: 1, Reply: &r, OneWay: state}, o)
-		j := newStampJSONResult(stampProbe{Seq: 1, Reply: &r, OneWay: state}, tc.shared)
+		out := stamp.Outcome{Seq: 1, Reply: &r}
+		out.Forward, out.Backward = stamp.Judge(&r, tc.shared)
+		state := out.OneWayState().String()
+		o := stampOptions{Options: stamp.Options{SharedClock: tc.shared, Port: 862}}
+		line := formatStampProbe(out, o)
+		j := newStampJSONResult(out, tc.shared)
 		if state != tc.state || line != tc.line || (j.ForwardMS != nil) != tc.forwardInJSON || (j.RawForwardMS != nil) == tc.forwardInJSON {
 			t.Errorf("%s: state %s, line\n%q\nwant %s,\n%q; JSON forward %v raw %v", tc.name, state, line, tc.state, tc.line, j.ForwardMS, j.RawForwardMS)
 		}

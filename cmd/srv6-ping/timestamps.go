@@ -137,6 +137,10 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	quiet, stamp := c.Bool("q"), c.Bool("D")
+	taiOffset, err := probes.TAIOffset()
+	if err != nil {
+		return fail(err)
+	}
 	enc := json.NewEncoder(out)
 	var results []delay.Result
 	var line bytes.Buffer
@@ -153,8 +157,13 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 			line.Reset()
 			_ = delay.FormatResult(&line, r, points, opts.SharedClock)
 			if stamp {
-				now := time.Now()
-				prefix := fmt.Sprintf("[%d.%06d] ", now.Unix(), now.Nanosecond()/1000)
+				// -D is the receive time, as iputils prints it: the probe's return to this
+				// host (its kernel timestamp, on CLOCK_TAI); the time of printing for a lost one.
+				at := time.Now()
+				if r.RxNs != 0 {
+					at = time.Unix(0, r.RxNs-int64(taiOffset))
+				}
+				prefix := fmt.Sprintf("[%d.%06d] ", at.Unix(), at.Nanosecond()/1000)
 				s := strings.TrimSuffix(line.String(), "\n")
 				line.Reset()
 				line.WriteString(prefix + strings.ReplaceAll(s, "\n", "\n"+prefix) + "\n")
