@@ -13,6 +13,7 @@ export GOFLAGS := -buildvcs=false
 help:
 	@echo "make build     build every command into $(BIN)/"
 	@echo "make test      every test (unit, fuzz seeds, lab tests in namespaces; needs root)"
+	@echo "make test-unit the unit tests only: no root, no lab"
 	@echo "make bench     benchmarks, printed as go test -bench output"
 	@echo "make generate  rebuild the bpf2go bindings with clang"
 	@echo "make lint      gofmt, go vet, staticcheck"

@@ -8,13 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/urfave/cli/v2"
 
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -176,19 +174,4 @@ func TestErrorsUserCanActOn(t *testing.T) {
 			t.Errorf("unprivileged: %v, stderr %q; want exit 2 naming CAP_NET_RAW", err, stderr.String())
 		}
 	})
-}
-
-func TestFlagsFirst(t *testing.T) {
-	flags := []cli.Flag{&cli.IntFlag{Name: "c"}, &cli.BoolFlag{Name: "q"}, &cli.BoolFlag{Name: "D"}, &cli.StringFlag{Name: "segs"}}
-	for _, c := range []struct{ in, want []string }{
-		{[]string{"p", "dst"}, []string{"p", "--", "dst"}},
-		{[]string{"p", "dst", "-c", "3"}, []string{"p", "-c", "3", "--", "dst"}},
-		{[]string{"p", "-qD", "dst", "--segs", "a,b"}, []string{"p", "-qD", "--segs", "a,b", "--", "dst"}},
-		{[]string{"p", "--segs=a", "dst", "-q"}, []string{"p", "--segs=a", "-q", "--", "dst"}},
-		{[]string{"p", "-c"}, []string{"p", "-c"}},
-	} {
-		if got := flagsFirst(flags, c.in); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("flagsFirst(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
 }

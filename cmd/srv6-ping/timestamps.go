@@ -5,13 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
 
 	"github.com/urfave/cli/v2"
 
@@ -71,10 +70,10 @@ func parseTimestamps(c *cli.Context) (oam.Target, delay.Options, error) {
 		return target, opts, fmt.Errorf("-Q %d: the traffic class must be 0 to 255", q)
 	}
 	opts.TrafficClass = uint8(c.Int("Q"))
-	if opts.FlowLabel, err = parseFlowLabel(c.String("F")); err != nil {
+	if opts.FlowLabel, err = s6cli.ParseFlowLabel(c.String("F")); err != nil {
 		return target, opts, err
 	}
-	if opts.Source, opts.Interface, err = parseSource(c.String("I")); err != nil {
+	if opts.Source, opts.Interface, err = s6cli.ParseSource(c.String("I")); err != nil {
 		return target, opts, err
 	}
 	if c.IsSet("hmac-keyid") || c.IsSet("hmac-secret-file") {
@@ -121,7 +120,7 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	closePcap, err := openPcap(c, &opts.Tap)
+	closePcap, err := s6cli.OpenPcap("srv6-ping", c.Path("pcap"), &opts.Tap)
 	if err != nil {
 		return fail(err)
 	}
@@ -159,11 +158,11 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 			if stamp {
 				// -D is the receive time, as iputils prints it: the probe's return to this
 				// host (its kernel timestamp, on CLOCK_TAI); the time of printing for a lost one.
-				at := time.Now()
+				var at time.Time
 				if r.RxNs != 0 {
 					at = time.Unix(0, r.RxNs-int64(taiOffset))
 				}
-				prefix := fmt.Sprintf("[%d.%06d] ", at.Unix(), at.Nanosecond()/1000)
+				prefix := s6cli.ReceiveTime(at)
 				s := strings.TrimSuffix(line.String(), "\n")
 				line.Reset()
 				line.WriteString(prefix + strings.ReplaceAll(s, "\n", "\n"+prefix) + "\n")
@@ -199,42 +198,6 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 		return nil
 	}
 	return cli.Exit("", exitNoReply)
-}
-
-// openPcap opens --pcap's file and sets *tap; the function it returns closes it and reports a
-// write error.
-func openPcap(c *cli.Context, tap *probes.Tap) (func(), error) {
-	path := c.Path("pcap")
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--pcap: %w", err)
-	}
-	t, err := probes.NewPcapTap(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--pcap %s: %w", path, err)
-	}
-	*tap = t
-	return func() {
-		if err := errors.Join(t.Err(), f.Close()); err != nil {
-			fmt.Fprintln(os.Stderr, "srv6-ping: --pcap: "+err.Error())
-		}
-	}, nil
-}
-
-// parseFlowLabel reads -F: hex, at most 20 bits; "" is 0.
-func parseFlowLabel(f string) (uint32, error) {
-	if f == "" {
-		return 0, nil
-	}
-	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(f), "0x"), 16, 32)
-	if err != nil || v > 0xfffff {
-		return 0, fmt.Errorf("-F %s: the flow label is a hex number of at most 20 bits (0 to fffff)", f)
-	}
-	return uint32(v), nil
 }
 
 // printHints adds a line after the statistics for each kind of segment without a delay.

@@ -1,0 +1,32 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// flags are every flag of srv6-trace, in --help's order.
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
+		&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo probe itself instead of H.Encaps (outer IPv6 + SRH, the default)"},
+		&cli.IntFlag{Name: "q", Value: 3, Usage: "`NQUERIES` probes per hop (1-10)"},
+		&cli.Float64Flag{Name: "w", Value: 2, Usage: "`SECONDS` to wait for answers after the last probe of a wave"},
+		&cli.IntFlag{Name: "m", Value: 30, Usage: "`MAX_HOPS`: the largest hop limit probed"},
+		&cli.IntFlag{Name: "f", Value: 1, Usage: "`FIRST_HOP`: the hop limit to start from"},
+		&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
+		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits) of the probes; with --ecmp the first flow"},
+		&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (default 0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},
+		&cli.BoolFlag{Name: "no-retry", Usage: "do not probe silent hops a second time after 1.1 s (the retry gets answers from routers that rate-limit ICMPv6 errors)"},
+		&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},
+		&cli.BoolFlag{Name: "ecmp", Usage: "find every equal-cost branch by varying the flow label (MDA stopping rule, 95% confidence) and print them as a tree"},
+		&cli.IntFlag{Name: "max-flows", Value: 256, Usage: "--ecmp: at most `N` flow labels (6-4096)"},
+		&cli.BoolFlag{Name: "per-segment", Usage: "probe each prefix of the segment list with a loop-back echo: which segments are alive and their round trip"},
+		&cli.BoolFlag{Name: "timestamps", Usage: "--per-segment: then send timestamped probes along the whole list and print each segment's one-way delay (median, p99) from srv6-agent's End.OAM SIDs; every segment, the destination included, must be a SID that sends the probe on"},
+		&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (a lab of namespaces): no synchronisation needed, no error bound"},
+		&cli.IntFlag{Name: "timestamp-count", Value: 10, Usage: "--timestamps: `N` timestamped probes (1-1000)"},
+		&cli.BoolFlag{Name: "agent-nexthops", Usage: "then ask srv6-agent on every SID node (End.OAM SIDs) for its FIB next hops toward the next segment and print them under the SID, with --ecmp next to the branches MDA found; needs --segs"},
+		&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
+		&cli.StringFlag{Name: "topology", Usage: "srv6-testnet `TOPOLOGY` (bundled name or YAML file) whose node names label hops, name SID behaviours and may be used in --expect"},
+		&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
+		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
+	}
+}
