@@ -13,6 +13,7 @@ import (
 	"time"
 
 	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 
 	"github.com/urfave/cli/v2"
 
@@ -78,16 +79,16 @@ func run(c *cli.Context) error {
 	opts = pinger.Options()
 
 	out := os.Stdout
-	printer := &ping.Printer{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D")}
+	printer := &output.PingPrinter{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D")}
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	enc := json.NewEncoder(out)
-	var results []ping.JSONResult
+	var results []output.PingResult
 	emit := func(r oam.Result) {
 		switch {
 		case jsonMode:
-			results = append(results, ping.NewJSONResult(r))
+			results = append(results, output.NewPingResult(r))
 		case linesMode:
-			j := ping.NewJSONResult(r)
+			j := output.NewPingResult(r)
 			j.Type = "result"
 			_ = enc.Encode(j)
 		default:
@@ -103,22 +104,12 @@ func run(c *cli.Context) error {
 	}
 	switch {
 	case jsonMode:
-		if results == nil {
-			results = []ping.JSONResult{}
-		}
-		doc := ping.JSONDocument{
-			Command: "srv6-ping", Version: 1,
-			Target:  ping.NewJSONTarget(target, opts.Encoding, src.String()),
-			Options: ping.NewJSONOptions(opts),
-			Results: results,
-			Summary: ping.NewJSONSummary(summary),
-		}
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
+		doc := output.NewPingDocument(target, opts.Encoding.String(), src, output.NewPingOptions(opts), results, output.NewPingSummary(summary))
+		if err := s6cli.WriteJSON(out, doc); err != nil {
 			return fail(err)
 		}
 	case linesMode:
-		s := ping.NewJSONSummary(summary)
+		s := output.NewPingSummary(summary)
 		s.Type = "summary"
 		_ = enc.Encode(s)
 	default:

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"strings"
-	"syscall"
 	"time"
 
 	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 
 	"github.com/urfave/cli/v2"
 
@@ -103,88 +100,6 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 	return o, nil
 }
 
-func msf(d time.Duration) float64 { return oam.Millis(d) }
-
-// formatStampProbe is one probe as a line:
-//
-//	seq=3 rtt=0.041 ms  fwd 0.020  back 0.015  reflector 0.006 ms (one-way, ±0.002)
-func formatStampProbe(p stamp.Outcome, o stampOptions) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "seq=%d", p.Seq)
-	switch {
-	case p.Err != nil:
-		fmt.Fprintf(&b, " error: %v", p.Err)
-		if errors.Is(p.Err, syscall.ECONNREFUSED) {
-			fmt.Fprintf(&b, " (port unreachable: is srv6-agent's reflector listening on port %d of %s?)", o.Port, o.Target.Destination)
-		}
-	case p.Reply == nil:
-		fmt.Fprintf(&b, " lost (no reply within %v)", o.Timeout)
-	default:
-		r := p.Reply
-		fmt.Fprintf(&b, " rtt=%.3f ms", msf(r.RoundTrip()))
-		switch p.OneWayState() {
-		case oam.DelayMeasured:
-			fmt.Fprintf(&b, "  fwd %.3f  back %.3f  reflector %.3f ms", msf(r.Forward()), msf(r.Backward()), msf(r.Residence()))
-			if o.SharedClock {
-				b.WriteString(" (one-way, shared clock)")
-			} else {
-				fmt.Fprintf(&b, " (one-way, ±%.3f)", msf(p.Forward.Bound))
-			}
-		case oam.DelayUnsynchronised:
-			fmt.Fprintf(&b, "  fwd unsync  back unsync  reflector %.3f ms (unsync = %s: no one-way delay printed)",
-				msf(r.Residence()), unsyncWho(r))
-		default:
-			fmt.Fprintf(&b, "  fwd neg!  back neg!  reflector %.3f ms (neg! = the two clocks disagree: no one-way delay printed)", msf(r.Residence()))
-		}
-	}
-	return b.String()
-}
-
-func unsyncWho(r *stamp.Result) string {
-	switch {
-	case !r.SenderError.Synchronised() && !r.ReflectorSynchronised:
-		return "neither clock is synchronised"
-	case !r.SenderError.Synchronised():
-		return "this host's clock is not synchronised"
-	}
-	return "the reflector's clock is not synchronised"
-}
-
-// formatStampSummary writes the statistics block.
-func formatStampSummary(w io.Writer, s *stamp.Summary, o stampOptions, reflector netip.AddrPort) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n--- %v STAMP statistics ---\n", reflector)
-	fmt.Fprintf(&b, "%d probes transmitted, %d received", s.Transmitted, s.Received)
-	if s.Errors > 0 {
-		fmt.Fprintf(&b, ", +%d errors", s.Errors)
-	}
-	fmt.Fprintf(&b, ", %.1f%% loss, time %dms\n", s.LossPercent(), s.Elapsed.Milliseconds())
-	line := func(name string, st oam.StatsSummary, note string) {
-		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, msf(st.Min), msf(st.Avg), msf(st.Max), msf(st.Mdev), note)
-	}
-	if s.RTT.Count > 0 {
-		line("rtt", s.RTT, "")
-	}
-	if s.Forward.Count > 0 {
-		note := fmt.Sprintf(" (one-way, ±%.3f)", msf(s.MaxBound))
-		if o.SharedClock {
-			note = " (one-way, shared clock)"
-		}
-		line("fwd", s.Forward, note)
-		line("back", s.Backward, note)
-	}
-	if s.Resid.Count > 0 {
-		line("reflector", s.Resid, " (residence)")
-	}
-	if s.Unsynchronised > 0 {
-		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a clock is not synchronised (adjtimex); run chrony or PTP on both ends, or, if both are on this host (a lab of namespaces), use --shared-clock\n", s.Unsynchronised, s.Received)
-	}
-	if s.Negative > 0 {
-		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a negative one-way delay (the two clocks disagree by more than the delay)\n", s.Negative, s.Received)
-	}
-	_, _ = io.WriteString(w, b.String())
-}
-
 // runStamp is `srv6-ping --stamp`: STAMP test packets (probes/stamp) to srv6-agent's reflector.
 func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	o, err := parseStamp(c)
@@ -201,7 +116,7 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	quiet, stampTime := c.Bool("q"), c.Bool("D")
 	enc := json.NewEncoder(out)
-	var results []stampJSONResult
+	var results []output.StampResult
 	if !jsonMode && !linesMode {
 		fmt.Fprintf(out, "SRV6-PING STAMP %s, reflector port %d: %d bytes of UDP payload, from [%s]:%d\n",
 			o.Target, o.Port, o.Size, src.Addr(), src.Port())
@@ -209,14 +124,14 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	sum, err := sender.Run(ctx, func(p stamp.Outcome) {
 		switch {
 		case jsonMode:
-			results = append(results, newStampJSONResult(p, o.SharedClock))
+			results = append(results, output.NewStampResult(p, o.SharedClock))
 		case linesMode:
-			j := newStampJSONResult(p, o.SharedClock)
+			j := output.NewStampResult(p, o.SharedClock)
 			j.Type = "result"
 			_ = enc.Encode(j)
 		case quiet:
 		default:
-			line := formatStampProbe(p, o)
+			line := output.FormatStampOutcome(p, o.Target, o.Options)
 			if stampTime {
 				line = stampReceiveTime(p.Reply) + line
 			}
@@ -228,29 +143,15 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	switch {
 	case jsonMode:
-		if results == nil {
-			results = []stampJSONResult{}
-		}
-		segs := make([]string, len(o.Target.Segments))
-		for i, s := range o.Target.Segments {
-			segs[i] = s.String()
-		}
-		doc := stampJSONDocument{Command: "srv6-ping", Mode: "stamp", Version: 1,
-			Destination: o.Target.Destination.String(), Segments: segs, Reflector: reflector.String(),
-			Source: src.Addr().String(),
-			Options: stampJSONOptions{Count: o.Count, IntervalS: o.Interval.Seconds(), TimeoutS: o.Timeout.Seconds(),
-				Size: o.Size, SharedClock: o.SharedClock},
-			Results: results, Summary: newStampJSONSummary(&sum, o.SharedClock)}
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
+		if err := s6cli.WriteJSON(out, output.NewStampDocument(o.Target, o.Options, src, reflector, results, &sum)); err != nil {
 			return fail(err)
 		}
 	case linesMode:
-		s := newStampJSONSummary(&sum, o.SharedClock)
+		s := output.NewStampSummary(&sum, o.SharedClock)
 		s.Type = "summary"
 		_ = enc.Encode(s)
 	default:
-		formatStampSummary(out, &sum, o, reflector)
+		output.FormatStampSummary(out, &sum, o.Options, reflector)
 	}
 	if sum.Received > 0 {
 		return nil

@@ -22,9 +22,14 @@ import (
 
 // stampJSON is the part of --stamp --json the tests check.
 type stampJSON struct {
-	Mode, Reflector, Source string
-	Segments                []string
-	Results                 []struct {
+	SchemaVersion int `json:"schema_version"`
+	Mode          string
+	Target        struct {
+		Source   string
+		Segments []string
+	}
+	STAMP   struct{ Reflector string } `json:"stamp"`
+	Results []struct {
 		Seq          uint32
 		Status       string
 		OneWay       string                          `json:"one_way"`
@@ -116,12 +121,12 @@ func TestStampLab(t *testing.T) {
 			if err := json.Unmarshal([]byte(jout), &doc); err != nil {
 				t.Fatal(err)
 			}
-			if doc.Mode != "stamp" || doc.Reflector != "[fc00:0:4::1]:862" || len(doc.Results) != n ||
+			if doc.SchemaVersion != 2 || doc.Mode != "stamp" || doc.STAMP.Reflector != "[fc00:0:4::1]:862" || len(doc.Results) != n ||
 				doc.Summary.Received != n || doc.Summary.Forward == nil || doc.Summary.Forward.Count != n {
-				t.Fatalf("mode %q reflector %s, %d results, %d received, forward %+v", doc.Mode, doc.Reflector, len(doc.Results), doc.Summary.Received, doc.Summary.Forward)
+				t.Fatalf("schema %d mode %q reflector %s, %d results, %d received, forward %+v", doc.SchemaVersion, doc.Mode, doc.STAMP.Reflector, len(doc.Results), doc.Summary.Received, doc.Summary.Forward)
 			}
-			if len(doc.Segments) != tc.wantSegs {
-				t.Errorf("segments %v", doc.Segments)
+			if len(doc.Target.Segments) != tc.wantSegs {
+				t.Errorf("segments %v", doc.Target.Segments)
 			}
 			for _, r := range doc.Results {
 				if r.Status != "reply" || r.OneWay != "measured" || r.RTTMS == nil || r.ForwardMS == nil || r.BackwardMS == nil || r.TAINs == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 
 	"github.com/urfave/cli/v2"
 
@@ -148,13 +149,13 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 		case jsonMode:
 			results = append(results, r)
 		case linesMode:
-			j := delay.NewJSONResult(r, points)
+			j := output.NewDelayResult(r, points)
 			j.Type = "result"
 			_ = enc.Encode(j)
 		case quiet:
 		default:
 			line.Reset()
-			_ = delay.FormatResult(&line, r, points, opts.SharedClock)
+			_ = output.FormatDelayResult(&line, r, points, opts.SharedClock)
 			if stamp {
 				// -D is the receive time, as iputils prints it: the probe's return to this
 				// host (its kernel timestamp, on CLOCK_TAI); the time of printing for a lost one.
@@ -180,16 +181,15 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	switch {
 	case jsonMode:
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(delay.NewJSONDocument(p, results, sum)); err != nil {
+		if err := s6cli.WriteJSON(out, output.NewDelayDocument(p, target, results, sum)); err != nil {
 			return fail(err)
 		}
 	case linesMode:
-		s := delay.NewJSONSummary(sum)
+		s := output.NewDelaySummary(sum)
 		s.Type = "summary"
 		_ = enc.Encode(s)
 	default:
-		if err := delay.FormatSummary(out, sum, points, target.Destination.String()); err != nil {
+		if err := output.FormatDelaySummary(out, sum, points, target.Destination.String()); err != nil {
 			return fail(err)
 		}
 		printHints(out, sum, p.Source().String())

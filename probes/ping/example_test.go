@@ -22,11 +22,12 @@ func ExampleProbe() {
 	}
 	job := probes.Bind(ping.Probe, ping.Options{Count: 5, Interval: 200 * time.Millisecond, Encoding: probes.Insert})
 
-	printer := &ping.Printer{W: os.Stdout, Target: target}
-	summary, err := job(context.Background(), target, printer.Result)
+	summary, err := job(context.Background(), target, func(r oam.Result) {
+		fmt.Printf("seq=%d %v from %v rtt %v\n", r.Seq, r.Kind, r.From, r.RTT)
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err) // e.g. "first segment: no route to fc00:0:2::e (...)"
 		return
 	}
-	printer.Summary(summary)
+	fmt.Printf("%d transmitted, %d received, %.0f%% loss\n", summary.Transmitted, summary.Received, summary.Loss())
 }

@@ -1,4 +1,4 @@
-package ping
+package output
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 )
 
-// Printer writes a run the way iputils ping does, line for line: a header, one line per reply
+// PingPrinter writes a run the way iputils ping does, line for line: a header, one line per reply
 // or error, and the statistics. It is not safe for concurrent use (Probe calls emit from one
 // goroutine).
-type Printer struct {
+type PingPrinter struct {
 	W      io.Writer
 	Target oam.Target
 	// Quiet prints only the header and the statistics (ping -q).
@@ -23,7 +23,7 @@ type Printer struct {
 
 // Header prints "SRV6-PING fc00:4::1 via fc00:1::e → fc00:2::e: 56 data bytes". Without
 // segments it is "PING fc00:4::1: 56 data bytes", the line a plain ping prints.
-func (p *Printer) Header(payload int) {
+func (p *PingPrinter) Header(payload int) {
 	name := "SRV6-PING"
 	if len(p.Target.Segments) == 0 {
 		name = "PING"
@@ -32,7 +32,7 @@ func (p *Printer) Header(payload int) {
 }
 
 // Result prints one result; timeouts print nothing, as in iputils.
-func (p *Printer) Result(r oam.Result) {
+func (p *PingPrinter) Result(r oam.Result) {
 	if p.Quiet || r.Kind == oam.KindTimeout {
 		return
 	}
@@ -79,7 +79,7 @@ func (p *Printer) Result(r oam.Result) {
 //	--- fc00:4::1 srv6-ping statistics ---
 //	5 packets transmitted, 5 received, 0% packet loss, time 4005ms
 //	rtt min/avg/max/mdev = 0.071/0.080/0.091/0.007 ms
-func (p *Printer) Summary(s oam.Summary) {
+func (p *PingPrinter) Summary(s oam.Summary) {
 	name := "srv6-ping"
 	if len(p.Target.Segments) == 0 {
 		name = "ping"

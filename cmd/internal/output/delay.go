@@ -1,4 +1,4 @@
-package delay
+package output
 
 import (
 	"fmt"
@@ -9,17 +9,18 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
-// ms formats a duration in milliseconds with microsecond resolution, as ping does.
-func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+// msText formats a duration in milliseconds with microsecond resolution, as ping does.
+func msText(d time.Duration) string { return oam.FormatMillis(d) }
 
-// segmentValue is how one segment of one probe prints: its delay in ms, or why there is none.
+// segmentValue is how one segment of one probe prints: its delay in msText, or why there is none.
 // A delay that is not believed (unsynchronised, negative) never prints as a number.
 func segmentValue(s collect.SegmentResult) string {
 	switch s.State {
 	case oam.DelayMeasured:
-		return ms(s.Delay)
+		return msText(s.Delay)
 	case oam.DelayMissing:
 		return "?"
 	case oam.DelayUnsynchronised:
@@ -44,20 +45,20 @@ func segmentName(points []collect.Point, i int) string {
 	return name
 }
 
-// FormatResult writes one probe as a line:
+// FormatDelayResult writes one probe as a line:
 //
-//	seq=4 rtt=14.053 ms   src→r1 0.005   r1→r2 2.010   r2→r3 0.006   r3→h2 5.013   h2→src 7.020 ms (one-way, ±0.002)
+//	seq=4 rtt=14.053 msText   src→r1 0.005   r1→r2 2.010   r2→r3 0.006   r3→h2 5.013   h2→src 7.020 ms (one-way, ±0.002)
 //
 // then one line per liveness change it caused. points are Prober.Points(); shared says every
 // point reads one clock (printed instead of a bound).
-func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) error {
+func FormatDelayResult(w io.Writer, r delay.Result, points []collect.Point, shared bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seq=%d", r.Sequence)
 	switch r.Status {
 	case collect.StatusLost:
 		fmt.Fprintf(&b, " lost on %s (last seen by %s)", segmentName(points, r.LostOn), points[r.LastSeen].Name)
 	default:
-		fmt.Fprintf(&b, " rtt=%s ms", ms(r.RTT))
+		fmt.Fprintf(&b, " rtt=%s ms", msText(r.RTT))
 	}
 	var bound time.Duration
 	measured := 0
@@ -80,7 +81,7 @@ func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) er
 	case measured > 0 && shared:
 		b.WriteString(" ms (one-way, shared clock)")
 	case measured > 0:
-		fmt.Fprintf(&b, " ms (one-way, ±%s)", ms(bound))
+		fmt.Fprintf(&b, " ms (one-way, ±%s)", msText(bound))
 	}
 	var notes []string
 	if unsync {
@@ -106,9 +107,9 @@ func FormatResult(w io.Writer, r Result, points []collect.Point, shared bool) er
 	return err
 }
 
-// FormatSummary writes the statistics block: totals, RTT, then per segment the one-way delay
+// FormatDelaySummary writes the statistics block: totals, RTT, then per segment the one-way delay
 // statistics, the error bound, the loss on that segment and its liveness.
-func FormatSummary(w io.Writer, s Summary, points []collect.Point, target string) error {
+func FormatDelaySummary(w io.Writer, s delay.Summary, points []collect.Point, target string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n--- %s timestamped probe statistics (session %#08x) ---\n", target, s.Session)
 	loss := 0.0
@@ -118,7 +119,7 @@ func FormatSummary(w io.Writer, s Summary, points []collect.Point, target string
 	fmt.Fprintf(&b, "%d probes transmitted, %d returned, %.1f%% loss, time %dms\n",
 		s.Transmitted, s.Received, loss, s.Elapsed.Milliseconds())
 	if s.RTT.Count > 0 {
-		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", ms(s.RTT.Min), ms(s.RTT.Avg), ms(s.RTT.Max), ms(s.RTT.Mdev))
+		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", msText(s.RTT.Min), msText(s.RTT.Avg), msText(s.RTT.Max), msText(s.RTT.Mdev))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "segment\tone-way min/avg/max/mdev ms\tp50/p90/p99 ms\tbound ms\tloss\tliveness")
@@ -126,10 +127,10 @@ func FormatSummary(w io.Writer, s Summary, points []collect.Point, target string
 		name := segmentName(points, seg.Index)
 		stats, q := "-", "-"
 		if d := seg.Delay; d.Count > 0 {
-			stats = fmt.Sprintf("%s/%s/%s/%s", ms(d.Min), ms(d.Avg), ms(d.Max), ms(d.Mdev))
-			q = fmt.Sprintf("%s/%s/%s", ms(d.P50), ms(d.P90), ms(d.P99))
+			stats = fmt.Sprintf("%s/%s/%s/%s", msText(d.Min), msText(d.Avg), msText(d.Max), msText(d.Mdev))
+			q = fmt.Sprintf("%s/%s/%s", msText(d.P50), msText(d.P90), msText(d.P99))
 		}
-		bound := "±" + ms(seg.MaxBound)
+		bound := "±" + msText(seg.MaxBound)
 		if s.SharedClock {
 			bound = "shared"
 		}

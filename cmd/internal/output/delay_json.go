@@ -1,8 +1,9 @@
-package delay
+package output
 
 import (
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
 // The JSON forms of a timestamped run, documented in docs/json.md (section "delay"). Field
@@ -10,18 +11,30 @@ import (
 // nanoseconds. A delay that is not believed (state other than "measured") has no delay_ms: its
 // raw timestamp difference is in raw_ms, for diagnosis.
 
-// JSONDocument is what srv6-ping --timestamps --json prints once, at the end.
-type JSONDocument struct {
-	Command   string       `json:"command"`
-	Mode      string       `json:"mode"` // "timestamps"
-	Version   int          `json:"version"`
-	Session   uint32       `json:"session"`
-	Source    string       `json:"source"`
-	Collector string       `json:"collector"`
-	Path      []string     `json:"path"` // the segment list on the wire, visiting order
-	Points    []JSONPoint  `json:"points"`
-	Results   []JSONResult `json:"results"`
-	Summary   JSONSummary  `json:"summary"`
+// DelayRun is what an envelope of mode "timestamps" says about the run besides its target:
+// the session, the built-in collector, the segment list on the wire and the timestamping
+// points.
+type DelayRun struct {
+	Session   uint32      `json:"session"`
+	Collector string      `json:"collector"`
+	Path      []string    `json:"path"` // the segment list on the wire, visiting order
+	Points    []JSONPoint `json:"points"`
+}
+
+// DelayOptions echoes the options of a timestamped run.
+type DelayOptions struct {
+	Count       int     `json:"count"`
+	IntervalMS  float64 `json:"interval_ms"`
+	TimeoutMS   float64 `json:"timeout_ms"`
+	LingerMS    float64 `json:"linger_ms"`
+	PayloadSize int     `json:"payload_size"`
+	HopLimit    int     `json:"hop_limit"`
+	FlowLabel   uint32  `json:"flow_label"`
+	SharedClock bool    `json:"shared_clock"`
+	DetectMult  int     `json:"detect_multiplier"`
+	UpMult      int     `json:"up_multiplier"`
+	HMACKeyID   uint32  `json:"hmac_key_id"`
+	Identifier  uint16  `json:"identifier"`
 }
 
 // JSONPoint is a timestamping point.
@@ -31,8 +44,8 @@ type JSONPoint struct {
 	Kind string `json:"kind"` // source, node, return, reply
 }
 
-// JSONSegment is one segment of one probe.
-type JSONSegment struct {
+// DelaySegment is one segment of one probe.
+type DelaySegment struct {
 	From    string   `json:"from"`
 	To      string   `json:"to"`
 	State   string   `json:"state"` // measured, missing, unsynchronised, clock-unknown, negative, lost, not-reached
@@ -52,8 +65,8 @@ type JSONTransition struct {
 	AtTAINs int64  `json:"at_tai_ns"`
 }
 
-// JSONResult is one probe; --json-lines prints it with Type "result".
-type JSONResult struct {
+// DelayResult is one probe; --json-lines prints it with Type "result".
+type DelayResult struct {
 	Type        string           `json:"type,omitempty"`
 	Seq         uint32           `json:"seq"`
 	Status      string           `json:"status"` // complete, partial, lost
@@ -63,7 +76,7 @@ type JSONResult struct {
 	LostOn      *int             `json:"lost_on,omitempty"`   // segment index
 	LastSeen    string           `json:"last_seen,omitempty"` // point name, for a lost probe
 	Evicted     bool             `json:"evicted,omitempty"`
-	Segments    []JSONSegment    `json:"segments"`
+	Segments    []DelaySegment   `json:"segments"`
 	Transitions []JSONTransition `json:"transitions,omitempty"`
 }
 
@@ -79,8 +92,8 @@ type JSONStats struct {
 	P99MS  float64 `json:"p99_ms"`
 }
 
-// JSONSegmentSummary is one segment over the run.
-type JSONSegmentSummary struct {
+// DelaySegmentSummary is one segment over the run.
+type DelaySegmentSummary struct {
 	Index          int       `json:"index"`
 	From           string    `json:"from"`
 	To             string    `json:"to"`
@@ -97,19 +110,19 @@ type JSONSegmentSummary struct {
 	Transitions    int       `json:"transitions"`
 }
 
-// JSONSummary is the run's statistics; --json-lines prints it last with Type "summary".
-type JSONSummary struct {
-	Type        string               `json:"type,omitempty"`
-	Transmitted int                  `json:"transmitted"`
-	Received    int                  `json:"received"`
-	Partial     int                  `json:"partial"`
-	Lost        int                  `json:"lost"`
-	SendErrors  int                  `json:"send_errors"`
-	SharedClock bool                 `json:"shared_clock"`
-	ElapsedMS   float64              `json:"elapsed_ms"`
-	RTT         JSONStats            `json:"rtt"`
-	Segments    []JSONSegmentSummary `json:"segments"`
-	Counters    JSONCounters         `json:"counters"`
+// DelaySummary is the run's statistics; --json-lines prints it last with Type "summary".
+type DelaySummary struct {
+	Type        string                `json:"type,omitempty"`
+	Transmitted int                   `json:"transmitted"`
+	Received    int                   `json:"received"`
+	Partial     int                   `json:"partial"`
+	Lost        int                   `json:"lost"`
+	SendErrors  int                   `json:"send_errors"`
+	SharedClock bool                  `json:"shared_clock"`
+	ElapsedMS   float64               `json:"elapsed_ms"`
+	RTT         JSONStats             `json:"rtt"`
+	Segments    []DelaySegmentSummary `json:"segments"`
+	Counters    JSONCounters          `json:"counters"`
 }
 
 // JSONCounters are the collector's counters (collect.Counters).
@@ -153,9 +166,9 @@ func NewJSONPoints(points []collect.Point) []JSONPoint {
 	return out
 }
 
-// NewJSONResult converts a Result.
-func NewJSONResult(r Result, points []collect.Point) JSONResult {
-	j := JSONResult{Seq: r.Sequence, Status: r.Status.String(), TxTAINs: r.TxNs, RxTAINs: r.RxNs, Evicted: r.Evicted}
+// NewDelayResult converts a delay.Result.
+func NewDelayResult(r delay.Result, points []collect.Point) DelayResult {
+	j := DelayResult{Seq: r.Sequence, Status: r.Status.String(), TxTAINs: r.TxNs, RxTAINs: r.RxNs, Evicted: r.Evicted}
 	if r.Status != collect.StatusLost {
 		j.RTTMS = msp(float64(r.RTT) / 1e6)
 	} else {
@@ -163,7 +176,7 @@ func NewJSONResult(r Result, points []collect.Point) JSONResult {
 		j.LostOn, j.LastSeen = &lost, points[r.LastSeen].Name
 	}
 	for i, s := range r.Segments {
-		seg := JSONSegment{From: points[i].Name, To: points[i+1].Name, State: s.State.String()}
+		seg := DelaySegment{From: points[i].Name, To: points[i+1].Name, State: s.State.String()}
 		if s.State == oam.DelayMeasured {
 			seg.DelayMS, seg.BoundMS = msp(float64(s.Delay)/1e6), msp(float64(s.Bound)/1e6)
 		} else if s.HaveRaw {
@@ -178,17 +191,17 @@ func NewJSONResult(r Result, points []collect.Point) JSONResult {
 	return j
 }
 
-// NewJSONSummary converts a Summary.
-func NewJSONSummary(s Summary) JSONSummary {
-	j := JSONSummary{Transmitted: s.Transmitted, Received: s.Received, Partial: s.Partial, Lost: s.Lost,
+// NewDelaySummary converts a delay.Summary.
+func NewDelaySummary(s delay.Summary) DelaySummary {
+	j := DelaySummary{Transmitted: s.Transmitted, Received: s.Received, Partial: s.Partial, Lost: s.Lost,
 		SendErrors: s.SendErrors, SharedClock: s.SharedClock, ElapsedMS: float64(s.Elapsed) / 1e6,
-		RTT: jsonStats(s.RTT), Segments: []JSONSegmentSummary{}}
+		RTT: jsonStats(s.RTT), Segments: []DelaySegmentSummary{}}
 	c := s.Counters
 	j.Counters = JSONCounters{Records: c.Records, Slots: c.Slots, Foreign: c.Foreign, Duplicates: c.Duplicates, Late: c.Late,
 		Stale: c.Stale, Unexpected: c.Unexpected, PathMismatch: c.PathMismatch, Evicted: c.Evicted, Gaps: c.Gaps,
 		TimeMismatch: c.TimeMismatch, Reports: s.Reports, BadReports: s.BadReports, Dropped: s.Dropped}
 	for _, seg := range s.Segments {
-		j.Segments = append(j.Segments, JSONSegmentSummary{
+		j.Segments = append(j.Segments, DelaySegmentSummary{
 			Index: seg.Index, From: seg.From, To: seg.To, Delay: jsonStats(seg.Delay),
 			MaxBoundMS: float64(seg.MaxBound) / 1e6, Reached: seg.Crossed + seg.Lost, Lost: seg.Lost,
 			LossPercent: seg.LossPercent(), Missing: seg.Missing, Unsynchronised: seg.Unsynchronised,
@@ -199,16 +212,24 @@ func NewJSONSummary(s Summary) JSONSummary {
 	return j
 }
 
-// NewJSONDocument assembles the document for a finished run.
-func NewJSONDocument(p *Prober, results []Result, s Summary) JSONDocument {
-	d := JSONDocument{Command: "srv6-ping", Mode: "timestamps", Version: 1, Session: p.opts.Session,
-		Source: p.source.String(), Collector: p.collector.String(), Points: NewJSONPoints(p.points),
-		Results: []JSONResult{}, Summary: NewJSONSummary(s)}
-	for _, a := range p.path {
-		d.Path = append(d.Path, a.String())
+// NewDelayDocument assembles the envelope of a finished timestamped run.
+func NewDelayDocument(p *delay.Prober, target oam.Target, results []delay.Result, s delay.Summary) Envelope {
+	o := p.Options()
+	run := &DelayRun{Session: o.Session, Collector: p.Collector().String(), Points: NewJSONPoints(p.Points())}
+	for _, a := range p.Path() {
+		run.Path = append(run.Path, a.String())
 	}
+	opts := DelayOptions{Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), LingerMS: ms(o.Linger),
+		PayloadSize: o.PayloadSize, HopLimit: o.HopLimit, FlowLabel: o.FlowLabel, SharedClock: o.SharedClock,
+		DetectMult: o.DetectMultiplier, UpMult: o.UpMultiplier, Identifier: o.Identifier}
+	if o.HMAC != nil {
+		opts.HMACKeyID = o.HMAC.ID
+	}
+	rs := make([]DelayResult, 0, len(results))
 	for _, r := range results {
-		d.Results = append(d.Results, NewJSONResult(r, p.points))
+		rs = append(rs, NewDelayResult(r, p.Points()))
 	}
-	return d
+	return Envelope{SchemaVersion: SchemaVersion, Command: "srv6-ping", Mode: "timestamps",
+		Target: NewTarget(target, "insert", p.Source()), Options: opts, Timestamps: run,
+		Results: rs, Summary: NewDelaySummary(s)}
 }

@@ -1,37 +1,18 @@
-package ping
+package output
 
 import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/ping"
 )
 
-// The JSON forms of a ping run, as docs/json.md documents them (schema:
-// docs/json/srv6-ping.schema.json). Field names are snake_case; times are RFC 3339 with
-// nanoseconds, durations are milliseconds as numbers.
+// The JSON forms of an echo run (srv6-ping without --timestamps or --stamp), inside the
+// Envelope; docs/json.md documents them (schema: docs/json/srv6-ping.schema.json). Field names
+// are snake_case; times are RFC 3339 with nanoseconds, durations are milliseconds as numbers.
 
-// JSONDocument is what srv6-ping --json prints once, at the end.
-type JSONDocument struct {
-	Command string       `json:"command"`
-	Version int          `json:"version"`
-	Target  JSONTarget   `json:"target"`
-	Options JSONOptions  `json:"options"`
-	Results []JSONResult `json:"results"`
-	Summary JSONSummary  `json:"summary"`
-}
-
-// JSONTarget says what was pinged and how.
-type JSONTarget struct {
-	Destination string   `json:"destination"`
-	Segments    []string `json:"segments"`
-	Encoding    string   `json:"encoding"`
-	Decap       bool     `json:"decap"`
-	Source      string   `json:"source"`
-}
-
-// JSONOptions echoes the options that shape the figures.
-type JSONOptions struct {
+// PingOptions echoes the options that shape the figures.
+type PingOptions struct {
 	Count       int     `json:"count"`
 	IntervalMS  float64 `json:"interval_ms"`
 	TimeoutMS   float64 `json:"timeout_ms"`
@@ -50,8 +31,8 @@ type JSONActiveSegment struct {
 	SegmentsLeft int    `json:"segments_left"`
 }
 
-// JSONResult is one Result; --json-lines prints it with Type "result".
-type JSONResult struct {
+// PingResult is one Result; --json-lines prints it with Type "result".
+type PingResult struct {
 	Type          string             `json:"type,omitempty"`
 	Seq           int                `json:"seq"`
 	Kind          string             `json:"kind"`
@@ -72,8 +53,8 @@ type JSONResult struct {
 	ActiveSegment *JSONActiveSegment `json:"active_segment,omitempty"`
 }
 
-// JSONSummary is the statistics block; --json-lines prints it last with Type "summary".
-type JSONSummary struct {
+// PingSummary is the statistics block; --json-lines prints it last with Type "summary".
+type PingSummary struct {
 	Type        string      `json:"type,omitempty"`
 	Transmitted int         `json:"transmitted"`
 	Received    int         `json:"received"`
@@ -93,28 +74,18 @@ type JSONRTTSet struct {
 	Mdev float64 `json:"mdev"`
 }
 
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+func ms(d time.Duration) float64 { return oam.Millis(d) }
 
-func stamp(t time.Time) string {
+func rfc3339(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// NewJSONTarget describes target for the JSON document.
-func NewJSONTarget(target oam.Target, enc probes.Encoding, src string) JSONTarget {
-	segs := make([]string, 0, len(target.Segments))
-	for _, s := range target.Segments {
-		segs = append(segs, s.String())
-	}
-	return JSONTarget{Destination: target.Destination.String(), Segments: segs, Encoding: enc.String(), Decap: target.Decap, Source: src}
-}
-
-// NewJSONOptions describes the options (after defaults) of a run.
-func NewJSONOptions(o Options) JSONOptions {
-	o, _ = o.withDefaults()
-	j := JSONOptions{
+// NewPingOptions describes the options (after defaults) of a run.
+func NewPingOptions(o ping.Options) PingOptions {
+	j := PingOptions{
 		Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), PayloadSize: o.PayloadSize,
 		HopLimit: o.HopLimit, FlowLabel: o.FlowLabel, OAM: o.OAM, Identifier: o.Identifier,
 	}
@@ -124,10 +95,10 @@ func NewJSONOptions(o Options) JSONOptions {
 	return j
 }
 
-// NewJSONResult converts a Result.
-func NewJSONResult(r oam.Result) JSONResult {
-	j := JSONResult{Seq: r.Seq, Kind: r.Kind.String(), Duplicate: r.Duplicate, Late: r.Late, Error: r.Error,
-		Sent: stamp(r.Sent)}
+// NewPingResult converts a Result.
+func NewPingResult(r oam.Result) PingResult {
+	j := PingResult{Seq: r.Seq, Kind: r.Kind.String(), Duplicate: r.Duplicate, Late: r.Late, Error: r.Error,
+		Sent: rfc3339(r.Sent)}
 	if !r.Sent.IsZero() {
 		j.SentClock = r.SentClock.String()
 	}
@@ -143,7 +114,7 @@ func NewJSONResult(r oam.Result) JSONResult {
 			h := r.HopLimit
 			j.HopLimit = &h
 		}
-		j.Received = stamp(r.Received)
+		j.Received = rfc3339(r.Received)
 		j.ReceivedClock = r.ReceivedClock.String()
 		typ, code := r.ICMPType, r.ICMPCode
 		j.ICMPType, j.ICMPCode = &typ, &code
@@ -162,9 +133,9 @@ func NewJSONResult(r oam.Result) JSONResult {
 	return j
 }
 
-// NewJSONSummary converts a Summary.
-func NewJSONSummary(s oam.Summary) JSONSummary {
-	j := JSONSummary{Transmitted: s.Transmitted, Received: s.Received, Duplicates: s.Duplicates, Errors: s.Errors,
+// NewPingSummary converts a Summary.
+func NewPingSummary(s oam.Summary) PingSummary {
+	j := PingSummary{Transmitted: s.Transmitted, Received: s.Received, Duplicates: s.Duplicates, Errors: s.Errors,
 		Late: s.Late, LossPercent: s.Loss(), TimeMS: s.Elapsed.Milliseconds()}
 	if s.Received > 0 {
 		j.RTT = &JSONRTTSet{Min: ms(s.RTT.Min), Avg: ms(s.RTT.Avg), Max: ms(s.RTT.Max), Mdev: ms(s.RTT.Mdev)}

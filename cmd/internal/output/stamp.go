@@ -1,0 +1,96 @@
+package output
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes/stamp"
+)
+
+func msf(d time.Duration) float64 { return oam.Millis(d) }
+
+// FormatStampOutcome is one probe as a line:
+//
+//	seq=3 rtt=0.041 ms  fwd 0.020  back 0.015  reflector 0.006 ms (one-way, ±0.002)
+func FormatStampOutcome(p stamp.Outcome, target oam.Target, o stamp.Options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seq=%d", p.Seq)
+	switch {
+	case p.Err != nil:
+		fmt.Fprintf(&b, " error: %v", p.Err)
+		if errors.Is(p.Err, syscall.ECONNREFUSED) {
+			fmt.Fprintf(&b, " (port unreachable: is srv6-agent's reflector listening on port %d of %s?)", o.Port, target.Destination)
+		}
+	case p.Reply == nil:
+		fmt.Fprintf(&b, " lost (no reply within %v)", o.Timeout)
+	default:
+		r := p.Reply
+		fmt.Fprintf(&b, " rtt=%.3f ms", msf(r.RoundTrip()))
+		switch p.OneWayState() {
+		case oam.DelayMeasured:
+			fmt.Fprintf(&b, "  fwd %.3f  back %.3f  reflector %.3f ms", msf(r.Forward()), msf(r.Backward()), msf(r.Residence()))
+			if o.SharedClock {
+				b.WriteString(" (one-way, shared clock)")
+			} else {
+				fmt.Fprintf(&b, " (one-way, ±%.3f)", msf(p.Forward.Bound))
+			}
+		case oam.DelayUnsynchronised:
+			fmt.Fprintf(&b, "  fwd unsync  back unsync  reflector %.3f ms (unsync = %s: no one-way delay printed)",
+				msf(r.Residence()), unsyncWho(r))
+		default:
+			fmt.Fprintf(&b, "  fwd neg!  back neg!  reflector %.3f ms (neg! = the two clocks disagree: no one-way delay printed)", msf(r.Residence()))
+		}
+	}
+	return b.String()
+}
+
+func unsyncWho(r *stamp.Result) string {
+	switch {
+	case !r.SenderError.Synchronised() && !r.ReflectorSynchronised:
+		return "neither clock is synchronised"
+	case !r.SenderError.Synchronised():
+		return "this host's clock is not synchronised"
+	}
+	return "the reflector's clock is not synchronised"
+}
+
+// FormatStampSummary writes the statistics block.
+func FormatStampSummary(w io.Writer, s *stamp.Summary, o stamp.Options, reflector netip.AddrPort) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--- %v STAMP statistics ---\n", reflector)
+	fmt.Fprintf(&b, "%d probes transmitted, %d received", s.Transmitted, s.Received)
+	if s.Errors > 0 {
+		fmt.Fprintf(&b, ", +%d errors", s.Errors)
+	}
+	fmt.Fprintf(&b, ", %.1f%% loss, time %dms\n", s.LossPercent(), s.Elapsed.Milliseconds())
+	line := func(name string, st oam.StatsSummary, note string) {
+		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, msf(st.Min), msf(st.Avg), msf(st.Max), msf(st.Mdev), note)
+	}
+	if s.RTT.Count > 0 {
+		line("rtt", s.RTT, "")
+	}
+	if s.Forward.Count > 0 {
+		note := fmt.Sprintf(" (one-way, ±%.3f)", msf(s.MaxBound))
+		if o.SharedClock {
+			note = " (one-way, shared clock)"
+		}
+		line("fwd", s.Forward, note)
+		line("back", s.Backward, note)
+	}
+	if s.Resid.Count > 0 {
+		line("reflector", s.Resid, " (residence)")
+	}
+	if s.Unsynchronised > 0 {
+		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a clock is not synchronised (adjtimex); run chrony or PTP on both ends, or, if both are on this host (a lab of namespaces), use --shared-clock\n", s.Unsynchronised, s.Received)
+	}
+	if s.Negative > 0 {
+		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a negative one-way delay (the two clocks disagree by more than the delay)\n", s.Negative, s.Received)
+	}
+	_, _ = io.WriteString(w, b.String())
+}
