@@ -97,7 +97,7 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 		return nil, fmt.Errorf("segment list: %d segments is more than an SRH holds with room for TLVs", len(path))
 	}
 	if len(cfg.Target.Segments) == 0 && (cfg.OAM || cfg.HMAC != nil) {
-		return nil, errors.New("--oam and --hmac-keyid need a segment list (--segs): without one there is no SRH")
+		return nil, errors.New("the O-flag and HMAC need a segment list: without one there is no SRH")
 	}
 	b := &EchoBuilder{
 		cfg:      cfg,

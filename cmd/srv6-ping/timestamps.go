@@ -102,11 +102,11 @@ func parseTimestamps(c *cli.Context) (oam.Target, delay.Options, error) {
 	}
 	opts.SharedClock = c.Bool("shared-clock")
 	if n := c.String("names"); n != "" {
-		opts.Names = strings.Split(n, ",")
-		if len(opts.Names) > len(target.Path()) {
-			return target, opts, fmt.Errorf("--names %s: %d names for %d segments (the --segs and DESTINATION)", n, len(opts.Names), len(target.Path()))
+		names := strings.Split(n, ",")
+		if len(names) > len(target.Path()) {
+			return target, opts, fmt.Errorf("--names %s: %d names for %d segments (the --segs and DESTINATION)", n, len(names), len(target.Path()))
 		}
-		for i, name := range opts.Names {
+		for i, name := range names {
 			if strings.ContainsAny(name, " \t\n") || name == "src" {
 				return target, opts, fmt.Errorf("--names: name %d %q: no spaces, and \"src\" is the sender's", i+1, name)
 			}
@@ -133,7 +133,8 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	defer p.Close()
 	opts = p.Options()
-	points := p.Points()
+	// Names are the reader's: the engine knows points by their SIDs.
+	points := output.NamePoints(p.Points(), names(c))
 
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	quiet, stamp := c.Bool("q"), c.Bool("D")
@@ -181,11 +182,11 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	switch {
 	case jsonMode:
-		if err := s6cli.WriteJSON(out, output.NewDelayDocument(p, target, results, sum)); err != nil {
+		if err := s6cli.WriteJSON(out, output.NewDelayDocument(p, points, target, results, sum)); err != nil {
 			return fail(err)
 		}
 	case linesMode:
-		s := output.NewDelaySummary(sum)
+		s := output.NewDelaySummary(sum, points)
 		s.Type = "summary"
 		_ = enc.Encode(s)
 	default:
@@ -213,4 +214,12 @@ func printHints(w io.Writer, sum delay.Summary, source string) {
 	if unsync && !sum.SharedClock {
 		fmt.Fprintln(w, "unsync = a clock without synchronisation (adjtimex): run chrony or PTP on the nodes; if every node is on this host (a lab of namespaces), use --shared-clock")
 	}
+}
+
+// names are --names, split (nil without).
+func names(c *cli.Context) []string {
+	if n := c.String("names"); n != "" {
+		return strings.Split(n, ",")
+	}
+	return nil
 }

@@ -50,9 +50,6 @@ type Options struct {
 	// SharedClock says that the prober and every node read one clock (a lab on one host):
 	// one-way delays need no synchronisation and carry no clock error bound.
 	SharedClock bool
-	// Names print the points instead of their SIDs: Names[i] names Target.Segments[i], the
-	// last entry may name Destination. Missing or empty entries print the SID.
-	Names []string
 	// Registry overrides the OAM TLV codes; the zero value means srh.DefaultRegistry().
 	Registry srh.Registry
 	// HMAC signs the SRH.
@@ -259,11 +256,6 @@ func prepare(ctx context.Context, target oam.Target, opts Options) (*Prober, err
 	}
 	p := &Prober{opts: opts, target: target, source: src, path: path, taiOffset: off}
 	p.points = collect.PathPoints(path, true)
-	for i := range opts.Names {
-		if i+1 < len(p.points)-1 && opts.Names[i] != "" {
-			p.points[i+1].Name = opts.Names[i]
-		}
-	}
 	return p, nil
 }
 

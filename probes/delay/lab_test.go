@@ -53,7 +53,6 @@ var (
 	agentDevice = map[string]string{"r1": "to-r2", "r2": "to-r3", "r3": "to-h2", "h2": "to-r3"}
 	nodeIDs     = map[string]uint32{"r1": 2, "r2": 3, "r3": 4, "h2": 5}
 	target      = oam.Target{Segments: oam.SegmentList{sids["r1"], sids["r2"], sids["r3"]}, Destination: sids["h2"]}
-	pointNames  = []string{"r1", "r2", "r3", "h2"}
 )
 
 // startAgents runs srv6-agent (in-process) on r1, r2, r3 and h2 until the test ends; the
@@ -81,7 +80,6 @@ func startAgents(t testing.TB, lab *testnet.Lab) (logStats func()) {
 func newProber(t testing.TB, lab *testnet.Lab, opts delay.Options) *delay.Prober {
 	t.Helper()
 	opts.Source = h1
-	opts.Names = pointNames
 	var p *delay.Prober
 	err := lab.Exec("h1", func() error {
 		var err error
@@ -579,7 +577,7 @@ func TestSharedProbers(t *testing.T) {
 	t.Cleanup(func() { mux.Close() })
 	const count = 20
 	opts := delay.Options{Count: count, Interval: 10 * time.Millisecond, Timeout: time.Second, Source: h1,
-		Names: pointNames, SharedClock: true, Window: 8}
+		SharedClock: true, Window: 8}
 	ps := make([]*delay.Prober, 2)
 	for i := range ps {
 		if err := lab.Exec("h1", func() error {

@@ -81,10 +81,10 @@ type NextHopProbe struct {
 func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*NextHopProbe, error) {
 	path := target.Path()
 	if len(path) < 2 {
-		return nil, errors.New("--agent-nexthops needs --segs: a SID followed by another segment")
+		return nil, errors.New("agent next hops need a segment list: a SID followed by another segment")
 	}
 	if len(path) > srh.MaxSlots {
-		return nil, fmt.Errorf("--agent-nexthops: %d segments, at most %d fit in the probe's Timestamp Slots TLV", len(path), srh.MaxSlots)
+		return nil, fmt.Errorf("agent next hops: %d segments, at most %d fit in the probe's Timestamp Slots TLV", len(path), srh.MaxSlots)
 	}
 	src := opts.Source
 	if !src.IsValid() {
@@ -95,7 +95,7 @@ func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*Nex
 	}
 	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
 	if err != nil {
-		return nil, fmt.Errorf("--agent-nexthops: collector: listen on [%s]: %w", src, err)
+		return nil, fmt.Errorf("agent next hops: collector: listen on [%s]: %w", src, err)
 	}
 	p := &NextHopProbe{path: path, session: rand.Uint32() | 1, udp: udp}
 	port := udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
@@ -107,7 +107,7 @@ func NewNextHopProbe(ctx context.Context, target oam.Target, opts Options) (*Nex
 	})
 	if err != nil {
 		udp.Close()
-		return nil, fmt.Errorf("--agent-nexthops: %w", err)
+		return nil, fmt.Errorf("agent next hops: %w", err)
 	}
 	// Only sends: the echo replies (when the destination answers) are of no interest here.
 	if p.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, Tap: opts.Tap, ICMPTypes: []uint8{}}); err != nil {
@@ -143,7 +143,7 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 			_, err = p.conn.Send(pkt, p.builder.FirstHop())
 		}
 		if err != nil && sendErr == nil {
-			sendErr = fmt.Errorf("--agent-nexthops: send: %w", err)
+			sendErr = fmt.Errorf("agent next hops: send: %w", err)
 		}
 		if err == nil {
 			sent++
@@ -152,7 +152,7 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 			select {
 			case <-time.After(nextHopInterval):
 			case <-ctx.Done():
-				return notAwaited(out), fmt.Errorf("--agent-nexthops: wait interrupted: %w", ctx.Err())
+				return notAwaited(out), fmt.Errorf("agent next hops: wait interrupted: %w", ctx.Err())
 			}
 		}
 	}
@@ -168,7 +168,7 @@ func (p *NextHopProbe) Run(ctx context.Context) ([]NodeNextHops, error) {
 		case <-deadline.C:
 			return out, sendErr
 		case <-ctx.Done():
-			return notAwaited(out), fmt.Errorf("--agent-nexthops: wait interrupted: %w", ctx.Err())
+			return notAwaited(out), fmt.Errorf("agent next hops: wait interrupted: %w", ctx.Err())
 		}
 	}
 	return out, sendErr
@@ -365,7 +365,7 @@ const nextHopsHint = "no agent report = no srv6-agent End.OAM SID there, or this
 // its full chance to answer did not.
 func (p *Printer) nextHopsFooter(all []NodeNextHops, err error) {
 	if err != nil {
-		fmt.Fprintf(p.W, "agent next hops: %v\n", err)
+		fmt.Fprintln(p.W, err.Error())
 	}
 	for i := range all {
 		if !all[i].Reported && !all[i].NotAwaited {

@@ -141,8 +141,8 @@ func TestNextHopsFooter(t *testing.T) {
 	all := sampleNextHops()
 	var b strings.Builder
 	p := &Printer{W: &b}
-	p.nextHopsFooter(all[4:5], errors.New("--agent-nexthops: wait interrupted: context canceled"))
-	if got, want := b.String(), "agent next hops: --agent-nexthops: wait interrupted: context canceled\n"; got != want {
+	p.nextHopsFooter(all[4:5], errors.New("agent next hops: wait interrupted: context canceled"))
+	if got, want := b.String(), "agent next hops: wait interrupted: context canceled\n"; got != want {
 		t.Errorf("interrupted: got %q, want %q", got, want)
 	}
 	b.Reset()

@@ -39,7 +39,7 @@ func (w *OneWay) Segment(i int) (collect.SegmentSummary, bool) {
 // included, must be a SID that sends the probe onwards.
 func OneWayDelays(ctx context.Context, target oam.Target, opts delay.Options) (*OneWay, error) {
 	if len(target.Segments) == 0 {
-		return nil, errors.New("--timestamps needs a segment list (--segs)")
+		return nil, errors.New("timestamped probes need a segment list")
 	}
 	p, err := delay.New(ctx, target, opts)
 	if err != nil {

@@ -45,10 +45,10 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 		return nil, netip.Addr{}, err
 	}
 	if len(target.Segments) == 0 {
-		return nil, netip.Addr{}, errors.New("--per-segment needs a segment list (--segs)")
+		return nil, netip.Addr{}, errors.New("per-segment probing needs a segment list")
 	}
 	if target.Decap {
-		return nil, netip.Addr{}, errors.New("--per-segment with --decap is not supported")
+		return nil, netip.Addr{}, errors.New("per-segment probing through a decapsulating SID is not supported")
 	}
 	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
 	if err != nil {

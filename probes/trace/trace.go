@@ -150,10 +150,10 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 		return nil, err
 	}
 	if opts.AgentNextHops && len(target.Path()) < 2 {
-		return nil, errors.New("--agent-nexthops needs --segs: a SID followed by another segment")
+		return nil, errors.New("agent next hops need a segment list: a SID followed by another segment")
 	}
 	if target.Decap {
-		return nil, errors.New("--decap: tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
+		return nil, errors.New("tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
 	}
 	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
 	if err != nil {

@@ -37,6 +37,19 @@ func segmentValue(s collect.SegmentResult) string {
 	return "?"
 }
 
+// NamePoints returns a copy of a timestamped run's points with the names a person gave them
+// (srv6-ping --names): names[i] names the run's i-th segment (points[i+1]); empty or missing
+// names keep the SID. The source and the return stay "src".
+func NamePoints(points []collect.Point, names []string) []collect.Point {
+	out := append([]collect.Point(nil), points...)
+	for i, n := range names {
+		if i+1 < len(out)-1 && n != "" {
+			out[i+1].Name = n
+		}
+	}
+	return out
+}
+
 func segmentName(points []collect.Point, i int) string {
 	name := points[i].Name + "→" + points[i+1].Name
 	if points[i+1].Kind == collect.PointReply {
@@ -101,7 +114,7 @@ func FormatDelayResult(w io.Writer, r delay.Result, points []collect.Point, shar
 	}
 	b.WriteByte('\n')
 	for _, t := range r.Transitions {
-		fmt.Fprintf(&b, "segment %s→%s is %s (seq=%d, was %s)\n", t.From, t.To, t.New, t.Sequence, t.Old)
+		fmt.Fprintf(&b, "segment %s→%s is %s (seq=%d, was %s)\n", points[t.Segment].Name, points[t.Segment+1].Name, t.New, t.Sequence, t.Old)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

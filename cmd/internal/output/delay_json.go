@@ -185,14 +185,14 @@ func NewDelayResult(r delay.Result, points []collect.Point) DelayResult {
 		j.Segments = append(j.Segments, seg)
 	}
 	for _, t := range r.Transitions {
-		j.Transitions = append(j.Transitions, JSONTransition{Segment: t.Segment, From: t.From, To: t.To,
+		j.Transitions = append(j.Transitions, JSONTransition{Segment: t.Segment, From: points[t.Segment].Name, To: points[t.Segment+1].Name,
 			Old: t.Old.String(), New: t.New.String(), Seq: t.Sequence, AtTAINs: t.AtNs})
 	}
 	return j
 }
 
 // NewDelaySummary converts a delay.Summary.
-func NewDelaySummary(s delay.Summary) DelaySummary {
+func NewDelaySummary(s delay.Summary, points []collect.Point) DelaySummary {
 	j := DelaySummary{Transmitted: s.Transmitted, Received: s.Received, Partial: s.Partial, Lost: s.Lost,
 		SendErrors: s.SendErrors, SharedClock: s.SharedClock, ElapsedMS: float64(s.Elapsed) / 1e6,
 		RTT: jsonStats(s.RTT), Segments: []DelaySegmentSummary{}}
@@ -202,7 +202,7 @@ func NewDelaySummary(s delay.Summary) DelaySummary {
 		TimeMismatch: c.TimeMismatch, Reports: s.Reports, BadReports: s.BadReports, Dropped: s.Dropped}
 	for _, seg := range s.Segments {
 		j.Segments = append(j.Segments, DelaySegmentSummary{
-			Index: seg.Index, From: seg.From, To: seg.To, Delay: jsonStats(seg.Delay),
+			Index: seg.Index, From: points[seg.Index].Name, To: points[seg.Index+1].Name, Delay: jsonStats(seg.Delay),
 			MaxBoundMS: float64(seg.MaxBound) / 1e6, Reached: seg.Crossed + seg.Lost, Lost: seg.Lost,
 			LossPercent: seg.LossPercent(), Missing: seg.Missing, Unsynchronised: seg.Unsynchronised,
 			Negative: seg.Negative, Liveness: seg.Liveness.String(), ChangedAtTAINs: seg.ChangedAtNs,
@@ -213,9 +213,9 @@ func NewDelaySummary(s delay.Summary) DelaySummary {
 }
 
 // NewDelayDocument assembles the envelope of a finished timestamped run.
-func NewDelayDocument(p *delay.Prober, target oam.Target, results []delay.Result, s delay.Summary) Envelope {
+func NewDelayDocument(p *delay.Prober, points []collect.Point, target oam.Target, results []delay.Result, s delay.Summary) Envelope {
 	o := p.Options()
-	run := &DelayRun{Session: o.Session, Collector: p.Collector().String(), Points: NewJSONPoints(p.Points())}
+	run := &DelayRun{Session: o.Session, Collector: p.Collector().String(), Points: NewJSONPoints(points)}
 	for _, a := range p.Path() {
 		run.Path = append(run.Path, a.String())
 	}
@@ -227,9 +227,9 @@ func NewDelayDocument(p *delay.Prober, target oam.Target, results []delay.Result
 	}
 	rs := make([]DelayResult, 0, len(results))
 	for _, r := range results {
-		rs = append(rs, NewDelayResult(r, p.Points()))
+		rs = append(rs, NewDelayResult(r, points))
 	}
 	return Envelope{SchemaVersion: SchemaVersion, Command: "srv6-ping", Mode: "timestamps",
 		Target: NewTarget(target, "insert", p.Source()), Options: opts, Timestamps: run,
-		Results: rs, Summary: NewDelaySummary(s)}
+		Results: rs, Summary: NewDelaySummary(s, points)}
 }

@@ -122,7 +122,7 @@ func TestSummaryAndJSON(t *testing.T) {
 	if string(js) != want {
 		t.Errorf("JSON\n got %s\nwant %s", js, want)
 	}
-	js, err = json.Marshal(NewDelaySummary(s))
+	js, err = json.Marshal(NewDelaySummary(s, pts))
 	if err != nil {
 		t.Fatal(err)
 	}
