@@ -7,14 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/srv6oam/srv6oam/probes/trace"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 	"github.com/srv6oam/srv6oam/testnet"
 	"golang.org/x/sys/unix"
 )
 
 // addTopology labels every address of every node of a testnet topology with the node's name
 // and records each SID's behaviour.
-func addTopology(names *trace.Names, nameOrPath string) error {
+func addTopology(names *output.Names, nameOrPath string) error {
 	topo, err := testnet.Load(nameOrPath)
 	if err != nil {
 		return err
@@ -36,7 +36,7 @@ func addTopology(names *trace.Names, nameOrPath string) error {
 
 // addRunningLab labels addresses and SIDs from a running srv6-testnet lab, read back from the
 // kernel (testnet.Status): every global address of every node, every seg6local SID.
-func addRunningLab(names *trace.Names, lab string) error {
+func addRunningLab(names *output.Names, lab string) error {
 	nodes, err := testnet.Status(lab)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func currentLab() string {
 }
 
 // labelFrom fills names from --topology, --lab, or the lab this process runs in.
-func labelFrom(names *trace.Names, topology, lab string, labSet bool) error {
+func labelFrom(names *output.Names, topology, lab string, labSet bool) error {
 	switch {
 	case topology != "":
 		if err := addTopology(names, topology); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
@@ -50,19 +51,19 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	names := &trace.Names{NoDNS: c.Bool("n")}
+	names := &output.Names{NoDNS: c.Bool("n")}
 	if err := labelFrom(names, c.String("topology"), c.String("lab"), c.IsSet("lab")); err != nil {
 		return fail(err)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var expect *trace.Expectation
+	var expect *output.Expectation
 	if c.IsSet("expect") {
-		hops, err := trace.ParseExpectation(c.String("expect"))
+		hops, err := output.ParseExpectation(c.String("expect"))
 		if err != nil {
 			return fail(err)
 		}
-		if expect, err = trace.Resolve(ctx, hops, names); err != nil {
+		if expect, err = output.Resolve(ctx, hops, names); err != nil {
 			return fail(err)
 		}
 	}
@@ -72,7 +73,7 @@ func run(c *cli.Context) error {
 	}
 	defer closePcap()
 	out := os.Stdout
-	printer := &trace.Printer{W: out, Names: names}
+	printer := &output.TracePrinter{W: out, Names: names}
 	jsonMode := c.Bool("json")
 
 	if c.Bool("per-segment") {
@@ -100,10 +101,10 @@ func run(c *cli.Context) error {
 			alive = alive && s.Alive
 		}
 		if jsonMode {
-			doc := trace.NewJSONPerSegmentOneWay(ctx, target, withDefaults(opts), encoding, src.String(), status, oneWay, names,
+			doc := output.NewTracePerSegmentDocument(ctx, target, withDefaults(opts), encoding, src.String(), status, oneWay, names,
 				time.Since(start), len(status)*opts.Queries)
 			if nextHops != nil {
-				doc.AgentNextHops = trace.NewJSONNextHops(nextHops, nil)
+				doc.AgentNextHops = output.NewTraceNextHops(nextHops, nil)
 			}
 			if nextHopsErr != nil {
 				doc.AgentNextHopsError = nextHopsErr.Error()
@@ -146,12 +147,12 @@ func run(c *cli.Context) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
 	}
-	var verdict *trace.Validation
+	var verdict *output.Validation
 	if expect != nil {
 		verdict = expect.Check(ctx, rep, names)
 	}
 	if jsonMode {
-		if err := writeJSON(trace.NewJSONDocument(ctx, rep, opts, encoding, names, verdict)); err != nil {
+		if err := writeJSON(output.NewTraceDocument(ctx, rep, opts, encoding, names, verdict)); err != nil {
 			return fail(err)
 		}
 	} else {

@@ -233,7 +233,7 @@ func TestAgentNextHops(t *testing.T) {
 		t.Fatalf("--json: exit %d\n%s", code, out)
 	}
 	t.Logf("srv6-trace --json %s\n%s", strings.Join(args, " "), out)
-	var doc trace.JSONDocument
+	var doc traceDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}

@@ -103,7 +103,7 @@ func TestPerSegmentOneWay(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--json: exit %d\n%s", code, out)
 	}
-	var doc trace.JSONDocument
+	var doc traceDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
@@ -131,7 +131,7 @@ func TestPerSegmentOneWayMissing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	var doc trace.JSONDocument
+	var doc traceDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}

@@ -22,55 +22,6 @@ func TestStoppingPoints(t *testing.T) {
 	}
 }
 
-func TestParseExpectation(t *testing.T) {
-	got, err := ParseExpectation("r1, r2/r3 ,fc00::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[1].String() != "r2/r3" || got[2][0] != "fc00::1" {
-		t.Errorf("got %v", got)
-	}
-	for in, msg := range map[string]string{
-		"":          "empty hop list",
-		"r1,,r2":    "hop 2 of 3",
-		"r1,r2/":    "hop 2 of 2",
-		"r1,* ,r2":  "hop 2 of 3",
-		"a b":       "neither a name nor an address",
-		"r1,r2,r3/": "hop 3 of 3",
-	} {
-		if _, err := ParseExpectation(in); err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("%q: error %v, want one with %q", in, err, msg)
-		}
-	}
-}
-
-func FuzzParseExpectation(f *testing.F) {
-	for _, s := range []string{"r1,r2/r3,h2", "", ",", "/", "fc00::1/fc00::2", "a,b,c/d/e"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		hops, err := ParseExpectation(s)
-		if err == nil && len(hops) != strings.Count(s, ",")+1 {
-			t.Fatalf("%q: %d hops", s, len(hops))
-		}
-	})
-}
-
-func hop(ttl int, from string, quotedSL int, dest bool) Hop {
-	p := Probe{Answered: from != "", QuotedSL: quotedSL, Kind: oam.KindError}
-	if dest {
-		p.Kind = oam.KindReply
-	}
-	if from != "" {
-		p.From = netip.MustParseAddr(from)
-	} else {
-		p.Kind = oam.KindTimeout
-	}
-	return Hop{TTL: ttl, Probes: []Probe{p}, Destination: dest}
-}
-
-// TestAttributeSegments: three segments, a plain router before the first SID, a hop lost
-// between the two SIDs, and the destination.
 func TestAttributeSegments(t *testing.T) {
 	path := oam.SegmentList{netip.MustParseAddr("fc00:2::e"), netip.MustParseAddr("fc00:4::e"), netip.MustParseAddr("fc00:6::1")}
 	hops := []Hop{
@@ -123,4 +74,17 @@ func TestOptionsErrorsNameTheField(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.msg)
 		}
 	}
+}
+
+func hop(ttl int, from string, quotedSL int, dest bool) Hop {
+	p := Probe{Answered: from != "", QuotedSL: quotedSL, Kind: oam.KindError}
+	if dest {
+		p.Kind = oam.KindReply
+	}
+	if from != "" {
+		p.From = netip.MustParseAddr(from)
+	} else {
+		p.Kind = oam.KindTimeout
+	}
+	return Hop{TTL: ttl, Probes: []Probe{p}, Destination: dest}
 }

@@ -1,35 +1,35 @@
-package trace
+package output
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/trace"
 )
 
-// Printer writes traces as srv6-trace prints them: traceroute's lines, grouped by the segment
+// TracePrinter writes traces as srv6-trace prints them: traceroute's lines, grouped by the segment
 // being travelled, SID nodes marked.
-type Printer struct {
+type TracePrinter struct {
 	W     io.Writer
 	Names *Names
 }
 
 // Header prints the first line: "srv6-trace to D via A → B, 30 hops max".
-func (p *Printer) Header(target oam.Target, opts Options) {
+func (p *TracePrinter) Header(target oam.Target, opts trace.Options) {
 	fmt.Fprintf(p.W, "srv6-trace to %s, %d hops max", target, opts.MaxHops)
 	if opts.ECMP {
-		fmt.Fprintf(p.W, ", ECMP discovery (MDA, %.0f%% confidence)", Confidence*100)
+		fmt.Fprintf(p.W, ", ECMP discovery (MDA, %.0f%% confidence)", trace.Confidence*100)
 	}
 	fmt.Fprintln(p.W)
 }
 
-// Report prints the hops, or the tree of branches after ECMP discovery.
-func (p *Printer) Report(ctx context.Context, rep *Report) {
+// trace.Report prints the hops, or the tree of branches after ECMP discovery.
+func (p *TracePrinter) Report(ctx context.Context, rep *trace.Report) {
 	p.Names.PrefetchNames(ctx, rep)
 	shown := make([]bool, len(rep.NextHops))
 	defer p.nextHopsLeft(rep, shown)
@@ -53,14 +53,14 @@ func (p *Printer) Report(ctx context.Context, rep *Report) {
 }
 
 // nextHopsUnder prints the agent's next hops under the hop of a SID node (--agent-nexthops).
-func (p *Printer) nextHopsUnder(rep *Report, h *Hop, indent string, shown []bool) {
+func (p *TracePrinter) nextHopsUnder(rep *trace.Report, h *trace.Hop, indent string, shown []bool) {
 	n := nextHopsFor(rep.NextHops, h)
 	if n == nil {
 		return
 	}
 	mda := -1
 	if len(rep.Branches) > 0 {
-		mda = MDANextHops(rep, n.Index)
+		mda = trace.MDANextHops(rep, n.Index)
 	}
 	fmt.Fprintf(p.W, "%s%s\n", indent, nextHopLine(n, mda))
 	for i := range rep.NextHops {
@@ -72,7 +72,7 @@ func (p *Printer) nextHopsUnder(rep *Report, h *Hop, indent string, shown []bool
 
 // nextHopsLeft prints the agent answers of SIDs the trace did not show (their node never
 // answered), then the next-hop step's error and the hint when a SID had no report.
-func (p *Printer) nextHopsLeft(rep *Report, shown []bool) {
+func (p *TracePrinter) nextHopsLeft(rep *trace.Report, shown []bool) {
 	for i := range rep.NextHops {
 		n := &rep.NextHops[i]
 		if !shown[i] {
@@ -82,7 +82,7 @@ func (p *Printer) nextHopsLeft(rep *Report, shown []bool) {
 	p.nextHopsFooter(rep.NextHops, rep.NextHopsErr)
 }
 
-func (p *Printer) widths(ctx context.Context, hops []Hop) (addr, name int) {
+func (p *TracePrinter) widths(ctx context.Context, hops []trace.Hop) (addr, name int) {
 	for _, h := range hops {
 		for _, a := range h.Responders() {
 			addr = max(addr, len(a.String()))
@@ -93,7 +93,7 @@ func (p *Printer) widths(ctx context.Context, hops []Hop) (addr, name int) {
 }
 
 // hopLine renders " 3  fd00:0:0:3::2  r2  0.070 ms  0.061 ms  *  [SID fc00:0:3::e End, SL 1→0]".
-func (p *Printer) hopLine(ctx context.Context, h Hop, widthA, widthN int) string {
+func (p *TracePrinter) hopLine(ctx context.Context, h trace.Hop, widthA, widthN int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%2d ", h.TTL)
 	rs := h.Responders()
@@ -183,96 +183,6 @@ func formatRTT(d time.Duration) string {
 	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
 }
 
-// treeNode is one hop of the ECMP tree: the same responder at the same hop limit after the same
-// hops before it.
-type treeNode struct {
-	hop      Hop
-	addr     netip.Addr
-	flows    int
-	children []*treeNode
-}
-
-func (p *Printer) tree(ctx context.Context, rep *Report, shown []bool) {
-	root := &treeNode{}
-	var allHops []Hop
-	for _, br := range rep.Branches {
-		n := root
-		n.flows += len(br.Flows)
-		for _, h := range br.Hops {
-			allHops = append(allHops, h)
-			var a netip.Addr
-			if rs := h.Responders(); len(rs) > 0 {
-				a = rs[0]
-			}
-			var next *treeNode
-			for _, c := range n.children {
-				if c.addr == a && c.hop.TTL == h.TTL {
-					next = c
-					break
-				}
-			}
-			if next == nil {
-				next = &treeNode{hop: Hop{TTL: h.TTL, Segment: h.Segment, SID: h.SID, SIDAddr: h.SIDAddr,
-					SLBefore: h.SLBefore, SLAfter: h.SLAfter, Destination: h.Destination}, addr: a}
-				n.children = append(n.children, next)
-			}
-			next.hop.Probes = append(next.hop.Probes, h.Probes...)
-			next.flows += len(br.Flows)
-			n = next
-		}
-	}
-	widthA, widthN := p.widths(ctx, allHops)
-	p.printTree(ctx, rep, root.children, "", -1, widthA, widthN, shown)
-	fmt.Fprintf(p.W, "%d branches: %d flows, %d probes\n", len(rep.Branches), rep.Flows, rep.Probes)
-}
-
-// printTree prints siblings; a single child continues the same column, several open branches.
-func (p *Printer) printTree(ctx context.Context, rep *Report, nodes []*treeNode, prefix string, seg, widthA, widthN int, shown []bool) {
-	for len(nodes) == 1 {
-		n := nodes[0]
-		seg = p.treeHop(ctx, rep, n, prefix, prefix, seg, widthA, widthN, shown)
-		nodes = n.children
-	}
-	for i, n := range nodes {
-		first, rest := prefix+"├─ ", prefix+"│  "
-		if i == len(nodes)-1 {
-			first, rest = prefix+"└─ ", prefix+"   "
-		}
-		s := p.treeHop(ctx, rep, n, first, rest, seg, widthA, widthN, shown)
-		p.printTree(ctx, rep, n.children, rest, s, widthA, widthN, shown)
-	}
-}
-
-func (p *Printer) treeHop(ctx context.Context, rep *Report, n *treeNode, first, rest string, seg, widthA, widthN int, shown []bool) int {
-	lead := first
-	if len(rep.Path) > 1 && n.hop.Segment >= 0 && n.hop.Segment != seg {
-		seg = n.hop.Segment
-		fmt.Fprintf(p.W, "%ssegment %d → %s\n", first, seg+1, rep.Path[seg])
-		lead = rest
-	}
-	// One RTT column: the fastest probe; then how many flows took this hop.
-	h := n.hop
-	best := Probe{}
-	for _, pr := range h.Probes {
-		if pr.Answered && pr.From == n.addr && (!best.Answered || pr.RTT < best.RTT) {
-			best = pr
-		}
-	}
-	line := Hop{TTL: h.TTL, SID: h.SID, SIDAddr: h.SIDAddr, SLBefore: h.SLBefore, SLAfter: h.SLAfter, Probes: []Probe{best}}
-	if !best.Answered {
-		line.Probes = []Probe{{}}
-	}
-	fmt.Fprintf(p.W, "%s%s", lead, p.hopLine(ctx, line, widthA, widthN))
-	fmt.Fprintf(p.W, "   (%d flow%s)\n", n.flows, plural(n.flows))
-	// Under a node that branches, the rest prefix carries the tree's "│" on.
-	indent := rest + "     "
-	if len(n.children) > 1 {
-		indent = rest + "│    "
-	}
-	p.nextHopsUnder(rep, &n.hop, indent, shown)
-	return seg
-}
-
 func plural(n int) string {
 	if n == 1 {
 		return ""
@@ -281,13 +191,13 @@ func plural(n int) string {
 }
 
 // PerSegment prints what per-segment probing found, one line per segment.
-func (p *Printer) PerSegment(ctx context.Context, target oam.Target, status []SegmentStatus) {
+func (p *TracePrinter) PerSegment(ctx context.Context, target oam.Target, status []trace.SegmentStatus) {
 	p.perSegment(ctx, target, status, nil)
 }
 
 // perSegment prints one line per segment, with its one-way delay when w is not nil, and then
 // the return to the prober.
-func (p *Printer) perSegment(_ context.Context, target oam.Target, status []SegmentStatus, w *OneWay) {
+func (p *TracePrinter) perSegment(_ context.Context, target oam.Target, status []trace.SegmentStatus, w *trace.OneWay) {
 	fmt.Fprintf(p.W, "srv6-trace per segment to %s\n", target)
 	width := 0
 	for _, s := range status {

@@ -1,4 +1,4 @@
-package trace
+package output
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/srv6oam/srv6oam/probes/trace"
 )
 
 // Names labels addresses with node names and SIDs with their behaviour, and resolves the names
@@ -136,13 +138,13 @@ func (n *Names) Resolve(ctx context.Context, hop string) ([]netip.Addr, error) {
 
 // PrefetchNames looks up the names of every responder of a report at once, so that printing
 // does not wait for one reverse lookup after the other.
-func (n *Names) PrefetchNames(ctx context.Context, rep *Report) {
+func (n *Names) PrefetchNames(ctx context.Context, rep *trace.Report) {
 	if n == nil || n.NoDNS {
 		return
 	}
 	var wg sync.WaitGroup
 	seen := map[netip.Addr]bool{}
-	visit := func(hops []Hop) {
+	visit := func(hops []trace.Hop) {
 		for _, h := range hops {
 			for _, a := range h.Responders() {
 				if !seen[a] {

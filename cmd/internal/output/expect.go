@@ -1,4 +1,4 @@
-package trace
+package output
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+
+	"github.com/srv6oam/srv6oam/probes/trace"
 )
 
 // ExpectHop is one HOP of --expect: a node name or an address, or several separated by "/"
@@ -89,9 +91,9 @@ func Resolve(ctx context.Context, expect []ExpectHop, names *Names) (*Expectatio
 // expected hops, in the order srv6-trace prints them, the destination last. A hop matches when
 // every address that answered there is one of the alternatives; a hop that did not answer
 // never matches. names labels the addresses of the diff.
-func (e *Expectation) Check(ctx context.Context, rep *Report, names *Names) *Validation {
+func (e *Expectation) Check(ctx context.Context, rep *trace.Report, names *Names) *Validation {
 	expect, resolved := e.Hops, e.addrs
-	paths := []Branch{{Hops: rep.Hops, Flows: []uint32{0}}}
+	paths := []trace.Branch{{Hops: rep.Hops, Flows: []uint32{0}}}
 	if len(rep.Branches) > 0 {
 		paths = rep.Branches
 	}
@@ -196,4 +198,13 @@ func flowList(flows []uint32) string {
 		fmt.Fprintf(&b, " %#05x", f)
 	}
 	return b.String()
+}
+
+func contains(s []netip.Addr, a netip.Addr) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }
