@@ -336,25 +336,8 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 // receiveReports reads agents' report datagrams and routes each record by its session until
 // the socket closes.
 func (m *Mux) receiveReports(ctx context.Context) {
-	buf := make([]byte, 2048)
-	var rep oam.Report
-	for {
-		n, err := m.reports.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
+	_ = probes.ReadReports(m.reports, func(rep *oam.Report) {
 		m.reportsN.Add(1)
-		if n > oam.MaxReportSize {
-			m.bad(fmt.Errorf("agent report: %d bytes, more than %d", n, oam.MaxReportSize))
-			continue
-		}
-		if err := rep.UnmarshalBinary(buf[:n]); err != nil {
-			m.bad(err)
-			continue
-		}
 		for i := range rep.Records {
 			rec := rep.Records[i]
 			m.mu.Lock()
@@ -372,7 +355,10 @@ func (m *Mux) receiveReports(ctx context.Context) {
 				m.drop(r)
 			}
 		}
-	}
+	}, func(err error) {
+		m.reportsN.Add(1)
+		m.bad(err)
+	})
 }
 
 // fail records that the socket of returning probes failed with err: every attached prober's

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -206,32 +205,24 @@ func absorb(out []NodeNextHops, path oam.SegmentList, session uint32, r *oam.Rep
 	return n
 }
 
-// readReports decodes the datagrams on udp until ctx ends; what does not decode is dropped.
+// readReports hands the reports on udp to got until ctx ends (which closes udp) or udp is
+// closed; what does not decode is dropped.
 func readReports(ctx context.Context, udp *net.UDPConn, got chan<- oam.Report) {
-	buf := make([]byte, 2048)
-	for ctx.Err() == nil {
-		udp.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck // a closed socket ends the loop below
-		n, err := udp.Read(buf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		var r oam.Report
-		if r.UnmarshalBinary(buf[:n]) != nil {
-			continue
-		}
+	stop := context.AfterFunc(ctx, func() { udp.Close() })
+	defer stop()
+	_ = probes.ReadReports(udp, func(rep *oam.Report) {
+		r := *rep
+		r.Records = append([]oam.ReportRecord(nil), rep.Records...)
 		for i := range r.Records {
-			// Capture aliases buf, which the next read overwrites; nothing here uses it.
+			// Capture aliases the reader's buffer, which the next read overwrites; nothing
+			// here uses it.
 			r.Records[i].Capture = nil
 		}
 		select {
 		case got <- r:
 		case <-ctx.Done():
-			return
 		}
-	}
+	}, nil)
 }
 
 // MDANextHops is how many distinct next routers the trace saw after the node of path[index]:
