@@ -297,6 +297,9 @@ func (p *Prober) Close() error {
 	return nil
 }
 
+// Probe implements probes.ProbeFunc for timestamped probes.
+var _ probes.ProbeFunc[Options, Result, Summary] = Probe
+
 // Probe prepares and runs one measurement; see Prober.Run.
 func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Result)) (Summary, error) {
 	p, err := New(ctx, target, opts)

@@ -103,7 +103,7 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // Probe implements probes.ProbeFunc for ICMPv6 echo.
-var _ probes.ProbeFunc[Options] = Probe
+var _ probes.ProbeFunc[Options, oam.Result, oam.Summary] = Probe
 
 // Probe pings target with opts; see probes.ProbeFunc for the contract.
 func Probe(ctx context.Context, target oam.Target, opts Options, emit func(oam.Result)) (oam.Summary, error) {

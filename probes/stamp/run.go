@@ -222,6 +222,9 @@ func Judge(r *Result, shared bool) (forward, backward oam.OneWay) {
 	return oam.OneWayDelay(r.Forward(), sender, refl, shared), oam.OneWayDelay(r.Backward(), refl, sender, shared)
 }
 
+// Probe implements probes.ProbeFunc for STAMP.
+var _ probes.ProbeFunc[Options, Outcome, Summary] = Probe
+
 // Probe prepares and runs a STAMP session; see Sender.Run.
 func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Outcome)) (Summary, error) {
 	s, err := New(target, opts)

@@ -90,6 +90,8 @@ type engine struct {
 	sentProbes int
 	// txKeys maps a TX timestamp key back to the outcome that is waiting for it.
 	txKeys map[uint32]*outcome
+	// emit, when set, gets every probe as it is answered or given up (trace.Run).
+	emit func(Probe)
 }
 
 func newEngine(conn probes.PacketConn, id uint16, templates []template, gap time.Duration) *engine {
@@ -140,6 +142,10 @@ func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duratio
 		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = r.icmpType, r.icmpCode, r.info, r.quotedSL, r.quoteHopLimit
 		if onAnswer != nil {
 			onAnswer(out, i)
+		}
+		if e.emit != nil {
+			e.readTx() // the probe came back: its TX timestamp is surely queued
+			e.emit(probeOf(o))
 		}
 	}
 	var sendErr error
@@ -195,34 +201,66 @@ func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duratio
 	for !complete() {
 		select {
 		case <-ctx.Done():
-			e.stamp()
+			e.finish(out)
 			return out, nil
 		case <-deadline.C:
-			e.stamp()
+			e.finish(out)
 			return out, nil
 		case r := <-e.responses:
 			handle(r)
 		case <-e.demux.Done():
-			e.stamp()
+			e.finish(out)
 			if err := e.demux.Err(); err != nil {
 				return out, err
 			}
 			return out, errors.New("receive socket closed")
 		}
 	}
-	e.stamp()
+	e.finish(out)
 	return out, nil
 }
 
-// stamp replaces user-space send times by the kernel's TX timestamps where they came.
+// finish ends a batch: the kernel's TX timestamps in place of the user clock's, and every probe
+// sent but not answered handed to emit as given up.
+func (e *engine) finish(out []outcome) {
+	e.stamp()
+	if e.emit == nil {
+		return
+	}
+	for i := range out {
+		if out[i].sentOK && !out[i].answered {
+			e.emit(probeOf(&out[i]))
+		}
+	}
+}
+
+// stamp replaces user-space send times by the kernel's TX timestamps where they came, and
+// forgets the keys of those that never will.
 func (e *engine) stamp() {
+	e.readTx()
+	clear(e.txKeys)
+}
+
+// readTx takes the TX timestamps waiting.
+func (e *engine) readTx() {
 	_ = e.conn.ReadTxTimestamps(func(key uint32, t time.Time) {
 		if o, ok := e.txKeys[key]; ok {
 			o.sent, o.sentKern = t, true
 			delete(e.txKeys, key)
 		}
 	})
-	clear(e.txKeys)
+}
+
+// probeOf is what a trace reports of one probe.
+func probeOf(o *outcome) Probe {
+	p := Probe{HopLimit: int(o.spec.hopLimit), Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+	if o.answered {
+		p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
+		if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {
+			p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
+		}
+	}
+	return p
 }
 
 // setHopLimitAndFlow patches the outer IPv6 header of a built probe: hop limit (byte 7) and

@@ -165,25 +165,51 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 	if opts.Source.IsValid() {
 		src = opts.Source
 	}
-	tmpl, err := newTemplate(target, src, opts)
-	if err != nil {
-		return nil, err
-	}
 	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: true, Tap: opts.Tap})
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{target: target, opts: opts, source: src, path: target.Path(),
-		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}
-	if opts.AgentNextHops {
-		o := opts
-		o.Source = src
-		if t.nextHops, err = NewNextHopProbe(ctx, target, o); err != nil {
+	opts.Source = src
+	agent := opts.AgentNextHops
+	opts.AgentNextHops = false
+	t, err := NewOn(conn, target, opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	t.opts.AgentNextHops = agent
+	if agent {
+		if t.nextHops, err = NewNextHopProbe(ctx, target, opts); err != nil {
 			t.eng.close()
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// NewOn prepares a trace on conn, which it owns from then on: the seam that lets the engine
+// run on a scripted network (probes/probetest). opts.Source must be set; agent next hops,
+// which need sockets of their own, are not available.
+func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Tracer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if !opts.Source.IsValid() {
+		return nil, errors.New("trace: NewOn needs a source address")
+	}
+	if opts.AgentNextHops {
+		return nil, errors.New("trace: NewOn cannot ask the agents for next hops")
+	}
+	if target.Decap {
+		return nil, errors.New("tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
+	}
+	tmpl, err := newTemplate(target, opts.Source, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tracer{target: target, opts: opts, source: opts.Source, path: target.Path(),
+		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}, nil
 }
 
 func (t *Tracer) closeNextHops() {
@@ -224,6 +250,8 @@ func (t *Tracer) Close() error {
 
 // Probe is one probe's outcome as a trace reports it.
 type Probe struct {
+	// HopLimit the probe was sent with.
+	HopLimit int
 	// Flow is the flow label the probe carried.
 	Flow uint32
 	// Answered is false for a probe that got nothing back within the wait.
@@ -306,6 +334,23 @@ type Report struct {
 	// wait): the trace and whatever NextHops holds are still valid.
 	NextHopsErr error
 }
+
+// Run implements probes.ProbeFunc for traces.
+var _ probes.ProbeFunc[Options, Probe, *Report] = Run
+
+// Run traces target with opts: each probe goes to emit as it is answered or given up (nil:
+// none), the assembled report is returned; see probes.ProbeFunc.
+func Run(ctx context.Context, target oam.Target, opts Options, emit func(Probe)) (*Report, error) {
+	t, err := New(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.eng.emit = emit
+	return t.Run(ctx)
+}
+
+// Emit makes the prepared trace hand each probe to emit as it is answered or given up.
+func (t *Tracer) Emit(emit func(Probe)) { t.eng.emit = emit }
 
 // Run traces the target and closes the sockets; it may be called once.
 func (t *Tracer) Run(ctx context.Context) (*Report, error) {
@@ -475,15 +520,9 @@ func (t *Tracer) buildHops(out []outcome, queries int) []Hop {
 		sort.SliceStable(os, func(a, b int) bool { return os[a].spec.query < os[b].spec.query })
 		hop := Hop{TTL: h, Segment: -1}
 		for _, o := range os {
-			p := Probe{Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
-			if o.answered {
-				p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
-				if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {
-					p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
-				}
-				if o.kind == oam.KindReply {
-					hop.Destination = true
-				}
+			p := probeOf(o)
+			if o.answered && o.kind == oam.KindReply {
+				hop.Destination = true
 			}
 			hop.Probes = append(hop.Probes, p)
 		}
