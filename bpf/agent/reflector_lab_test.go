@@ -95,6 +95,7 @@ func TestReflectorThroughSRv6(t *testing.T) {
 			t.Logf("seq 1: rtt %v forward %v backward %v residence %v, error bound %v, reflector %v", res.RoundTrip(), res.Forward(), res.Backward(), res.Residence(), res.ErrorBound(), res.ReflectorError)
 		}
 	}
+	waitReplies(a, n)
 	st := a.Reflector().Stats()
 	if st.Replies.Load() != n || st.RefusedAllowList.Load() != 0 || st.RateLimited.Load() != 0 {
 		t.Errorf("reflector stats: replies %d refused %d limited %d", st.Replies.Load(), st.RefusedAllowList.Load(), st.RateLimited.Load())
@@ -208,6 +209,7 @@ func TestReflectorRateLimit(t *testing.T) {
 		}
 	}
 	// 20 probes within about 2 s: the burst, plus at most a few tokens refilled at 1/s.
+	waitReplies(a, uint64(answered))
 	st := a.Reflector().Stats()
 	if answered < burst || answered > burst+3 {
 		t.Errorf("%d of %d answered, want the burst of %d (+ refill)", answered, sent, burst)
@@ -256,7 +258,16 @@ func TestReflectorAtTheFinalSegment(t *testing.T) {
 	if got := after.Packets - before.Packets; got != n {
 		t.Errorf("End.OAM on r1 saw %d packets during %d test packets, want %d", got, n, n)
 	}
+	waitReplies(a, n)
 	if got := a.Reflector().Stats().Replies.Load(); got != n {
 		t.Errorf("reflector replies %d, want %d", got, n)
+	}
+}
+
+// waitReplies waits (up to 5 s) until the reflector has counted n replies: it counts a reply
+// once it is sent, which can be just after the sender received it.
+func waitReplies(a *agent.Agent, n uint64) {
+	for deadline := time.Now().Add(5 * time.Second); a.Reflector().Stats().Replies.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -145,6 +145,10 @@ func TestStampLab(t *testing.T) {
 				}
 			}
 			replies += 2 * n
+			// The reflector counts a reply once sent, which can be just after it arrived here.
+			for deadline := time.Now().Add(5 * time.Second); a.Reflector().Stats().Replies.Load() < replies && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 			if got := a.Reflector().Stats().Replies.Load(); got != replies {
 				t.Errorf("reflector replies %d, want %d", got, replies)
 			}

@@ -1,11 +1,13 @@
 // Package monitor runs srv6-monitor's scheduled jobs: a YAML file of jobs (a segment list, a
 // target, a probe kind, an interval), validated at load with errors that name the file, line,
-// job and field; one scheduler that sends every job's probes on its own jittered schedule over
-// ONE shared raw socket pair (replies are demultiplexed by ICMPv6 echo identifier and
-// sequence); per-job, per-segment liveness with a detect multiplier; Prometheus metrics
-// (classic and native histograms); an HTTP server with /metrics, /healthz and /api/v1/jobs;
-// optional raw results as JSON Lines; and a Reload that keeps the state of unchanged jobs.
+// job and field; every job kind run by an engine of the probes packages through one table
+// (probers.go, as blackbox_exporter's Probers map); per-job, per-segment liveness by
+// oam/collect's machine; Prometheus metrics (classic and native histograms); an HTTP server with
+// /metrics, /healthz and /api/v1/jobs; optional raw results as JSON Lines; and a Reload that
+// keeps the state of unchanged jobs.
 //
-// Echo jobs share the monitor's one probes.Conn. Timestamped jobs run a probes/delay Prober
-// each (that engine opens its own return and report sockets: see docs/srv6-monitor.md).
+// Echo jobs are ping sessions (probes/ping) on one probes.Loop: one goroutine, one timer heap
+// and one raw socket pair for all of them, replies demultiplexed by echo identifier, each job on
+// its own jittered schedule. Timestamped jobs run a probes/delay Prober each, on one shared set
+// of timestamped sockets (delay.Mux; docs/srv6-monitor.md).
 package monitor

@@ -38,28 +38,27 @@ type Options struct {
 // Monitor runs jobs. Create it with New, start it with Run; Reload, Jobs, Handler and Lateness
 // may be called from any goroutine.
 type Monitor struct {
-	opts  Options
-	log   *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// conn, demux and loop are the echo jobs': one socket pair, one demultiplexer, one
+	// send/expire loop on which every echo job is a ping session (probes.Loop).
 	conn  *probes.Conn
 	demux *probes.Demux
+	loop  *probes.Loop
 	reg   *prometheus.Registry
-	// sendMu serialises Conn.Send, which is not safe for concurrent use (the scheduler is its
-	// only caller today).
-	sendMu sync.Mutex
 
 	// reloadMu serialises Reload: jobs are prepared under it without holding mu, so the
 	// receiver's look-ups are never held up by building thousands of jobs.
 	reloadMu sync.Mutex
-	// mu guards jobs, byID and runCtx (written under reloadMu and mu, read under mu).
+	// mu guards jobs and runCtx (written under reloadMu and mu, read under mu).
 	mu       sync.RWMutex
 	jobs     map[string]*runningJob
-	byID     map[uint16]*runningJob
 	nextID   uint16
 	srcMu    sync.Mutex
 	sources  map[netip.Addr]netip.Addr // source address by first hop, guarded by srcMu
 	runCtx   context.Context
 	wg       sync.WaitGroup
-	sched    *scheduler
+	rng      *rand.Rand // phases of the echo jobs; guarded by mu
 	resultMu sync.Mutex
 	results  *bufio.Writer
 
@@ -86,7 +85,7 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		jobs:     map[string]*runningJob{},
-		byID:     map[uint16]*runningJob{},
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		nextID:   uint16(rand.Uint32()),
 		sources:  map[netip.Addr]netip.Addr{},
 		reg:      prometheus.NewRegistry(),
@@ -98,7 +97,6 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 	if opts.Results != nil {
 		m.results = bufio.NewWriterSize(opts.Results, 64<<10)
 	}
-	m.sched = newScheduler(m)
 	err := opts.Exec(func() error {
 		c, err := probes.Dial(probes.Config{Interface: opts.Interface})
 		m.conn = c
@@ -108,6 +106,7 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor: open the shared probe sockets: %w", err)
 	}
 	m.demux = probes.NewDemux(m.conn)
+	m.loop = probes.NewLoop(m.demux)
 	m.registerMetrics()
 	if _, err := m.Reload(cfg); err != nil {
 		m.demux.Close()
@@ -166,10 +165,6 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	for name, old := range m.jobs {
 		if next[name] != old {
 			old.stop()
-			if m.byID[old.id] == old {
-				delete(m.byID, old.id)
-				old.unregister()
-			}
 			if next[name] == nil {
 				st.Removed++
 			}
@@ -177,10 +172,6 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	}
 	m.jobs = next
 	for _, rj := range fresh {
-		if rj.job.Kind == KindEcho {
-			m.byID[rj.id] = rj
-			m.route(rj)
-		}
 		if m.runCtx != nil {
 			m.start(rj)
 		}
@@ -231,23 +222,12 @@ func (m *Monitor) sourceFor(firstHop netip.Addr) (netip.Addr, error) {
 	return src, nil
 }
 
-// start begins a prepared job. Called with m.mu held and m.runCtx set.
+// start begins a prepared job by its kind's prober. Called with m.mu held and m.runCtx set.
 func (m *Monitor) start(rj *runningJob) {
 	if m.runCtx.Err() != nil {
 		return // Run is stopping: start nothing it would not wait for
 	}
-	switch rj.job.Kind {
-	case KindEcho:
-		m.sched.add(rj)
-	case KindTimestamped:
-		ctx, cancel := context.WithCancel(m.runCtx)
-		rj.cancel = cancel
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.runTimestamped(ctx, rj)
-		}()
-	}
+	probers[rj.job.Kind].start(m, rj)
 }
 
 // Run sends and receives until ctx is done, then stops every job and closes the sockets.
@@ -265,18 +245,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.sched.run(ctx)
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case <-m.demux.Done():
-		err = m.demux.Err()
-	}
+	// The echo jobs' loop: until ctx is done, or the shared socket fails.
+	err := m.loop.Run(ctx, false)
 	cancel()        // before taking mu below: a Reload from now on starts nothing
+	m.loop.Close()  // answers on their way to the loop are dropped
 	m.demux.Close() // closes the socket
 	m.mu.Lock()
 	for _, rj := range m.jobs {
@@ -297,53 +269,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	return nil
 }
 
-// route hands the echo replies and errors of rj's identifier, read by the shared Demux, to rj.
-// Called with m.mu held.
-func (m *Monitor) route(rj *runningJob) {
-	unregister, err := m.demux.Register(rj.id, func(mt *probes.Match) {
-		if mt.Reply {
-			rj.reply(m, mt)
-		} else {
-			rj.icmpError(m, mt)
-		}
-	})
-	if err != nil {
-		// Identifiers are allocated unique among the jobs; another one here is a bug.
-		m.log.Error("route echo replies", "job", rj.job.Name, "err", err)
-		return
-	}
-	rj.unregister = unregister
-}
-
-// send is called by the scheduler for one echo probe.
-func (m *Monitor) send(rj *runningJob, planned time.Time) {
-	if rj.builder == nil {
-		// No route toward the first hop when the job was loaded: try again now; until then
-		// every due probe counts as sent and lost, so the job goes down and says why.
-		if err := rj.prepareBuilder(m); err != nil {
-			rj.sendFailed(m, rj.takeSeq(), err)
-			return
-		}
-	}
-	pkt, seq, err := rj.build()
-	if err != nil {
-		rj.sendFailed(m, seq, err)
-		return
-	}
-	rj.opening(m, seq, time.Now())
-	m.sendMu.Lock()
-	info, err := m.conn.Send(pkt, rj.firstHop)
-	m.sendMu.Unlock()
-	if err != nil {
-		rj.sendFailed(m, seq, err)
-		return
-	}
-	late := info.UserTime.Sub(planned)
+// noteSend records how late an echo probe left compared with its plan.
+func (m *Monitor) noteSend(planned, at time.Time) {
+	late := at.Sub(planned)
 	m.latMu.Lock()
 	_ = m.lateness.RecordValue(max(int64(late/time.Microsecond), 1))
 	m.latMu.Unlock()
 	m.latProm.Observe(max(late, 0).Seconds())
-	rj.sent(m, seq, info.UserTime)
 }
 
 // LatenessStats is the distribution of how late probes left compared with their schedule.

@@ -1,34 +1,17 @@
 package monitor
 
 import (
-	"encoding/binary"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
-	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/ping"
+	"github.com/srv6oam/srv6oam/probes/probetest"
 )
-
-func TestEventHeapOrder(t *testing.T) {
-	var h eventHeap
-	base := time.Unix(1000, 0)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
-		h.push(event{at: base.Add(time.Duration(rng.IntN(1e6)) * time.Microsecond)})
-	}
-	prev := time.Time{}
-	for len(h) > 0 {
-		e := h.pop()
-		if e.at.Before(prev) {
-			t.Fatalf("popped %v after %v", e.at, prev)
-		}
-		prev = e.at
-	}
-}
 
 // TestLivenessStateMachine: down after detect_multiplier losses in a row, up after
 // up_multiplier replies in a row, a single success or loss in between resets the run.
@@ -64,27 +47,25 @@ func TestFlowLabelSpread(t *testing.T) {
 	}
 	rj := &runningJob{job: cfg.Jobs[0]}
 	seen := map[uint32]bool{}
-	for seq := range uint16(8) {
+	for seq := range 8 {
 		seen[rj.flowLabel(seq)] = true
 	}
 	if len(seen) != 4 || !seen[100] || !seen[103] {
 		t.Errorf("flow labels %v, want 100..103", seen)
 	}
-	// The label is rewritten in the built packet's outer header.
-	b, err := probes.NewEchoBuilder(probes.EchoConfig{Target: rj.job.Target, Source: netip.MustParseAddr("fc00::2"),
-		ID: 7, HopLimit: 64, FlowLabel: rj.job.FlowLabel})
+	// The labels in the packets: the job's ping session on a scripted network.
+	conn := probetest.New(nil)
+	sess, _, err := ping.NewSession(conn, rj.job.Target, ping.Options{Source: netip.MustParseAddr("fc00::2"), Identifier: 7,
+		Interval: time.Millisecond, Count: 8, FlowLabel: 100, FlowLabels: 4, Timeout: time.Millisecond}, func(oam.Result) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rj.builder = b
-	for want := uint32(100); want < 108; want++ {
-		pkt, seq, err := rj.build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := binary.BigEndian.Uint32(pkt[0:4]) & 0xfffff
-		if got != rj.flowLabel(seq) || got != 100+uint32(seq)%4 {
-			t.Errorf("seq %d: flow label %d in the packet, want %d", seq, got, rj.flowLabel(seq))
+	for now := time.Now(); len(conn.Sent()) < 8; now = now.Add(time.Millisecond) {
+		sess.Wake(now)
+	}
+	for _, p := range conn.Sent() {
+		if want := rj.flowLabel(int(p.Seq)); p.FlowLabel != want {
+			t.Errorf("probe %d: flow label %d in the packet, want %d", p.Seq, p.FlowLabel, want)
 		}
 	}
 }

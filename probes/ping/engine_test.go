@@ -152,3 +152,55 @@ func TestEngineLateReplyAndForeignIdentifier(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 }
+
+// TestSessionsShareOneLoop: many runs on one Loop, one Demux and one socket (as srv6-monitor's
+// echo jobs): each gets its own answers by identifier, none is lost or crossed, and the Loop
+// ends when the last run is done.
+func TestSessionsShareOneLoop(t *testing.T) {
+	const runs, count = 50, 3
+	conn := probetest.New(func(p *probetest.Probe) []probetest.Answer {
+		return []probetest.Answer{probetest.EchoReply(p, p.FinalDst, 64)}
+	})
+	demux := probes.NewDemux(conn)
+	defer demux.Close()
+	loop := probes.NewLoop(demux)
+	defer loop.Close()
+	got := make([][]oam.Result, runs)
+	for i := range runs {
+		target := oam.Target{Destination: netip.AddrFrom16([16]byte{0xfc, 15: byte(i + 1)})}
+		sess, opts, err := ping.NewSession(conn, target, ping.Options{Source: src, Identifier: uint16(1000 + i), Count: count,
+			Interval: time.Millisecond, Timeout: time.Second, Phase: time.Duration(i) * 100 * time.Microsecond, Jitter: 0.1},
+			func(r oam.Result) { got[i] = append(got[i], r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loop.Add(opts.Identifier, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := loop.Run(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the loop did not end when every run was done")
+	}
+	for i, rs := range got {
+		want := netip.AddrFrom16([16]byte{0xfc, 15: byte(i + 1)})
+		if len(rs) != count {
+			t.Fatalf("run %d: %d results, want %d", i, len(rs), count)
+		}
+		for _, r := range rs {
+			if r.Kind != oam.KindReply || r.Duplicate || r.From != want {
+				t.Errorf("run %d: %+v", i, r)
+			}
+		}
+	}
+	if n := len(conn.Sent()); n != runs*count {
+		t.Errorf("%d probes sent, want %d", n, runs*count)
+	}
+	if demux.Unmatched() != 0 {
+		t.Errorf("%d answers matched no run", demux.Unmatched())
+	}
+}

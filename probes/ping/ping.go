@@ -5,6 +5,7 @@ package ping
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -55,6 +56,23 @@ type Options struct {
 	Tap probes.Tap
 	// NoTxTimestamps turns kernel TX timestamps off (send time from the user clock).
 	NoTxTimestamps bool
+
+	// For many runs on one Loop (srv6-monitor's echo jobs):
+
+	// Phase delays the first probe (a random phase keeps jobs of one interval apart).
+	Phase time.Duration
+	// Jitter moves every planned send by up to ±Jitter/2 of the interval, at random, so that
+	// runs with the same interval never fall into step; 0 for none.
+	Jitter float64
+	// FlowLabels spreads the probes over this many flow labels (FlowLabel, FlowLabel+1, …, by
+	// sequence), so that every ECMP path is exercised; 0 or 1: one label.
+	FlowLabels int
+	// OnSend, when set, is called for every probe sent, with the time it was planned for.
+	OnSend func(seq int, planned, at time.Time)
+	// Resolve, when set, picks the source address when the first probe is due, and again for
+	// every probe until it succeeds: a run may start before its route exists, each due probe
+	// then a send error, never the end of the run.
+	Resolve func() (netip.Addr, error)
 }
 
 const maxWindow = 32768
@@ -98,6 +116,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Identifier == 0 {
 		o.Identifier = uint16(rand.N(0xffff)) + 1
+	}
+	if o.Jitter < 0 || o.Jitter > 1 {
+		return o, fmt.Errorf("jitter %v: must be 0 to 1 (a fraction of the interval)", o.Jitter)
+	}
+	if o.FlowLabels < 0 || uint64(o.FlowLabel)+uint64(max(o.FlowLabels, 1))-1 > 0xfffff {
+		return o, fmt.Errorf("flow labels %d from %#x: must stay within 20 bits", o.FlowLabels, o.FlowLabel)
 	}
 	return o, nil
 }
@@ -151,25 +175,54 @@ func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Pinger, er
 	if err != nil {
 		return nil, err
 	}
-	if !opts.Source.IsValid() {
-		return nil, errors.New("ping: NewOn needs a source address")
-	}
-	builder, err := probes.NewEchoBuilder(probes.EchoConfig{
-		Target:       target,
-		Source:       opts.Source,
-		Encoding:     opts.Encoding,
-		ID:           opts.Identifier,
-		PayloadSize:  opts.PayloadSize,
-		HopLimit:     uint8(opts.HopLimit),
-		TrafficClass: opts.TrafficClass,
-		FlowLabel:    opts.FlowLabel,
-		OAM:          opts.OAM,
-		HMAC:         opts.HMAC,
-	})
+	r, err := newSession(conn, target, opts, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Pinger{r: newRun(target, opts, builder, conn, nil), source: opts.Source}, nil
+	return &Pinger{r: r, source: opts.Source}, nil
+}
+
+// NewSession prepares a run as a probes.Session, to be put on a Loop shared with other runs
+// (srv6-monitor's echo jobs): it sends on conn, which it does not close, gets its answers by
+// opts.Identifier from the Loop, and hands every Result to emit on the Loop's goroutine.
+// opts.Source or opts.Resolve must be set.
+func NewSession(conn probes.PacketConn, target oam.Target, opts Options, emit func(oam.Result)) (probes.Session, Options, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, opts, err
+	}
+	r, err := newSession(conn, target, opts, emit)
+	if err != nil {
+		return nil, opts, err
+	}
+	return r, r.opts, nil
+}
+
+func newSession(conn probes.PacketConn, target oam.Target, opts Options, emit func(oam.Result)) (*run, error) {
+	if !opts.Source.IsValid() && opts.Resolve == nil {
+		return nil, errors.New("ping: a source address is needed")
+	}
+	r := newRun(target, opts, nil, conn, emit)
+	if opts.Source.IsValid() {
+		if err := r.build(opts.Source); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// build makes the probe template from src.
+func (r *run) build(src netip.Addr) error {
+	o := r.opts
+	b, err := probes.NewEchoBuilder(probes.EchoConfig{
+		Target: r.target, Source: src, Encoding: o.Encoding, ID: o.Identifier, PayloadSize: o.PayloadSize,
+		HopLimit: uint8(o.HopLimit), TrafficClass: o.TrafficClass, FlowLabel: o.FlowLabel, OAM: o.OAM, HMAC: o.HMAC,
+	})
+	if err != nil {
+		return err
+	}
+	r.builder, r.opts.Source = b, src
+	return nil
 }
 
 // SourceAddr is the source address of the probes.
@@ -241,6 +294,14 @@ type run struct {
 	oldest    int // lowest sequence that may still be pending
 	lastSend  time.Time
 	onTxStamp func(key uint32, t time.Time)
+
+	// The schedule: when the next probe is planned, and whether it waits for a slot of the
+	// window to free.
+	plan             time.Time
+	waitingForWindow bool
+	rng              *rand.Rand
+	// err ends the run: a setup error found when the first probe left.
+	err error
 }
 
 func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.PacketConn, emit func(oam.Result)) *run {
@@ -255,67 +316,101 @@ func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.Pac
 }
 
 func (r *run) run(ctx context.Context) (oam.Summary, error) {
-	events := make(chan probes.Match, 64)
 	demux := probes.NewDemux(r.conn)
-	defer demux.Close() // closes the socket
-	// The handler runs on the Demux's goroutine; this run's own Demux may wait for the loop.
-	if _, err := demux.Register(r.opts.Identifier, func(m *probes.Match) {
-		select {
-		case events <- *m:
-		case <-ctx.Done():
-		}
-	}); err != nil {
+	loop := probes.NewLoop(demux)
+	defer func() {
+		loop.Close()
+		demux.Close() // closes the socket
+	}()
+	if _, err := loop.Add(r.opts.Identifier, r); err != nil {
 		return r.summary, err
 	}
+	err := loop.Run(ctx, true)
+	r.finish()
+	if r.err != nil {
+		return r.summary, r.err
+	}
+	return r.summary, err
+}
 
-	sendTimer := time.NewTimer(0)
-	defer sendTimer.Stop()
-	expireTimer := time.NewTimer(time.Hour)
-	expireTimer.Stop()
-	defer expireTimer.Stop()
-	waitingForWindow := false
-
-	for {
-		if r.opts.Count > 0 && r.next > r.opts.Count && r.oldest >= r.next {
-			break // every probe sent and resolved
-		}
-		select {
-		case <-ctx.Done():
-			r.finish()
-			return r.summary, nil
-		case <-sendTimer.C:
-			if r.opts.Count > 0 && r.next > r.opts.Count {
-				continue
-			}
-			if r.slots[r.next%len(r.slots)].state == slotPending {
-				waitingForWindow = true
-				continue
-			}
+// Wake implements probes.Session: expire what is overdue, send the probe that is due.
+func (r *run) Wake(now time.Time) (time.Time, bool) {
+	if r.err != nil {
+		return time.Time{}, true
+	}
+	if r.plan.IsZero() {
+		r.plan = now.Add(r.opts.Phase)
+	}
+	r.expire(now)
+	r.advance()
+	if r.waitingForWindow && r.slots[r.next%len(r.slots)].state != slotPending {
+		r.waitingForWindow = false
+	}
+	if r.moreToSend() && !r.waitingForWindow && !now.Before(r.plan) {
+		if r.slots[r.next%len(r.slots)].state == slotPending {
+			r.waitingForWindow = true
+		} else {
+			planned := r.plan
 			if err := r.send(); err != nil {
-				return r.summary, err
+				r.err = err
+				return time.Time{}, true
 			}
-			r.armExpire(expireTimer)
-			if r.opts.Count == 0 || r.next <= r.opts.Count {
-				sendTimer.Reset(r.interval())
+			if r.opts.OnSend != nil {
+				r.opts.OnSend(r.next-1, planned, r.lastSend)
 			}
-		case ev := <-events:
-			r.handle(ev)
-			r.armExpire(expireTimer)
-		case <-demux.Done():
-			if err := demux.Err(); err != nil {
-				return r.summary, err
-			}
-		case <-expireTimer.C:
-			r.expire(time.Now())
-			r.armExpire(expireTimer)
-		}
-		if waitingForWindow && r.slots[r.next%len(r.slots)].state != slotPending {
-			waitingForWindow = false
-			sendTimer.Reset(0)
+			r.planNext(now)
 		}
 	}
-	r.finish()
-	return r.summary, nil
+	return r.nextWake(), r.done()
+}
+
+// Input implements probes.Session: an answer to one of the run's probes.
+func (r *run) Input(m *probes.Match, now time.Time) (time.Time, bool) {
+	r.handle(*m)
+	if r.waitingForWindow && r.slots[r.next%len(r.slots)].state != slotPending {
+		r.waitingForWindow = false
+		return now, r.done()
+	}
+	return r.nextWake(), r.done()
+}
+
+func (r *run) moreToSend() bool { return r.opts.Count == 0 || r.next <= r.opts.Count }
+
+// done: every probe sent and resolved.
+func (r *run) done() bool { return !r.moreToSend() && r.oldest >= r.next }
+
+// planNext plans the probe after the one just sent: one interval after the last plan (moved by
+// the jitter), or now when the run fell more than an interval behind (no burst to catch up).
+func (r *run) planNext(now time.Time) {
+	iv := r.interval()
+	r.plan = r.plan.Add(iv)
+	if r.opts.Jitter > 0 && iv > 0 {
+		if r.rng == nil {
+			r.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		}
+		span := int64(float64(iv) * r.opts.Jitter)
+		if span > 0 {
+			r.plan = r.plan.Add(time.Duration(r.rng.Int64N(span) - span/2))
+		}
+	}
+	if now.Sub(r.plan) > iv {
+		r.plan = now
+	}
+}
+
+// nextWake is the earlier of the next planned send and the deadline of the oldest pending probe.
+func (r *run) nextWake() time.Time {
+	r.advance()
+	var t time.Time
+	if r.moreToSend() && !r.waitingForWindow {
+		t = r.plan
+	}
+	if r.oldest < r.next {
+		if d := r.deadline(&r.slots[r.oldest%len(r.slots)]); t.IsZero() || d.Before(t) {
+			t = d
+		}
+	}
+	return t
 }
 
 func (r *run) interval() time.Duration {
@@ -334,9 +429,25 @@ func (r *run) finish() {
 // send builds and sends probe r.next.
 func (r *run) send() error {
 	seq := r.next
+	if r.builder == nil {
+		// No source yet (Options.Resolve): this probe is a send error until there is one.
+		src, err := r.opts.Resolve()
+		if err == nil {
+			err = r.build(src)
+		}
+		if err != nil {
+			r.sendFailed(seq, err)
+			return nil
+		}
+	}
 	pkt, err := r.builder.Build(uint16(seq))
 	if err != nil {
 		return fmt.Errorf("build probe %d: %w", seq, err)
+	}
+	if n := r.opts.FlowLabels; n > 1 {
+		// The flow label is outside every checksum: rewrite it in place.
+		fl := r.opts.FlowLabel + uint32(seq%n)
+		binary.BigEndian.PutUint32(pkt[0:4], binary.BigEndian.Uint32(pkt[0:4])&^0xfffff|fl)
 	}
 	info, err := r.conn.Send(pkt, r.builder.FirstHop())
 	r.next++
@@ -346,14 +457,13 @@ func (r *run) send() error {
 	}
 	s := &r.slots[seq%len(r.slots)]
 	if err != nil {
-		if errors.Is(err, probes.ErrNoRoute) && r.summary.Received == 0 && r.summary.Errors == 0 && seq == 1 {
+		if errors.Is(err, probes.ErrNoRoute) && r.summary.Received == 0 && r.summary.Errors == 0 && seq == 1 && r.opts.Resolve == nil {
 			return err // nothing ever worked: a setup error, not a lost probe
 		}
 		// A send failure costs this probe only, as in iputils; it is reported as an error.
-		*s = slot{seq: seq, state: slotErrored}
-		res := oam.Result{Seq: seq, Kind: oam.KindError, HopLimit: -1, ActiveSegment: -1, Error: err.Error()}
-		r.summary.Add(res)
-		r.emit(res)
+		r.next-- // sendFailed accounts it
+		r.summary.Transmitted--
+		r.sendFailed(seq, err)
 		return nil
 	}
 	*s = slot{seq: seq, state: slotPending, key: info.Key, userSent: info.UserTime}
@@ -361,6 +471,21 @@ func (r *run) send() error {
 	r.lastSend = info.UserTime
 	_ = r.conn.ReadTxTimestamps(r.onTxStamp)
 	return nil
+}
+
+// sendFailed accounts probe seq, which could not be sent, as an error.
+func (r *run) sendFailed(seq int, err error) {
+	r.next++
+	r.summary.Transmitted++
+	now := time.Now()
+	if r.summary.Start.IsZero() {
+		r.summary.Start = now
+	}
+	r.lastSend = now
+	r.slots[seq%len(r.slots)] = slot{seq: seq, state: slotErrored}
+	res := oam.Result{Seq: seq, Kind: oam.KindError, HopLimit: -1, ActiveSegment: -1, Error: err.Error(), Sent: now, SentClock: oam.ClockUser}
+	r.summary.Add(res)
+	r.emit(res)
 }
 
 // txStamp records a kernel TX timestamp if it plausibly belongs to its probe.
@@ -481,14 +606,4 @@ func (r *run) expire(now time.Time) {
 		}
 		r.oldest++
 	}
-}
-
-func (r *run) armExpire(t *time.Timer) {
-	r.advance()
-	if r.oldest >= r.next {
-		t.Stop()
-		return
-	}
-	s := &r.slots[r.oldest%len(r.slots)]
-	t.Reset(time.Until(r.deadline(s)))
 }
