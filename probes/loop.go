@@ -29,13 +29,13 @@ type Loop struct {
 	quit  chan struct{}
 	once  sync.Once
 
-	mu     sync.Mutex // guards heap, seq, live and the handles' fields below
-	heap   wakeHeap
-	seq    uint64
-	live   int
-	wake   chan struct{}
-	idle   chan struct{} // closed and renewed when the last session leaves
-	due    []wakeup      // reused by Run
+	mu   sync.Mutex // guards heap, seq, live and the handles' fields below
+	heap wakeHeap
+	seq  uint64
+	live int
+	wake chan struct{}
+	idle chan struct{} // closed and renewed when the last session leaves
+	due  []wakeup      // reused by Run
 }
 
 // Handle is a Session's place on a Loop.

@@ -80,7 +80,6 @@ func (rj *runningJob) stop() {
 	}
 }
 
-
 // outcome runs segment i's liveness state machine (collect.Machine). rj.mu held.
 func (rj *runningJob) outcome(m *Monitor, i int, crossed bool, now time.Time) {
 	s := &rj.segs[i]
