@@ -326,6 +326,9 @@ type Received struct {
 	TimeFromKernel bool
 	TrafficClass   uint8
 	FlowLabel      uint32
+	// RoutingHeader is the routing header the packet arrived with, on a socket that asks for
+	// it (IPV6_RECVRTHDR: the socket returning timestamped probes); nil otherwise.
+	RoutingHeader []byte
 }
 
 // Receive blocks until an ICMPv6 message passes the socket filter, the deadline passes (an

@@ -171,7 +171,7 @@ const ownBuffer = 1024
 // (End.OAM SIDs are timestamped), and the probe comes back to the prober.
 func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
 	pickSession, pickIdent := opts.Session == 0, opts.Identifier == 0
-	p, err := prepare(ctx, target, opts)
+	p, err := prepare(ctx, target, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,8 @@ func NewShared(ctx context.Context, mux *Mux, target oam.Target, opts Options) (
 	pickSession, pickIdent := opts.Session == 0, opts.Identifier == 0
 	opts.Interface, opts.CollectorPort, opts.Registry = mux.opts.Interface, mux.port, mux.opts.Registry
 	opts.Tap, opts.NoTxTimestamps = mux.opts.Tap, mux.opts.NoTxTimestamps
-	p, err := prepare(ctx, target, opts)
+	// On scripted sockets (MuxOptions.Sockets) there is no kernel route to look up.
+	p, err := prepare(ctx, target, opts, mux.opts.Sockets == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +229,7 @@ func (p *Prober) attach(mux *Mux, pickSession, pickIdent bool) error {
 }
 
 // prepare checks the options and the target and picks the source: what New and NewShared share.
-func prepare(ctx context.Context, target oam.Target, opts Options) (*Prober, error) {
+func prepare(ctx context.Context, target oam.Target, opts Options, lookup bool) (*Prober, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -239,12 +240,17 @@ func prepare(ctx context.Context, target oam.Target, opts Options) (*Prober, err
 	if !target.Destination.IsValid() {
 		return nil, errors.New("destination: missing")
 	}
-	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("first segment: %w", err)
-	}
-	if opts.Source.IsValid() {
-		src = opts.Source
+	src := opts.Source
+	if lookup || !src.IsValid() {
+		// The kernel's route toward the first segment, even with a source given: without one
+		// nothing could be sent.
+		s, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("first segment: %w", err)
+		}
+		if !src.IsValid() {
+			src = s
+		}
 	}
 	path := append(target.Path(), src)
 	if len(path) > srh.MaxSlots {

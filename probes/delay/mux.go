@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -36,6 +37,19 @@ type MuxOptions struct {
 	// (counted in MuxStats.Dropped and the prober's Summary.Dropped). Default 32: small, since
 	// a monitor may attach thousands of probers.
 	Buffer int
+
+	// Sockets, when set, are used instead of opening the kernel's: the seam for tests on a
+	// scripted network (probes/probetest). The Mux owns and closes them.
+	Sockets *Sockets
+}
+
+// Sockets are what a Mux sends and receives on: probes go out on Send, come back on Return
+// (with their routing header, Received.RoutingHeader), and the agents' reports arrive on
+// Reports, a UDP socket bound to ReportPort.
+type Sockets struct {
+	Send, Return probes.PacketConn
+	Reports      io.ReadCloser
+	ReportPort   uint16
 }
 
 const defaultRouteBuffer = 32
@@ -47,9 +61,9 @@ const defaultRouteBuffer = 32
 // identifier). Create it with NewMux and Close it after every attached Prober's Run returned.
 type Mux struct {
 	opts    MuxOptions
-	conn    *probes.Conn
-	back    *returnConn
-	reports *net.UDPConn
+	conn    probes.PacketConn
+	back    probes.PacketConn
+	reports io.ReadCloser
 	port    uint16
 
 	// sendMu serialises the send socket (probes.Conn is not safe for concurrent use) and
@@ -136,25 +150,9 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 	}
 	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{},
 		failed: make(chan struct{})}
-	bind := netip.AddrPortFrom(opts.CollectorAddress, opts.CollectorPort)
-	if !opts.CollectorAddress.IsValid() {
-		bind = netip.AddrPortFrom(netip.IPv6Unspecified(), opts.CollectorPort)
-	}
-	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(bind))
-	if err != nil {
-		return nil, fmt.Errorf("collector: listen on %s: %w", bind, err)
-	}
-	m.reports = udp
-	m.port = udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
-	m.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
-		Tap: opts.Tap, ICMPTypes: []uint8{}})
-	if err != nil {
-		udp.Close()
-		return nil, err
-	}
-	if m.back, err = listenReturn(opts.Interface); err != nil {
-		udp.Close()
-		m.conn.Close()
+	if so := opts.Sockets; so != nil {
+		m.conn, m.back, m.reports, m.port = so.Send, so.Return, so.Reports, so.ReportPort
+	} else if err := m.open(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -163,6 +161,33 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 	go func() { defer m.wg.Done(); m.receiveProbes(ctx) }()
 	go func() { defer m.wg.Done(); m.receiveReports(ctx) }()
 	return m, nil
+}
+
+// open opens the kernel's sockets: the collector's UDP socket, the raw send socket and the
+// socket of returning probes.
+func (m *Mux) open() error {
+	opts := m.opts
+	bind := netip.AddrPortFrom(opts.CollectorAddress, opts.CollectorPort)
+	if !opts.CollectorAddress.IsValid() {
+		bind = netip.AddrPortFrom(netip.IPv6Unspecified(), opts.CollectorPort)
+	}
+	udp, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(bind))
+	if err != nil {
+		return fmt.Errorf("collector: listen on %s: %w", bind, err)
+	}
+	m.reports = udp
+	m.port = udp.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	if m.conn, err = probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: !opts.NoTxTimestamps,
+		Tap: opts.Tap, ICMPTypes: []uint8{}}); err != nil {
+		udp.Close()
+		return err
+	}
+	if m.back, err = listenReturn(opts.Interface); err != nil {
+		udp.Close()
+		m.conn.Close()
+		return err
+	}
+	return nil
 }
 
 // CollectorPort is the shared collector's UDP port.
@@ -294,23 +319,23 @@ func (m *Mux) readTxLocked() {
 // receiveProbes reads the returning probes and routes them until the socket closes.
 func (m *Mux) receiveProbes(ctx context.Context) {
 	var (
-		rx  returned
+		rx  probes.Received
 		msg probes.ICMPv6Message
 	)
 	for {
-		if err := m.back.receive(&rx); err != nil {
+		if err := m.back.Receive(time.Time{}, &rx); err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			m.fail(fmt.Errorf("receive returning probes: %w", err))
 			return
 		}
-		if probes.ParseICMPv6(rx.icmp, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest {
+		if probes.ParseICMPv6(rx.ICMPv6, &msg) != nil || msg.Type != probes.ICMPv6EchoRequest {
 			continue
 		}
-		ev := rxEvent{seq16: msg.Seq, at: rx.at}
-		if rx.rthdr != nil {
-			if probe, slots, err := parseReturn(m.opts.Registry, rx.rthdr); err == nil {
+		ev := rxEvent{seq16: msg.Seq, at: rx.Time}
+		if rx.RoutingHeader != nil {
+			if probe, slots, err := parseReturn(m.opts.Registry, rx.RoutingHeader); err == nil {
 				ev.probe, ev.hasProbe = probe, true
 				ev.slots = append([]byte(nil), slots...)
 			}
@@ -321,7 +346,7 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 			r = m.sessions[ev.probe.Session]
 		}
 		m.mu.Unlock()
-		if r == nil || r.source != rx.from || r.ident != msg.ID {
+		if r == nil || r.source != rx.From || r.ident != msg.ID {
 			m.unmatched.Add(1)
 			continue
 		}

@@ -37,15 +37,6 @@ type returnConn struct {
 	fn   func(fd uintptr) bool
 }
 
-// returned is one received probe; its slices point into the returnConn's buffers and are valid
-// until the next receive.
-type returned struct {
-	icmp  []byte
-	from  netip.Addr
-	at    time.Time
-	rthdr []byte // nil when the kernel gave none
-}
-
 func listenReturn(iface string) (*returnConn, error) {
 	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 	if err != nil {
@@ -100,10 +91,24 @@ func (c *returnConn) setup(fd int, iface string) error {
 	return nil
 }
 
+var _ probes.PacketConn = (*returnConn)(nil)
+
 func (c *returnConn) Close() error { return c.file.Close() }
 
-// receive blocks until a probe comes back or the socket is closed (net.ErrClosed).
-func (c *returnConn) receive(r *returned) error {
+// Send: the socket of returning probes only receives.
+func (c *returnConn) Send([]byte, netip.Addr) (probes.SendInfo, error) {
+	return probes.SendInfo{}, errors.New("the socket of returning probes does not send")
+}
+
+// ReadTxTimestamps: nothing is sent on this socket.
+func (c *returnConn) ReadTxTimestamps(func(uint32, time.Time)) error { return nil }
+
+// Receive blocks until a probe comes back, the deadline passes or the socket is closed
+// (net.ErrClosed); r.RoutingHeader is the routing header it came with.
+func (c *returnConn) Receive(deadline time.Time, r *probes.Received) error {
+	if err := c.file.SetReadDeadline(deadline); err != nil {
+		return fmt.Errorf("set receive deadline: %w", err)
+	}
 	c.err = nil
 	if err := c.rc.Read(c.fn); err != nil {
 		if errors.Is(err, os.ErrClosed) {
@@ -114,17 +119,18 @@ func (c *returnConn) receive(r *returned) error {
 	if c.err != nil {
 		return fmt.Errorf("receive returning probe: %w", c.err)
 	}
-	*r = returned{icmp: c.buf[:c.n], from: netip.AddrFrom16(c.name.Addr)}
+	*r = probes.Received{ICMPv6: c.buf[:c.n], From: netip.AddrFrom16(c.name.Addr), HopLimit: -1}
 	probes.WalkCmsgs(c.oob[:c.oobn], func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SO_TIMESTAMPNS && len(data) >= 16:
-			r.at = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
+			r.Time = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
+			r.TimeFromKernel = true
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RTHDR:
-			r.rthdr = data
+			r.RoutingHeader = data
 		}
 	})
-	if r.at.IsZero() {
-		r.at = time.Now()
+	if r.Time.IsZero() {
+		r.Time = time.Now()
 	}
 	return nil
 }

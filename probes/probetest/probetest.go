@@ -55,6 +55,9 @@ type Answer struct {
 	Delay time.Duration
 	// Copies is how many times it arrives (0 and 1: once).
 	Copies int
+	// RoutingHeader is the routing header it arrives with (a returning timestamped probe's
+	// SRH, as IPV6_RECVRTHDR gives it); nil for none.
+	RoutingHeader []byte
 }
 
 // Network decides what comes back for each probe sent; it runs in the sender's goroutine.
@@ -209,7 +212,8 @@ func (c *Conn) Receive(deadline time.Time, r *probes.Received) error {
 			p := c.queue[next]
 			c.queue = append(c.queue[:next], c.queue[next+1:]...)
 			c.mu.Unlock()
-			*r = probes.Received{ICMPv6: p.a.ICMPv6, From: p.a.From, HopLimit: p.a.HopLimit, Time: now, TimeFromKernel: true}
+			*r = probes.Received{ICMPv6: p.a.ICMPv6, From: p.a.From, HopLimit: p.a.HopLimit, Time: now, TimeFromKernel: true,
+				RoutingHeader: p.a.RoutingHeader}
 			return nil
 		}
 		wait := time.Hour
@@ -294,4 +298,61 @@ func Decode(pkt []byte) (*Probe, error) {
 		p.EchoMessage = append([]byte(nil), b...)
 	}
 	return p, nil
+}
+
+// Reports is a scripted collector socket: the datagrams Deliver is given are read, in order, by
+// Read (an io.ReadCloser, as a delay.Mux reads agents' reports).
+type Reports struct {
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool
+	wake   chan struct{}
+}
+
+// NewReports returns an empty Reports.
+func NewReports() *Reports { return &Reports{wake: make(chan struct{}, 1)} }
+
+// Deliver makes datagram arrive after delay.
+func (r *Reports) Deliver(datagram []byte, delay time.Duration) {
+	d := append([]byte(nil), datagram...)
+	time.AfterFunc(delay, func() {
+		r.mu.Lock()
+		r.queue = append(r.queue, d)
+		r.mu.Unlock()
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// Read returns the next datagram, waiting for one; net.ErrClosed once closed.
+func (r *Reports) Read(b []byte) (int, error) {
+	for {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return 0, net.ErrClosed
+		}
+		if len(r.queue) > 0 {
+			d := r.queue[0]
+			r.queue = r.queue[1:]
+			r.mu.Unlock()
+			return copy(b, d), nil
+		}
+		r.mu.Unlock()
+		<-r.wake
+	}
+}
+
+// Close ends every Read.
+func (r *Reports) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
 }
