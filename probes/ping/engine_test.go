@@ -155,7 +155,8 @@ func TestEngineLateReplyAndForeignIdentifier(t *testing.T) {
 
 // TestSessionsShareOneLoop: many runs on one Loop, one Demux and one socket (as srv6-monitor's
 // echo jobs): each gets its own answers by identifier, none is lost or crossed, and the Loop
-// ends when the last run is done.
+// ends when the last run is done. The interval is long enough that iputils' wait after the
+// last probe (twice the largest RTT, at least one interval) outlasts any stall of the machine.
 func TestSessionsShareOneLoop(t *testing.T) {
 	const runs, count = 50, 3
 	conn := probetest.New(func(p *probetest.Probe) []probetest.Answer {
@@ -169,7 +170,7 @@ func TestSessionsShareOneLoop(t *testing.T) {
 	for i := range runs {
 		target := oam.Target{Destination: netip.AddrFrom16([16]byte{0xfc, 15: byte(i + 1)})}
 		sess, opts, err := ping.NewSession(conn, target, ping.Options{Source: src, Identifier: uint16(1000 + i), Count: count,
-			Interval: time.Millisecond, Timeout: time.Second, Phase: time.Duration(i) * 100 * time.Microsecond, Jitter: 0.1},
+			Interval: 200 * time.Millisecond, Timeout: time.Second, Phase: time.Duration(i) * 100 * time.Microsecond, Jitter: 0.1},
 			func(r oam.Result) { got[i] = append(got[i], r) })
 		if err != nil {
 			t.Fatal(err)
