@@ -56,7 +56,7 @@ func TestEngineRepliesDuplicatesAndLoss(t *testing.T) {
 	}
 	var got []oam.Result
 	conn, sum := run(t, context.Background(), network, target,
-		ping.Options{Count: 4, Interval: time.Millisecond, Timeout: 200 * time.Millisecond}, func(r oam.Result) { got = append(got, r) })
+		ping.Options{Count: 4, Interval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond}, func(r oam.Result) { got = append(got, r) })
 
 	sent := conn.Sent()
 	if len(sent) != 4 {

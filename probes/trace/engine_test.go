@@ -33,7 +33,7 @@ func TestEngineOnScriptedPath(t *testing.T) {
 		return []probetest.Answer{probetest.EchoReply(p, dst, 62)}
 	})
 	target := oam.Target{Segments: oam.SegmentList{sid}, Destination: dst}
-	tr, err := trace.NewOn(conn, target, trace.Options{Source: src, MaxHops: 8, Wait: 300 * time.Millisecond, NoRetry: true})
+	tr, err := trace.NewOn(conn, target, trace.Options{Source: src, MaxHops: 8, Wait: time.Second, NoRetry: true})
 	if err != nil {
 		t.Fatal(err)
 	}
