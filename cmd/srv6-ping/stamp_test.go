@@ -16,7 +16,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
-	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
@@ -167,7 +167,7 @@ func TestStampLab(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("%d lines, want 2 results and a summary:\n%s", len(lines), out)
 		}
-		synced := delay.LocalClock().Synchronised
+		synced := probes.LocalClock().Synchronised
 		for _, l := range lines[:2] {
 			validate(t, schema, l)
 			var r struct {

@@ -256,7 +256,7 @@ func prepare(ctx context.Context, target oam.Target, opts Options, lookup bool) 
 	if len(path) > srh.MaxSlots {
 		return nil, fmt.Errorf("segment list: %d segments and the return to the source make %d, at most %d fit in the Timestamp Slots TLV", len(target.Path()), len(path), srh.MaxSlots)
 	}
-	off, err := taiOffset()
+	off, err := probes.TAIOffset()
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 	coll, err := collect.New(collect.Config{
 		Session: p.opts.Session, Points: p.points, Window: window, Timeout: p.opts.Timeout, Linger: p.opts.Linger,
 		DetectMultiplier: p.opts.DetectMultiplier, UpMultiplier: p.opts.UpMultiplier,
-		SourceClock: LocalClock(), SharedClock: p.opts.SharedClock, TxFirst: true,
+		SourceClock: probes.LocalClock(), SharedClock: p.opts.SharedClock, TxFirst: true,
 		OnTransition: func(t collect.Transition) { pending = append(pending, t) },
 		OnResult: func(r *collect.ProbeResult) {
 			res := Result{ProbeResult: *r, Transitions: pending}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
-	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 const ns = "srv6_monitor"
@@ -170,4 +170,4 @@ func (m *Monitor) registerMetrics() {
 	)
 }
 
-func hostClock() oam.ClockState { return delay.LocalClock() }
+func hostClock() oam.ClockState { return probes.LocalClock() }
