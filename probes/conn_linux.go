@@ -32,6 +32,10 @@ type Config struct {
 	// ICMPTypes lets these ICMPv6 types through the socket's ICMPv6 filter; nil for the default
 	// (echo reply and the four error types).
 	ICMPTypes []uint8
+	// RoutingHeader asks for the routing header each received packet came with
+	// (IPV6_RECVRTHDR, in Received.RoutingHeader): timestamped probes come back with their
+	// filled slots there.
+	RoutingHeader bool
 	// Tap, when set, sees every packet sent (just before it is handed to the kernel, so a
 	// packet the kernel then refuses is in the capture too) and received (for --pcap).
 	Tap Tap
@@ -87,7 +91,7 @@ type Conn struct {
 	rxMsg  unix.Msghdr
 	rxIov  unix.Iovec
 	rxName unix.RawSockaddrInet6
-	rxOob  [512]byte
+	rxOob  [2560]byte // room for an IPV6_RTHDR of up to 2048 bytes
 	rxBuf  [65536]byte
 	rxRes  recvResult
 	rxFn   func(fd uintptr) bool
@@ -100,17 +104,29 @@ type recvResult struct {
 }
 
 // Dial opens the sockets. The error wraps ErrPermission when CAP_NET_RAW is missing.
-func Dial(cfg Config) (*Conn, error) {
-	c := &Conn{cfg: cfg}
-	sendFD, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-	if err != nil {
-		return nil, socketError("open raw IPv6 send socket", err)
+func Dial(cfg Config) (*Conn, error) { return open(cfg, true) }
+
+// Listen opens the receive socket only: a Conn that cannot Send (the socket returning
+// timestamped probes).
+func Listen(cfg Config) (*Conn, error) { return open(cfg, false) }
+
+func open(cfg Config, send bool) (*Conn, error) {
+	c := &Conn{cfg: cfg, sendFD: -1}
+	sendFD := -1
+	if send {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return nil, socketError("open raw IPv6 send socket", err)
+		}
+		sendFD = fd
+		c.sendFD = fd
+		c.sendFile = os.NewFile(uintptr(fd), "srv6oam-raw6-send")
 	}
-	c.sendFD = sendFD
-	c.sendFile = os.NewFile(uintptr(sendFD), "srv6oam-raw6-send")
 	recvFD, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 	if err != nil {
-		c.sendFile.Close()
+		if c.sendFile != nil {
+			c.sendFile.Close()
+		}
 		return nil, socketError("open raw ICMPv6 receive socket", err)
 	}
 	c.recvFile = os.NewFile(uintptr(recvFD), "srv6oam-icmp6-recv")
@@ -148,15 +164,32 @@ func socketError(what string, err error) error {
 }
 
 func (c *Conn) setup(sendFD, recvFD int) error {
+	if c.cfg.Interface != "" {
+		if err := unix.SetsockoptString(recvFD, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.cfg.Interface); err != nil {
+			return fmt.Errorf("bind to interface %s: %w", c.cfg.Interface, err)
+		}
+	}
+	if c.cfg.RoutingHeader {
+		if err := unix.SetsockoptInt(recvFD, unix.IPPROTO_IPV6, unix.IPV6_RECVRTHDR, 1); err != nil {
+			return fmt.Errorf("enable IPV6_RECVRTHDR: %w", err)
+		}
+	}
+	if sendFD >= 0 {
+		if err := c.setupSend(sendFD); err != nil {
+			return err
+		}
+	}
+	return c.setupRecv(recvFD)
+}
+
+func (c *Conn) setupSend(sendFD int) error {
 	// IPPROTO_RAW implies IPV6_HDRINCL on Linux; say it anyway so that the intent is explicit.
 	if err := unix.SetsockoptInt(sendFD, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1); err != nil {
 		return fmt.Errorf("set IPV6_HDRINCL: %w", err)
 	}
 	if c.cfg.Interface != "" {
-		for _, fd := range []int{sendFD, recvFD} {
-			if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.cfg.Interface); err != nil {
-				return fmt.Errorf("bind to interface %s: %w", c.cfg.Interface, err)
-			}
+		if err := unix.SetsockoptString(sendFD, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.cfg.Interface); err != nil {
+			return fmt.Errorf("bind to interface %s: %w", c.cfg.Interface, err)
 		}
 	}
 	if c.cfg.TxTimestamps {
@@ -168,6 +201,10 @@ func (c *Conn) setup(sendFD, recvFD int) error {
 	}
 	// A large send buffer lets a burst of probes queue instead of failing with ENOBUFS.
 	_ = unix.SetsockoptInt(sendFD, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	return nil
+}
+
+func (c *Conn) setupRecv(recvFD int) error {
 	_ = unix.SetsockoptInt(recvFD, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 
 	if err := unix.SetsockoptInt(recvFD, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
@@ -235,6 +272,9 @@ type SendInfo struct {
 // Send sends one whole IPv6 packet (header included) toward firstHop, which the kernel uses for
 // the route lookup; it should equal the packet's destination address. It does not allocate.
 func (c *Conn) Send(pkt []byte, firstHop netip.Addr) (SendInfo, error) {
+	if c.sendFile == nil {
+		return SendInfo{}, errors.New("send: this socket only receives (probes.Listen)")
+	}
 	c.dst.Addr = firstHop.As16()
 	c.sendIov.Base = &pkt[0]
 	c.sendIov.SetLen(len(pkt))
@@ -274,7 +314,7 @@ func sendError(firstHop netip.Addr, errno unix.Errno) error {
 // ReadTxTimestamps hands every software TX timestamp waiting in the send socket's error queue
 // to fn, without blocking. Keys count the packets sent since Dial, as SendInfo.Key does.
 func (c *Conn) ReadTxTimestamps(fn func(key uint32, t time.Time)) error {
-	if !c.cfg.TxTimestamps {
+	if !c.cfg.TxTimestamps || c.sendFile == nil {
 		return nil
 	}
 	for {
@@ -362,6 +402,8 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 			r.TrafficClass = uint8(binary.NativeEndian.Uint32(data))
 		case level == unix.IPPROTO_IPV6 && typ == ipv6FlowInfo && len(data) >= 4:
 			r.FlowLabel = binary.BigEndian.Uint32(data) & 0xfffff
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RTHDR:
+			r.RoutingHeader = data
 		}
 	})
 	if r.Time.IsZero() {

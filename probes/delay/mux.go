@@ -182,7 +182,12 @@ func (m *Mux) open() error {
 		udp.Close()
 		return err
 	}
-	if m.back, err = listenReturn(opts.Interface); err != nil {
+	// Returning probes: a receive-only raw ICMPv6 socket that lets Echo Requests through, with
+	// the routing header each came with (IPV6_RECVRTHDR): its slots hold every End.OAM's
+	// timestamp in-band. (A raw ICMPv6 socket strips the IPv6 header and its extension
+	// headers; the routing header comes back only as this control message.)
+	if m.back, err = probes.Listen(probes.Config{Interface: opts.Interface, ICMPTypes: []uint8{probes.ICMPv6EchoRequest},
+		RoutingHeader: true}); err != nil {
 		udp.Close()
 		m.conn.Close()
 		return err
