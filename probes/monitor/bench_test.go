@@ -40,7 +40,7 @@ func benchConfig(jobs int) string {
 	return b.String()
 }
 
-// BenchmarkTenThousandJobs runs 10,000 echo jobs at 1 probe/s each from h1 of a line4 lab,
+// BenchmarkTenThousandJobs runs 10,000 echo jobs (SRV6_MONITOR_BENCH_JOBS overrides) at 1 probe/s each from h1 of a line4 lab,
 // through the monitor's one socket pair, and measures over a 20 s window (after a warm-up in
 // which every job has started): the CPU the process used (getrusage, user + system, as a
 // fraction of one core; the system time includes the kernel forwarding the probes through the
@@ -48,7 +48,14 @@ func benchConfig(jobs int) string {
 // compared with their schedule (p99).
 func BenchmarkTenThousandJobs(b *testing.B) {
 	b.ReportAllocs()
-	const jobs = 10000
+	jobs := 10000
+	if s := os.Getenv("SRV6_MONITOR_BENCH_JOBS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("SRV6_MONITOR_BENCH_JOBS %q: a number of jobs", s)
+		}
+		jobs = n
+	}
 	window := 20 * time.Second
 	if s := os.Getenv("SRV6_MONITOR_BENCH_WINDOW"); s != "" {
 		d, err := time.ParseDuration(s)
