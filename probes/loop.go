@@ -29,9 +29,8 @@ type Loop struct {
 	quit  chan struct{}
 	once  sync.Once
 
-	mu   sync.Mutex // guards heap, seq, live and the handles' fields below
+	mu   sync.Mutex // guards heap, live and the handles' fields below
 	heap wakeHeap
-	seq  uint64
 	live int
 	wake chan struct{}
 	idle chan struct{} // closed and renewed when the last session leaves
