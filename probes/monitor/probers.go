@@ -107,36 +107,45 @@ func (rj *runningJob) flowLabel(seq int) uint32 {
 	return rj.job.FlowLabel + uint32(seq%rj.job.FlowLabels)
 }
 
-// echoResult accounts one result of the job's ping session (on the loop's goroutine).
+// echoResult accounts one result of the job's ping session (on the loop's goroutine). It does
+// not allocate unless --results is written (or a probe errs).
 func (rj *runningJob) echoResult(m *Monitor, r oam.Result) {
 	if r.Duplicate || r.Late {
 		return // the probe was accounted when it was answered, or given up
 	}
-	line := resultLine{Time: time.Now(), Job: rj.job.Name, Kind: string(KindEcho), Seq: r.Seq, FlowLabel: rj.flowLabel(r.Seq)}
+	status := "lost"
 	rj.mu.Lock()
 	switch r.Kind {
 	case oam.KindReply:
+		status = "reply"
 		rj.received++
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, r.Received)
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
-		line.Time, line.Status, line.From, line.RTTMillis = r.Received, "reply", r.From.String(), ms(r.RTT)
 	case oam.KindError:
+		status = "error"
 		rj.errorsN++
 		rj.lastErr = r.Error
 		if r.From.IsValid() {
 			rj.lastErr += " from " + r.From.String()
 		}
-		line.Status, line.Error = "error", rj.lastErr
 		rj.lost(m)
 	default:
-		line.Status = "lost"
 		rj.lost(m)
 	}
+	errText := rj.lastErr
 	rj.mu.Unlock()
-	if m.results != nil {
-		m.writeResult(line)
+	if m.results == nil {
+		return
 	}
+	line := resultLine{Time: time.Now(), Job: rj.job.Name, Kind: string(KindEcho), Seq: r.Seq, Status: status, FlowLabel: rj.flowLabel(r.Seq)}
+	switch r.Kind {
+	case oam.KindReply:
+		line.Time, line.From, line.RTTMillis = r.Received, r.From.String(), ms(r.RTT)
+	case oam.KindError:
+		line.Error = errText
+	}
+	m.writeResult(line)
 }
 
 // lost accounts a probe lost (or answered by an error). rj.mu held.
