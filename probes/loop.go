@@ -15,7 +15,8 @@ type Session interface {
 	// and expires what is overdue, and returns when it next wants to be woken (the zero time:
 	// only when an answer comes) and whether it is done.
 	Wake(now time.Time) (next time.Time, done bool)
-	// Input hands the session one answer the Demux routed to it, then asks as Wake does.
+	// Input hands the session one answer the Demux routed to it, then asks as Wake does. m is
+	// valid during the call only.
 	Input(m *Match, now time.Time) (next time.Time, done bool)
 }
 
@@ -35,6 +36,7 @@ type Loop struct {
 	wake chan struct{}
 	idle chan struct{} // closed and renewed when the last session leaves
 	due  []wakeup      // reused by Run
+	cur  Match         // the answer being handed to a session (no allocation per answer)
 }
 
 // Handle is a Session's place on a Loop.
@@ -202,7 +204,8 @@ func (l *Loop) input(a answer) {
 	if done {
 		return // an answer that was on its way when the session ended
 	}
-	next, fin := a.h.s.Input(&a.m, time.Now())
+	l.cur = a.m
+	next, fin := a.h.s.Input(&l.cur, time.Now())
 	l.reschedule(a.h, next, fin)
 }
 
