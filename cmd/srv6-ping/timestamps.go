@@ -193,27 +193,12 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 		if err := output.FormatDelaySummary(out, sum, points, target.Destination.String()); err != nil {
 			return fail(err)
 		}
-		printHints(out, sum, p.Source().String())
+		output.OneWayHints(out, sum, false, p.Source().String())
 	}
 	if sum.Received > 0 {
 		return nil
 	}
 	return cli.Exit("", exitNoReply)
-}
-
-// printHints adds a line after the statistics for each kind of segment without a delay.
-func printHints(w io.Writer, sum delay.Summary, source string) {
-	var missing, unsync bool
-	for _, seg := range sum.Segments {
-		missing = missing || seg.Missing > 0
-		unsync = unsync || seg.Unsynchronised > 0
-	}
-	if missing {
-		fmt.Fprintln(w, "? = no timestamp from that node: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold "+source+"?")
-	}
-	if unsync && !sum.SharedClock {
-		fmt.Fprintln(w, "unsync = a clock without synchronisation (adjtimex): run chrony or PTP on the nodes; if every node is on this host (a lab of namespaces), use --shared-clock")
-	}
 }
 
 // names are --names, split (nil without).

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes"
 )
@@ -177,4 +178,4 @@ func (rj *runningJob) state() JobState {
 	return st
 }
 
-func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+func ms(d time.Duration) float64 { return oam.Millis(d) }

@@ -13,14 +13,13 @@ import (
 )
 
 // msText formats a duration in milliseconds with microsecond resolution, as ping does.
-func msText(d time.Duration) string { return oam.FormatMillis(d) }
 
 // segmentValue is how one segment of one probe prints: its delay in msText, or why there is none.
 // A delay that is not believed (unsynchronised, negative) never prints as a number.
 func segmentValue(s collect.SegmentResult) string {
 	switch s.State {
 	case oam.DelayMeasured:
-		return msText(s.Delay)
+		return oam.FormatMillis(s.Delay)
 	case oam.DelayMissing:
 		return "?"
 	case oam.DelayUnsynchronised:
@@ -71,7 +70,7 @@ func FormatDelayResult(w io.Writer, r delay.Result, points []collect.Point, shar
 	case collect.StatusLost:
 		fmt.Fprintf(&b, " lost on %s (last seen by %s)", segmentName(points, r.LostOn), points[r.LastSeen].Name)
 	default:
-		fmt.Fprintf(&b, " rtt=%s ms", msText(r.RTT))
+		fmt.Fprintf(&b, " rtt=%s ms", oam.FormatMillis(r.RTT))
 	}
 	var bound time.Duration
 	measured := 0
@@ -94,7 +93,7 @@ func FormatDelayResult(w io.Writer, r delay.Result, points []collect.Point, shar
 	case measured > 0 && shared:
 		b.WriteString(" ms (one-way, shared clock)")
 	case measured > 0:
-		fmt.Fprintf(&b, " ms (one-way, ±%s)", msText(bound))
+		fmt.Fprintf(&b, " ms (one-way, ±%s)", oam.FormatMillis(bound))
 	}
 	var notes []string
 	if unsync {
@@ -132,7 +131,7 @@ func FormatDelaySummary(w io.Writer, s delay.Summary, points []collect.Point, ta
 	fmt.Fprintf(&b, "%d probes transmitted, %d returned, %.1f%% loss, time %dms\n",
 		s.Transmitted, s.Received, loss, s.Elapsed.Milliseconds())
 	if s.RTT.Count > 0 {
-		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", msText(s.RTT.Min), msText(s.RTT.Avg), msText(s.RTT.Max), msText(s.RTT.Mdev))
+		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", oam.FormatMillis(s.RTT.Min), oam.FormatMillis(s.RTT.Avg), oam.FormatMillis(s.RTT.Max), oam.FormatMillis(s.RTT.Mdev))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "segment\tone-way min/avg/max/mdev ms\tp50/p90/p99 ms\tbound ms\tloss\tliveness")
@@ -140,10 +139,10 @@ func FormatDelaySummary(w io.Writer, s delay.Summary, points []collect.Point, ta
 		name := segmentName(points, seg.Index)
 		stats, q := "-", "-"
 		if d := seg.Delay; d.Count > 0 {
-			stats = fmt.Sprintf("%s/%s/%s/%s", msText(d.Min), msText(d.Avg), msText(d.Max), msText(d.Mdev))
-			q = fmt.Sprintf("%s/%s/%s", msText(d.P50), msText(d.P90), msText(d.P99))
+			stats = fmt.Sprintf("%s/%s/%s/%s", oam.FormatMillis(d.Min), oam.FormatMillis(d.Avg), oam.FormatMillis(d.Max), oam.FormatMillis(d.Mdev))
+			q = fmt.Sprintf("%s/%s/%s", oam.FormatMillis(d.P50), oam.FormatMillis(d.P90), oam.FormatMillis(d.P99))
 		}
-		bound := "±" + msText(seg.MaxBound)
+		bound := "±" + oam.FormatMillis(seg.MaxBound)
 		if s.SharedClock {
 			bound = "shared"
 		}
@@ -171,4 +170,29 @@ func FormatDelaySummary(w io.Writer, s delay.Summary, points []collect.Point, ta
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// OneWayHints writes a line after a timestamped run's statistics for each kind of segment
+// without a delay: a missing timestamp ("?") and an unsynchronised clock ("unsync"), saying
+// what to check. unmeasuredOnly counts only segments that got no delay at all (the per-segment
+// view prints one figure per segment); host is who must be on the agents' allow-list.
+func OneWayHints(w io.Writer, s delay.Summary, unmeasuredOnly bool, host string) {
+	var missing, unsync bool
+	for _, seg := range s.Segments {
+		if unmeasuredOnly && seg.Delay.Count > 0 {
+			continue
+		}
+		missing = missing || seg.Missing > 0
+		unsync = unsync || seg.Unsynchronised > 0
+	}
+	if missing {
+		what := "that node"
+		if unmeasuredOnly {
+			what = "an end of that segment"
+		}
+		fmt.Fprintf(w, "? = no timestamp from %s: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold %s?\n", what, host)
+	}
+	if unsync && !s.SharedClock {
+		fmt.Fprintln(w, "unsync = a clock without synchronisation (adjtimex): run chrony or PTP on the nodes; if every node is on this host (a lab of namespaces), use --shared-clock")
+	}
 }

@@ -136,3 +136,30 @@ func TestSummaryAndJSON(t *testing.T) {
 		t.Errorf("B→C summary %v", bc)
 	}
 }
+
+// TestOneWayHints: srv6-ping hints at any missing or unsynchronised timestamp; the per-segment
+// view of srv6-trace only at segments that got no delay at all; a shared clock needs no
+// synchronisation.
+func TestOneWayHints(t *testing.T) {
+	s := delay.Summary{Summary: collect.Summary{Segments: []collect.SegmentSummary{
+		{Delay: oam.StatsSummary{Count: 4}, Missing: 1},
+		{Unsynchronised: 5},
+	}}}
+	var b bytes.Buffer
+	OneWayHints(&b, s, false, "fc00:0:1::1")
+	if !strings.Contains(b.String(), "? = no timestamp from that node") || !strings.Contains(b.String(), "hold fc00:0:1::1?") ||
+		!strings.Contains(b.String(), "unsync = ") {
+		t.Errorf("srv6-ping hints:\n%s", b.String())
+	}
+	b.Reset()
+	OneWayHints(&b, s, true, "this host")
+	if strings.Contains(b.String(), "? = ") || !strings.Contains(b.String(), "unsync = ") {
+		t.Errorf("per-segment hints (segment 0 was measured):\n%s", b.String())
+	}
+	b.Reset()
+	s.SharedClock = true
+	OneWayHints(&b, s, true, "this host")
+	if b.Len() != 0 {
+		t.Errorf("shared clock, a measured segment: %q, want no hint", b.String())
+	}
+}

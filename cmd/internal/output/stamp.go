@@ -7,13 +7,10 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes/stamp"
 )
-
-func msf(d time.Duration) float64 { return oam.Millis(d) }
 
 // FormatStampOutcome is one probe as a line:
 //
@@ -31,20 +28,20 @@ func FormatStampOutcome(p stamp.Outcome, target oam.Target, o stamp.Options) str
 		fmt.Fprintf(&b, " lost (no reply within %v)", o.Timeout)
 	default:
 		r := p.Reply
-		fmt.Fprintf(&b, " rtt=%.3f ms", msf(r.RoundTrip()))
+		fmt.Fprintf(&b, " rtt=%.3f ms", ms(r.RoundTrip()))
 		switch p.OneWayState() {
 		case oam.DelayMeasured:
-			fmt.Fprintf(&b, "  fwd %.3f  back %.3f  reflector %.3f ms", msf(r.Forward()), msf(r.Backward()), msf(r.Residence()))
+			fmt.Fprintf(&b, "  fwd %.3f  back %.3f  reflector %.3f ms", ms(r.Forward()), ms(r.Backward()), ms(r.Residence()))
 			if o.SharedClock {
 				b.WriteString(" (one-way, shared clock)")
 			} else {
-				fmt.Fprintf(&b, " (one-way, ±%.3f)", msf(p.Forward.Bound))
+				fmt.Fprintf(&b, " (one-way, ±%.3f)", ms(p.Forward.Bound))
 			}
 		case oam.DelayUnsynchronised:
 			fmt.Fprintf(&b, "  fwd unsync  back unsync  reflector %.3f ms (unsync = %s: no one-way delay printed)",
-				msf(r.Residence()), unsyncWho(r))
+				ms(r.Residence()), unsyncWho(r))
 		default:
-			fmt.Fprintf(&b, "  fwd neg!  back neg!  reflector %.3f ms (neg! = the two clocks disagree: no one-way delay printed)", msf(r.Residence()))
+			fmt.Fprintf(&b, "  fwd neg!  back neg!  reflector %.3f ms (neg! = the two clocks disagree: no one-way delay printed)", ms(r.Residence()))
 		}
 	}
 	return b.String()
@@ -70,13 +67,13 @@ func FormatStampSummary(w io.Writer, s *stamp.Summary, o stamp.Options, reflecto
 	}
 	fmt.Fprintf(&b, ", %.1f%% loss, time %dms\n", s.LossPercent(), s.Elapsed.Milliseconds())
 	line := func(name string, st oam.StatsSummary, note string) {
-		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, msf(st.Min), msf(st.Avg), msf(st.Max), msf(st.Mdev), note)
+		fmt.Fprintf(&b, "%s min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms%s\n", name, ms(st.Min), ms(st.Avg), ms(st.Max), ms(st.Mdev), note)
 	}
 	if s.RTT.Count > 0 {
 		line("rtt", s.RTT, "")
 	}
 	if s.Forward.Count > 0 {
-		note := fmt.Sprintf(" (one-way, ±%.3f)", msf(s.MaxBound))
+		note := fmt.Sprintf(" (one-way, ±%.3f)", ms(s.MaxBound))
 		if o.SharedClock {
 			note = " (one-way, shared clock)"
 		}

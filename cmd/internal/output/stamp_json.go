@@ -20,7 +20,7 @@ func newStampStats(s oam.StatsSummary) *StampStats {
 	if s.Count == 0 {
 		return nil
 	}
-	return &StampStats{Count: int(s.Count), MinMS: msf(s.Min), AvgMS: msf(s.Avg), MaxMS: msf(s.Max), MdevMS: msf(s.Mdev)}
+	return &StampStats{Count: int(s.Count), MinMS: ms(s.Min), AvgMS: ms(s.Avg), MaxMS: ms(s.Max), MdevMS: ms(s.Mdev)}
 }
 
 type StampResult struct {
@@ -66,13 +66,13 @@ func NewStampResult(p stamp.Outcome, shared bool) StampResult {
 	}
 	r := p.Reply
 	j.Status = "reply"
-	j.RTTMS, j.ResidenceMS = ptr(msf(r.RoundTrip())), ptr(msf(r.Residence()))
+	j.RTTMS, j.ResidenceMS = ptr(ms(r.RoundTrip())), ptr(ms(r.Residence()))
 	j.OneWay = p.OneWayState().String()
 	if p.OneWayState() == oam.DelayMeasured {
-		j.ForwardMS, j.BackwardMS = ptr(msf(r.Forward())), ptr(msf(r.Backward()))
-		j.BoundMS = ptr(msf(p.Forward.Bound))
+		j.ForwardMS, j.BackwardMS = ptr(ms(r.Forward())), ptr(ms(r.Backward()))
+		j.BoundMS = ptr(ms(p.Forward.Bound))
 	} else {
-		j.RawForwardMS, j.RawBackwardMS = ptr(msf(r.Forward())), ptr(msf(r.Backward()))
+		j.RawForwardMS, j.RawBackwardMS = ptr(ms(r.Forward())), ptr(ms(r.Backward()))
 	}
 	j.SenderSynchronised, j.ReflectorSynchronised = ptr(r.SenderError.Synchronised()), ptr(r.ReflectorSynchronised)
 	j.HopLimitAtReflector = ptr(int(r.HopLimitAtReflector))
@@ -103,14 +103,14 @@ type StampSummary struct {
 
 func NewStampSummary(s *stamp.Summary, shared bool) StampSummary {
 	j := StampSummary{Transmitted: s.Transmitted, Received: s.Received, Errors: s.Errors,
-		LossPercent: s.LossPercent(), ElapsedMS: msf(s.Elapsed), SharedClock: shared,
+		LossPercent: s.LossPercent(), ElapsedMS: ms(s.Elapsed), SharedClock: shared,
 		RTT: newStampStats(s.RTT), Forward: newStampStats(s.Forward),
 		Backward: newStampStats(s.Backward), Residence: newStampStats(s.Resid),
 		Unsynchronised: s.Unsynchronised, Negative: s.Negative}
 	if s.Forward.Count > 0 {
 		j.MaxBoundMS = ptr(0.0)
 		if !shared {
-			j.MaxBoundMS = ptr(msf(s.MaxBound))
+			j.MaxBoundMS = ptr(ms(s.MaxBound))
 		}
 	}
 	return j

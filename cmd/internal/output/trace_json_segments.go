@@ -53,9 +53,9 @@ func jsonOneWay(s collect.SegmentSummary, shared bool) JSONOneWay {
 	switch {
 	case s.Delay.Count > 0:
 		j.State = "measured"
-		j.P50MS, j.P99MS = msOf(s.Delay.P50), msOf(s.Delay.P99)
+		j.P50MS, j.P99MS = msp(ms(s.Delay.P50)), msp(ms(s.Delay.P99))
 		if !shared {
-			j.BoundMS = msOf(s.MaxBound)
+			j.BoundMS = msp(ms(s.MaxBound))
 		}
 	case s.Unsynchronised > 0:
 		j.State = "unsync"

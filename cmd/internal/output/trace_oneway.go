@@ -3,13 +3,10 @@ package output
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
-	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
-	"github.com/srv6oam/srv6oam/probes/delay"
 	"github.com/srv6oam/srv6oam/probes/trace"
 )
 
@@ -49,21 +46,7 @@ func (p *TracePrinter) PerSegmentOneWay(ctx context.Context, target oam.Target, 
 		fmt.Fprintf(p.W, ", rtt p50 %.3f ms", ms(s.RTT.P50))
 	}
 	fmt.Fprintln(p.W)
-	writeHints(p.W, s)
-}
-
-func writeHints(out io.Writer, s delay.Summary) {
-	var missing, unsync bool
-	for _, seg := range s.Segments {
-		missing = missing || (seg.Delay.Count == 0 && seg.Missing > 0)
-		unsync = unsync || (seg.Delay.Count == 0 && seg.Unsynchronised > 0)
-	}
-	if missing {
-		fmt.Fprintln(out, "? = no timestamp from an end of that segment: is its SID bound to End.OAM by srv6-agent, and does the agent's collectors allow-list hold this host?")
-	}
-	if unsync && !s.SharedClock {
-		fmt.Fprintln(out, "unsync = a clock without synchronisation (adjtimex): run chrony or PTP on the nodes; if every node is on this host (a lab of namespaces), use --shared-clock")
-	}
+	OneWayHints(p.W, s, true, "this host")
 }
 
 // segmentLabel is "src→fc00:0:2::b0" for the delay segment of a point pair.
@@ -78,10 +61,4 @@ func returnLine(w *trace.OneWay, n, width int) (string, bool) {
 		return "", false
 	}
 	return fmt.Sprintf("return     %-*s  %s", width, segmentLabel(s), oneWayText(s, w.Summary.SharedClock)), true
-}
-
-// msOf is a duration in milliseconds, for JSON.
-func msOf(d time.Duration) *float64 {
-	v := ms(d)
-	return &v
 }
