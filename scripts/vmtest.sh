@@ -99,7 +99,15 @@ env | grep -E '^(CI|GOFLAGS|GOCACHE|GOPATH|GOMODCACHE|HOME|PATH|SRV6OAM_[A-Z_]*)
 cat >"$run/guest.sh" <<EOF
 #!/bin/bash
 # Guest side: private /tmp, /run, /dev/pts and /dev/shm, the guest kernel's modules, then COMMAND.
+# The host's /tmp stays reachable at /mnt, and a directory under it that the command runs in (a
+# clone in /tmp/ci, say) is bound back into the guest's own /tmp.
+mount --bind /tmp /mnt
 mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/tmp
+case "\$(cat $run/cwd)" in
+/tmp/?*)
+	top="\$(cat $run/cwd)"; top="\${top#/tmp/}"; top="\${top%%/*}"
+	mkdir -p "/tmp/\$top" && mount --bind "/mnt/\$top" "/tmp/\$top" ;;
+esac
 mkdir -p /dev/pts /dev/shm /run/netns; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 # The kernel loads modules (veth, sch_netem, nf_tables, ...) with this modprobe, from the
 # unpacked package: the host's /lib/modules is not touched.
