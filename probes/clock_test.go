@@ -38,13 +38,19 @@ func TestTAIOffsetMatchesClocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rt unix.Timespec
-	tai := TAINow()
-	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
-		t.Fatal(err)
+	// CLOCK_TAI − CLOCK_REALTIME is the kernel's TAI offset, give or take the two reads; the
+	// closest of a few tries, so that a stalled vCPU between two reads does not count.
+	best := time.Duration(1 << 62)
+	for range 10 {
+		var rt unix.Timespec
+		tai := TAINow()
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
+			t.Fatal(err)
+		}
+		d := time.Duration(tai - rt.Nano() - int64(off))
+		best = min(best, max(d, -d))
 	}
-	// CLOCK_TAI − CLOCK_REALTIME is the kernel's TAI offset, give or take the two reads.
-	if d := tai - rt.Nano() - int64(off); d > int64(time.Millisecond) || d < -int64(time.Millisecond) {
-		t.Errorf("CLOCK_TAI − CLOCK_REALTIME − %v = %v", off, time.Duration(d))
+	if best > time.Millisecond {
+		t.Errorf("CLOCK_TAI − CLOCK_REALTIME − %v: off by %v at best", off, best)
 	}
 }
