@@ -19,8 +19,9 @@ import (
 //
 // Every engine has this shape with its own types: ping.Probe (oam.Result, oam.Summary),
 // delay.Probe (a probe's per-segment one-way delays, the collector's summary), stamp.Probe
-// (a STAMP round trip, its statistics), trace.Probe (each hop-limited probe as it is answered or
-// given up, the assembled report).
+// (a STAMP round trip, its statistics), trace.Run (each hop-limited probe as it is answered or
+// given up, the assembled report: plain or ECMP) and trace.RunPerSegment (each loop-back probe,
+// the segments' statuses).
 type ProbeFunc[Options, Result, Summary any] func(ctx context.Context, target oam.Target, opts Options, emit func(Result)) (Summary, error)
 
 // Func is a ProbeFunc with its options bound, the form a table of jobs holds.

@@ -253,7 +253,7 @@ func (e *engine) readTx() {
 
 // probeOf is what a trace reports of one probe.
 func probeOf(o *outcome) Probe {
-	p := Probe{HopLimit: int(o.spec.hopLimit), Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+	p := Probe{HopLimit: int(o.spec.hopLimit), Segment: o.spec.template, Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
 	if o.answered {
 		p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
 		if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {

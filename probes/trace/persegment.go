@@ -40,19 +40,39 @@ type SegmentStatus struct {
 // function measures round trips; OneWayDelays adds the one-way delay of each segment where the
 // nodes run srv6-agent.
 func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]SegmentStatus, netip.Addr, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
+	rep, err := RunPerSegment(ctx, target, opts, nil)
+	if rep == nil {
 		return nil, netip.Addr{}, err
 	}
+	return rep.Segments, rep.Source, err
+}
+
+// PerSegmentReport is what per-segment probing found: one status per segment of the path, and
+// the source address of the probes (the loops' final segment).
+type PerSegmentReport struct {
+	Source   netip.Addr
+	Segments []SegmentStatus
+}
+
+// RunPerSegment implements probes.ProbeFunc for per-segment probing.
+var _ probes.ProbeFunc[Options, Probe, *PerSegmentReport] = RunPerSegment
+
+// RunPerSegment is PerSegment in the engine shape: each probe goes to emit as it is answered or
+// given up (Probe.Segment says which prefix it looped through; nil emit: none).
+func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit func(Probe)) (*PerSegmentReport, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if len(target.Segments) == 0 {
-		return nil, netip.Addr{}, errors.New("per-segment probing needs a segment list")
+		return nil, errors.New("per-segment probing needs a segment list")
 	}
 	if target.Decap {
-		return nil, netip.Addr{}, errors.New("per-segment probing through a decapsulating SID is not supported")
+		return nil, errors.New("per-segment probing through a decapsulating SID is not supported")
 	}
 	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
 	if err != nil {
-		return nil, netip.Addr{}, fmt.Errorf("first segment: %w", err)
+		return nil, fmt.Errorf("first segment: %w", err)
 	}
 	if opts.Source.IsValid() {
 		src = opts.Source
@@ -66,15 +86,16 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 		}
 		tmpl, err := newTemplate(t, src, opts)
 		if err != nil {
-			return nil, src, fmt.Errorf("segment %d (%s): %w", i+1, path[i], err)
+			return &PerSegmentReport{Source: src}, fmt.Errorf("segment %d (%s): %w", i+1, path[i], err)
 		}
 		templates = append(templates, tmpl)
 	}
 	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, TxTimestamps: true, Tap: opts.Tap})
 	if err != nil {
-		return nil, src, err
+		return &PerSegmentReport{Source: src}, err
 	}
 	eng := newEngine(conn, opts.Identifier, templates, opts.SendInterval)
+	eng.emit = emit
 	defer eng.close()
 	var specs []probeSpec
 	for q := 0; q < opts.Queries; q++ {
@@ -84,7 +105,7 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 	}
 	out, err := eng.batch(ctx, specs, opts.Wait, nil, nil)
 	if err != nil {
-		return nil, src, err
+		return &PerSegmentReport{Source: src}, err
 	}
 	status := make([]SegmentStatus, len(path))
 	for i := range status {
@@ -106,5 +127,5 @@ func PerSegment(ctx context.Context, target oam.Target, opts Options) ([]Segment
 		}
 		s.Probes = append(s.Probes, p)
 	}
-	return status, src, ctx.Err()
+	return &PerSegmentReport{Source: src, Segments: status}, ctx.Err()
 }

@@ -252,6 +252,9 @@ func (t *Tracer) Close() error {
 type Probe struct {
 	// HopLimit the probe was sent with.
 	HopLimit int
+	// Segment is, in per-segment probing, the index of the segment whose prefix the probe
+	// looped through (0 in a hop-by-hop trace).
+	Segment int
 	// Flow is the flow label the probe carried.
 	Flow uint32
 	// Answered is false for a probe that got nothing back within the wait.
