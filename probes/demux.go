@@ -82,14 +82,6 @@ func (d *Demux) Register(id uint16, h func(*Match)) (unregister func(), err erro
 	}, nil
 }
 
-// Registered reports whether id has a handler.
-func (d *Demux) Registered(id uint16) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	_, ok := d.handlers[id]
-	return ok
-}
-
 // Unmatched counts messages about echo probes of no registered identifier.
 func (d *Demux) Unmatched() uint64 { return d.unmatched.Load() }
 
@@ -135,7 +127,7 @@ func (d *Demux) read() {
 			d.err = fmt.Errorf("receive ICMPv6: %w", err)
 			return
 		}
-		if !Classify(&rx, &msg, &m) {
+		if !classify(&rx, &msg, &m) {
 			continue
 		}
 		d.mu.RLock()
@@ -149,9 +141,9 @@ func (d *Demux) read() {
 	}
 }
 
-// Classify decodes one received ICMPv6 message into m when it is about an echo probe (an Echo
+// classify decodes one received ICMPv6 message into m when it is about an echo probe (an Echo
 // Reply, or an error whose quote reaches the Echo Request), and reports whether it is.
-func Classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
+func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 	if ParseICMPv6(rx.ICMPv6, msg) != nil {
 		return false
 	}

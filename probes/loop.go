@@ -46,7 +46,6 @@ type Handle struct {
 	gen        uint64 // the heap entry that is current; older ones are stale
 	done       bool
 	unregister func()
-	finished   chan struct{}
 }
 
 type answer struct {
@@ -75,7 +74,7 @@ func (l *Loop) Close() { l.once.Do(func() { close(l.quit) }) }
 // Add puts s on the Loop, with the answers of echo identifier id routed to it, and wakes it
 // at once. It may be called from any goroutine, before or while the Loop runs.
 func (l *Loop) Add(id uint16, s Session) (*Handle, error) {
-	h := &Handle{l: l, s: s, finished: make(chan struct{})}
+	h := &Handle{l: l, s: s}
 	unregister, err := l.demux.Register(id, func(m *Match) {
 		select {
 		case l.in <- answer{h: h, m: *m}:
@@ -101,9 +100,6 @@ func (h *Handle) Remove() {
 	h.l.mu.Unlock()
 }
 
-// Done is closed once the session finished (it said so, or was removed).
-func (h *Handle) Done() <-chan struct{} { return h.finished }
-
 // finish ends h; l.mu held.
 func (l *Loop) finish(h *Handle) {
 	if h.done {
@@ -112,7 +108,6 @@ func (l *Loop) finish(h *Handle) {
 	h.done = true
 	h.gen++ // any heap entry is stale now
 	h.unregister()
-	close(h.finished)
 	l.live--
 	if l.live == 0 {
 		close(l.idle)

@@ -66,7 +66,7 @@ func TestEngineOnScriptedAgents(t *testing.T) {
 	}
 	defer mux.Close()
 	p, err := delay.NewShared(context.Background(), mux, oam.Target{Segments: sids, Destination: dst},
-		delay.Options{Source: src, Count: 4, Interval: 5 * time.Millisecond, Timeout: time.Second, SharedClock: true})
+		delay.Options{Source: src, Count: 4, Interval: 5 * time.Millisecond, Timeout: time.Second, Linger: time.Second, SharedClock: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ type runningJob struct {
 	handle   *probes.Handle     // echo jobs, once started
 
 	mu       sync.Mutex
-	stopped  bool
 	source   netip.Addr
 	segs     []segState
 	sentN    uint64
@@ -70,9 +69,6 @@ func (rj *runningJob) segmentNames() [][2]string {
 }
 
 func (rj *runningJob) stop() {
-	rj.mu.Lock()
-	rj.stopped = true
-	rj.mu.Unlock()
 	if rj.cancel != nil {
 		rj.cancel()
 	}

@@ -450,23 +450,21 @@ func (r *run) send() error {
 		binary.BigEndian.PutUint32(pkt[0:4], binary.BigEndian.Uint32(pkt[0:4])&^0xfffff|fl)
 	}
 	info, err := r.conn.Send(pkt, r.builder.FirstHop())
+	setupErr := err != nil && errors.Is(err, probes.ErrNoRoute) && seq == 1 && r.opts.Resolve == nil
+	if err != nil && !setupErr {
+		// A send failure costs this probe only, as in iputils; it is reported as an error.
+		r.sendFailed(seq, err)
+		return nil
+	}
 	r.next++
 	r.summary.Transmitted++
 	if r.summary.Start.IsZero() {
 		r.summary.Start = time.Now()
 	}
-	s := &r.slots[seq%len(r.slots)]
-	if err != nil {
-		if errors.Is(err, probes.ErrNoRoute) && r.summary.Received == 0 && r.summary.Errors == 0 && seq == 1 && r.opts.Resolve == nil {
-			return err // nothing ever worked: a setup error, not a lost probe
-		}
-		// A send failure costs this probe only, as in iputils; it is reported as an error.
-		r.next-- // sendFailed accounts it
-		r.summary.Transmitted--
-		r.sendFailed(seq, err)
-		return nil
+	if setupErr {
+		return err // nothing ever worked: a setup error, not a lost probe
 	}
-	*s = slot{seq: seq, state: slotPending, key: info.Key, userSent: info.UserTime}
+	r.slots[seq%len(r.slots)] = slot{seq: seq, state: slotPending, key: info.Key, userSent: info.UserTime}
 	r.keySeq[int(info.Key)%len(r.keySeq)] = seq
 	r.lastSend = info.UserTime
 	_ = r.conn.ReadTxTimestamps(r.onTxStamp)
