@@ -264,7 +264,10 @@ func Decode(pkt []byte) (*Probe, error) {
 	if len(pkt) < 40 || pkt[0]>>4 != 6 {
 		return nil, errors.New("not an IPv6 packet")
 	}
-	p := &Probe{Packet: append([]byte(nil), pkt...)}
+	// Everything the Probe holds points into its own copy: engines reuse their send buffers,
+	// and an answer delivered later must carry this probe's bytes, not the next one's.
+	pkt = append([]byte(nil), pkt...)
+	p := &Probe{Packet: pkt}
 	p.FlowLabel = binary.BigEndian.Uint32(pkt[0:4]) & 0xfffff
 	p.HopLimit = pkt[7]
 	p.Src = netip.AddrFrom16([16]byte(pkt[8:24]))
