@@ -6,85 +6,97 @@ import (
 	"time"
 )
 
-// Session is the probing logic of one run of an echo-matching engine (ping; the monitor's echo
-// jobs are ping sessions): when to send, what an answer means, when a probe is lost. It is
-// passive: a Loop calls it, always from the Loop's goroutine, so a Session needs no lock for its
-// own state.
-type Session interface {
+// Session is the probing logic of one run of an engine: when to send, what an input means, when
+// a probe is lost. In is what the run's sources hand it: an echo answer (Match) for ping, trace
+// and the monitor's echo jobs; a returning probe, an agent's report record or a TX timestamp
+// for the timestamped prober; a STAMP reply. A Session is passive: a Loop calls it, always from
+// the Loop's goroutine, so it needs no lock for its own state.
+type Session[In any] interface {
 	// Wake is called at (or after) the time the session last asked for: it sends what is due
 	// and expires what is overdue, and returns when it next wants to be woken (the zero time:
-	// only when an answer comes) and whether it is done.
+	// only when an input comes) and whether it is done.
 	Wake(now time.Time) (next time.Time, done bool)
-	// Input hands the session one answer the Demux routed to it, then asks as Wake does. m is
+	// Input hands the session one input delivered to its Handle, then asks as Wake does. in is
 	// valid during the call only.
-	Input(m *Match, now time.Time) (next time.Time, done bool)
+	Input(in *In, now time.Time) (next time.Time, done bool)
 }
 
 // Loop is srv6oam's one send/expire loop: one goroutine and one timer that drive any number of
-// Sessions over one Demux, the answers of each routed by echo identifier. srv6-ping is one
-// Session on a Loop of its own; srv6-monitor's ten thousand echo jobs are ten thousand Sessions
-// on one Loop, one socket and one timer heap, their probes leaving in order of their deadlines.
-type Loop struct {
-	demux *Demux
-	in    chan answer
-	quit  chan struct{}
-	once  sync.Once
+// Sessions, each fed by whatever reads its sockets through its Handle. srv6-ping is one Session
+// on a Loop of its own; srv6-monitor's ten thousand echo jobs are ten thousand Sessions on one
+// Loop, their probes leaving in order of their deadlines; each wave of a trace, each
+// timestamped run and each STAMP session runs on one too.
+type Loop[In any] struct {
+	in   chan input[In]
+	quit chan struct{}
+	once sync.Once
+
+	// stopped is closed by Stop; stopErr is what Run then returns.
+	stopped  chan struct{}
+	stopOnce sync.Once
+	stopErr  error
 
 	mu   sync.Mutex // guards heap, live and the handles' fields below
-	heap wakeHeap
+	heap wakeHeap[In]
 	live int
 	wake chan struct{}
 	idle chan struct{} // closed and renewed when the last session leaves
-	due  []wakeup      // reused by Run
-	cur  Match         // the answer being handed to a session (no allocation per answer)
+	due  []wakeup[In]  // reused by Run
+	cur  In            // the input being handed to a session (no allocation per input)
 }
 
-// Handle is a Session's place on a Loop.
-type Handle struct {
-	l          *Loop
-	s          Session
-	gen        uint64 // the heap entry that is current; older ones are stale
-	done       bool
-	unregister func()
+// Handle is a Session's place on a Loop, and the way inputs reach it.
+type Handle[In any] struct {
+	l        *Loop[In]
+	s        Session[In]
+	gen      uint64 // the heap entry that is current; older ones are stale
+	done     bool
+	onRemove func()
 }
 
-type answer struct {
-	h *Handle
-	m Match
+type input[In any] struct {
+	h  *Handle[In]
+	in In
 }
 
-type wakeup struct {
+type wakeup[In any] struct {
 	at  time.Time
-	h   *Handle
+	h   *Handle[In]
 	gen uint64
 }
 
-// inBuffer is how many answers wait for the Loop before the Demux waits for it.
+// inBuffer is how many inputs wait for the Loop before Deliver waits and Offer drops.
 const inBuffer = 4096
 
-// NewLoop makes a Loop over demux; Run drives it.
-func NewLoop(demux *Demux) *Loop {
-	return &Loop{demux: demux, in: make(chan answer, inBuffer), quit: make(chan struct{}), wake: make(chan struct{}, 1), idle: make(chan struct{})}
+// NewLoop makes a Loop; Run drives it.
+func NewLoop[In any]() *Loop[In] {
+	return &Loop[In]{in: make(chan input[In], inBuffer), quit: make(chan struct{}), stopped: make(chan struct{}),
+		wake: make(chan struct{}, 1), idle: make(chan struct{})}
 }
 
-// Close stops routing answers to the Loop (a Demux handler waiting for room returns); call it
-// once Run has returned, before closing the Demux.
-func (l *Loop) Close() { l.once.Do(func() { close(l.quit) }) }
+// Close stops taking inputs (a Deliver waiting for room returns); call it once Run has
+// returned, before closing what feeds the Loop.
+func (l *Loop[In]) Close() { l.once.Do(func() { close(l.quit) }) }
 
-// Add puts s on the Loop, with the answers of echo identifier id routed to it, and wakes it
-// at once. It may be called from any goroutine, before or while the Loop runs.
-func (l *Loop) Add(id uint16, s Session) (*Handle, error) {
-	h := &Handle{l: l, s: s}
-	unregister, err := l.demux.Register(id, func(m *Match) {
-		select {
-		case l.in <- answer{h: h, m: *m}:
-		case <-l.quit:
-		}
+// Stop makes Run return err (nil: return as when ctx ends): what feeds the Loop failed, or
+// stopped for good. It may be called from any goroutine, more than once; the first call counts.
+func (l *Loop[In]) Stop(err error) {
+	l.stopOnce.Do(func() {
+		l.stopErr = err
+		close(l.stopped)
 	})
-	if err != nil {
-		return nil, err
+}
+
+// Add puts s on the Loop and wakes it at once. attach, when not nil, runs first and connects
+// the Handle to what feeds the session (a Demux registration, a Mux route); when it fails the
+// session is not added. Add may be called from any goroutine, before or while the Loop runs.
+func (l *Loop[In]) Add(s Session[In], attach func(*Handle[In]) error) (*Handle[In], error) {
+	h := &Handle[In]{l: l, s: s}
+	if attach != nil {
+		if err := attach(h); err != nil {
+			return nil, err
+		}
 	}
-	h.unregister = unregister
 	l.mu.Lock()
 	l.live++
 	l.schedule(h, time.Now())
@@ -93,21 +105,50 @@ func (l *Loop) Add(id uint16, s Session) (*Handle, error) {
 	return h, nil
 }
 
-// Remove takes the session off the Loop: it is not called again, and its identifier is free.
-func (h *Handle) Remove() {
+// OnRemove sets what runs when the session leaves the Loop (it finished, or Remove): the undoing
+// of what attach did. Call it from attach.
+func (h *Handle[In]) OnRemove(f func()) { h.onRemove = f }
+
+// Deliver hands in to the session, waiting for room in the Loop's queue until the Loop is
+// closed (then it reports false): for sources that must lose nothing, such as a trace's
+// answers. in is copied.
+func (h *Handle[In]) Deliver(in *In) bool {
+	select {
+	case h.l.in <- input[In]{h: h, in: *in}:
+		return true
+	case <-h.l.quit:
+		return false
+	}
+}
+
+// Offer hands in to the session if the Loop's queue has room and reports whether it had: for
+// sources shared by many sessions whose reader must never wait for one of them.
+func (h *Handle[In]) Offer(in *In) bool {
+	select {
+	case h.l.in <- input[In]{h: h, in: *in}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Remove takes the session off the Loop: it is not called again, and its OnRemove runs.
+func (h *Handle[In]) Remove() {
 	h.l.mu.Lock()
 	h.l.finish(h)
 	h.l.mu.Unlock()
 }
 
 // finish ends h; l.mu held.
-func (l *Loop) finish(h *Handle) {
+func (l *Loop[In]) finish(h *Handle[In]) {
 	if h.done {
 		return
 	}
 	h.done = true
 	h.gen++ // any heap entry is stale now
-	h.unregister()
+	if h.onRemove != nil {
+		h.onRemove()
+	}
 	l.live--
 	if l.live == 0 {
 		close(l.idle)
@@ -116,23 +157,24 @@ func (l *Loop) finish(h *Handle) {
 }
 
 // schedule makes next h's wake-up time (zero: none); l.mu held.
-func (l *Loop) schedule(h *Handle, next time.Time) {
+func (l *Loop[In]) schedule(h *Handle[In], next time.Time) {
 	h.gen++
 	if !next.IsZero() && !h.done {
-		l.heap.push(wakeup{at: next, h: h, gen: h.gen})
+		l.heap.push(wakeup[In]{at: next, h: h, gen: h.gen})
 	}
 }
 
-func (l *Loop) poke() {
+func (l *Loop[In]) poke() {
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Run drives the sessions until ctx is done, or, with untilIdle, until no session is left. It
-// returns the Demux's error when its socket failed.
-func (l *Loop) Run(ctx context.Context, untilIdle bool) error {
+// Run drives the sessions until ctx is done, Stop is called, or, with untilIdle, no session is
+// left. It returns Stop's error. Run may be called again after it returned (a trace runs one
+// wave after another on one Loop), but not after Stop.
+func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -169,16 +211,16 @@ func (l *Loop) Run(ctx context.Context, untilIdle bool) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-l.demux.Done():
-			return l.demux.Err()
+		case <-l.stopped:
+			return l.stopErr
 		case a := <-l.in:
 			timer.Stop()
-			l.input(a)
-			// Take every answer waiting before looking at the clock again.
+			l.input(&a)
+			// Take every input waiting before looking at the clock again.
 			for more := true; more; {
 				select {
 				case a := <-l.in:
-					l.input(a)
+					l.input(&a)
 				default:
 					more = false
 				}
@@ -192,19 +234,19 @@ func (l *Loop) Run(ctx context.Context, untilIdle bool) error {
 	}
 }
 
-func (l *Loop) input(a answer) {
+func (l *Loop[In]) input(a *input[In]) {
 	l.mu.Lock()
 	done := a.h.done
 	l.mu.Unlock()
 	if done {
-		return // an answer that was on its way when the session ended
+		return // an input that was on its way when the session ended
 	}
-	l.cur = a.m
+	l.cur = a.in
 	next, fin := a.h.s.Input(&l.cur, time.Now())
 	l.reschedule(a.h, next, fin)
 }
 
-func (l *Loop) reschedule(h *Handle, next time.Time, done bool) {
+func (l *Loop[In]) reschedule(h *Handle[In], next time.Time, done bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if done {
@@ -214,11 +256,44 @@ func (l *Loop) reschedule(h *Handle, next time.Time, done bool) {
 	l.schedule(h, next)
 }
 
+// EchoLoop is a Loop of echo sessions fed by one Demux, each session's answers routed by its
+// echo identifier: ping, the monitor's echo jobs and the waves of a trace run on one.
+type EchoLoop struct {
+	*Loop[Match]
+	demux *Demux
+}
+
+// NewEchoLoop makes a Loop over demux; Run returns the Demux's error when its socket fails.
+func NewEchoLoop(demux *Demux) *EchoLoop {
+	l := &EchoLoop{Loop: NewLoop[Match](), demux: demux}
+	go func() {
+		select {
+		case <-demux.Done():
+			l.Stop(demux.Err())
+		case <-l.quit:
+		}
+	}()
+	return l
+}
+
+// Add puts s on the Loop with the answers of echo identifier id routed to it (see Loop.Add).
+// The Demux's handler waits for room in the Loop's queue: an echo engine loses no answer.
+func (l *EchoLoop) Add(id uint16, s Session[Match]) (*Handle[Match], error) {
+	return l.Loop.Add(s, func(h *Handle[Match]) error {
+		unregister, err := l.demux.Register(id, func(m *Match) { h.Deliver(m) })
+		if err != nil {
+			return err
+		}
+		h.OnRemove(unregister)
+		return nil
+	})
+}
+
 // wakeHeap is a binary min-heap of wake-ups by time, written out rather than through
 // container/heap so that pushing and popping does not box (no allocation per probe).
-type wakeHeap []wakeup
+type wakeHeap[In any] []wakeup[In]
 
-func (h *wakeHeap) push(e wakeup) {
+func (h *wakeHeap[In]) push(e wakeup[In]) {
 	*h = append(*h, e)
 	a := *h
 	i := len(a) - 1
@@ -232,12 +307,12 @@ func (h *wakeHeap) push(e wakeup) {
 	}
 }
 
-func (h *wakeHeap) pop() wakeup {
+func (h *wakeHeap[In]) pop() wakeup[In] {
 	a := *h
 	top := a[0]
 	n := len(a) - 1
 	a[0] = a[n]
-	a[n] = wakeup{}
+	a[n] = wakeup[In]{}
 	a = a[:n]
 	i := 0
 	for {

@@ -153,17 +153,22 @@ type Prober struct {
 	builder   *ProbeBuilder
 	collector netip.AddrPort
 	taiOffset time.Duration
-	ran       bool
 	// mux holds the sockets; route is this prober's inbox in it. ownMux: New opened the Mux
 	// for this prober alone, and Close closes it.
 	mux    *Mux
 	route  *route
 	ownMux bool
-}
 
-// ownBuffer is the event buffer of a Prober's own Mux: one prober, possibly at thousands of
-// probes per second, so larger than a shared Mux's.
-const ownBuffer = 1024
+	// The run, on its Loop (Start).
+	coll     *collect.Collector
+	pending  []collect.Transition // liveness changes of the probe being resolved
+	sum      Summary
+	next     uint32    // the next sequence to send (first is 1)
+	plan     time.Time // when it is due
+	finished bool      // every probe sent and resolved
+	err      error     // what ended the run early
+	end      func(Summary, error)
+}
 
 // New checks the options, picks the source, opens the probe sockets and the collector socket
 // and builds the probe template. The probe's path is target.Path() followed by the source
@@ -179,7 +184,7 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Prober, error) 
 	// agents to report.
 	mux, err := NewMux(MuxOptions{Interface: p.opts.Interface, CollectorAddress: p.source,
 		CollectorPort: p.opts.CollectorPort, Registry: p.opts.Registry, Tap: p.opts.Tap,
-		NoTxTimestamps: p.opts.NoTxTimestamps, Buffer: ownBuffer})
+		NoTxTimestamps: p.opts.NoTxTimestamps})
 	if err != nil {
 		return nil, err
 	}
@@ -332,131 +337,69 @@ type rxEvent struct {
 
 // Run sends the probes and returns when the count is done (every probe resolved) or ctx is; it
 // may be called once and closes the sockets when it returns. emit is called from Run's
-// goroutine, once per probe, in sequence order.
+// goroutine, once per probe, in sequence order. When ctx ends first, the probes still in
+// flight are resolved with what they have (as ping counts them lost on Ctrl-C).
 func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
-	if p.ran {
-		return Summary{}, errors.New("delay: Run called twice")
+	defer p.Close()
+	loop := probes.NewLoop[Event]()
+	defer loop.Close()
+	if _, err := p.Start(loop, emit, nil); err != nil {
+		return Summary{}, err
 	}
-	p.ran = true
-	var pending []collect.Transition
-	window := p.opts.Window
+	if err := loop.Run(ctx, true); err != nil {
+		return p.Summary(), err
+	}
+	if !p.finished && p.err == nil {
+		p.coll.Flush(p.now())
+	}
+	return p.Summary(), p.err
+}
+
+// Start puts the prober on loop as a probes.Session, for many probers on one Loop
+// (srv6-monitor's timestamped jobs); emit is called on the Loop's goroutine. The session ends
+// when the count is done and every probe is resolved, or when the Mux's socket of returning
+// probes fails; then end, when not nil, gets the summary and the error that ended it, on the
+// Loop's goroutine. Handle.Remove stops the session sooner (end is not called) and detaches
+// it from the Mux.
+func (p *Prober) Start(loop *probes.Loop[Event], emit func(Result), end func(Summary, error)) (*probes.Handle[Event], error) {
+	if p.coll != nil {
+		return nil, errors.New("delay: prober started twice")
+	}
 	coll, err := collect.New(collect.Config{
-		Session: p.opts.Session, Points: p.points, Window: window, Timeout: p.opts.Timeout, Linger: p.opts.Linger,
+		Session: p.opts.Session, Points: p.points, Window: p.opts.Window, Timeout: p.opts.Timeout, Linger: p.opts.Linger,
 		DetectMultiplier: p.opts.DetectMultiplier, UpMultiplier: p.opts.UpMultiplier,
 		SourceClock: probes.LocalClock(), SharedClock: p.opts.SharedClock, TxFirst: true,
-		OnTransition: func(t collect.Transition) { pending = append(pending, t) },
+		OnTransition: func(t collect.Transition) { p.pending = append(p.pending, t) },
 		OnResult: func(r *collect.ProbeResult) {
-			res := Result{ProbeResult: *r, Transitions: pending}
+			res := Result{ProbeResult: *r, Transitions: p.pending}
 			res.Segments = append([]collect.SegmentResult(nil), r.Segments...)
-			pending = nil
+			p.pending = nil
 			if emit != nil {
 				emit(res)
 			}
 		},
 	})
 	if err != nil {
-		return Summary{}, err
+		return nil, err
 	}
-	sum := Summary{SharedClock: p.opts.SharedClock}
+	p.coll, p.next, p.end = coll, 1, end
+	p.sum = Summary{SharedClock: p.opts.SharedClock}
+	return loop.Add(p, func(h *probes.Handle[Event]) error {
+		p.mux.mu.Lock()
+		p.route.handle = h
+		p.mux.mu.Unlock()
+		h.OnRemove(func() { p.mux.detach(p.route) })
+		return nil
+	})
+}
 
-	rx, records, txs := p.route.rx, p.route.records, p.route.tx
-	defer p.Close()
-
-	var (
-		next    uint32 = 1
-		stopped bool
-	)
-	sendTimer := time.NewTimer(0)
-	defer sendTimer.Stop()
-	expire := time.NewTimer(time.Hour)
-	defer expire.Stop()
-	arm := func() {
-		if d, ok := coll.NextDeadline(); ok {
-			expire.Reset(time.Duration(d - p.now()))
-		} else {
-			expire.Stop()
-		}
+// Summary is the run's outcome so far; call it from the Loop's goroutine or once it stopped.
+func (p *Prober) Summary() Summary {
+	sum := p.sum
+	if p.coll == nil {
+		return sum
 	}
-	done := func() bool { return p.opts.Count > 0 && int(next) > p.opts.Count }
-	for {
-		if (done() || stopped) && coll.Outstanding() == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			// Stop: probes still in flight are resolved with what they have (as ping counts
-			// them lost on Ctrl-C).
-			stopped = true
-			coll.Flush(p.now())
-			continue
-		case <-sendTimer.C:
-			if done() || stopped {
-				continue
-			}
-			seq := next
-			next++
-			pkt, err := p.builder.Build(seq, uint64(p.now()))
-			if err != nil {
-				return sum, fmt.Errorf("build probe %d: %w", seq, err)
-			}
-			info, err := p.mux.send(p.route, seq, pkt, p.builder.FirstHop())
-			if sum.Start.IsZero() {
-				sum.Start = info.UserTime
-				if sum.Start.IsZero() {
-					sum.Start = time.Now()
-				}
-			}
-			sum.Transmitted++
-			if err != nil {
-				if seq == 1 && errors.Is(err, probes.ErrNoRoute) {
-					return sum, err
-				}
-				sum.SendErrors++
-			} else {
-				coll.ObserveTx(seq, p.tai(info.UserTime), p.now())
-			}
-			if !done() {
-				sendTimer.Reset(p.opts.Interval)
-			}
-			arm()
-		case ev := <-rx:
-			// The kernel's TX timestamp before the reply, where both are waiting: the Mux
-			// routes it to txs, taken here before the reply is observed.
-			p.mux.pollTx()
-		drain:
-			for {
-				select {
-				case tx := <-txs:
-					coll.ObserveTx(tx.seq, p.tai(tx.at), p.now())
-				default:
-					break drain
-				}
-			}
-			now := p.now()
-			if ev.hasProbe && ev.probe.Session == p.opts.Session && ev.probe.Sequence < next {
-				// The in-band timestamps first, so that the probe can be complete on arrival.
-				if slots, err := srh.ParseSlots(ev.slots); err == nil {
-					coll.ObserveSlots(ev.probe, slots, now)
-				}
-				coll.ObserveReceive(ev.probe.Sequence, p.tai(ev.at), now)
-			} else if seq, ok := seqFor(next-1, ev.seq16, window); ok {
-				coll.ObserveReceive(seq, p.tai(ev.at), now)
-			}
-			arm()
-		case ev := <-records:
-			sum.Reports++
-			coll.ObserveRecord(ev.node, ev.clock, &ev.rec, p.now())
-			arm()
-		case ev := <-txs:
-			coll.ObserveTx(ev.seq, p.tai(ev.at), p.now())
-		case <-p.mux.failed:
-			return sum, p.mux.Err()
-		case <-expire.C:
-			coll.Expire(p.now())
-			arm()
-		}
-	}
-	sum.Summary = coll.Summary()
+	sum.Summary = p.coll.Summary()
 	sum.Dropped = int(p.route.dropped.Load())
 	if p.ownMux {
 		// Every datagram on its own collector was meant for this prober.
@@ -466,8 +409,116 @@ func (p *Prober) Run(ctx context.Context, emit func(Result)) (Summary, error) {
 	if !sum.Start.IsZero() {
 		sum.Elapsed = time.Since(sum.Start)
 	}
-	return sum, nil
+	return sum
 }
+
+func (p *Prober) sendingDone() bool { return p.opts.Count > 0 && int(p.next) > p.opts.Count }
+
+// Wake implements probes.Session: send the probe that is due, resolve what is overdue.
+func (p *Prober) Wake(now time.Time) (time.Time, bool) {
+	select {
+	case <-p.mux.failed:
+		return p.fail(p.mux.Err())
+	default:
+	}
+	if !p.sendingDone() && !now.Before(p.plan) {
+		if err := p.send(); err != nil {
+			return p.fail(err)
+		}
+		p.plan = p.plan.Add(p.opts.Interval)
+		if p.plan.Before(now) {
+			p.plan = now.Add(p.opts.Interval) // fell behind: no burst to catch up
+		}
+	}
+	p.coll.Expire(p.now())
+	return p.nextWake()
+}
+
+// send builds and sends probe p.next; an error ends the run (no route for the first probe).
+func (p *Prober) send() error {
+	seq := p.next
+	p.next++
+	pkt, err := p.builder.Build(seq, uint64(p.now()))
+	if err != nil {
+		return fmt.Errorf("build probe %d: %w", seq, err)
+	}
+	info, err := p.mux.send(p.route, seq, pkt, p.builder.FirstHop())
+	if p.sum.Start.IsZero() {
+		p.sum.Start = info.UserTime
+		if p.sum.Start.IsZero() {
+			p.sum.Start = time.Now()
+		}
+	}
+	p.sum.Transmitted++
+	if err != nil {
+		if seq == 1 && errors.Is(err, probes.ErrNoRoute) {
+			return err
+		}
+		p.sum.SendErrors++
+		return nil
+	}
+	p.coll.ObserveTx(seq, p.tai(info.UserTime), p.now())
+	return nil
+}
+
+// nextWake is the earlier of the next send and the collector's next deadline; done when
+// nothing is left to send or resolve.
+func (p *Prober) nextWake() (time.Time, bool) {
+	if p.sendingDone() && p.coll.Outstanding() == 0 {
+		p.finished = true
+		if p.end != nil {
+			p.end(p.Summary(), nil)
+		}
+		return time.Time{}, true
+	}
+	var next time.Time
+	if !p.sendingDone() {
+		next = p.plan
+	}
+	if d, ok := p.coll.NextDeadline(); ok {
+		if t := time.Unix(0, d-int64(p.taiOffset)); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next, false
+}
+
+// Input implements probes.Session: a returning probe, a report record or a TX timestamp.
+func (p *Prober) Input(ev *Event, _ time.Time) (time.Time, bool) {
+	switch ev.kind {
+	case eventReturn:
+		// The kernel's TX timestamp before the probe's return, where both are waiting.
+		p.mux.pollTx(p.route, p.observeTx)
+		now := p.now()
+		rx := &ev.rx
+		if rx.hasProbe && rx.probe.Session == p.opts.Session && rx.probe.Sequence < p.next {
+			// The in-band timestamps first, so that the probe can be complete on arrival.
+			if slots, err := srh.ParseSlots(rx.slots); err == nil {
+				p.coll.ObserveSlots(rx.probe, slots, now)
+			}
+			p.coll.ObserveReceive(rx.probe.Sequence, p.tai(rx.at), now)
+		} else if seq, ok := seqFor(p.next-1, rx.seq16, p.opts.Window); ok {
+			p.coll.ObserveReceive(seq, p.tai(rx.at), now)
+		}
+	case eventRecord:
+		p.sum.Reports++
+		p.coll.ObserveRecord(ev.rec.node, ev.rec.clock, &ev.rec.rec, p.now())
+	case eventTx:
+		p.observeTx(ev.tx.seq, ev.tx.at)
+	}
+	return p.nextWake()
+}
+
+// fail ends the session with err.
+func (p *Prober) fail(err error) (time.Time, bool) {
+	p.err = err
+	if p.end != nil {
+		p.end(p.Summary(), err)
+	}
+	return time.Time{}, true
+}
+
+func (p *Prober) observeTx(seq uint32, at time.Time) { p.coll.ObserveTx(seq, p.tai(at), p.now()) }
 
 // seqFor maps a 16-bit echo sequence to the latest 32-bit sequence sent with it.
 func seqFor(last uint32, wire uint16, window int) (uint32, bool) {

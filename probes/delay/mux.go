@@ -33,10 +33,6 @@ type MuxOptions struct {
 	Tap probes.Tap
 	// NoTxTimestamps takes the send times from the user clock.
 	NoTxTimestamps bool
-	// Buffer is how many events of each kind wait for one prober before the Mux drops the next
-	// (counted in MuxStats.Dropped and the prober's Summary.Dropped). Default 32: small, since
-	// a monitor may attach thousands of probers.
-	Buffer int
 
 	// Sockets, when set, are used instead of opening the kernel's: the seam for tests on a
 	// scripted network (probes/probetest). The Mux owns and closes them.
@@ -51,8 +47,6 @@ type Sockets struct {
 	Reports      io.ReadCloser
 	ReportPort   uint16
 }
-
-const defaultRouteBuffer = 32
 
 // Mux owns one set of sockets shared by many Probers (NewShared): the raw socket probes are
 // sent on, the socket returning probes are read from and the collector's UDP socket. It
@@ -92,11 +86,12 @@ type Mux struct {
 // MuxStats count what a Mux received and could not deliver.
 type MuxStats struct {
 	// Reports counts report datagrams, BadReports those that did not decode, Records the
-	// records delivered to a prober.
+	// records routed to an attached prober (Dropped counts those it had no room for).
 	Reports, BadReports, Records uint64
 	// Unmatched counts returning probes and records of no attached prober's session.
 	Unmatched uint64
-	// Dropped counts events a prober was too slow to take (its buffer was full).
+	// Dropped counts events a prober was too slow to take (its Loop's queue was full), or
+	// that came before it started.
 	Dropped uint64
 	// BadReportError says why the first bad report did not decode.
 	BadReportError string
@@ -107,16 +102,26 @@ type txKey struct {
 	seq uint32
 }
 
-// route is one attached prober's inbox. Its channels are never closed: the Mux may still hold
-// a route for a moment after the prober detached, and a send to a full channel is dropped.
+// route is one attached prober's place in the Mux: its session, identifier and source, and
+// the Handle on the Loop its events go to (nil until the prober starts).
 type route struct {
 	session uint32
 	ident   uint16
 	source  netip.Addr
-	rx      chan rxEvent
-	records chan recordEvent
-	tx      chan txEvent
-	dropped atomic.Uint64 // events dropped because this prober's buffer was full
+	handle  *probes.Handle[Event] // guarded by Mux.mu
+	dropped atomic.Uint64         // events dropped because the prober's Loop was full
+}
+
+// deliver hands ev to r's prober without waiting: the Mux's readers never block on one
+// prober. An event the prober's Loop has no room for, or that comes before the prober
+// started, is dropped and counted.
+func (m *Mux) deliver(r *route, ev *Event) {
+	m.mu.Lock()
+	h := r.handle
+	m.mu.Unlock()
+	if h == nil || !h.Offer(ev) {
+		m.drop(r)
+	}
 }
 
 // drop counts an event r was too slow to take.
@@ -124,6 +129,23 @@ func (m *Mux) drop(r *route) {
 	m.dropped.Add(1)
 	r.dropped.Add(1)
 }
+
+// Event is what the Mux hands a Prober on its Loop: a returning probe, an agent's report
+// record or a kernel TX timestamp.
+type Event struct {
+	kind eventKind
+	rx   rxEvent
+	rec  recordEvent
+	tx   txEvent
+}
+
+type eventKind uint8
+
+const (
+	eventReturn eventKind = iota + 1
+	eventRecord
+	eventTx
+)
 
 type recordEvent struct {
 	node  uint32
@@ -141,12 +163,6 @@ type txEvent struct {
 func NewMux(opts MuxOptions) (*Mux, error) {
 	if opts.Registry.ProbeType == 0 && opts.Registry.SlotsType == 0 {
 		opts.Registry = srh.DefaultRegistry()
-	}
-	if opts.Buffer < 0 {
-		return nil, fmt.Errorf("mux buffer %d: must be 0 (default) or more", opts.Buffer)
-	}
-	if opts.Buffer == 0 {
-		opts.Buffer = defaultRouteBuffer
 	}
 	m := &Mux{opts: opts, keys: map[uint32]txKey{}, sessions: map[uint32]*route{}, idents: map[uint16]*route{},
 		failed: make(chan struct{})}
@@ -253,9 +269,7 @@ func (m *Mux) attach(session uint32, ident uint16, source netip.Addr, pickSessio
 	for tries := 0; pickIdent && m.idents[ident] != nil && tries < 100; tries++ {
 		ident = uint16(rand.N(0xffff)) + 1
 	}
-	n := m.opts.Buffer
-	r := &route{session: session, ident: ident, source: source,
-		rx: make(chan rxEvent, n), records: make(chan recordEvent, n), tx: make(chan txEvent, n)}
+	r := &route{session: session, ident: ident, source: source}
 	m.sessions[session] = r
 	if m.idents[ident] == nil {
 		m.idents[ident] = r
@@ -292,32 +306,29 @@ func (m *Mux) send(r *route, seq uint32, pkt []byte, firstHop netip.Addr) (probe
 		}
 		m.keys[info.Key] = txKey{r: r, seq: seq}
 	}
-	m.readTxLocked()
 	return info, err
 }
 
-// pollTx hands the TX timestamps waiting on the send socket to their probers.
-func (m *Mux) pollTx() {
+// pollTx takes the TX timestamps waiting on the send socket: own's go to fn at once (its
+// prober calls this from its Loop, before it observes a returning probe), the others' to
+// their probers as events.
+func (m *Mux) pollTx(own *route, fn func(seq uint32, at time.Time)) {
 	if m.opts.NoTxTimestamps {
 		return
 	}
 	m.sendMu.Lock()
-	m.readTxLocked()
-	m.sendMu.Unlock()
-}
-
-func (m *Mux) readTxLocked() {
+	defer m.sendMu.Unlock()
 	_ = m.conn.ReadTxTimestamps(func(key uint32, t time.Time) {
 		k, ok := m.keys[key]
 		if !ok {
 			return
 		}
 		delete(m.keys, key)
-		select {
-		case k.r.tx <- txEvent{seq: k.seq, at: t}:
-		default:
-			m.drop(k.r)
+		if k.r == own {
+			fn(k.seq, t)
+			return
 		}
+		m.deliver(k.r, &Event{kind: eventTx, tx: txEvent{seq: k.seq, at: t}})
 	})
 }
 
@@ -355,11 +366,7 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 			m.unmatched.Add(1)
 			continue
 		}
-		select {
-		case r.rx <- ev:
-		default:
-			m.drop(r)
-		}
+		m.deliver(r, &Event{kind: eventReturn, rx: ev})
 	}
 }
 
@@ -378,12 +385,8 @@ func (m *Mux) receiveReports(ctx context.Context) {
 				continue
 			}
 			rec.Capture = append([]byte(nil), rec.Capture...)
-			select {
-			case r.records <- recordEvent{node: rep.NodeID, clock: rep.Clock, rec: rec}:
-				m.records.Add(1)
-			default:
-				m.drop(r)
-			}
+			m.records.Add(1)
+			m.deliver(r, &Event{kind: eventRecord, rec: recordEvent{node: rep.NodeID, clock: rep.Clock, rec: rec}})
 		}
 	}, func(err error) {
 		m.reportsN.Add(1)

@@ -14,8 +14,8 @@ import (
 )
 
 // TestMuxFailureStopsProbers: when the socket of returning probes fails, a running prober
-// returns the error even though its event buffer is full (the failure is a closed channel,
-// not an event that could be dropped), and the Mux attaches no more probers.
+// returns the error at its next wake-up (the failure is a closed channel the prober looks at,
+// not an event a full Loop could drop), and the Mux attaches no more probers.
 func TestMuxFailureStopsProbers(t *testing.T) {
 	topo := &testnet.Topology{
 		Name: "muxfail",
@@ -33,7 +33,7 @@ func TestMuxFailureStopsProbers(t *testing.T) {
 		p   *Prober
 	)
 	if err := lab.Exec("h1", func() (err error) {
-		if mux, err = NewMux(MuxOptions{Buffer: 1}); err != nil {
+		if mux, err = NewMux(MuxOptions{}); err != nil {
 			return err
 		}
 		p, err = NewShared(context.Background(), mux, target, Options{Source: src, Interval: 10 * time.Millisecond})
@@ -42,9 +42,6 @@ func TestMuxFailureStopsProbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mux.Close() })
-	// Fill the prober's one-event buffers, as a prober too slow to keep up would.
-	p.route.rx <- rxEvent{}
-	p.route.records <- recordEvent{}
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.Run(context.Background(), nil)

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -9,18 +8,19 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
 // runningJob is one job's state. An echo job is a ping session on the monitor's loop, whose
 // results (on the loop's goroutine) and reads of the state (metrics, /api/v1/jobs) meet under
-// mu; a timestamped job is a probes/delay prober on a goroutine of its own.
+// mu; a timestamped job is a probes/delay prober, a session on the timestamped jobs' loop.
 type runningJob struct {
 	job      Job
 	id       uint16
 	firstHop netip.Addr
 	metrics  *jobMetrics
-	cancel   context.CancelFunc // timestamped jobs
-	handle   *probes.Handle     // echo jobs, once started
+	handle   *probes.Handle[probes.Match] // echo jobs, once started
+	thandle  *probes.Handle[delay.Event]  // timestamped jobs, once started
 
 	mu       sync.Mutex
 	source   netip.Addr
@@ -69,8 +69,8 @@ func (rj *runningJob) segmentNames() [][2]string {
 }
 
 func (rj *runningJob) stop() {
-	if rj.cancel != nil {
-		rj.cancel()
+	if rj.thandle != nil {
+		rj.thandle.Remove()
 	}
 	if rj.handle != nil {
 		rj.handle.Remove()

@@ -44,7 +44,9 @@ type Monitor struct {
 	// send/expire loop on which every echo job is a ping session (probes.Loop).
 	conn  *probes.Conn
 	demux *probes.Demux
-	loop  *probes.Loop
+	loop  *probes.EchoLoop
+	// tloop is the timestamped jobs' send/expire loop: each is a probes/delay session on it.
+	tloop *probes.Loop[delay.Event]
 	reg   *prometheus.Registry
 
 	// reloadMu serialises Reload: jobs are prepared under it without holding mu, so the
@@ -106,7 +108,8 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor: open the shared probe sockets: %w", err)
 	}
 	m.demux = probes.NewDemux(m.conn)
-	m.loop = probes.NewLoop(m.demux)
+	m.loop = probes.NewEchoLoop(m.demux)
+	m.tloop = probes.NewLoop[delay.Event]()
 	m.registerMetrics()
 	if _, err := m.Reload(cfg); err != nil {
 		m.demux.Close()
@@ -240,6 +243,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return errors.New("monitor: Run called twice")
 	}
 	m.runCtx = ctx
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		_ = m.tloop.Run(ctx, false) // nothing stops it but ctx: a failed Mux ends its jobs
+	}()
 	for _, rj := range m.jobs {
 		m.start(rj)
 	}
@@ -256,6 +264,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+	m.tloop.Close()
 	m.dmuxMu.Lock()
 	if m.dmux != nil {
 		m.dmux.Close()

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -25,7 +24,8 @@ type prober struct {
 var probers = map[Kind]prober{
 	// Echo jobs are ping sessions on the monitor's one send/expire loop and socket pair.
 	KindEcho: {prepare: prepareEcho, start: startEcho},
-	// Timestamped jobs are probes/delay probers on the shared timestamped sockets.
+	// Timestamped jobs are probes/delay probers on the shared timestamped sockets, sessions
+	// on the timestamped jobs' one loop.
 	KindTimestamped: {prepare: prepareTimestamped, start: startTimestamped},
 }
 
@@ -89,15 +89,7 @@ func startEcho(m *Monitor, rj *runningJob) {
 	}
 }
 
-func startTimestamped(m *Monitor, rj *runningJob) {
-	ctx, cancel := context.WithCancel(m.runCtx)
-	rj.cancel = cancel
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.runTimestamped(ctx, rj)
-	}()
-}
+func startTimestamped(m *Monitor, rj *runningJob) { m.startTimestamped(rj) }
 
 // flowLabel is the flow label of an echo job's probe seq (ping's FlowLabels spread).
 func (rj *runningJob) flowLabel(seq int) uint32 {

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -65,10 +64,10 @@ func jobWindow(j Job) int {
 	return min(int(2*j.Timeout/j.Interval)+4, 65536)
 }
 
-// runTimestamped runs one timestamped job with a probes/delay Prober on the monitor's shared
-// timestamped sockets until ctx is done: the job has its own session and correlator, and
-// no socket of its own.
-func (m *Monitor) runTimestamped(ctx context.Context, rj *runningJob) {
+// startTimestamped starts one timestamped job: a probes/delay Prober on the monitor's shared
+// timestamped sockets, as a session on the timestamped jobs' one Loop. The job has its own
+// session and correlator, and no socket or goroutine of its own. Called with m.mu held.
+func (m *Monitor) startTimestamped(rj *runningJob) {
 	j := rj.job
 	fail := func(err error) {
 		rj.mu.Lock()
@@ -84,7 +83,7 @@ func (m *Monitor) runTimestamped(ctx context.Context, rj *runningJob) {
 	var p *delay.Prober
 	err = m.opts.Exec(func() error {
 		var err error
-		p, err = delay.NewShared(ctx, mux, j.Target, delay.Options{
+		p, err = delay.NewShared(m.runCtx, mux, j.Target, delay.Options{
 			Interval: j.Interval, Timeout: j.Timeout, PayloadSize: j.Size, HopLimit: int(j.HopLimit),
 			FlowLabel: j.FlowLabel, Window: jobWindow(j),
 			DetectMultiplier: j.DetectMultiplier, UpMultiplier: j.UpMultiplier, SharedClock: j.SharedClock,
@@ -103,10 +102,17 @@ func (m *Monitor) runTimestamped(ctx context.Context, rj *runningJob) {
 		rj.segs[i] = segState{from: pts[i].Name, to: pts[i+1].Name}
 	}
 	rj.mu.Unlock()
-	_, err = p.Run(ctx, func(r delay.Result) { rj.timestampedResult(m, &r) })
-	if err != nil && ctx.Err() == nil {
-		m.log.Error("timestamped job stopped", "job", j.Name, "err", err)
+	h, err := p.Start(m.tloop, func(r delay.Result) { rj.timestampedResult(m, &r) }, func(_ delay.Summary, err error) {
+		if err != nil {
+			fail(fmt.Errorf("stopped: %w", err))
+		}
+	})
+	if err != nil {
+		p.Close()
+		fail(err)
+		return
 	}
+	rj.thandle = h
 }
 
 func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {

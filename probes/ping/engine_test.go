@@ -164,7 +164,7 @@ func TestSessionsShareOneLoop(t *testing.T) {
 	})
 	demux := probes.NewDemux(conn)
 	defer demux.Close()
-	loop := probes.NewLoop(demux)
+	loop := probes.NewEchoLoop(demux)
 	defer loop.Close()
 	got := make([][]oam.Result, runs)
 	for i := range runs {

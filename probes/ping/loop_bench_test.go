@@ -80,7 +80,7 @@ func BenchmarkLoopSessions(b *testing.B) {
 	conn := newEchoConn()
 	demux := probes.NewDemux(conn)
 	defer demux.Close()
-	loop := probes.NewLoop(demux)
+	loop := probes.NewEchoLoop(demux)
 	defer loop.Close()
 	per := b.N/runs + 1
 	for i := range runs {

@@ -186,7 +186,7 @@ func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Pinger, er
 // (srv6-monitor's echo jobs): it sends on conn, which it does not close, gets its answers by
 // opts.Identifier from the Loop, and hands every Result to emit on the Loop's goroutine.
 // opts.Source or opts.Resolve must be set.
-func NewSession(conn probes.PacketConn, target oam.Target, opts Options, emit func(oam.Result)) (probes.Session, Options, error) {
+func NewSession(conn probes.PacketConn, target oam.Target, opts Options, emit func(oam.Result)) (probes.Session[probes.Match], Options, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, opts, err
@@ -317,7 +317,7 @@ func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.Pac
 
 func (r *run) run(ctx context.Context) (oam.Summary, error) {
 	demux := probes.NewDemux(r.conn)
-	loop := probes.NewLoop(demux)
+	loop := probes.NewEchoLoop(demux)
 	defer func() {
 		loop.Close()
 		demux.Close() // closes the socket

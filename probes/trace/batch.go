@@ -59,30 +59,14 @@ type template struct {
 	final netip.Addr
 }
 
-// response is a received ICMPv6 message that belongs to this run, copied out of the Conn's
-// buffers by the receiver goroutine.
-type response struct {
-	seq           uint16
-	kind          oam.ResultKind
-	from          netip.Addr
-	at            time.Time
-	kernel        bool
-	icmpType      uint8
-	icmpCode      uint8
-	info          uint32
-	quotedSL      int
-	quoteHopLimit uint8
-}
-
-// engine owns the sockets of one run and the Demux that reads them.
+// engine owns the sockets of one run: the Demux that reads them and the Loop every batch runs on.
 type engine struct {
 	conn      probes.PacketConn
 	demux     *probes.Demux
+	loop      *probes.EchoLoop
 	id        uint16
 	templates []template
 	nextSeq   uint16
-	responses chan response
-	quit      chan struct{}
 	closeOnce sync.Once
 	// sendGap spaces consecutive probes (Options.SendInterval).
 	sendGap time.Duration
@@ -95,129 +79,142 @@ type engine struct {
 }
 
 func newEngine(conn probes.PacketConn, id uint16, templates []template, gap time.Duration) *engine {
-	e := &engine{conn: conn, id: id, templates: templates, responses: make(chan response, 1024),
-		quit: make(chan struct{}), sendGap: gap, txKeys: map[uint32]*outcome{}}
+	e := &engine{conn: conn, id: id, templates: templates, sendGap: gap, txKeys: map[uint32]*outcome{}}
 	e.demux = probes.NewDemux(conn)
-	// The run's own Demux: the identifier is free. The handler waits for room (a trace
-	// never drops an answer) until the engine closes.
-	_, _ = e.demux.Register(id, func(m *probes.Match) {
-		r := response{seq: m.Seq, from: m.From, at: m.Time, kernel: m.Kernel, icmpType: m.Type,
-			icmpCode: m.Code, info: m.Info, quotedSL: m.QuotedSL, quoteHopLimit: m.QuoteHopLimit, kind: oam.KindError}
-		if m.Reply {
-			r.kind = oam.KindReply
-		}
-		select {
-		case e.responses <- r:
-		case <-e.quit:
-		}
-	})
+	e.loop = probes.NewEchoLoop(e.demux)
 	return e
 }
 
 // close closes the sockets and waits for the Demux's goroutine.
 func (e *engine) close() error {
-	e.closeOnce.Do(func() { close(e.quit) })
+	e.closeOnce.Do(e.loop.Close)
 	return e.demux.Close()
 }
 
 // batch sends specs and collects their outcomes. It returns when every probe for which needed
 // returns true has an answer, when wait has passed since the last probe was sent, or when ctx
-// is done. needed is called with the outcomes so far; nil means every probe.
+// is done. needed is called with the outcomes so far; nil means every probe. The batch is one
+// session on the engine's Loop.
 func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duration,
 	needed func(out []outcome, i int) bool, onAnswer func(out []outcome, i int)) ([]outcome, error) {
-	out := make([]outcome, len(specs))
-	bySeq := make(map[uint16]int, len(specs))
+	b := &batch{e: e, out: make([]outcome, len(specs)), bySeq: make(map[uint16]int, len(specs)), wait: wait,
+		needed: needed, onAnswer: onAnswer}
 	for i, s := range specs {
-		out[i] = outcome{spec: s, seq: e.nextSeq, quotedSL: -1}
-		bySeq[e.nextSeq] = i
+		b.out[i] = outcome{spec: s, seq: e.nextSeq, quotedSL: -1}
+		b.bySeq[e.nextSeq] = i
 		e.nextSeq++
 	}
-	handle := func(r response) {
-		i, ok := bySeq[r.seq]
-		if !ok || out[i].answered || !out[i].sentOK {
-			return // a late answer to an earlier batch, or a duplicate
-		}
-		o := &out[i]
-		o.answered, o.kind, o.from, o.received, o.recvKern = true, r.kind, r.from, r.at, r.kernel
-		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = r.icmpType, r.icmpCode, r.info, r.quotedSL, r.quoteHopLimit
-		if onAnswer != nil {
-			onAnswer(out, i)
-		}
-		if e.emit != nil {
-			e.readTx() // the probe came back: its TX timestamp is surely queued
-			e.emit(probeOf(o))
-		}
+	h, err := e.loop.Add(e.id, b)
+	if err != nil {
+		return nil, err
 	}
-	var sendErr error
-	for i := range out {
-		if ctx.Err() != nil {
-			break
+	err = e.loop.Run(ctx, true)
+	h.Remove()
+	switch {
+	case b.err != nil:
+		e.stamp()
+		return b.out, b.err
+	case b.buildErr != nil:
+		return nil, b.buildErr
+	}
+	e.finish(b.out)
+	if err == nil && !b.finished && ctx.Err() == nil {
+		err = errors.New("receive socket closed")
+	}
+	return b.out, err
+}
+
+// batch is one batch of probes as a probes.Session: Wake sends the probes (spaced by the
+// engine's sendGap) and ends the batch once wait has passed after the last; Input takes the
+// answers.
+type batch struct {
+	e        *engine
+	out      []outcome
+	bySeq    map[uint16]int
+	next     int // the next probe to send
+	lastSend time.Time
+	wait     time.Duration
+	needed   func(out []outcome, i int) bool
+	onAnswer func(out []outcome, i int)
+	// err is a send error, buildErr a probe that could not be built; finished: the batch
+	// ended by its own rule (complete, or the wait passed).
+	err, buildErr error
+	finished      bool
+}
+
+// Wake implements probes.Session.
+func (b *batch) Wake(now time.Time) (time.Time, bool) {
+	e := b.e
+	for b.next < len(b.out) {
+		if b.next > 0 && e.sendGap > 0 && now.Before(b.lastSend.Add(e.sendGap)) {
+			return b.lastSend.Add(e.sendGap), false
 		}
-		if i > 0 && e.sendGap > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(e.sendGap):
-			}
-		}
-		o := &out[i]
+		o := &b.out[b.next]
 		t := &e.templates[o.spec.template]
 		pkt, err := t.builder.Build(o.seq)
 		if err != nil {
-			return nil, err
+			b.buildErr = err
+			return time.Time{}, true
 		}
 		setHopLimitAndFlow(pkt, o.spec.hopLimit, o.spec.flow)
 		info, err := e.conn.Send(pkt, t.firstHop)
 		if err != nil {
-			sendErr = err
-			break
+			b.err = err
+			return time.Time{}, true
 		}
+		b.next++
 		e.sentProbes++
 		o.sent, o.sentKey, o.sentOK = info.UserTime, info.Key, true
 		e.txKeys[info.Key] = o
-		// Keep the socket drained while a long batch is being sent.
-		for drained := false; !drained; {
-			select {
-			case r := <-e.responses:
-				handle(r)
-			default:
-				drained = true
-			}
+		b.lastSend = now
+		if e.sendGap > 0 {
+			now = time.Now()
 		}
 	}
-	if sendErr != nil {
-		e.stamp()
-		return out, sendErr
+	if b.complete() || !now.Before(b.lastSend.Add(b.wait)) {
+		b.finished = true
+		return time.Time{}, true
 	}
-	complete := func() bool {
-		for i := range out {
-			if out[i].sentOK && !out[i].answered && (needed == nil || needed(out, i)) {
-				return false
-			}
+	return b.lastSend.Add(b.wait), false
+}
+
+// Input implements probes.Session: an answer to one of the batch's probes.
+func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
+	i, ok := b.bySeq[m.Seq]
+	if ok && !b.out[i].answered && b.out[i].sentOK { // else: a duplicate
+		o := &b.out[i]
+		o.answered, o.from, o.received, o.recvKern = true, m.From, m.Time, m.Kernel
+		o.kind = oam.KindError
+		if m.Reply {
+			o.kind = oam.KindReply
 		}
-		return true
-	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for !complete() {
-		select {
-		case <-ctx.Done():
-			e.finish(out)
-			return out, nil
-		case <-deadline.C:
-			e.finish(out)
-			return out, nil
-		case r := <-e.responses:
-			handle(r)
-		case <-e.demux.Done():
-			e.finish(out)
-			if err := e.demux.Err(); err != nil {
-				return out, err
-			}
-			return out, errors.New("receive socket closed")
+		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = m.Type, m.Code, m.Info, m.QuotedSL, m.QuoteHopLimit
+		if b.onAnswer != nil {
+			b.onAnswer(b.out, i)
+		}
+		if b.e.emit != nil {
+			b.e.readTx() // the probe came back: its TX timestamp is surely queued
+			b.e.emit(probeOf(o))
 		}
 	}
-	e.finish(out)
-	return out, nil
+	if b.next == len(b.out) && b.complete() {
+		b.finished = true
+		return time.Time{}, true
+	}
+	if b.next < len(b.out) {
+		return b.lastSend.Add(b.e.sendGap), false // still sending
+	}
+	return b.lastSend.Add(b.wait), false
+}
+
+// complete: every probe sent that is needed has an answer.
+func (b *batch) complete() bool {
+	for i := range b.out {
+		if b.out[i].sentOK && !b.out[i].answered && (b.needed == nil || b.needed(b.out, i)) {
+			return false
+		}
+	}
+	return true
 }
 
 // finish ends a batch: the kernel's TX timestamps in place of the user clock's, and every probe
