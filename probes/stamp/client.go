@@ -111,65 +111,124 @@ func (c *Client) Close() error { return c.conn.Close() }
 // ErrTimeout: no reply to the test packet before the deadline.
 var ErrTimeout = errors.New("stamp: no reply before the deadline")
 
-// Probe sends test packet seq and waits until deadline for its reply; replies to other
-// sequence numbers (late ones) are skipped. A reflector that refuses the sender (allow-list,
-// rate limit) sends nothing: Probe returns ErrTimeout.
-func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
+// Sent is a test packet on its way: what its reply is matched and measured against.
+type Sent struct {
+	Sequence uint32
+	// T1 is the send time (CLOCK_TAI nanoseconds), Timestamp the same as the packet carries
+	// it; Error is the error estimate the packet carried.
+	T1        int64
+	Timestamp oam.STAMPTimestamp
+	Error     oam.STAMPErrorEstimate
+}
+
+// Send sends test packet seq.
+func (c *Client) Send(seq uint32) (Sent, error) {
 	ee := c.clock().STAMPErrorEstimate()
-	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee}
 	t1 := probes.TAINow()
-	test.Timestamp = oam.PTPTimestamp(t1)
+	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.PTPTimestamp(t1)}
 	if _, err := test.MarshalTo(c.out); err != nil {
-		return Result{}, err
+		return Sent{}, err
 	}
 	if _, err := c.conn.Write(c.out); err != nil {
-		return Result{}, fmt.Errorf("stamp: send test packet %d: %w", seq, err)
+		return Sent{}, fmt.Errorf("stamp: send test packet %d: %w", seq, err)
 	}
+	return Sent{Sequence: seq, T1: t1, Timestamp: test.Timestamp, Error: ee}, nil
+}
+
+// Reply is one datagram the Client read: a STAMP reply and when and from where it came.
+type Reply struct {
+	oam.STAMPReply
+	From netip.AddrPort
+	// Bytes is the UDP payload size; RX the kernel's receive information (timestamp, hop
+	// limit); TAIOffset the offset of CLOCK_TAI from CLOCK_REALTIME when it was read.
+	Bytes     int
+	RX        probes.RXInfo
+	TAIOffset time.Duration
+}
+
+// ErrNotReply: the datagram read was not a STAMP reply.
+var ErrNotReply = errors.New("stamp: not a STAMP reply")
+
+// Read reads one datagram until deadline (zero: none) into r. A datagram that is not a reply is
+// ErrNotReply; an ICMPv6 error the kernel reported on the socket is its syscall.Errno (wrapped).
+func (c *Client) Read(deadline time.Time, r *Reply) error {
 	if err := c.conn.SetReadDeadline(deadline); err != nil {
-		return Result{}, fmt.Errorf("stamp: %w", err)
+		return fmt.Errorf("stamp: %w", err)
 	}
-	var reply oam.STAMPReply
-	var rx probes.RXInfo
+	n, oobn, _, from, err := c.conn.ReadMsgUDPAddrPort(c.in, c.oob)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return ErrTimeout
+	}
+	if err != nil {
+		return fmt.Errorf("stamp: receive: %w", err)
+	}
+	r.RX = probes.RXInfo{}
+	probes.ParseRXInfo(c.oob[:oobn], &r.RX)
+	if r.TAIOffset, err = probes.TAIOffset(); err != nil {
+		return fmt.Errorf("stamp: %w", err)
+	}
+	if err := r.UnmarshalBinary(c.in[:n]); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotReply, err)
+	}
+	r.From, r.Bytes = from, n
+	return nil
+}
+
+// Matches reports whether r answers s.
+func (r *Reply) Matches(s *Sent) bool {
+	return r.SenderSequence == s.Sequence && r.SenderTimestamp == s.Timestamp
+}
+
+// Result is the round trip of s answered by r (r.Matches(s)).
+func (r *Reply) Result(s *Sent) (Result, error) {
+	if r.RX.RealtimeNs == 0 {
+		return Result{}, errors.New("stamp: the kernel attached no receive timestamp (SO_TIMESTAMPNS)")
+	}
+	ptp := r.ErrorEstimate.PTP()
+	tai := func(ts oam.STAMPTimestamp) int64 {
+		if ptp {
+			return ts.Nanos(true)
+		}
+		return ts.Nanos(false) + int64(r.TAIOffset) // NTP timestamps are UTC
+	}
+	return Result{
+		Sequence:               s.Sequence,
+		T1:                     s.T1,
+		T2:                     tai(r.ReceiveTimestamp),
+		T3:                     tai(r.Timestamp),
+		T4:                     r.RX.TAINs(r.TAIOffset),
+		SenderError:            s.Error,
+		ReflectorError:         r.ErrorEstimate,
+		HopLimitAtReflector:    r.SenderTTL,
+		HopLimitAtSender:       r.RX.HopLimit,
+		ReplyBytes:             r.Bytes,
+		ReflectorSynchronised:  r.ErrorEstimate.Synchronised(),
+		Reflector:              r.From,
+		ReflectorTimestampsPTP: ptp,
+	}, nil
+}
+
+// Probe sends test packet seq and waits until deadline for its reply; replies to other
+// sequence numbers (late ones) are skipped. A reflector that refuses the sender (allow-list,
+// rate limit) sends nothing: Probe returns ErrTimeout. (Sender runs many test packets at once
+// on a Loop; Probe is one, stop and wait.)
+func (c *Client) Probe(seq uint32, deadline time.Time) (Result, error) {
+	sent, err := c.Send(seq)
+	if err != nil {
+		return Result{}, err
+	}
+	var r Reply
 	for {
-		n, oobn, _, from, err := c.conn.ReadMsgUDPAddrPort(c.in, c.oob)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		err := c.Read(deadline, &r)
+		switch {
+		case errors.Is(err, ErrTimeout):
 			return Result{}, fmt.Errorf("%w (sequence %d)", ErrTimeout, seq)
+		case errors.Is(err, ErrNotReply):
+			continue
+		case err != nil:
+			return Result{}, err
+		case r.Matches(&sent):
+			return r.Result(&sent)
 		}
-		if err != nil {
-			return Result{}, fmt.Errorf("stamp: receive: %w", err)
-		}
-		probes.ParseRXInfo(c.oob[:oobn], &rx)
-		offset, err := probes.TAIOffset()
-		if err != nil {
-			return Result{}, fmt.Errorf("stamp: %w", err)
-		}
-		if reply.UnmarshalBinary(c.in[:n]) != nil || reply.SenderSequence != seq || reply.SenderTimestamp != test.Timestamp {
-			continue // not the reply to this packet
-		}
-		if rx.RealtimeNs == 0 {
-			return Result{}, errors.New("stamp: the kernel attached no receive timestamp (SO_TIMESTAMPNS)")
-		}
-		ptp := reply.ErrorEstimate.PTP()
-		tai := func(ts oam.STAMPTimestamp) int64 {
-			if ptp {
-				return ts.Nanos(true)
-			}
-			return ts.Nanos(false) + int64(offset) // NTP timestamps are UTC
-		}
-		return Result{
-			Sequence:               seq,
-			T1:                     t1,
-			T2:                     tai(reply.ReceiveTimestamp),
-			T3:                     tai(reply.Timestamp),
-			T4:                     rx.TAINs(offset),
-			SenderError:            ee,
-			ReflectorError:         reply.ErrorEstimate,
-			HopLimitAtReflector:    reply.SenderTTL,
-			HopLimitAtSender:       rx.HopLimit,
-			ReplyBytes:             n,
-			ReflectorSynchronised:  reply.ErrorEstimate.Synchronised(),
-			Reflector:              from,
-			ReflectorTimestampsPTP: ptp,
-		}, nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"syscall"
 	"time"
@@ -145,73 +146,196 @@ func (s *Sender) LocalAddr() netip.AddrPort { return s.client.LocalAddr() }
 // Close releases the socket of a Sender that will not Run.
 func (s *Sender) Close() error { return s.client.Close() }
 
-// Run sends the test packets one at a time, hands each Outcome to emit as soon as it is known
-// and returns the statistics when the count is done or ctx is (a test packet interrupted while
-// waiting is sent, and neither answered nor lost). It closes the socket.
+// Run sends a test packet every Interval, hands each Outcome to emit as soon as it is known
+// (replies in the order they come, a loss Timeout after its packet left) and returns the
+// statistics when the count is done and every packet answered or lost, or when ctx is done (the
+// packets then still waiting are neither answered nor lost). It closes the socket. The
+// packets are a session on a probes.Loop; a reader goroutine hands it the socket's replies.
 func (s *Sender) Run(ctx context.Context, emit func(Outcome)) (Summary, error) {
 	if s.ran {
 		return Summary{}, errors.New("stamp: Run called twice")
 	}
 	s.ran = true
-	defer s.client.Close()
-	// Ctrl-C interrupts a probe waiting for its reply: closing the socket ends the wait.
-	stop := context.AfterFunc(ctx, func() { s.client.Close() })
-	defer stop()
-	var (
-		sum                       Summary
-		rtt, fwd, back, residence oam.Stats
-		o                         = s.opts
-	)
-	sum.Start = time.Now()
-	next := sum.Start
-	for seq := uint32(1); o.Count == 0 || int(seq) <= o.Count; seq++ {
-		if !sleepUntil(ctx, next) {
-			break
+	run := &session{s: s, emit: emit, next: 1}
+	loop := probes.NewLoop[input]()
+	h, err := loop.Add(run, nil)
+	if err != nil {
+		s.client.Close()
+		return Summary{}, err
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		var in input
+		for {
+			in.err = s.client.Read(time.Time{}, &in.reply)
+			if errors.Is(in.err, ErrNotReply) {
+				continue
+			}
+			if errors.Is(in.err, net.ErrClosed) || !h.Deliver(&in) {
+				return
+			}
 		}
-		sum.Transmitted++
-		res, err := s.client.Probe(seq, time.Now().Add(o.Timeout))
-		if ctx.Err() != nil {
-			break // interrupted while waiting: sent, and neither answered nor lost
+	}()
+	err = loop.Run(ctx, true)
+	loop.Close()
+	s.client.Close()
+	<-read
+	if err == nil {
+		err = run.err
+	}
+	sum := run.sum
+	sum.RTT, sum.Forward, sum.Backward, sum.Resid = run.rtt.Summary(), run.fwd.Summary(), run.back.Summary(), run.residence.Summary()
+	if !sum.Start.IsZero() {
+		sum.Elapsed = time.Since(sum.Start)
+	}
+	return sum, err
+}
+
+// input is what the reader hands the session: a reply, or the error a read returned.
+type input struct {
+	reply Reply
+	err   error
+}
+
+// session is a STAMP run as a probes.Session.
+type session struct {
+	s    *Sender
+	emit func(Outcome)
+	sum  Summary
+	// rtt, fwd, back and residence accumulate the statistics of the replies.
+	rtt, fwd, back, residence oam.Stats
+	next                      uint32    // the next sequence to send
+	plan                      time.Time // when it is due
+	// waiting are the packets sent and neither answered nor lost, in sequence order.
+	waiting []waiting
+	err     error
+}
+
+type waiting struct {
+	sent     Sent
+	deadline time.Time
+}
+
+func (r *session) moreToSend() bool {
+	return r.s.opts.Count == 0 || int(r.next) <= r.s.opts.Count
+}
+
+// Wake implements probes.Session: send the packet that is due, give up those overdue.
+func (r *session) Wake(now time.Time) (time.Time, bool) {
+	o := &r.s.opts
+	for len(r.waiting) > 0 && !now.Before(r.waiting[0].deadline) {
+		r.out(Outcome{Seq: r.waiting[0].sent.Sequence}) // lost
+		r.waiting = r.waiting[1:]
+	}
+	if r.moreToSend() && !now.Before(r.plan) {
+		if r.sum.Start.IsZero() {
+			r.sum.Start, r.plan = now, now
 		}
-		out := Outcome{Seq: seq}
+		seq := r.next
+		r.next++
+		r.sum.Transmitted++
+		sent, err := r.s.client.Send(seq)
 		var errno syscall.Errno
+		if errors.As(err, &errno) && len(r.waiting) > 0 {
+			// The kernel reports an ICMPv6 error of an earlier packet on whichever call
+			// comes first, this send included: it is the oldest waiting packet's, and this
+			// one was not sent. Try again.
+			r.refused(errno)
+			sent, err = r.s.client.Send(seq)
+		}
 		switch {
 		case err == nil:
-			out.Reply = &res
-			out.Forward, out.Backward = Judge(&res, o.SharedClock)
-			sum.Received++
-			rtt.Add(res.RoundTrip())
-			residence.Add(res.Residence())
-			switch out.OneWayState() {
-			case oam.DelayMeasured:
-				fwd.Add(out.Forward.Delay)
-				back.Add(out.Backward.Delay)
-				sum.MaxBound = max(sum.MaxBound, out.Forward.Bound)
-			case oam.DelayNegative:
-				sum.Negative++
-			default:
-				sum.Unsynchronised++
-			}
-		case errors.Is(err, ErrTimeout):
+			r.waiting = append(r.waiting, waiting{sent: sent, deadline: now.Add(o.Timeout)})
 		case errors.As(err, &errno):
-			// An ICMPv6 error the kernel reported on the socket (port or host unreachable):
-			// an error, as iputils counts them, and no reply.
-			out.Err = errno
-			sum.Errors++
+			// Refused with nothing waiting: this packet's error, as iputils counts them.
+			r.sum.Errors++
+			r.out(Outcome{Seq: seq, Err: errno})
 		default:
-			return sum, err
+			r.err = err
+			return time.Time{}, true
 		}
-		if emit != nil {
-			emit(out)
-		}
-		next = next.Add(o.Interval)
-		if now := time.Now(); next.Before(now) {
-			next = now // the wait for a lost test packet outlasted the interval
+		r.plan = r.plan.Add(o.Interval)
+		if r.plan.Before(now) {
+			r.plan = now // fell behind: no burst to catch up
 		}
 	}
-	sum.RTT, sum.Forward, sum.Backward, sum.Resid = rtt.Summary(), fwd.Summary(), back.Summary(), residence.Summary()
-	sum.Elapsed = time.Since(sum.Start)
-	return sum, nil
+	return r.nextWake()
+}
+
+func (r *session) nextWake() (time.Time, bool) {
+	var next time.Time
+	if r.moreToSend() {
+		next = r.plan
+	}
+	if len(r.waiting) > 0 && (next.IsZero() || r.waiting[0].deadline.Before(next)) {
+		next = r.waiting[0].deadline
+	}
+	return next, !r.moreToSend() && len(r.waiting) == 0
+}
+
+// Input implements probes.Session: a reply, or an error the socket reported.
+func (r *session) Input(in *input, _ time.Time) (time.Time, bool) {
+	var errno syscall.Errno
+	switch {
+	case in.err == nil:
+		for i := range r.waiting {
+			w := &r.waiting[i]
+			if !in.reply.Matches(&w.sent) {
+				continue
+			}
+			res, err := in.reply.Result(&w.sent)
+			if err != nil {
+				r.err = err
+				return time.Time{}, true
+			}
+			r.waiting = append(r.waiting[:i], r.waiting[i+1:]...)
+			r.reply(res)
+			break
+		}
+	case errors.As(in.err, &errno):
+		r.refused(errno)
+	default:
+		r.err = in.err
+		return time.Time{}, true
+	}
+	return r.nextWake()
+}
+
+// refused accounts an ICMPv6 error the socket reported (port or host unreachable). It carries
+// no sequence: errors come in the order of the packets, so it is the oldest waiting one's.
+func (r *session) refused(errno syscall.Errno) {
+	r.sum.Errors++
+	if len(r.waiting) > 0 {
+		r.out(Outcome{Seq: r.waiting[0].sent.Sequence, Err: errno})
+		r.waiting = r.waiting[1:]
+	}
+}
+
+// reply accounts one reply.
+func (r *session) reply(res Result) {
+	out := Outcome{Seq: res.Sequence, Reply: &res}
+	out.Forward, out.Backward = Judge(&res, r.s.opts.SharedClock)
+	r.sum.Received++
+	r.rtt.Add(res.RoundTrip())
+	r.residence.Add(res.Residence())
+	switch out.OneWayState() {
+	case oam.DelayMeasured:
+		r.fwd.Add(out.Forward.Delay)
+		r.back.Add(out.Backward.Delay)
+		r.sum.MaxBound = max(r.sum.MaxBound, out.Forward.Bound)
+	case oam.DelayNegative:
+		r.sum.Negative++
+	default:
+		r.sum.Unsynchronised++
+	}
+	r.out(out)
+}
+
+func (r *session) out(o Outcome) {
+	if r.emit != nil {
+		r.emit(o)
+	}
 }
 
 // Judge decides, by oam.OneWayDelay's rule, what the forward and backward one-way delays of a
@@ -232,20 +356,4 @@ func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Outco
 		return Summary{}, err
 	}
 	return s.Run(ctx, emit)
-}
-
-// sleepUntil waits until t; false when ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
 }

@@ -52,6 +52,69 @@ func TestProbeOverLoopback(t *testing.T) {
 	}
 }
 
+// TestSenderOverLoopback runs a STAMP session (Sender.Run, on its Loop) against the agent's
+// reflector on ::1, then against a port nobody listens on: every test packet is answered once,
+// in the first; in the second every one ends as an error (the kernel's port unreachable),
+// none as a reply, and the run ends on its own.
+func TestSenderOverLoopback(t *testing.T) {
+	r, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0"}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	const count = 5
+	run := func(port uint16) ([]stamp.Outcome, stamp.Summary) {
+		t.Helper()
+		s, err := stamp.New(oam.Target{Destination: netip.IPv6Loopback()}, stamp.Options{Count: count, Interval: 5 * time.Millisecond,
+			Timeout: 10 * time.Second, Port: port, SharedClock: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outs []stamp.Outcome
+		sum, err := s.Run(context.Background(), func(o stamp.Outcome) { outs = append(outs, o) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs, sum
+	}
+	outs, sum := run(r.Addr().Port())
+	seen := map[uint32]bool{}
+	for _, o := range outs {
+		if o.Reply == nil || o.Err != nil || seen[o.Seq] || o.Seq < 1 || o.Seq > count {
+			t.Errorf("outcome %+v", o)
+		}
+		seen[o.Seq] = true
+	}
+	if len(outs) != count || sum.Transmitted != count || sum.Received != count || sum.Errors != 0 || sum.RTT.Count != count {
+		t.Errorf("%d outcomes, summary %+v", len(outs), sum)
+	}
+
+	// A port nobody listens on: the reflector's socket closed leaves its port free.
+	free, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().Port()
+	free.Close()
+	outs, sum = run(port)
+	for _, o := range outs {
+		if o.Reply != nil || o.Err == nil {
+			t.Errorf("outcome %+v from a closed port", o)
+		}
+	}
+	if sum.Received != 0 || sum.Errors == 0 || sum.Transmitted != count {
+		t.Errorf("closed port: summary %+v", sum)
+	}
+}
+
 func TestSRHBytes(t *testing.T) {
 	a, b, final := netip.MustParseAddr("fc00:0:2::b0"), netip.MustParseAddr("fc00:0:3::e"), netip.MustParseAddr("fc00:0:4::1")
 	srh, err := stamp.SRHBytes(final, []netip.Addr{a, b})
