@@ -5,9 +5,11 @@
  * end_oam: an SRv6 End function for seg6local End.BPF that timestamps srv6oam probes.
  *
  * The kernel has already validated the SRH (HMAC included when required), decremented Segments
- * Left and set the destination to the next SID when this program runs. A packet whose first SRH
- * TLV (after an optional HMAC TLV) is not the Probe TLV leaves at once with BPF_OK: that is the
- * fast path every non-probe packet takes. A probe gets a CLOCK_TAI timestamp and this node's
+ * Left and set the destination to the next SID when this program runs. The SRH read here is the
+ * one the kernel processed (find_srh): usually the routing header right after the IPv6 header;
+ * behind a Hop-by-Hop or Destination Options header too; never a stale one with Segments Left 0
+ * that the kernel skipped. A packet whose first SRH TLV (after an optional HMAC TLV) is not the
+ * Probe TLV leaves at once with BPF_OK: that is the fast path every non-probe packet takes. A probe gets a CLOCK_TAI timestamp and this node's
  * identity written into its pre-allocated slot k = Segments Left + 1 of the Timestamp Slots TLV,
  * and, when it asks for a report, an event on the ring buffer for srv6-agent. Layouts: docs/wire-format.md.
  *
@@ -21,7 +23,11 @@
 #define IPV6_HDR_LEN 40
 #define SRH_FIXED_LEN 8
 #define SRH_OFF IPV6_HDR_LEN
+#define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
+#define NEXTHDR_DEST 60
+#define SRH_TYPE 4
+#define MAX_EXT_HDRS 8 /* extension headers walked before giving up on finding the SRH */
 #define SRH_TLV_HMAC 5
 
 #define PROBE_TLV_LEN 38 /* Length field of the Probe TLV */
@@ -50,6 +56,7 @@ struct oam_counters {
 	__u64 malformed;    /* a Probe TLV this program could not use; forwarded untouched */
 	__u64 events_lost;  /* events not written: the ring buffer was full */
 	__u64 store_failed; /* bpf_lwt_seg6_store_bytes errors */
+	__u64 ambiguous;    /* more than one routing header, the processed one uncertain: untouched */
 };
 
 /* The event sent to srv6-agent, in host byte order. When the probe sets the C flag, the
@@ -139,9 +146,9 @@ static __always_inline int malformed(struct oam_counters *c)
 }
 
 /* probe handles a packet whose first (non-HMAC) TLV has the probe type, at probe_off from the
- * IPv6 header. srh_end is the offset just past the SRH. */
-static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, __u32 probe_off,
-			    __u32 srh_end, __u32 segments_left, __u32 last_entry)
+ * IPv6 header. srh_off is the SRH's offset, srh_end the offset just past it. */
+static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, __u32 srh_off,
+			    __u32 probe_off, __u32 srh_end, __u32 segments_left, __u32 last_entry)
 {
 	__u64 now = bpf_ktime_get_tai_ns();
 	struct probe_tlv p;
@@ -202,7 +209,7 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 	if (!(p.flags & PROBE_FLAG_REPORT))
 		return BPF_OK;
 
-	if (bpf_skb_load_bytes(skb, SRH_OFF + SRH_FIXED_LEN + 16 * k, ev.sid, sizeof(ev.sid)) < 0)
+	if (bpf_skb_load_bytes(skb, srh_off + SRH_FIXED_LEN + 16 * k, ev.sid, sizeof(ev.sid)) < 0)
 		return BPF_OK;
 	__builtin_memcpy(ev.report_to, p.report_to, sizeof(ev.report_to));
 	ev.timestamp_ns = now;
@@ -250,38 +257,88 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 	return BPF_OK;
 }
 
+/* find_srh returns the offset of the SRH the kernel processed, or 0 when there is none this
+ * program can be sure of. The kernel (seg6_get_srh with IP6_FH_F_SKIP_RH) processes the first
+ * routing header whose Segments Left is not 0, skipping those before it, then decrements it. So
+ * the first routing header is the processed one when its Segments Left is now 1 or more, or when
+ * no other routing header follows it; a first one with Segments Left 0 followed by another is
+ * either a stale header the kernel skipped or the processed one with a later header behind it:
+ * no probe is stamped from a guess (counted as ambiguous). */
+static __always_inline __u32 find_srh(struct __sk_buff *skb, struct oam_counters *c)
+{
+	__u32 off = IPV6_HDR_LEN, first = 0;
+	__u8 nh, first_sl = 0, h[4];
+	int i;
+
+	if (bpf_skb_load_bytes(skb, 6, &nh, 1) < 0)
+		return 0;
+	for (i = 0; i < MAX_EXT_HDRS; i++) {
+		if (nh != NEXTHDR_HOP && nh != NEXTHDR_DEST && nh != NEXTHDR_ROUTING)
+			break;
+		if (off > 0xffff || bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+			break;
+		if (nh == NEXTHDR_ROUTING) {
+			if (first) {
+				if (first_sl == 0) {
+					if (c)
+						c->ambiguous++;
+					return 0;
+				}
+				break;
+			}
+			if (h[2] != SRH_TYPE)
+				return 0;
+			first = off;
+			first_sl = h[3];
+			if (first_sl > 0)
+				break;
+		}
+		nh = h[0];
+		off += 8 * ((__u32)h[1] + 1);
+	}
+	return first;
+}
+
 SEC("lwt_seg6local")
 int end_oam(struct __sk_buff *skb)
 {
-	__u32 zero = 0, tlv_off, srh_end, segments_left, last_entry;
+	__u32 zero = 0, srh_off, tlv_off, srh_end, segments_left, last_entry;
 	struct oam_counters *c;
-	struct srh_fixed *srh;
+	struct srh_fixed srh;
 	__u8 tlv[2];
 	void *data, *data_end;
-	__u8 *nexthdr;
 
 	c = bpf_map_lookup_elem(&counters, &zero);
 	if (c)
 		c->packets++;
 
 	/* The kernel pulled the SRH into the linear area before running us, so direct (read-only)
-	 * packet access reaches it; bpf_skb_load_bytes covers anything beyond the linear part. */
+	 * packet access reaches it in the common case: the SRH right after the IPv6 header with
+	 * segments still to visit, which is certainly the one the kernel processed. Anything else
+	 * (Segments Left now 0, another header in front) takes the walk of find_srh. */
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (data + IPV6_HDR_LEN + SRH_FIXED_LEN > data_end)
 		return BPF_OK;
-	nexthdr = data + 6;
-	if (*nexthdr != NEXTHDR_ROUTING) /* probes carry the SRH right after the IPv6 header */
-		return BPF_OK;
-	srh = data + SRH_OFF;
-	segments_left = srh->segments_left;
-	last_entry = srh->last_entry;
-	tlv_off = SRH_OFF + SRH_FIXED_LEN + 16 * ((__u32)srh->last_entry + 1);
-	srh_end = SRH_OFF + 8 * ((__u32)srh->hdrlen + 1);
+	if (*(__u8 *)(data + 6) == NEXTHDR_ROUTING && ((struct srh_fixed *)(data + SRH_OFF))->type == SRH_TYPE &&
+	    ((struct srh_fixed *)(data + SRH_OFF))->segments_left > 0) {
+		srh_off = SRH_OFF;
+		__builtin_memcpy(&srh, data + SRH_OFF, sizeof(srh));
+	} else {
+		srh_off = find_srh(skb, c);
+		if (srh_off == 0 || srh_off > 4096)
+			return BPF_OK;
+		if (bpf_skb_load_bytes(skb, srh_off, &srh, sizeof(srh)) < 0)
+			return BPF_OK;
+	}
+	segments_left = srh.segments_left;
+	last_entry = srh.last_entry;
+	tlv_off = srh_off + SRH_FIXED_LEN + 16 * ((__u32)srh.last_entry + 1);
+	srh_end = srh_off + 8 * ((__u32)srh.hdrlen + 1);
 	if (tlv_off + 2 > srh_end)
 		return BPF_OK; /* no TLVs */
 
-	if (data + tlv_off + 2 <= data_end) {
+	if (tlv_off < 4096 && data + tlv_off + 2 <= data_end) {
 		tlv[0] = *(__u8 *)(data + tlv_off);
 		tlv[1] = *(__u8 *)(data + tlv_off + 1);
 	} else if (bpf_skb_load_bytes(skb, tlv_off, tlv, 2) < 0) {
@@ -298,7 +355,7 @@ int end_oam(struct __sk_buff *skb)
 	}
 	if (tlv[0] != probe_tlv_type)
 		return BPF_OK;
-	return probe(skb, c, tlv_off, srh_end, segments_left, last_entry);
+	return probe(skb, c, srh_off, tlv_off, srh_end, segments_left, last_entry);
 }
 
 char _license[] SEC("license") = "GPL";

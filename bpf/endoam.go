@@ -48,6 +48,9 @@ type Counters struct {
 	Malformed   uint64 // probe TLVs end_oam could not use, forwarded untouched
 	EventsLost  uint64 // events not written because the ring buffer was full
 	StoreFailed uint64 // slot writes the kernel refused
+	// Ambiguous counts packets with more than one routing header whose first has Segments Left
+	// 0: the header the kernel processed cannot be told from a stale one, so none is touched.
+	Ambiguous uint64
 }
 
 // Load loads end_oam with opts. The caller closes the result.
@@ -128,6 +131,7 @@ func (e *EndOAM) Counters() (Counters, error) {
 		c.Malformed += p.Malformed
 		c.EventsLost += p.EventsLost
 		c.StoreFailed += p.StoreFailed
+		c.Ambiguous += p.Ambiguous
 	}
 	return c, nil
 }

@@ -20,6 +20,7 @@ type EndOAMOamCounters struct {
 	Malformed   uint64
 	EventsLost  uint64
 	StoreFailed uint64
+	Ambiguous   uint64
 }
 
 type EndOAMOamEvent struct {

@@ -297,6 +297,75 @@ func TestEndOAMProbeAfterLeadingHMACTLV(t *testing.T) {
 	}
 }
 
+// A probe behind a Hop-by-Hop header (IOAM rides there): the kernel processes the SRH that
+// follows it, and End.OAM finds it there, writes the slot at its real offset and reports.
+func TestEndOAMProbeBehindHopByHop(t *testing.T) {
+	l := upEndOAM(t)
+	probe := &srh.Probe{Flags: srh.ProbeReport, Session: 0xb0b, Sequence: 7, TxTimestamp: uint64(probes.TAINow()),
+		ReportTo: h1Addr, ReportPort: 9999}
+	p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x51, Probe: probe, Slots: true,
+		Before: []bpftest.ExtHeader{bpftest.HopByHopPadN()}}
+	sent, got, tx, rx := l.roundTrip(t, p)
+	shift := p.BeforeLen()
+	off := bpftest.SlotOffset(2, 1) + shift
+	if id := binary.BigEndian.Uint32(got[off:]); id != r1NodeID || got[off+4] != srh.SlotWritten {
+		t.Errorf("slot 1 node id %#x flags %#x, want %#x written", id, got[off+4], r1NodeID)
+	}
+	if ts := int64(binary.BigEndian.Uint64(got[off+8:])); ts < tx || ts > rx {
+		t.Errorf("slot 1 timestamp %d not within %d .. %d", ts, tx, rx)
+	}
+	slOff := 40 + shift + 3 // the SRH's Segments Left, decremented by End
+	if err := bpftest.SameExceptForwarding(sent, got, [2]int{off, off + 16}, [2]int{slOff, slOff + 1}); err != nil {
+		t.Errorf("probe changed beyond its slot: %v", err)
+	}
+	rec, err := l.readEvent(3 * time.Second)
+	if err != nil {
+		t.Fatalf("ring buffer event: %v", err)
+	}
+	var ev bpf.Event
+	if err := bpf.DecodeEvent(rec.RawSample, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.SID != r1OAMSID || ev.Session != 0xb0b || ev.Sequence != 7 || ev.SegmentsLeft != 0 || !ev.SlotWritten {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+// A stale routing header (Segments Left 0, a Probe TLV of another session) in front of the live
+// one: the kernel skips it and processes the second. End.OAM cannot tell that header from the
+// processed one once the live one's Segments Left is 0 too, so it stamps nothing, reports
+// nothing, counts the packet as ambiguous, and forwards it as it came.
+func TestEndOAMIgnoresStaleSRHInFront(t *testing.T) {
+	l := upEndOAM(t)
+	fake := srh.Probe{Flags: srh.ProbeReport, Session: 0xbad, Sequence: 666, ReportTo: h1Addr, ReportPort: 9999}
+	stale, err := bpftest.StaleSRH([]netip.Addr{r1OAMSID, netip.MustParseAddr("fc00:0:99::1")}, fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := &srh.Probe{Flags: srh.ProbeReport, Session: 0xc0ffee, Sequence: 1, ReportTo: h1Addr, ReportPort: 9999}
+	p := bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1OAMSID, h2Addr}, FlowLabel: 0x61, Probe: real, Slots: true,
+		Before: []bpftest.ExtHeader{stale}}
+	sent, got, _, _ := l.roundTrip(t, p)
+	slOff := 40 + p.BeforeLen() + 3
+	if got[slOff] != 0 {
+		t.Fatalf("live SRH's Segments Left %d after r1, want 0: the kernel did not process it", got[slOff])
+	}
+	if err := bpftest.SameExceptForwarding(sent, got, [2]int{slOff, slOff + 1}); err != nil {
+		t.Errorf("packet changed beyond forwarding (a slot written?): %v", err)
+	}
+	c, err := l.prog.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != 1 || c.Ambiguous != 1 || c.Probes != 0 {
+		t.Errorf("counters %+v, want 1 packet, ambiguous, no probe", c)
+	}
+	l.reader.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if rec, err := l.reader.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("ring buffer has %d bytes (err %v), want no report", len(rec.RawSample), err)
+	}
+}
+
 func TestBindReplacesAndRemovesStaleRoutes(t *testing.T) {
 	lab := labtest.Up(t, "line4")
 	h, err := lab.Handle("r1")

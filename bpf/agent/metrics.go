@@ -86,6 +86,7 @@ var bpfDescs = [...]*prometheus.Desc{
 	prometheus.NewDesc("srv6_endoam_malformed_probes_total", "Probe TLVs End.OAM could not use; forwarded untouched.", nil, nil),
 	prometheus.NewDesc("srv6_endoam_events_lost_total", "Probe events End.OAM could not write because its ring buffer was full.", nil, nil),
 	prometheus.NewDesc("srv6_endoam_slot_write_failures_total", "Timestamp slot writes the kernel refused.", nil, nil),
+	prometheus.NewDesc("srv6_endoam_ambiguous_routing_headers_total", "Packets with a stale-looking routing header in front of another: the one the kernel processed is uncertain, so End.OAM left them untouched.", nil, nil),
 }
 
 var descBPFUp = prometheus.NewDesc("srv6_endoam_counters_up", "1 when the End.OAM counters could be read.", nil, nil)
@@ -106,7 +107,7 @@ func (b *bpfCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descBPFUp, prometheus.GaugeValue, 1)
-	for i, v := range [...]uint64{c.Packets, c.Probes, c.Malformed, c.EventsLost, c.StoreFailed} {
+	for i, v := range [...]uint64{c.Packets, c.Probes, c.Malformed, c.EventsLost, c.StoreFailed, c.Ambiguous} {
 		ch <- prometheus.MustNewConstMetric(bpfDescs[i], prometheus.CounterValue, float64(v))
 	}
 }

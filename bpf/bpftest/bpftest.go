@@ -29,6 +29,47 @@ type Packet struct {
 	Probe     *srh.Probe   // nil: no Probe TLV
 	Slots     bool         // add a Timestamp Slots TLV with one slot per segment
 	ExtraTLVs []srh.TLV    // after the OAM TLVs
+	// Before are extension headers between the IPv6 header and the SRH, in order (a
+	// Hop-by-Hop header, a stale routing header); Bytes chains their next-header fields.
+	Before []ExtHeader
+}
+
+// ExtHeader is an IPv6 extension header: its protocol number and its bytes, whole (the first
+// byte, next header, is overwritten when the packet is built).
+type ExtHeader struct {
+	Type  uint8
+	Bytes []byte
+}
+
+// HopByHopPadN is an 8-byte Hop-by-Hop Options header holding a PadN option only.
+func HopByHopPadN() ExtHeader {
+	return ExtHeader{Type: 0, Bytes: []byte{0, 0, 1, 4, 0, 0, 0, 0}}
+}
+
+// StaleSRH is a routing header the kernel skips (Segments Left 0) holding the given Probe TLV:
+// what a packet that already finished one segment list could carry in front of its live one.
+func StaleSRH(segments []netip.Addr, probe srh.Probe) (ExtHeader, error) {
+	reg := srh.DefaultRegistry()
+	slots, err := reg.SlotsTLV(len(segments))
+	if err != nil {
+		return ExtHeader{}, err
+	}
+	s := srh.SRH{NextHeader: layers.IPProtocolIPv6Routing, Segments: segments, SegmentsLeft: 0,
+		TLVs: []srh.TLV{reg.ProbeTLV(probe), slots}}
+	b, err := s.AppendBinary(nil)
+	if err != nil {
+		return ExtHeader{}, err
+	}
+	return ExtHeader{Type: byte(layers.IPProtocolIPv6Routing), Bytes: b}, nil
+}
+
+// BeforeLen is the length of the headers in front of the SRH.
+func (p Packet) BeforeLen() int {
+	n := 0
+	for _, h := range p.Before {
+		n += len(h.Bytes)
+	}
+	return n
 }
 
 // Bytes serializes p: IPv6 | SRH (next header 59, no payload).
@@ -61,7 +102,22 @@ func (p Packet) Bytes() ([]byte, error) {
 	out := buf.Bytes()
 	// gopacket's IPv6 sets next header from the layer; make sure it is 43.
 	out[6] = byte(layers.IPProtocolIPv6Routing)
-	return out, nil
+	if len(p.Before) == 0 {
+		return out, nil
+	}
+	full := append([]byte(nil), out[:40]...)
+	full[6] = p.Before[0].Type
+	for i, h := range p.Before {
+		b := append([]byte(nil), h.Bytes...)
+		b[0] = byte(layers.IPProtocolIPv6Routing)
+		if i+1 < len(p.Before) {
+			b[0] = p.Before[i+1].Type
+		}
+		full = append(full, b...)
+	}
+	full = append(full, out[40:]...)
+	binary.BigEndian.PutUint16(full[4:6], uint16(len(full)-40))
+	return full, nil
 }
 
 // Send sends a crafted IPv6 packet (header included) from node's namespace.
