@@ -88,22 +88,36 @@ func (s SID) route(h *netlink.Handle) (*netlink.Route, error) {
 var ErrRouteInUse = errors.New("a route for this SID exists and was not installed by srv6oam; remove it or choose another SID")
 
 // BindSID installs (or replaces) the seg6local End.BPF route of sid with end_oam, in the network
-// namespace of h (nil: the current one). It replaces a route srv6oam installed earlier (a stale
-// one from a previous run) but refuses, with ErrRouteInUse, to replace anyone else's.
-func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error {
+// namespace of h (nil: the current one). It replaces a route srv6oam installed earlier whose
+// program nobody holds any more (a stale one from a crashed run), but refuses to replace anyone
+// else's: ErrRouteInUse for a route srv6oam did not install, an *OwnedError (ErrSIDOwned) for
+// one whose program a live process holds (another srv6-agent).
+func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error { return e.bindSID(h, sid, false) }
+
+// TakeOverSID is BindSID that also replaces a live agent's route for sid (srv6-agent
+// --take-over). That agent sees its route replaced and lets the SID go.
+func (e *EndOAM) TakeOverSID(h *netlink.Handle, sid SID) error { return e.bindSID(h, sid, true) }
+
+func (e *EndOAM) bindSID(h *netlink.Handle, sid SID, takeOver bool) error {
 	h = handleOrDefault(h)
 	route, err := sid.route(h)
 	if err != nil {
 		return fmt.Errorf("bind SID: %w", err)
 	}
-	existing, err := h.RouteListFiltered(unix.AF_INET6, &netlink.Route{Dst: route.Dst, Table: route.Table},
-		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	existing, err := sidRoutes(h, route)
 	if err != nil {
-		return fmt.Errorf("bind SID %s: list routes: %w", sid, err)
+		return fmt.Errorf("bind SID %s: %w", sid, err)
 	}
-	for _, r := range existing {
+	for i := range existing {
+		r := &existing[i]
 		if r.Protocol != RouteProtocol {
 			return fmt.Errorf("bind SID %s: %w (existing route: protocol %d)", sid, ErrRouteInUse, r.Protocol)
+		}
+		if takeOver {
+			continue
+		}
+		if err := e.liveOwner(r, sid); err != nil {
+			return fmt.Errorf("bind SID: %w", err)
 		}
 	}
 	encap := &netlink.SEG6LocalEncap{Action: nl.SEG6_LOCAL_ACTION_END_BPF}
@@ -121,13 +135,84 @@ func (e *EndOAM) BindSID(h *netlink.Handle, sid SID) error {
 	return nil
 }
 
-// UnbindSID removes the route of sid if srv6oam installed it; a missing route is not an error.
+// CheckSID says whether sid's route in h's namespace belongs to someone else: ErrRouteInUse for
+// a route srv6oam did not install, an *OwnedError for one whose program another live process
+// holds; nil when there is no route, a stale one, or e's own.
+func (e *EndOAM) CheckSID(h *netlink.Handle, sid SID) error {
+	h = handleOrDefault(h)
+	route, err := sid.route(h)
+	if err != nil {
+		return err
+	}
+	existing, err := sidRoutes(h, route)
+	if err != nil {
+		return fmt.Errorf("SID %s: %w", sid, err)
+	}
+	for i := range existing {
+		r := &existing[i]
+		if r.Protocol != RouteProtocol {
+			return fmt.Errorf("SID %s: %w (existing route: protocol %d)", sid, ErrRouteInUse, r.Protocol)
+		}
+		if err := e.liveOwner(r, sid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sidRoutes lists the routes for route's destination in its table.
+func sidRoutes(h *netlink.Handle, route *netlink.Route) ([]netlink.Route, error) {
+	rs, err := h.RouteListFiltered(unix.AF_INET6, &netlink.Route{Dst: route.Dst, Table: route.Table},
+		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	return rs, nil
+}
+
+// Owns reports whether the route of sid in h's namespace runs e's program: whether this
+// End.OAM still owns the SID.
+func (e *EndOAM) Owns(h *netlink.Handle, sid SID) (bool, error) {
+	h = handleOrDefault(h)
+	route, err := sid.route(h)
+	if err != nil {
+		return false, err
+	}
+	mine, err := e.ID()
+	if err != nil {
+		return false, err
+	}
+	existing, err := sidRoutes(h, route)
+	if err != nil {
+		return false, fmt.Errorf("SID %s: %w", sid, err)
+	}
+	for i := range existing {
+		if id, ok := RouteProgramID(&existing[i]); ok && id == mine && existing[i].Protocol == RouteProtocol {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// UnbindSID removes the route of sid if it runs e's program, and reports whether it did: a
+// route another agent took over, or anyone else's, stays.
+func (e *EndOAM) UnbindSID(h *netlink.Handle, sid SID) (bool, error) {
+	owns, err := e.Owns(h, sid)
+	if err != nil || !owns {
+		return false, err
+	}
+	return true, UnbindSID(h, sid)
+}
+
+// UnbindSID removes the route of sid if srv6oam installed it, whichever program it runs; a
+// missing route is not an error. An agent unbinds its own SIDs with EndOAM.UnbindSID.
 func UnbindSID(h *netlink.Handle, sid SID) error {
 	h = handleOrDefault(h)
 	route, err := sid.route(h)
 	if err != nil {
 		return fmt.Errorf("unbind SID: %w", err)
 	}
+	// The request names srv6oam's route protocol: the kernel deletes no one else's route.
 	if err := h.RouteDel(route); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unbind SID %s: %w", sid, err)
 	}
@@ -146,8 +231,9 @@ func BoundRoutes(h *netlink.Handle) ([]netlink.Route, error) {
 	return routes, nil
 }
 
-// RemoveStaleRoutes deletes every route srv6oam installed in h's namespace except those of keep,
-// and returns how many it removed. A restarted agent calls it to clear what a crashed run left.
+// RemoveStaleRoutes deletes every route srv6oam installed in h's namespace except those of keep
+// and those whose program a live process holds (another agent's), and returns how many it
+// removed. A restarted agent calls it to clear what a crashed run left.
 func RemoveStaleRoutes(h *netlink.Handle, keep []SID) (int, error) {
 	h = handleOrDefault(h)
 	routes, err := BoundRoutes(h)
@@ -159,6 +245,11 @@ func RemoveStaleRoutes(h *netlink.Handle, keep []SID) (int, error) {
 	for _, r := range routes {
 		if r.Dst != nil && kept(r, keep) {
 			continue
+		}
+		if id, ok := RouteProgramID(&r); ok {
+			if holders, err := ProgramHolders(id); err != nil || len(holders) > 0 {
+				continue // another live agent's, or unknown: not stale
+			}
 		}
 		if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("remove stale route %s table %d: %w", r.Dst, r.Table, err))

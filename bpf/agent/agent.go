@@ -38,15 +38,24 @@ type Agent struct {
 	// fibHandle serves next-hop lookups from the read loop.
 	fibHandle *netlink.Handle
 	prog      *bpf.EndOAM
-	sids      []bpf.SID
-	bound     []bpf.SID
-	reader    *ringbuf.Reader
-	conn      *net.UDPConn
-	metrics   net.Listener
-	registry  *prometheus.Registry
-	pipe      *pipeline
-	stats     Stats
-	refl      *Reflector
+	// sids are the configured SIDs and whether each is bound (sids.go).
+	sids sidSet
+	// watchHandle, routeUpdates and routeDone: the SID watcher's netlink handle and route
+	// notifications, opened in New's namespace.
+	watchHandle  *netlink.Handle
+	routeUpdates chan netlink.RouteUpdate
+	routeDone    chan struct{}
+	// netns names the agent's network namespace under /run/netns ("" when unnamed); id is
+	// its device and inode.
+	netns    string
+	netnsID  [2]uint64
+	reader   *ringbuf.Reader
+	conn     *net.UDPConn
+	metrics  net.Listener
+	registry *prometheus.Registry
+	pipe     *pipeline
+	stats    Stats
+	refl     *Reflector
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,7 +95,8 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 		}
 	}
 
-	a = &Agent{cfg: cfg, log: log, sids: sids}
+	a = &Agent{cfg: cfg, log: log}
+	a.netns, a.netnsID = netnsName()
 	defer func() {
 		if err != nil {
 			if cerr := a.Close(); cerr != nil {
@@ -118,7 +128,7 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 		log.Info("removed stale srv6oam routes", "count", removed)
 	}
 	if len(sids) == 0 {
-		a.registry = newRegistry(&a.stats, nil, 0, a.refl)
+		a.registry = newRegistry(&a.stats, nil, a.sids.boundCount, a.refl)
 		return a, nil
 	}
 	if a.prog, err = bpf.Load(bpf.Options{NodeID: cfg.NodeID, ProbeTLVType: cfg.ProbeTLVType, SlotsTLVType: cfg.SlotsTLVType, RingBytes: cfg.RingBufferBytes}); err != nil {
@@ -130,16 +140,34 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 	if a.conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified}); err != nil {
 		return a, fmt.Errorf("open report socket: %w", err)
 	}
+	// Notifications first, so that nothing that happens to a SID after its bind is missed.
+	if a.watchHandle, err = netlink.NewHandle(); err != nil {
+		return a, fmt.Errorf("open netlink for the SID watcher: %w", err)
+	}
+	a.routeUpdates, a.routeDone = make(chan netlink.RouteUpdate, 64), make(chan struct{})
+	if err := netlink.RouteSubscribeWithOptions(a.routeUpdates, a.routeDone, netlink.RouteSubscribeOptions{
+		ErrorCallback: func(err error) { log.Warn("route notifications", "err", err) },
+	}); err != nil {
+		close(a.routeDone)
+		a.routeDone = nil
+		return a, fmt.Errorf("subscribe to route notifications: %w", err)
+	}
 	for _, sid := range sids {
-		// Registered before binding, so that a partly failed bind is undone too.
-		a.bound = append(a.bound, sid)
-		if err := a.prog.BindSID(a.handle, sid); err != nil {
+		bind := a.prog.BindSID
+		if cfg.TakeOver {
+			bind = a.prog.TakeOverSID
+		}
+		if err := bind(a.handle, sid); err != nil {
 			return a, err
 		}
+		a.sids.sids = append(a.sids.sids, sidState{sid: sid, bound: true})
 		log.Info("bound SID to End.OAM", "sid", sid.String())
 	}
-	a.registry = newRegistry(&a.stats, a.prog, len(sids), a.refl)
-	a.pipe = newPipeline(cfg.NodeID, allow, cfg.ReportRate, cfg.ReportBurst, a.conn, &a.stats, probes.LocalClock)
+	a.registry = newRegistry(&a.stats, a.prog, a.sids.boundCount, a.refl)
+	trusted, _ := cfg.TrustedList()
+	a.pipe = newPipeline(pipelineConfig{NodeID: cfg.NodeID, Allow: allow, Trusted: trusted,
+		Rate: cfg.ReportRate, Burst: float64(cfg.ReportBurst), TotalRate: cfg.ReportRateTotal, TotalBurst: cfg.ReportRateTotal},
+		a.conn, &a.stats, probes.LocalClock)
 	// Its own handle: a.handle belongs to Close, this one to the read loop's goroutine; both
 	// stay in the namespace New runs in, wherever Run is called from.
 	if a.fibHandle, err = netlink.NewHandle(); err != nil {
@@ -179,6 +207,10 @@ func (a *Agent) ProgramID() (ebpf.ProgramID, error) {
 // Stats are the agent's counters.
 func (a *Agent) Stats() *Stats { return &a.stats }
 
+// SIDsBound is the number of SIDs whose route runs this agent's End.OAM now (the
+// srv6_agent_sids_bound gauge).
+func (a *Agent) SIDsBound() int { return a.sids.boundCount() }
+
 // Reflector is the agent's STAMP reflector, nil when not configured.
 func (a *Agent) Reflector() *Reflector { return a.refl }
 
@@ -217,6 +249,27 @@ func (a *Agent) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := srv.Serve(a.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("metrics server", "err", err)
+			}
+		}()
+	}
+	// What stops the agent on its own: a lost SID under on_sid_lost: exit, its namespace
+	// deleted.
+	var watchErr, nsErr error
+	if a.routeUpdates != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if watchErr = a.watchSIDs(ctx, a.routeUpdates, a.watchHandle); watchErr != nil {
+				cancel()
+			}
+		}()
+	}
+	if a.netns != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if nsErr = watchNamespace(ctx, a.log, a.netns, a.netnsID); nsErr != nil {
+				cancel()
 			}
 		}()
 	}
@@ -272,7 +325,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	closeErr := a.Close()
-	return errors.Join(runErr, reflErr, closeErr)
+	return errors.Join(runErr, reflErr, watchErr, nsErr, closeErr)
 }
 
 // readLoop reads the ring buffer into one reused record. Records are batched per collector while
@@ -309,12 +362,29 @@ func (a *Agent) readLoop() error {
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
-		for _, sid := range a.bound {
-			if err := bpf.UnbindSID(a.handle, sid); err != nil {
-				errs = append(errs, err)
-			} else {
-				a.log.Info("unbound SID", "sid", sid.String())
+		a.sids.mu.Lock()
+		a.sids.closing = true
+		// Every SID bound at some point, lost ones included (their route may be back): a
+		// route that runs another program is not this agent's to remove.
+		for i := range a.sids.sids {
+			st := &a.sids.sids[i]
+			if st.released {
+				continue
 			}
+			removed, err := a.prog.UnbindSID(a.handle, st.sid)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case removed:
+				a.log.Info("unbound SID", "sid", st.sid.String())
+			default:
+				a.log.Info("SID no longer bound to this agent; nothing to remove", "sid", st.sid.String())
+			}
+			st.bound = false
+		}
+		a.sids.mu.Unlock()
+		if a.routeDone != nil {
+			close(a.routeDone)
 		}
 		if a.reader != nil {
 			a.reader.Close()
@@ -338,6 +408,9 @@ func (a *Agent) Close() error {
 		}
 		if a.fibHandle != nil {
 			a.fibHandle.Close()
+		}
+		if a.watchHandle != nil {
+			a.watchHandle.Close()
 		}
 		a.closeErr = errors.Join(errs...)
 	})

@@ -29,10 +29,27 @@ type Config struct {
 	// Collectors is the allow-list: prefixes (or addresses) reports may be sent to. Probes
 	// naming any other collector are counted and not reported.
 	Collectors []string `yaml:"collectors"`
+	// TrustedCollectors are the collectors (within Collectors) whose probes may ask for a
+	// capture of the probe (flag C) or this node's next hops (flag N): reports to them may be
+	// larger than the probe. Reports to every other collector are never larger than the
+	// probe that caused them (docs/security.md).
+	TrustedCollectors []string `yaml:"trusted_collectors"`
 	// ReportRate is the sustained number of report records per second sent to any one
-	// collector; ReportBurst the bucket size (default: ReportRate).
+	// collector address (whatever the port); ReportBurst the bucket size (default:
+	// ReportRate).
 	ReportRate  float64 `yaml:"report_rate"`
 	ReportBurst int     `yaml:"report_burst"`
+	// ReportRateTotal is the sustained number of report records per second the agent sends
+	// to all collectors together, its burst the same (default: 10 × ReportRate).
+	ReportRateTotal float64 `yaml:"report_rate_total"`
+	// TakeOver binds the SIDs even where another live agent has bound them (that agent lets
+	// them go); without it such a SID is an error.
+	TakeOver bool `yaml:"take_over"`
+	// OnSIDLost says what the agent does when a SID's route disappears while it runs (someone
+	// deleted it, its device went): "rebind" (default: bind it again, retrying with a backoff)
+	// or "exit" (stop with an error). A SID taken over by another agent, or replaced by a
+	// route srv6oam did not install, is let go either way.
+	OnSIDLost string `yaml:"on_sid_lost"`
 	// MetricsListen is the address of the Prometheus /metrics endpoint; empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`
 	// ProbeTLVType and SlotsTLVType override the TLV codes of docs/wire-format.md (0: default).
@@ -117,6 +134,17 @@ func (c *Config) AllowList() ([]netip.Prefix, error) {
 	return parsePrefixes("collectors", c.Collectors)
 }
 
+// TrustedList parses TrustedCollectors.
+func (c *Config) TrustedList() ([]netip.Prefix, error) {
+	return parsePrefixes("trusted_collectors", c.TrustedCollectors)
+}
+
+// The values of OnSIDLost.
+const (
+	OnSIDLostRebind = "rebind"
+	OnSIDLostExit   = "exit"
+)
+
 // ReflectorAllowList is the STAMP reflector's senders allow-list: reflector.senders, or the
 // collectors when that is empty.
 func (c *Config) ReflectorAllowList() ([]netip.Prefix, error) {
@@ -168,8 +196,26 @@ func (c *Config) Validate() error {
 		}
 		seen[key] = i
 	}
-	if _, err := c.AllowList(); err != nil {
+	allow, err := c.AllowList()
+	if err != nil {
 		errs = append(errs, err)
+	}
+	trusted, err := c.TrustedList()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, t := range trusted {
+		if !covered(allow, t) {
+			errs = append(errs, fmt.Errorf("trusted_collectors[%d] %s: not within collectors (reports go to collectors only)", i, t))
+		}
+	}
+	if c.ReportRateTotal < 0 {
+		errs = append(errs, fmt.Errorf("report_rate_total: %v: negative", c.ReportRateTotal))
+	}
+	switch c.OnSIDLost {
+	case "", OnSIDLostRebind, OnSIDLostExit:
+	default:
+		errs = append(errs, fmt.Errorf("on_sid_lost: %q: want %s or %s", c.OnSIDLost, OnSIDLostRebind, OnSIDLostExit))
 	}
 	if c.ReportRate < 0 {
 		errs = append(errs, fmt.Errorf("report_rate: %v: negative", c.ReportRate))
@@ -191,10 +237,26 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// covered reports whether prefix p lies within one of list.
+func covered(list []netip.Prefix, p netip.Prefix) bool {
+	for _, a := range list {
+		if a.Bits() <= p.Bits() && a.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) withDefaults() Config {
 	d := *c
 	if d.ReportRate == 0 {
 		d.ReportRate = DefaultReportRate
+	}
+	if d.ReportRateTotal == 0 {
+		d.ReportRateTotal = 10 * d.ReportRate
+	}
+	if d.OnSIDLost == "" {
+		d.OnSIDLost = OnSIDLostRebind
 	}
 	if d.ReportBurst == 0 {
 		d.ReportBurst = int(d.ReportRate)

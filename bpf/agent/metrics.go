@@ -11,7 +11,7 @@ import (
 
 // newRegistry builds the agent's own registry (no global state): its counters, the End.OAM
 // per-CPU counters read at scrape time, and the clock state.
-func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *prometheus.Registry {
+func newRegistry(stats *Stats, prog *bpf.EndOAM, sidsBound func() int, refl *Reflector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "srv6_agent", Name: name, Help: help},
@@ -23,7 +23,7 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *pro
 		counter("lost_samples_total", "Probe events End.OAM could not write because its ring buffer was full (read every 10 ms).", &stats.LostSamples),
 		counter("events_without_collector_total", "Probes asking for a report without a collector address or port.", &stats.NoCollector),
 		counter("reports_refused_allowlist_total", "Reports not sent because the collector is not on the allow-list.", &stats.RefusedAllowList),
-		counter("reports_rate_limited_total", "Reports dropped by the per-collector token bucket.", &stats.RateLimited),
+		counter("reports_rate_limited_total", "Reports dropped by their collector address's token bucket.", &stats.RateLimited),
 		counter("reports_sent_total", "Report records sent to collectors.", &stats.ReportsSent),
 		counter("report_datagrams_sent_total", "UDP datagrams sent to collectors (a datagram batches records).", &stats.DatagramsSent),
 		counter("report_send_errors_total", "Report datagrams the socket refused.", &stats.SendErrors),
@@ -34,8 +34,16 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *pro
 		counter("nexthop_cache_hits_total", "Next-hop requests answered from the 1 s cache.", &stats.NextHopCacheHits),
 		counter("nexthop_limited_total", "Next-hop requests not looked up because the lookup budget (100/s, burst 20) was spent.", &stats.NextHopLimited),
 		counter("nexthop_no_destination_total", "Next-hop requests whose probe captured less than its IPv6 header (no next segment to look up).", &stats.NextHopNoDestination),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "sids_bound", Help: "SIDs bound to End.OAM."},
-			func() float64 { return float64(sids) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "sids_bound", Help: "SIDs whose route runs this agent's End.OAM now (route notifications keep it true)."},
+			func() float64 { return float64(sidsBound()) }),
+		counter("reports_rate_limited_agent_total", "Reports dropped by the agent-wide budget (report_rate_total).", &stats.RateLimitedAgent),
+		counter("reports_untrusted_flags_total", "Reports sent without the capture or next hops their probe asked for: the collector is not trusted for them.", &stats.UntrustedFlags),
+		counter("reports_refused_amplification_total", "Reports not sent because they would have been larger than the probe that caused them.", &stats.RefusedAmplification),
+		counter("collector_buckets_evicted_total", "Per-collector token buckets evicted (least recently used) before they had refilled.", &stats.BucketsEvicted),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "nexthop_cache_entries", Help: "Next-hop answers cached (at most 1024, 1 s each)."},
+			func() float64 { return float64(stats.NextHopCacheEntries.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "collectors_tracked", Help: "Collector addresses with a token bucket (at most 4096)."},
+			func() float64 { return float64(stats.CollectorsTracked.Load()) }),
 		&clockCollector{},
 	)
 	if prog != nil {
@@ -50,6 +58,8 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sids int, refl *Reflector) *pro
 			counter("stamp_refused_allowlist_total", "STAMP test packets from senders off the allow-list, not answered.", &rs.RefusedAllowList),
 			counter("stamp_rate_limited_total", "STAMP test packets over their sender's token bucket, not answered.", &rs.RateLimited),
 			counter("stamp_send_errors_total", "STAMP replies the socket refused.", &rs.SendErrors),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "stamp_senders_tracked", Help: "STAMP senders with a token bucket (at most 4096)."},
+				func() float64 { return float64(rs.SendersTracked.Load()) }),
 		)
 	}
 	return reg

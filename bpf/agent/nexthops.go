@@ -104,6 +104,7 @@ func (r *nextHopResolver) resolve(capture []byte, iif uint32, nowNs int64) *oam.
 					delete(r.cache, k)
 				}
 			}
+			r.stats.NextHopCacheEntries.Store(int64(len(r.cache)))
 		}
 		if len(r.cache) >= nextHopCacheEntries {
 			// Full of fresh answers: answer this one uncached.
@@ -113,6 +114,7 @@ func (r *nextHopResolver) resolve(capture []byte, iif uint32, nowNs int64) *oam.
 		}
 		e = &nextHopEntry{}
 		r.cache[key] = e
+		r.stats.NextHopCacheEntries.Store(int64(len(r.cache)))
 	}
 	e.atNs = nowNs
 	r.lookup(dst, src, iif, &e.result)

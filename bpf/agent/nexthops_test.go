@@ -186,7 +186,7 @@ func TestPipelineNextHops(t *testing.T) {
 	var fs fakeSender
 	var st Stats
 	f := newFake()
-	p := newPipeline(2, allowList, 1000, 100, &fs, &st, fixedClock)
+	p := newPipeline(trustingConfig(2, allowList, 1000, 100), &fs, &st, fixedClock)
 	p.nextHops = newNextHopResolver(f, &st)
 	c := ipv6Capture(nextSID)
 	p.handle(sample(collector, 9000, 1, srh.ProbeReport|srh.ProbeCapture|srh.ProbeNextHops, c), 0)
@@ -217,7 +217,7 @@ func TestPipelineCountsRefusedRecord(t *testing.T) {
 	bad := netip.MustParseAddr("fc00:0:7::1")
 	f.routes[bad] = []netlink.Route{{Type: unix.RTN_UNICAST, LinkIndex: 2,
 		Dst: &net.IPNet{IP: net.IPv4(192, 0, 2, 0).To4(), Mask: net.CIDRMask(24, 32)}}}
-	p := newPipeline(2, allowList, 1000, 100, &fs, &st, fixedClock)
+	p := newPipeline(trustingConfig(2, allowList, 1000, 100), &fs, &st, fixedClock)
 	p.nextHops = newNextHopResolver(f, &st)
 	flags := srh.ProbeReport | srh.ProbeCapture | srh.ProbeNextHops
 	p.handle(sample(collector, 9000, 1, flags, ipv6Capture(bad)), 0)

@@ -9,9 +9,20 @@ import (
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
-// maxDestinations bounds the per-collector state; reports to further collectors are dropped (and
-// counted as rate limited) until the agent restarts. The allow-list normally keeps it far lower.
-const maxDestinations = 4096
+// Bounds of the state a probe can make the agent keep (docs/security.md). Every table keyed by
+// what a packet says is bounded and evicts: none fills for good.
+const (
+	// maxCollectors bounds the per-collector-address token buckets; the least recently used
+	// is evicted to make room (rateTable).
+	maxCollectors = 4096
+	// maxBatches bounds the reports being batched at once (one per collector address and
+	// port); a new one beyond it sends every batch first. Batches live for at most
+	// maxBatchAgeNs: the table empties at every flush.
+	maxBatches = 1024
+	// reportOverhead is what a report datagram adds on the wire to its records: the IPv6 and
+	// UDP headers and the report header.
+	reportOverhead = 40 + 8 + oam.ReportHeaderSize
+)
 
 // maxBatchAgeNs bounds how long a record waits in a batch while other collectors keep the ring
 // buffer busy.
@@ -27,11 +38,22 @@ type Stats struct {
 	LostSamples      atomic.Uint64 // events End.OAM could not write (ring full), copied from its counters every flush
 	NoCollector      atomic.Uint64 // probes asking for a report without a collector address
 	RefusedAllowList atomic.Uint64 // reports to collectors off the allow-list, not sent
-	RateLimited      atomic.Uint64 // reports dropped by a collector's token bucket
-	ReportsSent      atomic.Uint64 // report records sent
-	DatagramsSent    atomic.Uint64 // UDP datagrams sent
-	SendErrors       atomic.Uint64 // datagrams the socket refused
-	RecordsDropped   atomic.Uint64 // records the report builder refused (did not encode); a bug if ever counted
+	RateLimited      atomic.Uint64 // reports dropped by their collector address's token bucket
+	RateLimitedAgent atomic.Uint64 // reports dropped by the agent-wide budget
+	// UntrustedFlags counts reports to a collector not trusted for captures and next hops
+	// whose probe asked for them (flags C or N): sent without.
+	UntrustedFlags atomic.Uint64
+	// RefusedAmplification counts reports not sent because they would have been larger than
+	// the probe that caused them (an untrusted collector's).
+	RefusedAmplification atomic.Uint64
+	// CollectorsTracked is the number of collector addresses with a token bucket now (at most
+	// maxCollectors); BucketsEvicted counts buckets evicted before they had refilled.
+	CollectorsTracked atomic.Int64
+	BucketsEvicted    atomic.Uint64
+	ReportsSent       atomic.Uint64 // report records sent
+	DatagramsSent     atomic.Uint64 // UDP datagrams sent
+	SendErrors        atomic.Uint64 // datagrams the socket refused
+	RecordsDropped    atomic.Uint64 // records the report builder refused (did not encode); a bug if ever counted
 	// Next hops for probes that set N (nexthops.go).
 	NextHopRequests      atomic.Uint64 // report records of probes asking for next hops
 	NextHopLookups       atomic.Uint64 // FIB lookups over netlink
@@ -39,6 +61,7 @@ type Stats struct {
 	NextHopCacheHits     atomic.Uint64 // answered from the cache
 	NextHopLimited       atomic.Uint64 // not looked up: the lookup budget was spent
 	NextHopNoDestination atomic.Uint64 // the probe's capture did not hold its IPv6 header
+	NextHopCacheEntries  atomic.Int64  // answers in the next-hop cache now (at most 1024)
 }
 
 // sender sends one datagram; *net.UDPConn is one.
@@ -46,56 +69,70 @@ type sender interface {
 	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
-// bucket is a token bucket; the pipeline has one per collector, the reflector one per sender.
+// bucket is a token bucket: one per collector address and one for the agent (rateTable), one
+// per STAMP sender.
 type bucket struct {
 	tokens float64
 	lastNs int64
 }
 
 type destination struct {
-	addr netip.AddrPort
-	bucket
+	addr    netip.AddrPort
 	builder oam.ReportBuilder
-	queued  bool
+}
+
+// pipelineConfig is what the pipeline needs of the agent's configuration.
+type pipelineConfig struct {
+	NodeID uint32
+	// Allow is the collectors allow-list; Trusted the collectors that may also receive
+	// captures and next hops (flags C and N).
+	Allow, Trusted []netip.Prefix
+	// Rate (records per second) and Burst of each collector address's bucket; TotalRate and
+	// TotalBurst of the whole agent's.
+	Rate, Burst           float64
+	TotalRate, TotalBurst float64
 }
 
 // pipeline turns End.OAM events into batched reports. It is owned by one goroutine.
 type pipeline struct {
-	nodeID    uint32
-	allow     []netip.Prefix
-	rate      float64 // tokens per nanosecond
-	burst     float64
-	send      sender
-	stats     *Stats
-	readClock func() oam.ClockState
+	cfg        pipelineConfig
+	collectors *rateTable
+	total      bucket
+	totalRate  float64 // tokens per nanosecond
+	send       sender
+	stats      *Stats
+	readClock  func() oam.ClockState
 
 	clock       oam.ClockState
 	clockReadNs int64
-	dests       map[netip.AddrPort]*destination
-	queue       []*destination // destinations with a non-empty batch
-	oldestNs    int64          // when the oldest queued batch was started
-	event       bpf.Event
-	record      oam.ReportRecord
+	// dests are the batches being filled, by collector address and port; emptied at every
+	// flush, their destinations kept in free for reuse.
+	dests    map[netip.AddrPort]*destination
+	queue    []*destination // dests in the order they were started
+	free     []*destination
+	oldestNs int64 // when the oldest queued batch was started
+	event    bpf.Event
+	record   oam.ReportRecord
 	// nextHops answers probes that set N; nil: they get no next hops.
 	nextHops *nextHopResolver
 }
 
-func newPipeline(nodeID uint32, allow []netip.Prefix, ratePerSecond float64, burst int, send sender, stats *Stats, readClock func() oam.ClockState) *pipeline {
+func newPipeline(cfg pipelineConfig, send sender, stats *Stats, readClock func() oam.ClockState) *pipeline {
 	return &pipeline{
-		nodeID:      nodeID,
-		allow:       allow,
-		rate:        ratePerSecond / 1e9,
-		burst:       float64(burst),
+		cfg:         cfg,
+		collectors:  newRateTable(cfg.Rate, cfg.Burst, maxCollectors),
+		total:       bucket{tokens: cfg.TotalBurst},
+		totalRate:   cfg.TotalRate / 1e9,
 		send:        send,
 		stats:       stats,
 		readClock:   readClock,
 		clockReadNs: -clockRefreshNs,
-		dests:       make(map[netip.AddrPort]*destination),
+		dests:       make(map[netip.AddrPort]*destination, maxBatches),
 	}
 }
 
-func (p *pipeline) allowed(a netip.Addr) bool {
-	for _, pr := range p.allow {
+func contains(list []netip.Prefix, a netip.Addr) bool {
+	for _, pr := range list {
 		if pr.Contains(a) {
 			return true
 		}
@@ -130,22 +167,41 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 		return
 	}
 	to := ev.ReportTo.Unmap()
-	if !p.allowed(to) {
+	if !contains(p.cfg.Allow, to) {
 		p.stats.RefusedAllowList.Add(1)
 		return
 	}
 	key := netip.AddrPortFrom(to, ev.ReportPort)
 	d := p.dests[key]
-	if d == nil {
-		if len(p.dests) >= maxDestinations {
-			p.stats.RateLimited.Add(1)
+	trusted := contains(p.cfg.Trusted, to)
+	if !trusted {
+		// No amplification, by construction: what this report adds on the wire (its record,
+		// and the datagram's headers when it starts one) is never more than the probe that
+		// caused it. A probe End.OAM stamps is at least as large as a one-record report, so
+		// this refuses only packets shorter than any real probe.
+		cost := oam.ReportRecordSize
+		if d == nil || !d.builder.Fits(0) {
+			cost += reportOverhead
+		}
+		if cost > int(ev.PacketLen) {
+			p.stats.RefusedAmplification.Add(1)
 			return
 		}
-		d = &destination{addr: key, bucket: bucket{tokens: p.burst, lastNs: nowNs}}
-		p.dests[key] = d
 	}
-	if !d.take(nowNs, p.rate, p.burst) {
+	// The budget is per collector address, whatever the port (a prober rotating ports gets
+	// no more), and one for the whole agent.
+	n, evicted := p.collectors.len(), p.collectors.evicted
+	ok := p.collectors.take(to, nowNs)
+	if p.collectors.len() != n || p.collectors.evicted != evicted {
+		p.stats.CollectorsTracked.Store(int64(p.collectors.len()))
+		p.stats.BucketsEvicted.Store(p.collectors.evicted)
+	}
+	if !ok {
 		p.stats.RateLimited.Add(1)
+		return
+	}
+	if !p.total.take(nowNs, p.totalRate, p.cfg.TotalBurst) {
+		p.stats.RateLimitedAgent.Add(1)
 		return
 	}
 	rec := &p.record
@@ -158,26 +214,40 @@ func (p *pipeline) handle(sample []byte, nowNs int64) {
 		IngressIfindex: ev.IngressIfindex,
 		SegmentsLeft:   ev.SegmentsLeft,
 		SlotWritten:    ev.SlotWritten,
-		Capture:        ev.Capture,
 	}
-	if len(rec.Capture) > 255 {
-		rec.Capture = rec.Capture[:255]
+	switch {
+	case trusted:
+		rec.Capture = ev.Capture
+		if len(rec.Capture) > 255 {
+			rec.Capture = rec.Capture[:255]
+		}
+		if ev.ProbeFlags&srh.ProbeNextHops != 0 && p.nextHops != nil {
+			p.stats.NextHopRequests.Add(1)
+			rec.NextHops = p.nextHops.resolve(ev.Capture, ev.IngressIfindex, nowNs)
+		}
+	case ev.ProbeFlags&(srh.ProbeCapture|srh.ProbeNextHops) != 0:
+		p.stats.UntrustedFlags.Add(1)
 	}
-	if ev.ProbeFlags&srh.ProbeNextHops != 0 && p.nextHops != nil {
-		p.stats.NextHopRequests.Add(1)
-		rec.NextHops = p.nextHops.resolve(rec.Capture, ev.IngressIfindex, nowNs)
-	}
-	if d.queued && !d.builder.FitsRecord(rec) {
+	if d != nil && !d.builder.FitsRecord(rec) {
 		p.sendBatch(d) // full: send it now, keep the destination queued
-		d.builder.Reset(p.nodeID, p.clock)
+		d.builder.Reset(p.cfg.NodeID, p.clock)
 	}
-	if !d.queued {
+	if d == nil {
+		if len(p.dests) >= maxBatches {
+			p.flushAll()
+		}
 		if nowNs-p.clockReadNs >= clockRefreshNs {
 			p.clock = p.readClock()
 			p.clockReadNs = nowNs
 		}
-		d.builder.Reset(p.nodeID, p.clock)
-		d.queued = true
+		if n := len(p.free); n > 0 {
+			d, p.free = p.free[n-1], p.free[:n-1]
+		} else {
+			d = &destination{}
+		}
+		d.addr = key
+		d.builder.Reset(p.cfg.NodeID, p.clock)
+		p.dests[key] = d
 		if len(p.queue) == 0 {
 			p.oldestNs = nowNs
 		}
@@ -203,11 +273,12 @@ func (p *pipeline) sendBatch(d *destination) {
 	}
 }
 
-// flushAll sends every pending batch.
+// flushAll sends every pending batch and forgets their destinations.
 func (p *pipeline) flushAll() {
 	for _, d := range p.queue {
 		p.sendBatch(d)
-		d.queued = false
+		delete(p.dests, d.addr)
+		p.free = append(p.free, d)
 	}
 	clear(p.queue)
 	p.queue = p.queue[:0]

@@ -18,8 +18,9 @@ const (
 	DefaultReflectorRate   = 100
 )
 
-// maxReflectorSenders bounds the per-sender state; test packets from further senders are
-// dropped (counted as rate limited). The allow-list normally keeps it far lower.
+// maxReflectorSenders bounds the per-sender token buckets; the least recently used is evicted to
+// make room for a new sender (rateTable), so a full table never silences one. A reply is never
+// longer than its test packet: the reflector does not amplify.
 const maxReflectorSenders = 4096
 
 // maxReplySize caps a reply (and so the request size the reflector answers in kind).
@@ -78,13 +79,15 @@ type ReflectorStats struct {
 	RefusedAllowList atomic.Uint64 // test packets from senders off the allow-list
 	RateLimited      atomic.Uint64 // test packets over a sender's token bucket
 	SendErrors       atomic.Uint64 // replies the socket refused
+	// SendersTracked is the number of senders with a token bucket now (at most 4096).
+	SendersTracked atomic.Int64
 }
 
 // Reflector answers STAMP test packets with kernel receive timestamps on CLOCK_TAI.
 type Reflector struct {
 	conn      *net.UDPConn
 	allow     []netip.Prefix
-	rate      float64 // tokens per nanosecond
+	rate      float64 // tokens per second
 	burst     float64
 	stats     ReflectorStats
 	readClock func() oam.ClockState
@@ -106,7 +109,7 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 		conn.Close()
 		return nil, fmt.Errorf("reflector: %w", err)
 	}
-	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate / 1e9, burst: float64(cfg.Burst), readClock: probes.LocalClock}, nil
+	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock}, nil
 }
 
 // Addr is the address the reflector listens on.
@@ -138,7 +141,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	out := make([]byte, maxReplySize)
 	oob := make([]byte, probes.OOBSize)
 	outOOB := make([]byte, 0, probes.PktinfoSize)
-	buckets := make(map[netip.Addr]*bucket)
+	senders := newRateTable(r.rate, r.burst, maxReflectorSenders)
 	var test oam.STAMPTest
 	var reply oam.STAMPReply
 	var rx probes.RXInfo
@@ -164,16 +167,9 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			continue
 		}
 		nowNs := probes.TAINow()
-		b := buckets[src]
-		if b == nil {
-			if len(buckets) >= maxReflectorSenders {
-				r.stats.RateLimited.Add(1)
-				continue
-			}
-			b = &bucket{tokens: r.burst, lastNs: nowNs}
-			buckets[src] = b
-		}
-		if !b.take(nowNs, r.rate, r.burst) {
+		ok := senders.take(src, nowNs)
+		r.stats.SendersTracked.Store(int64(senders.len()))
+		if !ok {
 			r.stats.RateLimited.Add(1)
 			continue
 		}

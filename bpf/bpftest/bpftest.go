@@ -141,6 +141,29 @@ func Send(lab *testnet.Lab, node string, pkt []byte) error {
 	})
 }
 
+// SendAll sends crafted IPv6 packets (headers included) from node's namespace on one raw
+// socket, in bursts of 100 a millisecond apart so that no queue on the way drops them.
+func SendAll(lab *testnet.Lab, node string, pkts [][]byte) error {
+	return lab.Exec(node, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("raw IPv6 socket: %w", err)
+		}
+		defer unix.Close(fd)
+		for i, pkt := range pkts {
+			var dst unix.SockaddrInet6
+			copy(dst.Addr[:], pkt[24:40])
+			if err := unix.Sendto(fd, pkt, 0, &dst); err != nil {
+				return fmt.Errorf("send crafted packet %d: %w", i, err)
+			}
+			if i%100 == 99 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
+	})
+}
+
 // Capture is an AF_PACKET socket receiving IPv6 packets (from the IPv6 header) on one interface.
 type Capture struct{ fd int }
 

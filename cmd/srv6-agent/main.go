@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/agent"
 )
 
@@ -28,8 +30,12 @@ func main() {
 			&cli.UintFlag{Name: "node-id", Usage: "`ID` written into timestamp slots and reports (not 0)", DefaultText: "none"},
 			&cli.StringSliceFlag{Name: "sid", Usage: "bind `SID,dev=IFACE[,table=N]` to End.OAM (repeatable)"},
 			&cli.StringSliceFlag{Name: "collector", Usage: "allow reports to `PREFIX` (repeatable); probes naming other collectors are not reported"},
-			&cli.Float64Flag{Name: "report-rate", Usage: "report records per second to any one collector", DefaultText: "1000"},
-			&cli.IntFlag{Name: "report-burst", Usage: "token bucket size per collector", DefaultText: "the rate"},
+			&cli.StringSliceFlag{Name: "trusted-collector", Usage: "let probes naming a collector within `PREFIX` ask for captures and next hops (repeatable; within --collector)", DefaultText: "none"},
+			&cli.Float64Flag{Name: "report-rate", Usage: "report records per second to any one collector address", DefaultText: "1000"},
+			&cli.IntFlag{Name: "report-burst", Usage: "token bucket size per collector address", DefaultText: "the rate"},
+			&cli.Float64Flag{Name: "report-rate-total", Usage: "report records per second to all collectors together", DefaultText: "10 × --report-rate"},
+			&cli.BoolFlag{Name: "take-over", Usage: "bind the SIDs even where another live srv6-agent has bound them"},
+			&cli.StringFlag{Name: "on-sid-lost", Usage: "when a SID's route disappears: rebind it, or exit", DefaultText: "rebind"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDRESS` for Prometheus /metrics, e.g. [::1]:9470 (empty: off)"},
 			&cli.UintFlag{Name: "probe-tlv-type", Usage: "Probe TLV type `CODE`", DefaultText: "124"},
 			&cli.UintFlag{Name: "slots-tlv-type", Usage: "Timestamp Slots TLV type `CODE`", DefaultText: "252"},
@@ -44,6 +50,11 @@ func main() {
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "srv6-agent:", err)
+		if errors.Is(err, bpf.ErrSIDOwned) {
+			// Not a failure of this node: the operator's choice between two agents.
+			fmt.Fprintln(os.Stderr, "srv6-agent: stop the other agent, or start this one with --take-over")
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -78,8 +89,20 @@ func run(c *cli.Context) error {
 	if c.IsSet("collector") {
 		cfg.Collectors = c.StringSlice("collector")
 	}
+	if c.IsSet("trusted-collector") {
+		cfg.TrustedCollectors = c.StringSlice("trusted-collector")
+	}
 	if c.IsSet("report-rate") {
 		cfg.ReportRate = c.Float64("report-rate")
+	}
+	if c.IsSet("report-rate-total") {
+		cfg.ReportRateTotal = c.Float64("report-rate-total")
+	}
+	if c.IsSet("take-over") {
+		cfg.TakeOver = c.Bool("take-over")
+	}
+	if c.IsSet("on-sid-lost") {
+		cfg.OnSIDLost = c.String("on-sid-lost")
 	}
 	if c.IsSet("report-burst") {
 		cfg.ReportBurst = c.Int("report-burst")

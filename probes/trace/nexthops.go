@@ -46,8 +46,9 @@ type NodeNextHops struct {
 	// before this SID had its chance to answer; "no agent there" cannot be concluded.
 	NotAwaited bool
 	NodeID     uint32
-	// Unsupported: the agent reported the probe without next hops (an srv6-agent from before
-	// the N flag, which ignores it); NextHops is then empty.
+	// Unsupported: the agent reported the probe without next hops: this host is not among its
+	// trusted collectors (only they may ask for next hops), or an srv6-agent from before the N
+	// flag; NextHops is then empty.
 	Unsupported bool
 	NextHops    oam.NextHops
 }

@@ -33,7 +33,7 @@ var diamondOAM = []agenttest.SID{
 // startDiamondAgents runs srv6-agent (bpf/agent, in-process) on r1 and r4 until the test ends.
 func startDiamondAgents(t *testing.T, lab *testnet.Lab) map[string]*agent.Agent {
 	t.Helper()
-	return agenttest.StartAll(t, lab, diamondOAM, []string{"fc00:0:1::/48", "fd00::/16"}, 0)
+	return agenttest.StartAllTrusting(t, lab, diamondOAM, []string{"fc00:0:1::/48", "fd00::/16"}, 0)
 }
 
 // kernelNextHops reads, in node's namespace, the main-table route that covers dst with the

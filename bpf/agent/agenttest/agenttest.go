@@ -63,11 +63,21 @@ var Line4 = []SID{
 // StartAll runs an agent for each of sids, reporting to collectors at up to rate records/s
 // per collector (0: the agent's default), until the test ends; the agents by node.
 func StartAll(t testing.TB, lab *testnet.Lab, sids []SID, collectors []string, rate float64) map[string]*agent.Agent {
+	return startAll(t, lab, sids, collectors, nil, rate)
+}
+
+// StartAllTrusting is StartAll with every collector trusted for captures and next hops
+// (srv6-trace --agent-nexthops needs it).
+func StartAllTrusting(t testing.TB, lab *testnet.Lab, sids []SID, collectors []string, rate float64) map[string]*agent.Agent {
+	return startAll(t, lab, sids, collectors, collectors, rate)
+}
+
+func startAll(t testing.TB, lab *testnet.Lab, sids []SID, collectors, trusted []string, rate float64) map[string]*agent.Agent {
 	t.Helper()
 	agents := map[string]*agent.Agent{}
 	for _, s := range sids {
 		agents[s.Node], _ = Start(t, lab, s.Node, agent.Config{NodeID: s.NodeID,
-			SIDs: []agent.SIDConfig{{SID: s.SID, Device: s.Device}}, Collectors: collectors, ReportRate: rate})
+			SIDs: []agent.SIDConfig{{SID: s.SID, Device: s.Device}}, Collectors: collectors, TrustedCollectors: trusted, ReportRate: rate})
 	}
 	return agents
 }

@@ -32,7 +32,7 @@ func nextHopLine(n *trace.NodeNextHops, mda int) string {
 		return fmt.Sprintf("FIB → %s: no agent report", n.Next)
 	}
 	if n.Unsupported {
-		return fmt.Sprintf("FIB → %s: the agent (node %d) reported no next hops: an srv6-agent without --agent-nexthops support", n.Next, n.NodeID)
+		return fmt.Sprintf("FIB → %s: the agent (node %d) reported no next hops: this host is not among its trusted collectors (srv6-agent --trusted-collector), or the agent predates --agent-nexthops", n.Next, n.NodeID)
 	}
 	nh := &n.NextHops
 	var b strings.Builder

@@ -42,7 +42,7 @@ func TestNextHopLine(t *testing.T) {
 		{&all[0], -1, "FIB fc00:0:5::/48 → fc00:0:5::b0: 2 next hops via fe80::1%eth1, direct%eth2 weight 3 linkdown"},
 		{&all[1], 1, "FIB → fc00:0:6::1: no route; MDA found 1"},
 		{&all[2], -1, "FIB → fc00:0:7::1: no agent report"},
-		{&all[3], -1, "FIB → fc00:0:8::1: the agent (node 7) reported no next hops: an srv6-agent without --agent-nexthops support"},
+		{&all[3], -1, "FIB → fc00:0:8::1: the agent (node 7) reported no next hops: this host is not among its trusted collectors (srv6-agent --trusted-collector), or the agent predates --agent-nexthops"},
 		{&all[4], -1, "FIB → fc00:0:9::1: no agent report before the wait was interrupted"},
 		{&all[5], -1, "FIB → fc00:0:a::1: no route (output lookup: the lookup from the ingress interface failed)"},
 	} {
