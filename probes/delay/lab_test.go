@@ -715,9 +715,11 @@ func TestSharedProbers(t *testing.T) {
 		if sums[i].Transmitted != count || complete[i] < count-2 {
 			t.Errorf("prober %d: %d sent, %d complete with every segment measured, want %d and at least %d", i, sums[i].Transmitted, complete[i], count, count-2)
 		}
-		// Four agents report every probe: only this prober's records reach it.
-		if sums[i].Reports > 4*count || sums[i].Reports < 4*(count-2) {
-			t.Errorf("prober %d got %d report records, want about %d (four agents × its own probes)", i, sums[i].Reports, 4*count)
+		// Four agents report every probe: only this prober's records reach it. How many
+		// reach it before it detaches is timing (its probes complete from their in-band
+		// slots, the reports may come later): the rest are counted unmatched below.
+		if sums[i].Reports > 4*count {
+			t.Errorf("prober %d got %d report records, more than the %d of its own probes: misrouted", i, sums[i].Reports, 4*count)
 		}
 	}
 	// A prober detaches when its last probe is resolved, which its returning slots can do
