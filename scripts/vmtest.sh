@@ -44,8 +44,32 @@ need() { # install Debian packages that are missing
 }
 need qemu-system-x86 busybox-static kmod cpio
 
-# The kernel: the package linux-image-amd64 depends on, downloaded and unpacked once.
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+# The kernel: the package linux-image-amd64 depends on, downloaded and unpacked once. Debian's
+# newest for this release by default (bookworm-backports: 6.12, which has NEXT-C-SID, TCX and
+# the rest the lab tests use; SRV6OAM_VM_SUITE picks another suite), through an apt
+# configuration of its own so that the host's sources are not touched; the release's own
+# kernel (6.1) when the suite cannot be reached.
+suite=${SRV6OAM_VM_SUITE-bookworm-backports}
+aptopts=()
+pkg=""
+if [ -n "$suite" ]; then
+	aptdir="$cache/apt-$suite"
+	mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial"
+	echo "deb http://deb.debian.org/debian $suite main" >"$aptdir/sources.list"
+	aptopts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache::Archives=$aptdir/archives")
+	if [ -z "$(find "$aptdir/lists" -maxdepth 1 -name '*Packages*' -mtime -7 2>/dev/null)" ]; then
+		apt-get "${aptopts[@]}" update -qq >/dev/null 2>&1 || true
+	fi
+	pkg=$(apt-cache "${aptopts[@]}" depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		echo "vmtest: no kernel from $suite; using the release's own" >&2
+		aptopts=()
+	fi
+fi
+if [ -z "$pkg" ]; then
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+fi
 if [ -z "$pkg" ]; then
 	apt-get update -qq
 	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -55,7 +79,7 @@ root="$cache/$kver"
 if [ ! -f "$root/ready" ]; then
 	echo "vmtest: fetching $pkg" >&2
 	rm -rf "$root" && mkdir -p "$root/deb"
-	(cd "$root/deb" && apt-get download "$pkg" >/dev/null 2>&1)
+	(cd "$root/deb" && apt-get "${aptopts[@]}" download "$pkg" >/dev/null 2>&1)
 	dpkg -x "$root"/deb/*.deb "$root/x"
 	rm -rf "$root/deb"
 	depmod -b "$root/x" "$kver"
