@@ -227,7 +227,9 @@ func (b *builder) routes(ln *labNode) error {
 	self := ln.node.Name
 	policy := map[netip.Prefix]bool{}
 	for _, p := range ln.node.Policies {
-		policy[p.To] = true
+		if p.Table == 0 || p.Table == MainTable {
+			policy[p.To] = true // a table's policy leaves main's route alone
+		}
 	}
 	src := ln.node.Loopbacks[0].Addr()
 	distTo := func(from string, at []string) int {
@@ -297,16 +299,83 @@ func (b *builder) srv6(ln *labNode) error {
 			Dst: ipNet(p.To), LinkIndex: ln.anyIf, Src: ip(n.Loopbacks[0].Addr()),
 			Encap:    &srhEncap{mode: p.Mode, segments: p.Segments, hmacKeyID: p.HMACKeyID},
 			Protocol: netlink.RouteProtocol(unix.RTPROT_STATIC),
+			Table:    p.Table,
 		}
 		if err := ln.h.RouteAdd(r); err != nil {
 			return fmt.Errorf("policy to %s (%s %v): %w", p.To, p.Mode, p.Segments, err)
 		}
 	}
+	return b.tables(ln)
+}
+
+// Rule priorities of a node's tables: the lab's locators first (main
+// table), then the tables' iif rules, all before the main table's rule
+// (32766). The kernel's VRF rule sits at 1000; these play its part.
+const (
+	locatorRulePriority = 999
+	tableRulePriority   = 1000
+)
+
+// tables builds the node's VRF stand-ins (Table): per table, routes to
+// the neighbours' loopbacks and an unreachable default, an iif rule per
+// neighbour, and once for the node, rules that keep the lab's locators in
+// the main table for packets those iif rules would send elsewhere.
+func (b *builder) tables(ln *labNode) error {
+	n := ln.node
+	if len(n.Tables) == 0 {
+		return nil
+	}
+	for _, other := range b.lab.order {
+		loc := b.lab.nodes[other].node.Locator
+		if !loc.IsValid() {
+			continue
+		}
+		r := netlink.NewRule()
+		r.Family, r.Dst, r.Table, r.Priority = unix.AF_INET6, ipNet(loc), unix.RT_TABLE_MAIN, locatorRulePriority
+		if err := ln.h.RuleAdd(r); err != nil {
+			return fmt.Errorf("rule to locator %s of %s: %w", loc, other, err)
+		}
+	}
+	for _, tb := range n.Tables {
+		for _, nb := range tb.Neighbours {
+			ifc := ln.ifaces[nb]
+			for _, lo := range b.lab.nodes[nb].node.Loopbacks {
+				r := &netlink.Route{Dst: ipNet(lo.Masked()), LinkIndex: ifc.Index, Gw: ip(ifc.PeerAddr), Table: tb.ID,
+					Src: ip(n.Loopbacks[0].Addr()), Protocol: netlink.RouteProtocol(unix.RTPROT_STATIC)}
+				if err := ln.h.RouteAdd(r); err != nil {
+					return fmt.Errorf("table %d: route to %s via %s: %w", tb.ID, lo, nb, err)
+				}
+			}
+			rule := netlink.NewRule()
+			rule.Family, rule.IifName, rule.Table, rule.Priority = unix.AF_INET6, ifc.Name, tb.ID, tableRulePriority
+			if err := ln.h.RuleAdd(rule); err != nil {
+				return fmt.Errorf("table %d: rule iif %s: %w", tb.ID, ifc.Name, err)
+			}
+		}
+		unreach := &netlink.Route{Dst: ipNet(netip.MustParsePrefix("::/0")), Table: tb.ID, Type: unix.RTN_UNREACHABLE,
+			Protocol: netlink.RouteProtocol(unix.RTPROT_STATIC)}
+		if err := ln.h.RouteAdd(unreach); err != nil {
+			return fmt.Errorf("table %d: unreachable default: %w", tb.ID, err)
+		}
+	}
 	return nil
 }
 
-// seg6localEncap turns a SID into the kernel's seg6local attributes.
-func (ln *labNode) seg6localEncap(sid SID, programs map[string]int) (*netlink.SEG6LocalEncap, int, error) {
+// seg6localEncap turns a SID into the kernel's seg6local attributes, its
+// flavors included.
+func (ln *labNode) seg6localEncap(sid SID, programs map[string]int) (netlink.Encap, int, error) {
+	e, dev, err := ln.seg6localBase(sid, programs)
+	if err != nil || len(sid.Flavors) == 0 {
+		return e, dev, err
+	}
+	f := &seg6localFlavors{SEG6LocalEncap: e, lblen: uint8(sid.LBLen), nflen: uint8(sid.NFLen)}
+	for _, name := range sid.Flavors {
+		f.ops |= flavorOps[name]
+	}
+	return f, dev, nil
+}
+
+func (ln *labNode) seg6localBase(sid SID, programs map[string]int) (*netlink.SEG6LocalEncap, int, error) {
 	e := &netlink.SEG6LocalEncap{}
 	e.Flags[nl.SEG6_LOCAL_ACTION] = true
 	dev := ln.anyIf
@@ -353,11 +422,19 @@ func (ln *labNode) addSID(sid SID, programs map[string]int) error {
 	if err != nil {
 		return fmt.Errorf("sid %s (%s): %w", sid.Addr, sid.Behavior, err)
 	}
-	r := &netlink.Route{Dst: ipNet(netip.PrefixFrom(sid.Addr, 128)), LinkIndex: dev, Encap: e,
+	bits := sid.Bits
+	if bits == 0 {
+		bits = 128
+	}
+	r := &netlink.Route{Dst: ipNet(netip.PrefixFrom(sid.Addr, bits)), LinkIndex: dev, Encap: e,
 		Protocol: netlink.RouteProtocol(unix.RTPROT_STATIC)}
 	if err := ln.h.RouteAdd(r); err != nil {
-		if errors.Is(err, unix.EEXIST) {
+		switch {
+		case errors.Is(err, unix.EEXIST):
 			return fmt.Errorf("sid %s (%s): already bound: %w", sid.Addr, sid.Behavior, err)
+		case len(sid.Flavors) > 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)):
+			return fmt.Errorf("sid %s (%s flavors %v): %w: this kernel refuses the flavors (Linux implements psp and next-csid, since 6.1 and 6.3)",
+				sid.Addr, sid.Behavior, sid.Flavors, err)
 		}
 		return fmt.Errorf("sid %s (%s): %w", sid.Addr, sid.Behavior, err)
 	}

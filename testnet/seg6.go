@@ -135,14 +135,24 @@ func (e *srhEncap) srh() []byte {
 	return b
 }
 
+// The kernel's SEG6_IPTUN_MODE_* (include/uapi/linux/seg6_iptunnel.h);
+// vishvananda/netlink names the first two only.
+var iptunModes = map[PolicyMode]uint32{
+	Inline:     0,
+	Encap:      1,
+	L2Encap:    2,
+	EncapRed:   3,
+	L2EncapRed: 4,
+}
+
 func (e *srhEncap) Encode() ([]byte, error) {
 	if len(e.segments) == 0 {
 		return nil, errors.New("seg6 encap: no segments")
 	}
 	srh := e.srh()
-	mode := uint32(nl.SEG6_IPTUN_MODE_ENCAP)
-	if e.mode == Inline {
-		mode = nl.SEG6_IPTUN_MODE_INLINE
+	mode, ok := iptunModes[e.mode]
+	if !ok {
+		return nil, fmt.Errorf("seg6 encap: unknown mode %q", e.mode)
 	}
 	out := make([]byte, 8, 8+len(srh))
 	native := nl.NativeEndian()
@@ -150,6 +160,44 @@ func (e *srhEncap) Encode() ([]byte, error) {
 	native.PutUint16(out[2:], nl.SEG6_IPTUNNEL_SRH)
 	native.PutUint32(out[4:], mode)
 	return append(out, srh...), nil
+}
+
+// seg6localFlavors is a seg6local encap with the SEG6_LOCAL_FLAVORS
+// attribute, which vishvananda/netlink does not know: its own encoding
+// followed by the flavors (include/uapi/linux/seg6_local.h).
+type seg6localFlavors struct {
+	*netlink.SEG6LocalEncap
+	ops          uint32 // bit SEG6_LOCAL_FLV_OP_*
+	lblen, nflen uint8  // next-csid only
+}
+
+const (
+	seg6LocalFlavors        = 11 // SEG6_LOCAL_FLAVORS
+	seg6LocalFlvOperation   = 1  // SEG6_LOCAL_FLV_OPERATION (u32 bitmask)
+	seg6LocalFlvLCBlockBits = 2  // SEG6_LOCAL_FLV_LCBLOCK_BITS (u8)
+	seg6LocalFlvLCNodeFn    = 3  // SEG6_LOCAL_FLV_LCNODE_FN_BITS (u8)
+)
+
+// flavorOps are the bits of SEG6_LOCAL_FLV_OPERATION (1 << SEG6_LOCAL_FLV_OP_*).
+var flavorOps = map[string]uint32{
+	FlavorPSP:      1 << 1,
+	FlavorUSP:      1 << 2,
+	FlavorUSD:      1 << 3,
+	FlavorNextCSID: 1 << 4,
+}
+
+func (e *seg6localFlavors) Encode() ([]byte, error) {
+	b, err := e.SEG6LocalEncap.Encode()
+	if err != nil {
+		return nil, err
+	}
+	attr := nl.NewRtAttr(seg6LocalFlavors|unix.NLA_F_NESTED, nil)
+	attr.AddRtAttr(seg6LocalFlvOperation, nl.Uint32Attr(e.ops))
+	if e.ops&flavorOps[FlavorNextCSID] != 0 {
+		attr.AddRtAttr(seg6LocalFlvLCBlockBits, nl.Uint8Attr(e.lblen))
+		attr.AddRtAttr(seg6LocalFlvLCNodeFn, nl.Uint8Attr(e.nflen))
+	}
+	return append(b, attr.Serialize()...), nil
 }
 
 func (e *srhEncap) Decode(b []byte) error {

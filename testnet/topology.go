@@ -22,11 +22,34 @@ const (
 // PolicyMode is how a headend policy adds the segment list.
 type PolicyMode string
 
-// Headend modes: H.Encaps (outer IPv6 header with SRH) and H.Insert (SRH
-// inserted into the original packet, Linux "inline").
+// Headend modes (RFC 8986 §5, Linux seg6_iptunnel.c): H.Encaps (an outer
+// IPv6 header with the whole segment list in an SRH), H.Encaps.Red (the
+// first SID in the outer destination only: no SRH for one SID), H.Insert
+// (the SRH inserted into the original packet, Linux "inline") and the L2
+// forms, which encapsulate Ethernet frames.
 const (
-	Encap  PolicyMode = "encap"
-	Inline PolicyMode = "inline"
+	Encap      PolicyMode = "encap"
+	EncapRed   PolicyMode = "encap.red"
+	Inline     PolicyMode = "inline"
+	L2Encap    PolicyMode = "l2encap"
+	L2EncapRed PolicyMode = "l2encap.red"
+)
+
+// Flavors of End and End.X (RFC 8986 §4.16, RFC 9800). Linux implements
+// psp (End) and next-csid (End, End.X); it refuses usp and usd, which a
+// topology may still name to find out.
+const (
+	FlavorPSP      = "psp"
+	FlavorUSP      = "usp"
+	FlavorUSD      = "usd"
+	FlavorNextCSID = "next-csid"
+)
+
+// Default NEXT-C-SID lengths (Linux's): a 32-bit locator block and 16-bit
+// node-and-function C-SIDs, the uSID form (RFC 9800).
+const (
+	DefaultLBLen = 32
+	DefaultNFLen = 16
 )
 
 // MainTable is the Linux main routing table, the default of End.DT6.
@@ -86,6 +109,9 @@ type Node struct {
 	SIDs     []SID
 	Policies []Policy
 	HMACKeys []HMACKey
+	// Tables stand in for VRFs (a kernel without CONFIG_NET_VRF cannot
+	// build End.DT46 with vrftable): see Table.
+	Tables []Table
 	// RequireHMAC sets seg6_require_hmac=1 on every interface of the node:
 	// SRHs without a valid HMAC are dropped.
 	RequireHMAC bool
@@ -100,8 +126,18 @@ type Node struct {
 
 // SID is a segment identifier bound to a seg6local behaviour.
 type SID struct {
-	Addr     netip.Addr
+	Addr netip.Addr
+	// Bits is the prefix length of the SID's route: 128 (the default) for
+	// one SID, shorter for a block of them (a NEXT-C-SID node's /48 holds
+	// every container whose next C-SID is the node's).
+	Bits     int
 	Behavior Behavior
+	// Flavors of End and End.X: FlavorPSP, FlavorNextCSID (FlavorUSP and
+	// FlavorUSD are passed to the kernel, which refuses them today).
+	Flavors []string
+	// LBLen and NFLen are the NEXT-C-SID locator block and node-function
+	// lengths in bits (default DefaultLBLen and DefaultNFLen).
+	LBLen, NFLen int
 	// Via is the neighbour node an End.X or End.DX6 SID forwards to.
 	Via string
 	// Table is the routing table End.DT6 looks up (default MainTable).
@@ -117,11 +153,35 @@ type Policy struct {
 	To       netip.Prefix
 	Mode     PolicyMode
 	Segments []netip.Addr
+	// Table puts the policy in that routing table instead of main (one of
+	// the node's Tables: a VPN's headend).
+	Table int
 	// HMACKeyID, when not 0, adds an HMAC TLV computed with that key of
 	// the node (which must be in its HMACKeys).
 	HMACKeyID uint32
 	Line      int
 }
+
+// Table is a routing table standing in for a VRF (an L3VPN site): packets
+// that come from its Neighbours are routed by it (ip -6 rule iif … lookup
+// ID), and it holds routes to the neighbours' loopbacks, the node's
+// policies with this table, and an unreachable default, so that the site
+// reaches nothing but what its policies steer. The lab's locators stay
+// reachable from it (a rule before the iif rules), so that packets a
+// policy encapsulated, or that a host sends to a SID itself, are forwarded.
+// End.DT6 with this table decapsulates into it.
+type Table struct {
+	ID         int
+	Neighbours []string
+	Line       int
+}
+
+// FirstTableID and LastTableID bound the ids a lab's tables may use (the
+// kernel's main, local and default tables are 253-255; 0 is unspecified).
+const (
+	FirstTableID = 1
+	LastTableID  = 252
+)
 
 // HMACKey is an SRv6 HMAC key (RFC 8754 §2.1.2) known to a node.
 type HMACKey struct {
@@ -260,8 +320,8 @@ func (t *Topology) Validate() error {
 			}
 		}
 		if n.Plain {
-			if len(n.SIDs) > 0 || len(n.Policies) > 0 || len(n.HMACKeys) > 0 || n.RequireHMAC || n.Locator.IsValid() {
-				return t.errorf(n.Line, where, "plain IPv6 node (srv6: false) cannot have a locator, SIDs, policies or HMAC")
+			if len(n.SIDs) > 0 || len(n.Policies) > 0 || len(n.HMACKeys) > 0 || n.RequireHMAC || n.Locator.IsValid() || len(n.Tables) > 0 {
+				return t.errorf(n.Line, where, "plain IPv6 node (srv6: false) cannot have a locator, SIDs, policies, tables or HMAC")
 			}
 			continue
 		}
@@ -301,16 +361,43 @@ func (t *Topology) Validate() error {
 				return t.errorf(key.Line, kw, "unknown algorithm %q (want sha256 or sha1)", key.Algorithm)
 			}
 		}
+		tables := map[int]bool{}
+		for k := range n.Tables {
+			tb := &n.Tables[k]
+			tw := fmt.Sprintf("%s: table %d", where, tb.ID)
+			if tb.ID < FirstTableID || tb.ID > LastTableID {
+				return t.errorf(tb.Line, tw, "id out of range %d-%d", FirstTableID, LastTableID)
+			}
+			if tables[tb.ID] {
+				return t.errorf(tb.Line, tw, "duplicate table")
+			}
+			tables[tb.ID] = true
+			if len(tb.Neighbours) == 0 {
+				return t.errorf(tb.Line, tw, "no neighbours (the nodes whose packets the table routes)")
+			}
+		}
 		for s := range n.SIDs {
 			sid := &n.SIDs[s]
 			sw := fmt.Sprintf("%s: sid %s", where, sid.Addr)
+			if sid.Bits != 0 && sid.Bits != 128 {
+				sw = fmt.Sprintf("%s: sid %s/%d", where, sid.Addr, sid.Bits)
+			}
 			if !sid.Addr.IsValid() || !sid.Addr.Is6() || sid.Addr.Is4In6() {
 				return t.errorf(sid.Line, sw, "not an IPv6 address")
+			}
+			if sid.Bits == 0 {
+				sid.Bits = 128
+			}
+			if sid.Bits < 1 || sid.Bits > 128 {
+				return t.errorf(sid.Line, sw, "prefix length %d out of range 1-128", sid.Bits)
+			}
+			if pr := netip.PrefixFrom(sid.Addr, sid.Bits); pr.Masked() != pr {
+				return t.errorf(sid.Line, sw, "SID %s has host bits set (want %s)", pr, pr.Masked())
 			}
 			if !n.Locator.IsValid() {
 				return t.errorf(sid.Line, sw, "node has SIDs but no locator")
 			}
-			if !n.Locator.Contains(sid.Addr) {
+			if !n.Locator.Contains(sid.Addr) || sid.Bits < n.Locator.Bits() {
 				return t.errorf(sid.Line, sw, "SID outside its locator %s", n.Locator)
 			}
 			if err := claim(sid.Addr, sid.Line, sw, where+" SID"); err != nil {
@@ -334,8 +421,14 @@ func (t *Topology) Validate() error {
 			if sid.Behavior != EndDT6 && sid.Table != 0 {
 				return t.errorf(sid.Line, sw, "table is only for End.DT6")
 			}
+			if sid.Behavior == EndDT6 && sid.Table != MainTable && !tables[sid.Table] {
+				return t.errorf(sid.Line, sw, "table %d is not one of the node's tables", sid.Table)
+			}
 			if (sid.Behavior == EndBPF) != (sid.Program != "") {
 				return t.errorf(sid.Line, sw, "program is required for End.BPF and only for it")
+			}
+			if err := t.validateFlavors(sid, sw); err != nil {
+				return err
 			}
 		}
 		for p := range n.Policies {
@@ -350,9 +443,12 @@ func (t *Topology) Validate() error {
 			switch pol.Mode {
 			case "":
 				pol.Mode = Encap
-			case Encap, Inline:
+			case Encap, EncapRed, Inline, L2Encap, L2EncapRed:
 			default:
-				return t.errorf(pol.Line, pw, "unknown mode %q (want encap or inline)", pol.Mode)
+				return t.errorf(pol.Line, pw, "unknown mode %q (want encap, encap.red, inline, l2encap or l2encap.red)", pol.Mode)
+			}
+			if pol.Table != 0 && !tables[pol.Table] {
+				return t.errorf(pol.Line, pw, "table %d is not one of the node's tables", pol.Table)
 			}
 			if len(pol.Segments) == 0 {
 				return t.errorf(pol.Line, pw, "no segments")
@@ -425,6 +521,64 @@ func (t *Topology) Validate() error {
 				return t.errorf(sid.Line, fmt.Sprintf("node %s: sid %s", n.Name, sid.Addr), "via %q is not a neighbour", sid.Via)
 			}
 		}
+		for _, tb := range n.Tables {
+			for _, nb := range tb.Neighbours {
+				if !neighbours[[2]string{n.Name, nb}] {
+					return t.errorf(tb.Line, fmt.Sprintf("node %s: table %d", n.Name, tb.ID), "neighbour %q is not a neighbour", nb)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// validateFlavors checks a SID's flavors and NEXT-C-SID lengths by the
+// kernel's own rules (seg6_local.c: psp for End; next-csid for End and
+// End.X; each length a multiple of 8, 8 to 120 bits, together at most 128).
+func (t *Topology) validateFlavors(sid *SID, sw string) error {
+	csid := false
+	seen := map[string]bool{}
+	for _, f := range sid.Flavors {
+		if seen[f] {
+			return t.errorf(sid.Line, sw, "flavor %s given twice", f)
+		}
+		seen[f] = true
+		switch f {
+		case FlavorNextCSID:
+			csid = true
+			if sid.Behavior != End && sid.Behavior != EndX {
+				return t.errorf(sid.Line, sw, "flavor next-csid is for End and End.X, not %s", sid.Behavior)
+			}
+		case FlavorPSP, FlavorUSP, FlavorUSD:
+			if sid.Behavior != End && sid.Behavior != EndX {
+				return t.errorf(sid.Line, sw, "flavor %s is for End and End.X, not %s", f, sid.Behavior)
+			}
+		default:
+			return t.errorf(sid.Line, sw, "unknown flavor %q (want psp, usp, usd or next-csid)", f)
+		}
+	}
+	if !csid {
+		if sid.LBLen != 0 || sid.NFLen != 0 {
+			return t.errorf(sid.Line, sw, "lblen and nflen are for the next-csid flavor")
+		}
+		return nil
+	}
+	if sid.LBLen == 0 {
+		sid.LBLen = DefaultLBLen
+	}
+	if sid.NFLen == 0 {
+		sid.NFLen = DefaultNFLen
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"lblen", sid.LBLen}, {"nflen", sid.NFLen}} {
+		if l.v < 8 || l.v > 120 || l.v%8 != 0 {
+			return t.errorf(sid.Line, sw, "%s %d: want a multiple of 8 from 8 to 120 bits", l.name, l.v)
+		}
+	}
+	if sid.LBLen+sid.NFLen > 128 {
+		return t.errorf(sid.Line, sw, "lblen %d + nflen %d: more than 128 bits", sid.LBLen, sid.NFLen)
 	}
 	return nil
 }

@@ -22,6 +22,11 @@ func TestBadTopologies(t *testing.T) {
 		"policy-unknown-hmac-key.yaml": `policy-unknown-hmac-key.yaml:5: node a: policy to fc00:9::/64: hmac key 7 is not a key of the node`,
 		"duplicate-node.yaml":          `duplicate-node.yaml:4: node a: duplicate node name`,
 		"ipv4-loopback.yaml":           `ipv4-loopback.yaml:3: node a: loopback: "10.0.0.1" is not an IPv6 prefix`,
+		"flavor-on-dt6.yaml":           `flavor-on-dt6.yaml:6: node a: sid fc00:0:1::d6: flavor psp is for End and End.X, not End.DT6`,
+		"bad-nflen.yaml":               `bad-nflen.yaml:6: node a: sid fcbb:0:100::/48: nflen 12: want a multiple of 8 from 8 to 120 bits`,
+		"lblen-without-next-csid.yaml": `lblen-without-next-csid.yaml:6: node a: sid fcbb:0:100::/48: lblen and nflen are for the next-csid flavor`,
+		"policy-unknown-table.yaml":    `policy-unknown-table.yaml:5: node a: policy to cafe::2/128: table 100 is not one of the node's tables`,
+		"unknown-mode.yaml":            `unknown-mode.yaml:5: node a: policy to cafe::2/128: unknown mode "insert.red" (want encap, encap.red, inline, l2encap or l2encap.red)`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {

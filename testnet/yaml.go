@@ -243,6 +243,25 @@ func (p *parser) nodes(v *yaml.Node) error {
 					return err
 				})
 			},
+			"tables": func(v *yaml.Node) error {
+				return p.seq(v, where, "tables", func(e *yaml.Node) error {
+					tb := Table{Line: e.Line}
+					err := p.mapping(e, where+": table", map[string]func(*yaml.Node) error{
+						"id": func(v *yaml.Node) error {
+							return p.integer(v, where, "id", 31, func(x uint64) { tb.ID = int(x) })
+						},
+						"neighbours": func(v *yaml.Node) error {
+							return p.seq(v, where, "neighbours", func(e *yaml.Node) error {
+								nb, err := p.scalar(e, where, "neighbours")
+								tb.Neighbours = append(tb.Neighbours, nb)
+								return err
+							})
+						},
+					})
+					n.Tables = append(n.Tables, tb)
+					return err
+				})
+			},
 			"hmac_keys": func(v *yaml.Node) error {
 				return p.seq(v, where, "hmac_keys", func(e *yaml.Node) error {
 					key := HMACKey{Line: e.Line}
@@ -271,9 +290,30 @@ func (p *parser) sid(e *yaml.Node, where string) (SID, error) {
 	sid := SID{Line: e.Line}
 	err := p.mapping(e, where+": sid", map[string]func(*yaml.Node) error{
 		"sid": func(v *yaml.Node) error {
-			var err error
+			s, err := p.scalar(v, where, "sid")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(s, "/") {
+				pr, err := p.prefix(v, where, "sid")
+				sid.Addr, sid.Bits = pr.Addr(), pr.Bits()
+				return err
+			}
 			sid.Addr, err = p.addr(v, where, "sid")
 			return err
+		},
+		"flavors": func(v *yaml.Node) error {
+			return p.seq(v, where, "flavors", func(e *yaml.Node) error {
+				f, err := p.scalar(e, where, "flavors")
+				sid.Flavors = append(sid.Flavors, f)
+				return err
+			})
+		},
+		"lblen": func(v *yaml.Node) error {
+			return p.integer(v, where, "lblen", 8, func(x uint64) { sid.LBLen = int(x) })
+		},
+		"nflen": func(v *yaml.Node) error {
+			return p.integer(v, where, "nflen", 8, func(x uint64) { sid.NFLen = int(x) })
 		},
 		"behavior": func(v *yaml.Node) error {
 			var s string
@@ -316,6 +356,9 @@ func (p *parser) policy(e *yaml.Node, where string) (Policy, error) {
 		},
 		"hmac_key": func(v *yaml.Node) error {
 			return p.integer(v, where, "hmac_key", 32, func(x uint64) { pol.HMACKeyID = uint32(x) })
+		},
+		"table": func(v *yaml.Node) error {
+			return p.integer(v, where, "table", 31, func(x uint64) { pol.Table = int(x) })
 		},
 	})
 	if err == nil && !pol.To.IsValid() {
