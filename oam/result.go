@@ -78,13 +78,15 @@ type Result struct {
 	// Error describes an ICMPv6 error the way iputils prints it ("Destination unreachable: No
 	// route"); empty for replies and timeouts.
 	Error string
-	// ActiveSegment is the index, in visiting order, of the segment the quoted packet was heading
-	// for when the error was raised (decoded from the SRH in the quote), or -1 when the quote has
-	// no SRH. ActiveSID is that segment and SegmentsLeft the SRH field as quoted.
-	ActiveSegment int
-	ActiveSID     netip.Addr
-	SegmentsLeft  int
+	// At is where along the path the quoted probe was when the error was raised (oam.Locate):
+	// the active segment (At.Index, -1 when the quote does not say), the C-SID of a container,
+	// the quoted destination and Segments Left, whether an SRH was popped on the way. Zero but
+	// for At.Index = -1 for replies and timeouts.
+	At Position
 }
+
+// NoPosition is the At of a result without a quote.
+var NoPosition = Position{Index: -1, CSID: -1, SegmentsLeft: -1}
 
 // Summary is the statistics line of a run, as ping prints it at the end.
 type Summary struct {

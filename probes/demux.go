@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
 )
 
 // Match is one ICMPv6 message about an echo probe: the Echo Reply to it, or an ICMPv6 error
@@ -28,13 +30,19 @@ type Match struct {
 	Type, Code uint8
 	Info       uint32
 	Bytes      int
-	// For an error: the Segments Left of the SRH quoted (-1 without one), the segment the
-	// quoted packet was heading for (ActiveSegment in visiting order, -1 without an SRH), and
-	// the quoted outer hop limit.
+	// For an error: the quoted packet's outer destination and Segments Left of its SRH (-1
+	// without one; QuotedSRH says whether it had one), and its outer hop limit. Engines find
+	// the active segment from them and their own segment list (oam.Locate).
+	QuotedDst     netip.Addr
+	QuotedSRH     bool
 	QuotedSL      int
-	ActiveSegment int
-	ActiveSID     netip.Addr
+	QuotedEncap   bool // the quote holds an inner IPv6 header
 	QuoteHopLimit uint8
+}
+
+// Quoted is the part of m that oam.Locate reads.
+func (m *Match) Quoted() oam.Quoted {
+	return oam.Quoted{Dst: m.QuotedDst, HasSRH: m.QuotedSRH, SegmentsLeft: m.QuotedSL, Encapsulated: m.QuotedEncap}
 }
 
 // Demux is srv6oam's one ICMPv6 demultiplexer: it reads a PacketConn and hands each message
@@ -148,18 +156,15 @@ func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 		return false
 	}
 	*m = Match{From: rx.From, HopLimit: rx.HopLimit, Time: rx.Time, Kernel: rx.TimeFromKernel,
-		Type: msg.Type, Code: msg.Code, Info: msg.Info, Bytes: len(rx.ICMPv6), QuotedSL: -1, ActiveSegment: -1}
+		Type: msg.Type, Code: msg.Code, Info: msg.Info, Bytes: len(rx.ICMPv6), QuotedSL: -1}
 	switch {
 	case msg.Type == ICMPv6EchoReply:
 		m.Reply, m.ID, m.Seq = true, msg.ID, msg.Seq
 	case msg.IsError() && msg.Quote.HasEcho:
 		q := &msg.Quote
-		m.ID, m.Seq, m.QuoteHopLimit = q.ID, q.Seq, q.HopLimit
+		m.ID, m.Seq, m.QuoteHopLimit, m.QuotedDst, m.QuotedEncap = q.ID, q.Seq, q.HopLimit, q.Dst, q.Encapsulated
 		if q.HasSRH {
-			m.QuotedSL = int(q.SRH.SegmentsLeft)
-		}
-		if i, sid, ok := q.ActiveSegment(); ok {
-			m.ActiveSegment, m.ActiveSID = i, sid
+			m.QuotedSRH, m.QuotedSL = true, int(q.SRH.SegmentsLeft)
 		}
 	default:
 		return false

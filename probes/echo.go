@@ -12,7 +12,8 @@ import (
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
-// Encoding is how a probe carries its segment list.
+// Encoding is how a probe carries its segment list: the headend behaviours of RFC 8986 §5
+// and their reduced forms, built byte for byte as Linux builds them (seg6_iptunnel.c).
 type Encoding uint8
 
 const (
@@ -25,13 +26,45 @@ const (
 	// Insert puts the SRH in the echo packet itself (next header 58): destination address the
 	// first segment, ICMPv6 checksum over the final segment (RFC 8200 §8.1).
 	Insert
+	// EncapRed is H.Encaps.Red (RFC 8986 §5.2): Encap with the first segment in the outer
+	// destination only. The SRH lists the segments after it, Segments Left is Last Entry + 1;
+	// with a single segment there is no SRH at all (Linux's encap.red).
+	EncapRed
+	// InsertRed is Insert with the first segment left out of the SRH the same way (H.Insert.Red,
+	// draft-filsfils-spring-srv6-net-pgm-insertion); Linux processes such an SRH at every End
+	// node though its headend does not build one.
+	InsertRed
 )
 
 func (e Encoding) String() string {
-	if e == Insert {
+	switch e {
+	case Insert:
 		return "insert"
+	case EncapRed:
+		return "encap.red"
+	case InsertRed:
+		return "insert.red"
 	}
 	return "encap"
+}
+
+// Reduced reports whether e leaves the first segment out of the SRH.
+func (e Encoding) Reduced() bool { return e == EncapRed || e == InsertRed }
+
+// Encapsulates reports whether e puts an outer IPv6 header around the probe.
+func (e Encoding) Encapsulates() bool { return e == Encap || e == EncapRed }
+
+// SendsSRH reports whether a probe along a path of n segments carries an SRH in encoding e:
+// always but for a reduced encapsulation of one segment (unless it must carry an HMAC TLV,
+// which Linux keeps in a full SRH).
+func (e Encoding) SendsSRH(n int, hmac bool) bool {
+	return n > 0 && !(e.Reduced() && n == 1 && !hmac)
+}
+
+// Sends says what a probe to t in encoding e leaves with: an SRH (t has segments and e keeps
+// one for them), an outer header (t has segments and e encapsulates).
+func Sends(t oam.Target, e Encoding, hmac bool) oam.Sent {
+	return oam.Sent{SRH: len(t.Segments) > 0 && e.SendsSRH(len(t.Path()), hmac), Encap: len(t.Segments) > 0 && e.Encapsulates()}
 }
 
 // EchoConfig describes the echo probes an EchoBuilder makes.
@@ -86,11 +119,11 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 	if cfg.FlowLabel > 0xfffff {
 		return nil, fmt.Errorf("flow label %#x: must fit in 20 bits", cfg.FlowLabel)
 	}
-	if cfg.Encoding != Encap && cfg.Encoding != Insert {
+	if cfg.Encoding > InsertRed {
 		return nil, fmt.Errorf("encoding %d: unknown", cfg.Encoding)
 	}
-	if cfg.Target.Decap && (cfg.Encoding != Encap || len(cfg.Target.Segments) == 0) {
-		return nil, errors.New("decap at the last segment needs the encap encoding and a segment list")
+	if cfg.Target.Decap && (!cfg.Encoding.Encapsulates() || len(cfg.Target.Segments) == 0) {
+		return nil, errors.New("decap at the last segment needs an encapsulation (encap or encap.red) and a segment list")
 	}
 	path := cfg.Target.Path()
 	if len(path) > 1+srh.MaxSegments/2 {
@@ -129,18 +162,44 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 		b.list = []gopacket.SerializableLayer{&b.outer, &b.icmp, &b.echo, &b.payload}
 		return b, nil
 	}
+	if !cfg.Encoding.SendsSRH(len(path), cfg.HMAC != nil) {
+		// H.Encaps.Red of one segment: the outer header alone, straight to the inner packet.
+		if cfg.OAM {
+			return nil, errors.New("the O-flag needs an SRH: a reduced encapsulation of one segment has none")
+		}
+		b.outer.NextHeader = layers.IPProtocolIPv6
+		b.inner = layers.IPv6{Version: 6, NextHeader: layers.IPProtocolICMPv6, HopLimit: cfg.HopLimit, FlowLabel: cfg.FlowLabel, SrcIP: src,
+			DstIP: net.IP(cfg.Target.Destination.AsSlice())}
+		if err := b.icmp.SetNetworkLayerForChecksum(&b.inner); err != nil {
+			return nil, err
+		}
+		b.list = []gopacket.SerializableLayer{&b.outer, &b.inner, &b.icmp, &b.echo, &b.payload}
+		if _, err := b.Build(0); err != nil {
+			return nil, fmt.Errorf("build the probe: %w", err)
+		}
+		return b, nil
+	}
 	b.outer.NextHeader = layers.IPProtocolIPv6Routing
 	b.srh = srh.SRH{Segments: path, SegmentsLeft: uint8(len(path) - 1)}
+	if cfg.Encoding.Reduced() && (len(path) > 1 || cfg.HMAC == nil) {
+		// The first segment travels in the destination address only; Segments Left still
+		// counts it (RFC 8986 §5.2: Last Entry + 1).
+		b.srh.Segments = path[1:]
+	}
 	if cfg.OAM {
 		b.srh.Flags |= srh.FlagOAM
 	}
 	switch cfg.Encoding {
-	case Encap:
+	case Encap, EncapRed:
 		b.srh.NextHeader = layers.IPProtocolIPv6
+		// The inner header carries the flow label too: a Linux headend copies the inner
+		// packet's label to the outer header (net.ipv6.seg6_flowlabel 0, the default), so its
+		// packets have both equal.
 		b.inner = layers.IPv6{
 			Version:    6,
 			NextHeader: layers.IPProtocolICMPv6,
 			HopLimit:   cfg.HopLimit,
+			FlowLabel:  cfg.FlowLabel,
 			SrcIP:      src,
 			DstIP:      net.IP(cfg.Target.Destination.AsSlice()),
 		}
@@ -148,7 +207,7 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 			return nil, err
 		}
 		b.list = []gopacket.SerializableLayer{&b.outer, &b.srh, &b.inner, &b.icmp, &b.echo, &b.payload}
-	case Insert:
+	case Insert, InsertRed:
 		b.srh.NextHeader = layers.IPProtocolICMPv6
 		if err := b.icmp.SetNetworkLayerForChecksum(b.srh.ChecksumLayer(&b.outer)); err != nil {
 			return nil, err

@@ -109,7 +109,7 @@ func TestEngineQuotedErrorNamesTheActiveSegment(t *testing.T) {
 	}
 	g := got[0]
 	if g.Kind != oam.KindError || g.From != r2 || g.Error != "Destination unreachable: No route" ||
-		g.ActiveSegment != 1 || g.ActiveSID != sid2 || g.SegmentsLeft != 1 {
+		g.At.Index != 1 || g.At.SID != sid2 || g.At.SegmentsLeft != 1 {
 		t.Errorf("%+v", g)
 	}
 	if sum.Errors != 1 || sum.Received != 0 {

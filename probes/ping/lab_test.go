@@ -203,7 +203,7 @@ func TestUnreachableSID(t *testing.T) {
 				continue
 			}
 			if !r2Addrs[r.From] || r.Error != "Destination unreachable: No route" ||
-				r.ActiveSegment != 1 || r.ActiveSID != mustAddr("fc00:0:3::e1") || r.SegmentsLeft != 1 {
+				r.At.Index != 1 || r.At.SID != mustAddr("fc00:0:3::e1") || r.At.SegmentsLeft != 1 {
 				t.Errorf("%v: error %+v: want No route from r2 (one of %v), active segment 1 fc00:0:3::e1 SL=1", enc, r, r2Addrs)
 			}
 		}

@@ -41,8 +41,12 @@ type Options struct {
 	Source netip.Addr
 	// Interface binds the sockets to an interface (ping -I name).
 	Interface string
-	// Encoding of the segment list: probes.Encap (default) or probes.Insert.
+	// Encoding of the segment list: probes.Encap (default), probes.EncapRed, probes.Insert or
+	// probes.InsertRed.
 	Encoding probes.Encoding
+	// Structure is the SID structure of compressed segments (uSID containers) in the list: how
+	// errors quoting a shifted container are read. Zero: the common structures are tried.
+	Structure oam.SIDStructure
 	// OAM sets the SRH O-flag.
 	OAM bool
 	// HMAC signs the SRH.
@@ -281,7 +285,11 @@ type slot struct {
 }
 
 type run struct {
-	target  oam.Target
+	target oam.Target
+	// path is target.Path(), and sentSRH whether the probes carry an SRH: what errors' quotes
+	// are located along.
+	path    oam.SegmentList
+	sent    oam.Sent
 	opts    Options
 	builder *probes.EchoBuilder
 	conn    probes.PacketConn
@@ -307,6 +315,7 @@ type run struct {
 func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.PacketConn, emit func(oam.Result)) *run {
 	r := &run{
 		target: target, opts: opts, builder: b, conn: c, emit: emit,
+		path: target.Path(), sent: probes.Sends(target, opts.Encoding, opts.HMAC != nil),
 		slots:  make([]slot, opts.Window),
 		keySeq: make([]int, opts.Window),
 		next:   1, oldest: 1,
@@ -481,7 +490,7 @@ func (r *run) sendFailed(seq int, err error) {
 	}
 	r.lastSend = now
 	r.slots[seq%len(r.slots)] = slot{seq: seq, state: slotErrored}
-	res := oam.Result{Seq: seq, Kind: oam.KindError, HopLimit: -1, ActiveSegment: -1, Error: err.Error(), Sent: now, SentClock: oam.ClockUser}
+	res := oam.Result{Seq: seq, Kind: oam.KindError, HopLimit: -1, At: oam.NoPosition, Error: err.Error(), Sent: now, SentClock: oam.ClockUser}
 	r.summary.Add(res)
 	r.emit(res)
 }
@@ -529,7 +538,7 @@ func (r *run) handle(ev probes.Match) {
 	res := oam.Result{
 		Seq: seq, From: ev.From, Bytes: ev.Bytes, HopLimit: ev.HopLimit,
 		Sent: s.userSent, SentClock: oam.ClockUser, Received: ev.Time, ReceivedClock: oam.ClockUser,
-		ICMPType: ev.Type, ICMPCode: ev.Code, ActiveSegment: -1,
+		ICMPType: ev.Type, ICMPCode: ev.Code, At: oam.NoPosition,
 	}
 	if !s.kernSent.IsZero() {
 		res.Sent, res.SentClock = s.kernSent, oam.ClockKernel
@@ -552,7 +561,7 @@ func (r *run) handle(ev probes.Match) {
 	} else {
 		res.Kind = oam.KindError
 		res.Error = probes.DescribeError(ev.Type, ev.Code, ev.Info)
-		res.ActiveSegment, res.ActiveSID, res.SegmentsLeft = ev.ActiveSegment, ev.ActiveSID, ev.QuotedSL
+		res.At = oam.Locate(r.path, r.opts.Structure, r.sent, ev.Quoted())
 		if s.state == slotPending {
 			s.state = slotErrored
 		}
@@ -597,7 +606,7 @@ func (r *run) expire(now time.Time) {
 				return
 			}
 			s.state = slotLost
-			res := oam.Result{Seq: s.seq, Kind: oam.KindTimeout, HopLimit: -1, ActiveSegment: -1,
+			res := oam.Result{Seq: s.seq, Kind: oam.KindTimeout, HopLimit: -1, At: oam.NoPosition,
 				Sent: s.userSent, SentClock: oam.ClockUser}
 			r.summary.Add(res)
 			r.emit(res)

@@ -19,7 +19,9 @@ func fakeRun(t *testing.T, window int) (*run, *[]oam.Result) {
 		t.Fatal(err)
 	}
 	var got []oam.Result
-	r := newRun(oam.Target{Destination: netip.MustParseAddr("fc00::1")}, opts, nil, nil, func(res oam.Result) { got = append(got, res) })
+	target := oam.Target{Segments: oam.SegmentList{netip.MustParseAddr("fc00:0:2::e"), netip.MustParseAddr("fc00:0:3::e1")},
+		Destination: netip.MustParseAddr("fc00::1")}
+	r := newRun(target, opts, nil, nil, func(res oam.Result) { got = append(got, res) })
 	return r, &got
 }
 
@@ -35,7 +37,7 @@ func (r *run) fakeSend(at time.Time) int {
 }
 
 func reply(seq int, at time.Time) probes.Match {
-	return probes.Match{Reply: true, Seq: uint16(seq), From: netip.MustParseAddr("fc00::1"), Time: at, Type: 129, Bytes: 64, HopLimit: 60, ActiveSegment: -1, QuotedSL: -1}
+	return probes.Match{Reply: true, Seq: uint16(seq), From: netip.MustParseAddr("fc00::1"), Time: at, Type: 129, Bytes: 64, HopLimit: 60, QuotedSL: -1}
 }
 
 func TestMatchingReorderDuplicateLate(t *testing.T) {
@@ -109,11 +111,11 @@ func TestErrorThenNothing(t *testing.T) {
 	r, got := fakeRun(t, 8)
 	r.fakeSend(t0)
 	ev := probes.Match{Seq: 1, From: netip.MustParseAddr("fd00::2"), Time: t0.Add(time.Millisecond), Type: 1, Code: 0,
-		ActiveSegment: 1, ActiveSID: netip.MustParseAddr("fc00:0:3::e1"), QuotedSL: 1}
+		QuotedDst: netip.MustParseAddr("fc00:0:3::e1"), QuotedSRH: true, QuotedSL: 1}
 	r.handle(ev)
 	r.advance()
 	if len(*got) != 1 || (*got)[0].Kind != oam.KindError || (*got)[0].Error != "Destination unreachable: No route" ||
-		(*got)[0].ActiveSegment != 1 || r.summary.Errors != 1 || r.oldest != 2 {
+		(*got)[0].At.Index != 1 || (*got)[0].At.SID != netip.MustParseAddr("fc00:0:3::e1") || r.summary.Errors != 1 || r.oldest != 2 {
 		t.Fatalf("%+v, summary %+v, oldest %d", *got, r.summary, r.oldest)
 	}
 }

@@ -36,8 +36,10 @@ type outcome struct {
 	icmpType uint8
 	icmpCode uint8
 	info     uint32
-	// quotedSL is the Segments Left of the SRH quoted in an error, -1 without one.
+	// quotedSL is the Segments Left of the SRH quoted in an error, -1 without one; at is where
+	// along the template's path the quote says the probe was (oam.Locate).
 	quotedSL int
+	at       oam.Position
 	// quoteHopLimit is the outer hop limit in the quote (normally 0 or 1 for Time Exceeded).
 	quoteHopLimit uint8
 }
@@ -57,6 +59,11 @@ type template struct {
 	firstHop netip.Addr
 	// final is the address an Echo Reply comes from when the probe reaches its end.
 	final netip.Addr
+	// path is the segment list the probe carries and sentSRH whether it carries it in an SRH:
+	// what quotes are located along; structure reads its containers.
+	path      oam.SegmentList
+	sent      oam.Sent
+	structure oam.SIDStructure
 }
 
 // engine owns the sockets of one run: the Demux that reads them and the Loop every batch runs on.
@@ -189,6 +196,10 @@ func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
 			o.kind = oam.KindReply
 		}
 		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = m.Type, m.Code, m.Info, m.QuotedSL, m.QuoteHopLimit
+		if !m.Reply {
+			t := &b.e.templates[o.spec.template]
+			o.at = oam.Locate(t.path, t.structure, t.sent, m.Quoted())
+		}
 		if b.onAnswer != nil {
 			b.onAnswer(b.out, i)
 		}
@@ -250,7 +261,8 @@ func (e *engine) readTx() {
 
 // probeOf is what a trace reports of one probe.
 func probeOf(o *outcome) Probe {
-	p := Probe{HopLimit: int(o.spec.hopLimit), Segment: o.spec.template, Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+	p := Probe{HopLimit: int(o.spec.hopLimit), Segment: o.spec.template, Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout,
+		QuotedSL: o.quotedSL, At: o.at}
 	if o.answered {
 		p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
 		if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"net/netip"
+
+	"github.com/srv6oam/srv6oam/oam"
 )
 
 // Confidence is the probability with which ECMP discovery finds every next hop of a hop: the
@@ -101,10 +103,17 @@ func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
 			break
 		}
 	}
-	// Other branches may be a little longer than the first: probe two hops beyond its end.
+	// Other branches may be a little longer than the first: probe two hops beyond its end, when
+	// the destination answered it. A path that ended with an error (!N at an unbound SID, a
+	// decapsulating SID without a route) ends there on every branch that reaches that node, and
+	// probes beyond it would only spend the node's ICMPv6 rate limit, leaving the flows that
+	// matter silent at the end hop.
 	hi := t.opts.MaxHops
 	if end := endHop(all); end != 0 {
 		hi = min(end+2, t.opts.MaxHops)
+		if endsWithError(all, end) {
+			hi = end
+		}
 	}
 	flows := []uint32{first}
 	t.progress(rep, all, len(flows))
@@ -216,9 +225,9 @@ func (t *Tracer) branches(all []outcome, flows []uint32) []Branch {
 			if i < len(hops) {
 				if !keys[found][i].IsValid() && key[i].IsValid() {
 					keys[found][i] = key[i]
-					br.Hops[i].Segment, br.Hops[i].SID = hops[i].Segment, hops[i].SID
-					br.Hops[i].SIDAddr, br.Hops[i].SLBefore, br.Hops[i].SLAfter = hops[i].SIDAddr, hops[i].SLBefore, hops[i].SLAfter
-					br.Hops[i].Destination = hops[i].Destination
+					probes := br.Hops[i].Probes
+					br.Hops[i] = hops[i] // what this flow's answer says of the hop
+					br.Hops[i].Probes = probes
 				}
 				br.Hops[i].Probes = append(br.Hops[i].Probes, hops[i].Probes...)
 			}
@@ -227,12 +236,33 @@ func (t *Tracer) branches(all []outcome, flows []uint32) []Branch {
 	return out
 }
 
+// sameKey reports whether two flows' hops may be one branch: no hop answered by different
+// addresses, and where one is longer, nothing answered in its extra hops. Silence is not a
+// path: a rate-limited router or a lost probe leaves a hop (or the end of a flow) unanswered,
+// and that alone must not make a branch of its own.
 func sameKey(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
+	if len(a) < len(b) {
+		a, b = b, a
 	}
 	for i := range a {
+		if i >= len(b) {
+			if a[i].IsValid() {
+				return false
+			}
+			continue
+		}
 		if a[i].IsValid() && b[i].IsValid() && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// endsWithError reports whether the probes that ended the path at hop end were answered by an
+// error (not an Echo Reply from the destination).
+func endsWithError(all []outcome, end int) bool {
+	for i := range all {
+		if int(all[i].spec.hopLimit) == end && terminal(&all[i]) && all[i].kind == oam.KindReply {
 			return false
 		}
 	}

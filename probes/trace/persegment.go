@@ -15,9 +15,16 @@ type SegmentStatus struct {
 	// Index of the segment in the path (0 = first), and the segment.
 	Index int
 	SID   netip.Addr
+	// CSID is, for a container of compressed SIDs, the position of the C-SID this prefix ends
+	// with, CSIDValue that C-SID, CSIDAddr the C-SID on its own (block, C-SID, zeros); -1 for a
+	// whole SID. Every C-SID of a container is a segment of its own here.
+	CSID      int
+	CSIDValue uint64
+	CSIDAddr  netip.Addr
+	Structure oam.SIDStructure
 	// Loop is set when the probe looped back to the prober after the SID (every segment but the
-	// destination); the destination itself is probed with an ordinary echo through the whole
-	// list.
+	// destination); the destination itself, and a decapsulating final SID, are probed with an
+	// ordinary echo through the whole list.
 	Loop bool
 	// Alive is set when at least one probe came back with an Echo Reply.
 	Alive  bool
@@ -32,8 +39,12 @@ type SegmentStatus struct {
 // prober decapsulates its own echo and answers it; the round trip is the loop through that
 // prefix. Linux drops a packet that reaches an End SID with Segments Left 0, so an echo
 // addressed to the SID itself would never be answered; the loop needs nothing from the SID but
-// its End behaviour, and works in both encodings. The destination is probed with an ordinary
-// echo through the whole list. opts.Queries probes per segment, all in one batch.
+// its End behaviour, and works in every encoding. The destination is probed with an ordinary
+// echo through the whole list; so is a decapsulating last SID (target.Decap), whose table a
+// loop back to the prober would not reach. A container of compressed SIDs (opts.Structure)
+// counts as one segment per C-SID: the prefix ending with C-SID k is the container cut after
+// it, which its node, finding no C-SID after its own, processes as End (NEXT-C-SID falls back
+// to the SRH). opts.Queries probes per segment, all in one batch.
 //
 // With opts.LoopDestination the destination is probed with a loop too (for a destination that
 // is itself a SID, such as an End.OAM SID: Linux answers no echo addressed to a SID). This
@@ -67,9 +78,6 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 	if len(target.Segments) == 0 {
 		return nil, errors.New("per-segment probing needs a segment list")
 	}
-	if target.Decap {
-		return nil, errors.New("per-segment probing through a decapsulating SID is not supported")
-	}
 	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("first segment: %w", err)
@@ -77,16 +85,12 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 	if opts.Source.IsValid() {
 		src = opts.Source
 	}
-	path := target.Path()
+	steps := perSegmentSteps(target, opts, src)
 	var templates []template
-	for i := range path {
-		t := target
-		if i < len(path)-1 || opts.LoopDestination {
-			t = oam.Target{Segments: append(oam.SegmentList(nil), path[:i+1]...), Destination: src}
-		}
-		tmpl, err := newTemplate(t, src, opts)
+	for _, st := range steps {
+		tmpl, err := newTemplate(st.probe, src, opts)
 		if err != nil {
-			return &PerSegmentReport{Source: src}, fmt.Errorf("segment %d (%s): %w", i+1, path[i], err)
+			return &PerSegmentReport{Source: src}, fmt.Errorf("segment %d (%s): %w", st.status.Index+1, st.status.SID, err)
 		}
 		templates = append(templates, tmpl)
 	}
@@ -107,9 +111,9 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 	if err != nil {
 		return &PerSegmentReport{Source: src}, err
 	}
-	status := make([]SegmentStatus, len(path))
-	for i := range status {
-		status[i] = SegmentStatus{Index: i, SID: path[i], Loop: i < len(path)-1 || opts.LoopDestination}
+	status := make([]SegmentStatus, len(steps))
+	for i := range steps {
+		status[i] = steps[i].status
 	}
 	for _, o := range out {
 		s := &status[o.spec.template]
@@ -128,4 +132,48 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 		s.Probes = append(s.Probes, p)
 	}
 	return &PerSegmentReport{Source: src, Segments: status}, ctx.Err()
+}
+
+// step is one probe target of per-segment probing and the status it fills.
+type step struct {
+	probe  oam.Target
+	status SegmentStatus
+}
+
+// perSegmentSteps lists what per-segment probing sends: a loop back to src through each prefix
+// of the path (each C-SID of a container a prefix of its own), and the destination or a
+// decapsulating last SID probed through the whole list.
+func perSegmentSteps(target oam.Target, opts Options, src netip.Addr) []step {
+	path := target.Path()
+	s := opts.Structure
+	var out []step
+	loop := func(prefix oam.SegmentList, st SegmentStatus) {
+		st.Loop = true
+		out = append(out, step{probe: oam.Target{Segments: append(oam.SegmentList(nil), prefix...), Destination: src}, status: st})
+	}
+	for i, seg := range path {
+		last := i == len(path)-1
+		whole := SegmentStatus{Index: i, SID: seg, CSID: -1}
+		if s.IsZero() || !s.IsContainer(seg) {
+			switch {
+			case !last || (opts.LoopDestination && !target.Decap):
+				loop(append(append(oam.SegmentList(nil), path[:i]...), seg), whole)
+			default:
+				out = append(out, step{probe: target, status: whole})
+			}
+			continue
+		}
+		csids := s.CSIDs(seg)
+		block := s.Block(seg)
+		for k := range csids {
+			st := SegmentStatus{Index: i, SID: seg, CSID: k, CSIDValue: csids[k], CSIDAddr: s.CSIDAddr(block, csids[k]), Structure: s}
+			if last && k == len(csids)-1 && (target.Decap || !opts.LoopDestination) {
+				out = append(out, step{probe: target, status: st})
+				continue
+			}
+			cut, _ := s.Container(block, csids[:k+1])
+			loop(append(append(oam.SegmentList(nil), path[:i]...), cut), st)
+		}
+	}
+	return out
 }

@@ -39,8 +39,12 @@ type Options struct {
 	ECMP bool
 	// MaxFlows bounds the flows ECMP discovery may use; default 256.
 	MaxFlows int
-	// Encoding of the segment list (probes.Encap, default, or probes.Insert).
+	// Encoding of the segment list (probes.Encap, default, probes.EncapRed, probes.Insert or
+	// probes.InsertRed).
 	Encoding probes.Encoding
+	// Structure is the SID structure of compressed segments (uSID containers) in the list; zero:
+	// the common structures are tried on shifted destinations.
+	Structure oam.SIDStructure
 	// Source address; default what the kernel picks toward the first segment.
 	Source netip.Addr
 	// Interface binds the sockets to an interface.
@@ -233,7 +237,8 @@ func newTemplate(target oam.Target, src netip.Addr, opts Options) (template, err
 	if err != nil {
 		return template{}, err
 	}
-	return template{builder: b, firstHop: b.FirstHop(), final: target.Destination}, nil
+	return template{builder: b, firstHop: b.FirstHop(), final: target.Destination, path: target.Path(),
+		sent: probes.Sends(target, opts.Encoding, false), structure: opts.Structure}, nil
 }
 
 // SourceAddr is the source address of the probes.
@@ -267,8 +272,10 @@ type Probe struct {
 	// Error describes an ICMPv6 error other than Time Exceeded ("Destination unreachable: No
 	// route"); empty otherwise.
 	Error string
-	// QuotedSL is Segments Left in the SRH the error quoted, -1 when none.
+	// QuotedSL is Segments Left in the SRH the error quoted, -1 when none; At is where along
+	// the path the quote says the probe was (oam.Locate; At.Index -1 when unknown).
 	QuotedSL int
+	At       oam.Position
 }
 
 // Hop is one hop limit of one path: the probes sent with it and where they were answered.
@@ -278,11 +285,26 @@ type Hop struct {
 	// Segment is the index in Report.Path of the segment being travelled when the probes
 	// reached this hop, -1 when unknown (no probe answered).
 	Segment int
-	// SID is set when the node at this hop processed a SID: Segments Left dropped from SLBefore
-	// to SLAfter between the previous answered hop and this one.
+	// SID is set when the node at this hop processed a SID: the quotes moved along the path
+	// between the previous answered hop and this one (Segments Left dropped from SLBefore to
+	// SLAfter, or a container's destination was shifted). SIDAddr is the segment processed.
 	SID               bool
 	SIDAddr           netip.Addr
 	SLBefore, SLAfter int
+	// CSID is, when the node consumed a C-SID of a container (NEXT-C-SID), its position in
+	// SIDAddr and CSIDValue the C-SID; -1 otherwise. Structure read the container.
+	CSID      int
+	CSIDValue uint64
+	Structure oam.SIDStructure
+	// Popped: the probes left with an SRH and from this hop on the quotes have none: the node
+	// at this hop (or one before it that did not answer) popped it (the PSP flavor).
+	Popped bool
+	// Decapsulated: from this hop on the errors quote the probes' inner packet: the last
+	// segment decapsulated them (at this hop, or at one before it that did not answer), and
+	// Decap is the quoted inner destination.
+	Decapsulated bool
+	Decap        netip.Addr
+	DecapSID     netip.Addr
 	// Destination is set when the final destination answered here.
 	Destination bool
 }
@@ -421,10 +443,13 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 	for lo := t.opts.FirstHop; lo <= t.opts.MaxHops; lo += t.opts.Wave {
 		hi := min(lo+t.opts.Wave-1, t.opts.MaxHops)
 		var specs []probeSpec
-		// Query-major order: every hop gets its first probe before any gets a second, which
-		// spreads the probes one node must answer over the whole wave.
-		for q := 0; q < t.opts.Queries; q++ {
-			for h := lo; h <= hi; h++ {
+		// Hop-major order, as traceroute sends: a hop's probes leave before the next hop's. A
+		// node that ends the path with an error (an unbound SID: !N) receives every probe of a
+		// hop limit from its own on, and answers only as many as its ICMPv6 rate limit allows
+		// (Linux: a burst of 6, then one a second per destination): those must be its own
+		// hop's, so that it prints !N !N !N as traceroute does, not !N * *.
+		for h := lo; h <= hi; h++ {
+			for q := 0; q < t.opts.Queries; q++ {
 				specs = append(specs, probeSpec{hopLimit: uint8(h), flow: t.opts.FlowLabel, query: q})
 			}
 		}
@@ -448,18 +473,17 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 	return ctx.Err()
 }
 
-// retrySilent probes again, after RetryDelay, the hops before the end of the path (or before
-// the last hop that answered, when the end was not reached) that answered none of their probes,
-// and puts the new outcomes in place of the lost ones.
+// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops up to the
+// end of the path (or up to the last hop that answered, when the end was not reached): hops that
+// answered none, and hops that answered some (the end hop included, where a router that answers
+// with an error spends its rate limit on the probes beyond it too). It puts the new outcomes in
+// place of the lost ones.
 func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	last := endHop(all)
-	answered := map[int]bool{}
-	for i := range all {
-		if all[i].answered {
-			h := int(all[i].spec.hopLimit)
-			answered[h] = true
-			if endHop(all) == 0 && h > last {
-				last = h
+	if last == 0 {
+		for i := range all {
+			if all[i].answered {
+				last = max(last, int(all[i].spec.hopLimit))
 			}
 		}
 	}
@@ -467,7 +491,7 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	var slots []int
 	for i := range all {
 		h := int(all[i].spec.hopLimit)
-		if all[i].sentOK && !answered[h] && h < last {
+		if all[i].sentOK && !all[i].answered && h <= last {
 			specs = append(specs, all[i].spec)
 			slots = append(slots, i)
 		}
@@ -535,47 +559,56 @@ func (t *Tracer) buildHops(out []outcome, queries int) []Hop {
 	return hops
 }
 
-// attributeSegments fills Segment, SID, SLBefore and SLAfter of each hop from the Segments Left
-// quoted in its errors. Segments Left before the first hop is len(path)-1; a hop whose quote
-// shows a lower value than the last answered hop before it processed a SID (Linux advances the
-// SRH before it finds the hop limit exhausted), and it ends the segment it was travelling.
+// attributeSegments fills Segment, SID, SLBefore, SLAfter, CSID and Popped of each hop from where
+// the errors' quotes say the probe was (Probe.At). Before the first hop the probe heads for the
+// first segment (and its first C-SID); a hop whose quote is further along processed what the
+// probe was heading for (Linux advances the SRH, shifts a container or pops the SRH before it
+// finds the hop limit exhausted), and it ends the segment, or the C-SID, it was travelling.
 func attributeSegments(path oam.SegmentList, hops []Hop) {
 	n := len(path)
-	if n <= 1 {
-		for i := range hops {
-			hops[i].Segment = 0
-			if len(hops[i].Responders()) == 0 {
-				hops[i].Segment = -1
-			}
-		}
-		return
-	}
-	last := n - 1 // Segments Left as sent
+	prev := oam.Position{Index: 0, CSID: -1, SegmentsLeft: n - 1}
 	for i := range hops {
 		h := &hops[i]
-		h.Segment = -1
-		sl := -1
-		for _, p := range h.Probes {
-			if p.Answered && p.QuotedSL >= 0 {
-				sl = p.QuotedSL
+		h.Segment, h.CSID = -1, -1
+		var at *oam.Position
+		for j := range h.Probes {
+			if p := &h.Probes[j]; p.Answered && p.At.Known() {
+				at = &p.At
 				break
 			}
+		}
+		if at != nil && at.CSID >= 0 && prev.CSID < 0 && prev.Index == at.Index {
+			prev.CSID = 0 // the container this probe is in: its first C-SID came first
 		}
 		switch {
 		case h.Destination:
 			h.Segment = n - 1
-		case sl < 0:
-			if len(h.Responders()) > 0 {
-				h.Segment = n - 1 - last
+		case at != nil && at.Decapsulated:
+			h.Segment = at.Index
+			if !prev.Decapsulated {
+				h.Decapsulated, h.Decap, h.DecapSID = true, at.Dst, at.SID
 			}
-		case sl < last:
-			h.Segment = n - 1 - last
-			h.SID, h.SLBefore, h.SLAfter = true, last, sl
-			h.SIDAddr = path[n-1-last]
-			last = sl
+			prev = *at
+		case at == nil:
+			if len(h.Responders()) > 0 {
+				h.Segment = prev.Index
+			}
+		case prev.Less(at):
+			h.Segment = prev.Index
+			h.SID, h.SIDAddr = true, path[prev.Index]
+			h.SLBefore, h.SLAfter = prev.SegmentsLeft, at.SegmentsLeft
+			if prev.CSID >= 0 && prev.Index == at.Index {
+				h.CSID, h.Structure = prev.CSID, at.Structure
+				if v := at.Structure.CSIDs(path[prev.Index]); prev.CSID < len(v) {
+					h.CSIDValue = v[prev.CSID]
+				}
+			}
+			h.Popped = at.Popped && !prev.Popped
+			prev = *at
 		default:
-			h.Segment = n - 1 - sl
-			last = sl
+			h.Segment = at.Index
+			h.Popped = at.Popped && !prev.Popped
+			prev = *at
 		}
 	}
 }

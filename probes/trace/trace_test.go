@@ -31,6 +31,7 @@ func TestAttributeSegments(t *testing.T) {
 		hop(4, "fd00::4", 0, false), // SID fc00:4::e: SL 1→0
 		hop(5, "fc00:6::1", -1, true),
 	}
+	locate(path, hops)
 	attributeSegments(path, hops)
 	type want struct {
 		seg      int
@@ -72,6 +73,70 @@ func TestOptionsErrorsNameTheField(t *testing.T) {
 	} {
 		if _, err := c.o.withDefaults(); err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.msg)
+		}
+	}
+}
+
+// locate sets the At of every answered error as the engine does, from a quote whose SRH has the
+// hop's QuotedSL and whose destination is the segment it names.
+func locate(path oam.SegmentList, hops []Hop) {
+	for i := range hops {
+		for j := range hops[i].Probes {
+			p := &hops[i].Probes[j]
+			p.At = oam.NoPosition
+			if p.Answered && p.Kind == oam.KindError && p.QuotedSL >= 0 {
+				p.At = oam.Locate(path, oam.SIDStructure{}, oam.Sent{SRH: true}, oam.Quoted{Dst: path[len(path)-1-p.QuotedSL], HasSRH: true, SegmentsLeft: p.QuotedSL})
+			}
+		}
+	}
+}
+
+// A container of uSIDs (H.Encaps.Red of one SID, no SRH): each node that consumes a C-SID is a
+// SID hop of its own, named by the C-SID it consumed; PSP: the hop where the SRH disappears.
+func TestAttributeCompressedAndPopped(t *testing.T) {
+	a := netip.MustParseAddr
+	container := a("fcbb:0:400:300:200:d46::")
+	path := oam.SegmentList{container}
+	errAt := func(ttl int, from, dst string) Hop {
+		at := oam.Locate(path, oam.USID, oam.Sent{}, oam.Quoted{Dst: a(dst)})
+		return Hop{TTL: ttl, Probes: []Probe{{Answered: true, From: a(from), Kind: oam.KindError, QuotedSL: -1, At: at}}}
+	}
+	hops := []Hop{
+		errAt(1, "fc00:0:1::1", "fcbb:0:400:300:200:d46::"), // rt1, the headend's first hop
+		errAt(2, "fc00:0:4::1", "fcbb:0:300:200:d46::"),     // rt4 consumed 0400
+		errAt(3, "fc00:0:3::1", "fcbb:0:200:d46::"),         // rt3 consumed 0300
+	}
+	attributeSegments(path, hops)
+	if hops[0].SID || hops[0].Segment != 0 {
+		t.Errorf("hop 1: %+v, want no SID, segment 1", hops[0])
+	}
+	for i, want := range []uint64{0x400, 0x300} {
+		h := hops[i+1]
+		if !h.SID || h.SIDAddr != container || h.CSID != i || h.CSIDValue != want || h.Structure != oam.USID {
+			t.Errorf("hop %d: SID %v %v C-SID %d %x, want the container's C-SID %d (%x)", i+2, h.SID, h.SIDAddr, h.CSID, h.CSIDValue, i, want)
+		}
+	}
+
+	// H.Insert through End, End PSP (SL 2: plain End), End PSP (SL 1: pops) to cafe::2.
+	path = oam.SegmentList{a("fcff:3::e"), a("fcff:4::ef1"), a("fcff:2::ef1"), a("cafe::2")}
+	quote := func(ttl int, dst string, srh bool, sl int) Hop {
+		at := oam.Locate(path, oam.SIDStructure{}, oam.Sent{SRH: true}, oam.Quoted{Dst: a(dst), HasSRH: srh, SegmentsLeft: sl})
+		return Hop{TTL: ttl, Probes: []Probe{{Answered: true, From: a("fd00::1"), Kind: oam.KindError, QuotedSL: sl, At: at}}}
+	}
+	hops = []Hop{
+		quote(1, "fcff:3::e", true, 3),
+		quote(2, "fcff:4::ef1", true, 2),
+		quote(3, "fcff:2::ef1", true, 1),
+		quote(4, "cafe::2", false, -1),
+	}
+	attributeSegments(path, hops)
+	for i, want := range []string{"", "fcff:3::e", "fcff:4::ef1", "fcff:2::ef1"} {
+		h := hops[i]
+		if h.SID != (want != "") || (h.SID && h.SIDAddr != a(want)) {
+			t.Errorf("hop %d: SID %v %v, want %q", i+1, h.SID, h.SIDAddr, want)
+		}
+		if h.Popped != (i == 3) {
+			t.Errorf("hop %d: popped %v", i+1, h.Popped)
 		}
 	}
 }

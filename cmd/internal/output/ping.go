@@ -65,10 +65,7 @@ func (p *PingPrinter) Result(r oam.Result) {
 		} else {
 			b = fmt.Appendf(b, "icmp_seq=%d send failed: %s", r.Seq, r.Error)
 		}
-		if r.ActiveSegment >= 0 {
-			b = fmt.Appendf(b, " (active segment %d/%d %s, SL=%d)", r.ActiveSegment+1,
-				len(p.Target.Path()), r.ActiveSID, r.SegmentsLeft)
-		}
+		b = AppendPosition(b, &r.At, len(p.Target.Path()))
 	}
 	b = append(b, '\n')
 	_, _ = p.W.Write(b)

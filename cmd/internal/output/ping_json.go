@@ -24,11 +24,40 @@ type PingOptions struct {
 	Identifier  uint16  `json:"identifier"`
 }
 
-// JSONActiveSegment is the segment an ICMPv6 error's quoted SRH pointed at.
+// JSONActiveSegment is the segment the probe an ICMPv6 error quoted was heading for (oam.Locate).
 type JSONActiveSegment struct {
-	Index        int    `json:"index"`
-	SID          string `json:"sid"`
-	SegmentsLeft int    `json:"segments_left"`
+	Index int    `json:"index"`
+	SID   string `json:"sid"`
+	// SegmentsLeft as quoted; -1 when the quote had no SRH (a reduced encapsulation of one
+	// segment, a container, a popped SRH).
+	SegmentsLeft int `json:"segments_left"`
+	// CSID is the C-SID of a container being processed.
+	CSID *JSONCSID `json:"csid,omitempty"`
+	// SIDStructure read the container ("32/16"); Inferred: none was given and this one
+	// explained the quoted destination.
+	SIDStructure string `json:"sid_structure,omitempty"`
+	Inferred     bool   `json:"sid_structure_inferred,omitempty"`
+}
+
+// JSONCSID is one C-SID of a container.
+type JSONCSID struct {
+	Index   int    `json:"index"`
+	Value   string `json:"value"`   // hex, as written: "0300"
+	Address string `json:"address"` // the C-SID on its own: block, C-SID, zeros
+}
+
+// NewJSONActiveSegment converts a located quote; nil when it was not found.
+func NewJSONActiveSegment(at *oam.Position) *JSONActiveSegment {
+	if !at.Known() {
+		return nil
+	}
+	j := &JSONActiveSegment{Index: at.Index, SID: at.SID.String(), SegmentsLeft: at.SegmentsLeft}
+	if at.CSID >= 0 {
+		s := at.Structure
+		j.CSID = &JSONCSID{Index: at.CSID, Value: s.FormatCSID(at.CSIDValue), Address: s.CSIDAddr(s.Block(at.SID), at.CSIDValue).String()}
+		j.SIDStructure, j.Inferred = s.String(), at.Inferred
+	}
+	return j
 }
 
 // PingResult is one Result; --json-lines prints it with Type "result".
@@ -51,6 +80,13 @@ type PingResult struct {
 	ICMPCode      *uint8             `json:"icmp_code,omitempty"`
 	Error         string             `json:"error,omitempty"`
 	ActiveSegment *JSONActiveSegment `json:"active_segment,omitempty"`
+	// QuotedDst is the destination address of the probe an error quoted; SRHPopped says the
+	// probe left with an SRH that the quote no longer has (PSP on the way).
+	QuotedDst string `json:"quoted_destination,omitempty"`
+	SRHPopped bool   `json:"srh_popped,omitempty"`
+	// Decapsulated: the error is about the probe's inner packet: the last segment (the active
+	// one) decapsulated it.
+	Decapsulated bool `json:"decapsulated,omitempty"`
 }
 
 // PingSummary is the statistics block; --json-lines prints it last with Type "summary".
@@ -127,8 +163,9 @@ func NewPingResult(r oam.Result) PingResult {
 			j.SendDelayMS = &d
 		}
 	}
-	if r.ActiveSegment >= 0 {
-		j.ActiveSegment = &JSONActiveSegment{Index: r.ActiveSegment, SID: r.ActiveSID.String(), SegmentsLeft: r.SegmentsLeft}
+	j.ActiveSegment = NewJSONActiveSegment(&r.At)
+	if r.At.Dst.IsValid() {
+		j.QuotedDst, j.SRHPopped, j.Decapsulated = r.At.Dst.String(), r.At.Popped, r.At.Decapsulated
 	}
 	return j
 }

@@ -19,7 +19,7 @@ func TestPrinter(t *testing.T) {
 	p.Result(oam.Result{Seq: 1, Kind: oam.KindReply, From: tg.Destination, Bytes: 64, HopLimit: 62, RTT: 81 * time.Microsecond})
 	p.Result(oam.Result{Seq: 2, Kind: oam.KindReply, From: tg.Destination, Bytes: 64, HopLimit: 62, RTT: 1234 * time.Microsecond, Duplicate: true})
 	p.Result(oam.Result{Seq: 3, Kind: oam.KindError, From: netip.MustParseAddr("fd00:12::2"), HopLimit: 63,
-		Error: "Destination unreachable: No route", ActiveSegment: 1, ActiveSID: tg.Segments[1], SegmentsLeft: 1})
+		Error: "Destination unreachable: No route", At: oam.Position{Index: 1, SID: tg.Segments[1], SegmentsLeft: 1, CSID: -1, Dst: tg.Segments[1]}})
 	p.Result(oam.Result{Seq: 4, Kind: oam.KindTimeout})
 	s := oam.Summary{Transmitted: 5, Elapsed: 4005 * time.Millisecond}
 	for _, d := range []time.Duration{71, 80, 91, 78} {

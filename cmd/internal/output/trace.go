@@ -131,17 +131,88 @@ func (p *TracePrinter) hopLine(ctx context.Context, h trace.Hop, widthA, widthN 
 	}
 	var notes []string
 	if h.SID {
-		sid := "SID " + h.SIDAddr.String()
-		if beh := p.Names.Behavior(h.SIDAddr); beh != "" {
-			sid += " " + beh
-		}
-		notes = append(notes, fmt.Sprintf("%s, SL %d→%d", sid, h.SLBefore, h.SLAfter))
+		notes = append(notes, p.sidNote(&h))
+	}
+	if h.Decapsulated {
+		notes = append(notes, p.decapNote(&h, errs))
+		errs = nil
 	}
 	notes = append(notes, errs...)
 	if len(notes) > 0 {
 		b.WriteString("   [" + strings.Join(notes, "; ") + "]")
 	}
 	return b.String()
+}
+
+// segmentNumber numbers a per-segment line: "2", or "1.3" for the third C-SID of container 1.
+func segmentNumber(s *trace.SegmentStatus) string {
+	if s.CSID >= 0 {
+		return fmt.Sprintf("%d.%d", s.Index+1, s.CSID+1)
+	}
+	return fmt.Sprint(s.Index + 1)
+}
+
+func numWidth(status []trace.SegmentStatus) int {
+	w := 0
+	for i := range status {
+		w = max(w, len(segmentNumber(&status[i])))
+	}
+	return w
+}
+
+// segmentStatusLabel is the segment of a per-segment line: the SID, or a container's C-SID as
+// "uSID 0300 = fcbb:0:300::".
+func segmentStatusLabel(s *trace.SegmentStatus) string {
+	if s.CSID >= 0 {
+		return fmt.Sprintf("uSID %s = %s", s.Structure.FormatCSID(s.CSIDValue), s.CSIDAddr)
+	}
+	return s.SID.String()
+}
+
+// decapNote says that the errors of a hop are about the probes' inner packet: "decapsulated by
+// SID fcff:2::d46 End.DT6 table 100; the inner packet to fcff:2::d46 found no route in its
+// table" for the usual case, a decapsulating SID whose table lookup failed.
+func (p *TracePrinter) decapNote(h *trace.Hop, errs []string) string {
+	note := "decapsulated"
+	if sid := h.DecapSID; sid.IsValid() {
+		note += " by SID " + sid.String()
+		if beh := p.Names.Behavior(sid); beh != "" {
+			note += " " + beh
+		}
+	}
+	if len(errs) == 1 && errs[0] == "Destination unreachable: No route" {
+		return note + fmt.Sprintf("; the inner packet to %s found no route in its table", h.Decap)
+	}
+	if len(errs) > 0 {
+		return note + fmt.Sprintf("; then, for the inner packet to %s: %s", h.Decap, strings.Join(errs, "; "))
+	}
+	return note
+}
+
+// sidNote says what the node at a SID hop did: "SID fc00:0:3::e End, SL 1→0", "uSID 0300 =
+// fcbb:0:300:: of fcbb:0:400:300:200:d46::" (a container's C-SID consumed), "SID fcff:2::ef1
+// End, SL 1→popped: the SRH left here (PSP)".
+func (p *TracePrinter) sidNote(h *trace.Hop) string {
+	if h.CSID >= 0 {
+		s := h.Structure
+		addr := s.CSIDAddr(s.Block(h.SIDAddr), h.CSIDValue)
+		note := fmt.Sprintf("uSID %s = %s of %s", s.FormatCSID(h.CSIDValue), addr, h.SIDAddr)
+		if beh := p.Names.Behavior(addr); beh != "" {
+			note += " " + beh
+		}
+		return note
+	}
+	note := "SID " + h.SIDAddr.String()
+	if beh := p.Names.Behavior(h.SIDAddr); beh != "" {
+		note += " " + beh
+	}
+	switch {
+	case h.Popped:
+		note += fmt.Sprintf(", SL %d→popped: the SRH left here (PSP)", h.SLBefore)
+	case h.SLBefore >= 0 && h.SLAfter >= 0:
+		note += fmt.Sprintf(", SL %d→%d", h.SLBefore, h.SLAfter)
+	}
+	return note
 }
 
 func containsString(s []string, x string) bool {
@@ -201,7 +272,7 @@ func (p *TracePrinter) perSegment(_ context.Context, target oam.Target, status [
 	fmt.Fprintf(p.W, "srv6-trace per segment to %s\n", target)
 	width := 0
 	for _, s := range status {
-		width = max(width, len(s.SID.String()))
+		width = max(width, len(segmentStatusLabel(&s)))
 	}
 	if w != nil {
 		if s, ok := w.Segment(len(status)); ok {
@@ -218,7 +289,7 @@ func (p *TracePrinter) perSegment(_ context.Context, target oam.Target, status [
 			how = "echo "
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "segment %d  %-*s  %s  %s", s.Index+1, width, s.SID, state, how)
+		fmt.Fprintf(&b, "segment %-*s  %-*s  %s  %s", numWidth(status), segmentNumber(&s), width, segmentStatusLabel(&s), state, how)
 		for _, pr := range s.Probes {
 			if pr.Answered && pr.Kind == oam.KindReply {
 				fmt.Fprintf(&b, "  %s", formatRTT(pr.RTT))
@@ -231,7 +302,11 @@ func (p *TracePrinter) perSegment(_ context.Context, target oam.Target, status [
 				fmt.Fprintf(&b, "   %s", oneWayText(seg, w.Summary.SharedClock))
 			}
 		}
-		if beh := p.Names.Behavior(s.SID); beh != "" {
+		behAddr := s.SID
+		if s.CSID >= 0 {
+			behAddr = s.CSIDAddr
+		}
+		if beh := p.Names.Behavior(behAddr); beh != "" {
 			fmt.Fprintf(&b, "   [%s]", beh)
 		}
 		if s.Error != "" {

@@ -91,13 +91,21 @@ type TraceHop struct {
 	Probes     []TraceProbe `json:"probes"`
 	// Destination is set when the final destination answered here.
 	Destination bool `json:"destination"`
+	// Decapsulated: from this hop on, the errors are about the probes' inner packet (to
+	// DecapDst): the last SID decapsulated them.
+	Decapsulated bool   `json:"decapsulated,omitempty"`
+	DecapDst     string `json:"decapsulated_destination,omitempty"`
 }
 
 // JSONSID marks the node that processed a SID at this hop.
 type JSONSID struct {
 	SID          string `json:"sid"`
 	Behavior     string `json:"behavior,omitempty"`
-	SegmentsLeft [2]int `json:"segments_left"` // before, after
+	SegmentsLeft [2]int `json:"segments_left"` // before, after; -1: no SRH (a container, popped)
+	// CSID is the C-SID of the container SID that the node consumed (NEXT-C-SID).
+	CSID *JSONCSID `json:"csid,omitempty"`
+	// SRHPopped: the SRH left the probe here (PSP).
+	SRHPopped bool `json:"srh_popped,omitempty"`
 }
 
 // TraceProbe is one probe.
@@ -111,8 +119,10 @@ type TraceProbe struct {
 	ICMPType uint8    `json:"icmp_type,omitempty"`
 	ICMPCode uint8    `json:"icmp_code,omitempty"`
 	Error    string   `json:"error,omitempty"`
-	// QuotedSL is Segments Left in the SRH quoted by an error, absent when none.
-	QuotedSL *int `json:"quoted_segments_left,omitempty"`
+	// QuotedSL is Segments Left in the SRH quoted by an error, absent when none; QuotedDst the
+	// quoted destination address.
+	QuotedSL  *int   `json:"quoted_segments_left,omitempty"`
+	QuotedDst string `json:"quoted_destination,omitempty"`
 }
 
 // TraceBranch is one ECMP branch.
@@ -123,13 +133,16 @@ type TraceBranch struct {
 
 // TraceSegment is one segment of --per-segment.
 type TraceSegment struct {
-	Index    int          `json:"index"` // 1-based
-	SID      string       `json:"sid"`
-	Behavior string       `json:"behavior,omitempty"`
-	Method   string       `json:"method"` // "loop" or "echo"
-	Alive    bool         `json:"alive"`
-	Probes   []TraceProbe `json:"probes"`
-	Error    string       `json:"error,omitempty"`
+	Index    int    `json:"index"` // 1-based
+	SID      string `json:"sid"`
+	Behavior string `json:"behavior,omitempty"`
+	// CSID is, for a container of compressed SIDs, the C-SID this segment ends with (every
+	// C-SID of a container is a segment of its own).
+	CSID   *JSONCSID    `json:"csid,omitempty"`
+	Method string       `json:"method"` // "loop" or "echo"
+	Alive  bool         `json:"alive"`
+	Probes []TraceProbe `json:"probes"`
+	Error  string       `json:"error,omitempty"`
 	// trace.OneWay is set with --timestamps.
 	OneWay *JSONOneWay `json:"one_way,omitempty"`
 }
@@ -184,6 +197,9 @@ func jsonProbes(ctx context.Context, ps []trace.Probe, names *Names) []TraceProb
 			v := p.QuotedSL
 			j.QuotedSL = &v
 		}
+		if p.At.Dst.IsValid() {
+			j.QuotedDst = p.At.Dst.String()
+		}
 		out = append(out, j)
 	}
 	return out
@@ -192,12 +208,20 @@ func jsonProbes(ctx context.Context, ps []trace.Probe, names *Names) []TraceProb
 func jsonHops(ctx context.Context, path oam.SegmentList, hops []trace.Hop, names *Names) []TraceHop {
 	out := make([]TraceHop, 0, len(hops))
 	for _, h := range hops {
-		j := TraceHop{TTL: h.TTL, Probes: jsonProbes(ctx, h.Probes, names), Destination: h.Destination}
+		j := TraceHop{TTL: h.TTL, Probes: jsonProbes(ctx, h.Probes, names), Destination: h.Destination, Decapsulated: h.Decapsulated}
+		if h.Decapsulated {
+			j.DecapDst = h.Decap.String()
+		}
 		if h.Segment >= 0 && h.Segment < len(path) {
 			j.Segment, j.SegmentSID = h.Segment+1, path[h.Segment].String()
 		}
 		if h.SID {
-			j.SID = &JSONSID{SID: h.SIDAddr.String(), Behavior: names.Behavior(h.SIDAddr), SegmentsLeft: [2]int{h.SLBefore, h.SLAfter}}
+			j.SID = &JSONSID{SID: h.SIDAddr.String(), Behavior: names.Behavior(h.SIDAddr), SegmentsLeft: [2]int{h.SLBefore, h.SLAfter},
+				SRHPopped: h.Popped}
+			if h.CSID >= 0 {
+				s := h.Structure
+				j.SID.CSID = &JSONCSID{Index: h.CSID, Value: s.FormatCSID(h.CSIDValue), Address: s.CSIDAddr(s.Block(h.SIDAddr), h.CSIDValue).String()}
+			}
 		}
 		out = append(out, j)
 	}

@@ -29,6 +29,10 @@ func NewTracePerSegmentDocument(ctx context.Context, target oam.Target, opts tra
 		}
 		js := TraceSegment{Index: s.Index + 1, SID: s.SID.String(), Behavior: names.Behavior(s.SID),
 			Method: method, Alive: s.Alive, Probes: jsonProbes(ctx, s.Probes, names), Error: s.Error}
+		if s.CSID >= 0 {
+			js.CSID = &JSONCSID{Index: s.CSID, Value: s.Structure.FormatCSID(s.CSIDValue), Address: s.CSIDAddr.String()}
+			js.Behavior = names.Behavior(s.CSIDAddr)
+		}
 		if seg, ok := w.Segment(s.Index); ok {
 			j := jsonOneWay(seg, w.Summary.SharedClock)
 			js.OneWay = &j
