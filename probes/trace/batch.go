@@ -98,16 +98,17 @@ func (e *engine) close() error {
 	return e.demux.Close()
 }
 
-// batch sends specs and collects their outcomes. It returns when every probe for which needed
-// returns true has an answer, when wait has passed since the last probe was sent, or when ctx
-// is done. needed is called with the outcomes so far; nil means every probe. The batch is one
-// session on the engine's Loop.
-func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duration,
-	needed func(out []outcome, i int) bool, onAnswer func(out []outcome, i int)) ([]outcome, error) {
-	b := &batch{e: e, out: make([]outcome, len(specs)), bySeq: make(map[uint16]int, len(specs)), wait: wait,
-		needed: needed, onAnswer: onAnswer}
+// batch sends specs and collects their outcomes. It returns when every probe that matters
+// (needed, nil: every probe) has an answer or has been given up, or when ctx is done. A probe
+// is given up wait after it was sent, or sooner as traceroute's -w MAX,HERE,NEAR does (here and
+// near; see Options.WaitHere). needed prepares, from the outcomes so far, the rule that says
+// whether a probe matters. The batch is one session on the engine's Loop.
+func (e *engine) batch(ctx context.Context, specs []probeSpec, w waits,
+	needed func(out []outcome) func(i int) bool, onAnswer func(out []outcome, i int)) ([]outcome, error) {
+	b := &batch{e: e, out: make([]outcome, len(specs)), bySeq: make(map[uint16]int, len(specs)), w: w,
+		needed: needed, onAnswer: onAnswer, rtt: map[hopKey]time.Duration{}}
 	for i, s := range specs {
-		b.out[i] = outcome{spec: s, seq: e.nextSeq, quotedSL: -1}
+		b.out[i] = outcome{spec: s, seq: e.nextSeq, quotedSL: -1, at: oam.NoPosition}
 		b.bySeq[e.nextSeq] = i
 		e.nextSeq++
 	}
@@ -131,20 +132,35 @@ func (e *engine) batch(ctx context.Context, specs []probeSpec, wait time.Duratio
 	return b.out, err
 }
 
+// waits is how long a batch waits for a probe: at most max, and, once answers say how long a
+// hop takes, here times the round trip of an answer from the probe's own hop, or near times
+// that of an answer from a farther hop (0: that rule off).
+type waits struct {
+	max        time.Duration
+	here, near float64
+}
+
+// hopKey is one hop of one template: where round trips are kept for the wait rules.
+type hopKey struct {
+	template int
+	hop      uint8
+}
+
 // batch is one batch of probes as a probes.Session: Wake sends the probes (spaced by the
-// engine's sendGap) and ends the batch once wait has passed after the last; Input takes the
-// answers.
+// engine's sendGap) and gives up the overdue ones; Input takes the answers.
 type batch struct {
 	e        *engine
 	out      []outcome
 	bySeq    map[uint16]int
 	next     int // the next probe to send
 	lastSend time.Time
-	wait     time.Duration
-	needed   func(out []outcome, i int) bool
+	w        waits
+	needed   func(out []outcome) func(i int) bool
 	onAnswer func(out []outcome, i int)
+	// rtt is the longest round trip answered per hop, for the wait rules.
+	rtt map[hopKey]time.Duration
 	// err is a send error, buildErr a probe that could not be built; finished: the batch
-	// ended by its own rule (complete, or the wait passed).
+	// ended by its own rule (every probe that matters answered or given up).
 	err, buildErr error
 	finished      bool
 }
@@ -172,17 +188,16 @@ func (b *batch) Wake(now time.Time) (time.Time, bool) {
 		b.next++
 		e.sentProbes++
 		o.sent, o.sentKey, o.sentOK = info.UserTime, info.Key, true
+		if o.sent.IsZero() {
+			o.sent = now
+		}
 		e.txKeys[info.Key] = o
 		b.lastSend = now
 		if e.sendGap > 0 {
 			now = time.Now()
 		}
 	}
-	if b.complete() || !now.Before(b.lastSend.Add(b.wait)) {
-		b.finished = true
-		return time.Time{}, true
-	}
-	return b.lastSend.Add(b.wait), false
+	return b.check(now)
 }
 
 // Input implements probes.Session: an answer to one of the batch's probes.
@@ -196,10 +211,12 @@ func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
 			o.kind = oam.KindReply
 		}
 		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = m.Type, m.Code, m.Info, m.QuotedSL, m.QuoteHopLimit
+		t := &b.e.templates[o.spec.template]
 		if !m.Reply {
-			t := &b.e.templates[o.spec.template]
 			o.at = oam.Locate(t.path, t.structure, t.sent, m.Quoted())
 		}
+		k := hopKey{o.spec.template, o.spec.hopLimit}
+		b.rtt[k] = max(b.rtt[k], o.rtt())
 		if b.onAnswer != nil {
 			b.onAnswer(b.out, i)
 		}
@@ -208,24 +225,73 @@ func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
 			b.e.emit(probeOf(o))
 		}
 	}
-	if b.next == len(b.out) && b.complete() {
-		b.finished = true
-		return time.Time{}, true
-	}
 	if b.next < len(b.out) {
 		return b.lastSend.Add(b.e.sendGap), false // still sending
 	}
-	return b.lastSend.Add(b.wait), false
+	// Answers come in bursts: look again shortly, once, rather than at every answer.
+	return now.Add(time.Millisecond), false
 }
 
-// complete: every probe sent that is needed has an answer.
-func (b *batch) complete() bool {
-	for i := range b.out {
-		if b.out[i].sentOK && !b.out[i].answered && (b.needed == nil || b.needed(b.out, i)) {
-			return false
+// check ends the batch when every probe that matters is answered or overdue, and otherwise
+// says when the next one falls due.
+func (b *batch) check(now time.Time) (time.Time, bool) {
+	if b.next < len(b.out) {
+		return b.lastSend.Add(b.e.sendGap), false
+	}
+	needed := func(int) bool { return true }
+	if b.needed != nil {
+		needed = b.needed(b.out)
+	}
+	// Per template, the longest round trip answered at or beyond each hop: what the near rule
+	// reads for the hops before it.
+	farther := map[hopKey]time.Duration{}
+	if b.w.near > 0 {
+		for k, d := range b.rtt {
+			for h := 0; h < int(k.hop); h++ {
+				f := hopKey{k.template, uint8(h)}
+				farther[f] = max(farther[f], d)
+			}
 		}
 	}
-	return true
+	var next time.Time
+	for i := range b.out {
+		o := &b.out[i]
+		if !o.sentOK || o.answered || !needed(i) {
+			continue
+		}
+		due := b.due(o, farther)
+		if !now.Before(due) {
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	if next.IsZero() {
+		b.finished = true
+		return time.Time{}, true
+	}
+	return next, false
+}
+
+// due is when probe o is given up.
+func (b *batch) due(o *outcome, farther map[hopKey]time.Duration) time.Time {
+	d := o.sent.Add(b.w.max)
+	k := hopKey{o.spec.template, o.spec.hopLimit}
+	if rtt, ok := b.rtt[k]; ok && b.w.here > 0 {
+		d = minTime(d, o.sent.Add(time.Duration(b.w.here*float64(rtt))))
+	}
+	if rtt, ok := farther[k]; ok && b.w.near > 0 {
+		d = minTime(d, o.sent.Add(time.Duration(b.w.near*float64(rtt))))
+	}
+	return d
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // finish ends a batch: the kernel's TX timestamps in place of the user clock's, and every probe

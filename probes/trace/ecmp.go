@@ -79,9 +79,20 @@ func endHopOfFlow(out []outcome, flow uint32) int {
 
 // neededPerFlow: a flow's probes matter up to the hop where that flow's path ended (branches
 // may differ in length).
-func neededPerFlow(out []outcome, i int) bool {
-	end := endHopOfFlow(out, out[i].spec.flow)
-	return end == 0 || int(out[i].spec.hopLimit) <= end
+func neededPerFlow(out []outcome) func(i int) bool {
+	ends := map[uint32]int{}
+	for i := range out {
+		if terminal(&out[i]) {
+			f, h := out[i].spec.flow, int(out[i].spec.hopLimit)
+			if e, ok := ends[f]; !ok || h < e {
+				ends[f] = h
+			}
+		}
+	}
+	return func(i int) bool {
+		end := ends[out[i].spec.flow]
+		return end == 0 || int(out[i].spec.hopLimit) <= end
+	}
 }
 
 func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
@@ -94,7 +105,7 @@ func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
 		for h := lo; h <= hi; h++ {
 			specs = append(specs, probeSpec{hopLimit: uint8(h), flow: first})
 		}
-		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededBelowEnd, nil)
+		out, err := t.eng.batch(ctx, specs, t.waits(), neededBelowEnd, nil)
 		all = append(all, out...)
 		if err != nil {
 			return err
@@ -137,7 +148,7 @@ func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
 				specs = append(specs, probeSpec{hopLimit: uint8(h), flow: f})
 			}
 		}
-		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededPerFlow, nil)
+		out, err := t.eng.batch(ctx, specs, t.waits(), neededPerFlow, nil)
 		all = append(all, out...)
 		t.progress(rep, all, len(flows))
 		if err != nil {

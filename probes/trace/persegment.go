@@ -107,7 +107,7 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 			specs = append(specs, probeSpec{template: i, hopLimit: 64, flow: opts.FlowLabel, query: q})
 		}
 	}
-	out, err := eng.batch(ctx, specs, opts.Wait, nil, nil)
+	out, err := eng.batch(ctx, specs, waits{max: opts.Wait, here: opts.WaitHere, near: opts.WaitNear}, nil, nil)
 	if err != nil {
 		return &PerSegmentReport{Source: src}, err
 	}

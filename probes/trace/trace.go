@@ -22,9 +22,14 @@ type Options struct {
 	// Queries is the number of probes per hop (traceroute -q); default 3. ECMP sends one probe
 	// per hop and flow instead.
 	Queries int
-	// Wait is how long to wait for answers after the last probe of a wave (traceroute -w);
-	// default 2s. A wave ends sooner when every hop up to the destination has answered.
+	// Wait is the longest a probe is waited for (traceroute -w MAX); default 2s. A wave ends
+	// sooner when every hop up to the destination has answered.
 	Wait time.Duration
+	// WaitHere and WaitNear shorten the wait as traceroute's -w MAX,HERE,NEAR do (defaults 3
+	// and 10; negative turns one off): a probe is given up once WaitHere times the round trip
+	// of an answer from its own hop, or WaitNear times that of an answer from a farther hop,
+	// has passed since it was sent. A hop that never answers then costs milliseconds, not Wait.
+	WaitHere, WaitNear float64
 	// Wave is the number of hop limits probed at once; the next wave starts only when the
 	// destination was not reached. Default 16.
 	Wave int
@@ -103,6 +108,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Wait < 0 || o.Wait > time.Minute {
 		return o, fmt.Errorf("wait %v: must be more than 0 and at most 60s", o.Wait)
+	}
+	if o.WaitHere == 0 {
+		o.WaitHere = 3
+	}
+	if o.WaitNear == 0 {
+		o.WaitNear = 10
+	}
+	if o.WaitHere > 1000 || o.WaitNear > 1000 {
+		return o, fmt.Errorf("wait factors here %v, near %v: at most 1000 (negative: off)", o.WaitHere, o.WaitNear)
 	}
 	if o.Wave == 0 {
 		o.Wave = 16
@@ -433,9 +447,14 @@ func endHop(out []outcome) int {
 
 // neededBelowEnd is the batch completion rule of a trace: every probe up to the hop where the
 // path ended must be answered (or time out); probes beyond it do not matter.
-func neededBelowEnd(out []outcome, i int) bool {
+func neededBelowEnd(out []outcome) func(i int) bool {
 	end := endHop(out)
-	return end == 0 || int(out[i].spec.hopLimit) <= end
+	return func(i int) bool { return end == 0 || int(out[i].spec.hopLimit) <= end }
+}
+
+// waits is how long the batches of this trace wait for a probe.
+func (t *Tracer) waits() waits {
+	return waits{max: t.opts.Wait, here: t.opts.WaitHere, near: t.opts.WaitNear}
 }
 
 func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
@@ -453,7 +472,7 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 				specs = append(specs, probeSpec{hopLimit: uint8(h), flow: t.opts.FlowLabel, query: q})
 			}
 		}
-		out, err := t.eng.batch(ctx, specs, t.opts.Wait, neededBelowEnd, nil)
+		out, err := t.eng.batch(ctx, specs, t.waits(), neededBelowEnd, nil)
 		all = append(all, out...)
 		if err != nil {
 			return err
@@ -473,17 +492,22 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 	return ctx.Err()
 }
 
-// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops up to the
-// end of the path (or up to the last hop that answered, when the end was not reached): hops that
-// answered none, and hops that answered some (the end hop included, where a router that answers
-// with an error spends its rate limit on the probes beyond it too). It puts the new outcomes in
-// place of the lost ones.
+// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops that
+// answered some of theirs, up to the end of the path (or the last hop that answered): the
+// pattern of a router's ICMPv6 rate limit (Linux: a burst of 6, then one a second per
+// destination), which a second chance a second later answers. A hop that answered none of its
+// probes is not retried: a router that never answers (ICMPv6 filtered) would cost the retry's
+// second for nothing, and a rate-limited one answers its own hop's first probes (the waves
+// send them first). It puts the new outcomes in place of the lost ones.
 func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	last := endHop(all)
-	if last == 0 {
-		for i := range all {
-			if all[i].answered {
-				last = max(last, int(all[i].spec.hopLimit))
+	answered := map[int]bool{}
+	for i := range all {
+		if all[i].answered {
+			h := int(all[i].spec.hopLimit)
+			answered[h] = true
+			if endHop(all) == 0 {
+				last = max(last, h)
 			}
 		}
 	}
@@ -491,7 +515,7 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	var slots []int
 	for i := range all {
 		h := int(all[i].spec.hopLimit)
-		if all[i].sentOK && !all[i].answered && h <= last {
+		if all[i].sentOK && !all[i].answered && answered[h] && h <= last {
 			specs = append(specs, all[i].spec)
 			slots = append(slots, i)
 		}
@@ -504,7 +528,7 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 		return nil
 	case <-time.After(t.opts.RetryDelay):
 	}
-	out, err := t.eng.batch(ctx, specs, t.opts.Wait, nil, nil)
+	out, err := t.eng.batch(ctx, specs, t.waits(), nil, nil)
 	for j, o := range out {
 		if o.sentOK {
 			all[slots[j]] = o
