@@ -32,7 +32,7 @@ func runHost(t *testing.T, args ...string) (string, string, int) {
 // TestBadInput: a usage or input error exits 2 with one line on stderr naming the flag or
 // argument (and, for what the flag parser refuses, a hint to --help), nothing on stdout, before
 // any socket is opened. Attached short values (-c-1, -t300) reach the same checks as separate
-// ones.
+// ones, and -I with an address this host does not have is refused as iputils refuses it.
 func TestBadInput(t *testing.T) {
 	const hint = "Try 'srv6-ping --help' for more information.\n"
 	for _, c := range []struct {
@@ -52,6 +52,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-qt300", "fc00::1"}, "-t 300: the hop limit must be 1 to 255\n"},
 		{nil, "missing DESTINATION (usage: srv6-ping [options] [--segs SID,...] DESTINATION)\n"},
 		{[]string{"fc00::1", "fc00::2"}, "extra argument \"fc00::2\": one DESTINATION expected\n"},
+		{[]string{"-I", "3fff::5", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)\n"},
+		{[]string{"-I3fff::5", "--timestamps", "--segs", "fc00::2", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)\n"},
+		{[]string{"-I", "3fff::5", "--stamp", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)\n"},
 		{[]string{"-I", "no-such-if0", "fc00::1"}, "-I no-such-if0: neither an IPv6 address nor an interface of this host\n"},
 	} {
 		stdout, stderr, code := runHost(t, c.args...)

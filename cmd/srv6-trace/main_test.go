@@ -15,7 +15,7 @@ import (
 // TestBadInput runs the command with bad options: exit 2, one line naming the flag or argument
 // on stderr (and a hint to --help for what the flag parser refuses), nothing on stdout, before
 // any socket is opened (no privileges needed). Attached short values (-q0, -m300) reach the
-// same checks as separate ones.
+// same checks as separate ones, and -I with an address this host does not have is refused.
 func TestBadInput(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "srv6-trace")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -39,6 +39,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-nf5", "-m3", "fc00::1"}, "-f 5: the first hop must be 1 to max hops (3)"},
 		{[]string{"-w0", "fc00::1"}, "-w 0: the wait must be more than 0 and at most 60 seconds"},
 		{[]string{"-F", "zz", "fc00::1"}, "-F zz…"},
+		{[]string{"-I", "3fff::5", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)"},
+		{[]string{"-I3fff::5", "--per-segment", "--segs", "fc00::3", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)"},
 		{[]string{"--segs", "fc00::1,nope", "fc00::2"}, "--segs: segment 2 of 2…"},
 		{[]string{"--per-segment", "fc00::1"}, "--per-segment needs --segs"},
 		{[]string{"--per-segment", "--ecmp", "--segs", "fc00::3", "fc00::1"}, "--per-segment probes segments, not hops: it cannot be combined with --ecmp or --expect"},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
@@ -54,7 +55,10 @@ func ParseTarget(c *cli.Context, usage string, keepLast bool) (oam.Target, error
 	return target, nil
 }
 
-// ParseSource reads -I: an IPv6 address or an interface name.
+// ParseSource reads -I: an IPv6 address of this host or an interface name. An address the
+// host does not have is refused, as iputils ping refuses it when it binds its socket ("bind
+// icmp socket: Cannot assign requested address"): our probes are crafted whole, so nothing
+// else would stop them from leaving with a spoofed source.
 func ParseSource(i string) (netip.Addr, string, error) {
 	if i == "" {
 		return netip.Addr{}, "", nil
@@ -62,6 +66,15 @@ func ParseSource(i string) (netip.Addr, string, error) {
 	if a, err := netip.ParseAddr(i); err == nil {
 		if !a.Is6() || a.Is4In6() {
 			return netip.Addr{}, "", fmt.Errorf("-I %s: the source must be an IPv6 address or an interface name", i)
+		}
+		if err := probes.CheckLocal(a); err != nil {
+			switch {
+			case errors.Is(err, unix.EADDRNOTAVAIL):
+				err = fmt.Errorf("%w (not an address of this host)", err)
+			case errors.Is(err, unix.EINVAL) && a.IsLinkLocalUnicast() && a.Zone() == "":
+				err = fmt.Errorf("%w (a link-local source needs its interface: %s%%IFACE)", err, a)
+			}
+			return netip.Addr{}, "", fmt.Errorf("-I %s: %w", i, err)
 		}
 		return a, "", nil
 	}

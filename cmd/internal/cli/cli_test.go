@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,3 +121,19 @@ var errMultiLine = errorString("first\nsecond")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestParseSourceRefusesForeignAddress: -I with an address this host does not have is refused
+// naming -I, as iputils refuses it; one it has (::1) is accepted. No root needed: the check
+// binds a UDP socket.
+func TestParseSourceRefusesForeignAddress(t *testing.T) {
+	if _, _, err := ParseSource("3fff::5"); err == nil || !strings.Contains(err.Error(), "-I 3fff::5: bind: cannot assign requested address (not an address of this host)") {
+		t.Errorf("ParseSource(3fff::5) = %v, want a refusal naming -I and the bind error", err)
+	}
+	a, ifname, err := ParseSource("::1")
+	if err != nil || a != netip.MustParseAddr("::1") || ifname != "" {
+		t.Errorf("ParseSource(::1) = %v %q %v", a, ifname, err)
+	}
+	if _, ifname, err := ParseSource("lo"); err != nil || ifname != "lo" {
+		t.Errorf("ParseSource(lo) = %q %v", ifname, err)
+	}
+}
