@@ -57,6 +57,8 @@ func run(c *cli.Context) error {
 	if _, _, err := net.SplitHostPort(c.String("listen")); err != nil {
 		return s6cli.Usage("--listen %q: want HOST:PORT, e.g. [::]:9471: %v", c.String("listen"), err)
 	}
+	// The config is checked by what the monitor loads at start (monitor.LoadConfig validates
+	// every job as its engine will), so "OK" means the monitor would take it.
 	if c.Bool("check") {
 		cfg, err := monitor.LoadConfig(c.String("config"))
 		if err != nil {

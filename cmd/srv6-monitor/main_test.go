@@ -38,7 +38,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestCheckBadConfigs: every bad config exits 1 with one line naming file:line, job and field.
+// TestCheckBadConfigs: every bad config exits 1 with one line naming file:line, job and field,
+// those the engines would refuse only when the job starts included (too many segments for an
+// SRH or for the timestamp slots, a decapsulating timestamped job, an oversized timestamped
+// probe): --check runs the validation the monitor runs at start.
 func TestCheckBadConfigs(t *testing.T) {
 	files, err := filepath.Glob("../../probes/monitor/testdata/bad/*.yaml")
 	if err != nil || len(files) == 0 {
