@@ -11,17 +11,19 @@ import (
 
 func TestBadTopologies(t *testing.T) {
 	cases := map[string]string{
-		"unknown-node.yaml":            `unknown-node.yaml:5: link a-zz: unknown node "zz"`,
-		"duplicate-address.yaml":       `duplicate-address.yaml:4: node b: duplicate address fc00::1 (already used by node a loopback)`,
-		"sid-outside-locator.yaml":     `sid-outside-locator.yaml:6: node a: sid fc00:0:2::e: SID outside its locator fc00:0:1::/48`,
-		"unknown-behaviour.yaml":       `unknown-behaviour.yaml:6: node a: sid fc00:0:1::e: unknown behaviour "End.Q"`,
-		"unknown-field.yaml":           `unknown-field.yaml:4: node a: unknown field "colour"`,
-		"bad-delay.yaml":               `bad-delay.yaml:7: link: delay: "soon" is not a duration`,
-		"plain-with-locator.yaml":      `plain-with-locator.yaml:2: node a: plain IPv6 node (srv6: false) cannot have a locator`,
-		"via-not-neighbour.yaml":       `via-not-neighbour.yaml:6: node a: sid fc00:0:1::e1: via "c" is not a neighbour`,
-		"policy-unknown-hmac-key.yaml": `policy-unknown-hmac-key.yaml:5: node a: policy to fc00:9::/64: hmac key 7 is not a key of the node`,
-		"duplicate-node.yaml":          `duplicate-node.yaml:4: node a: duplicate node name`,
-		"ipv4-loopback.yaml":           `ipv4-loopback.yaml:3: node a: loopback: "10.0.0.1" is not an IPv6 prefix`,
+		"unknown-node.yaml":             `unknown-node.yaml:5: link a-zz: unknown node "zz"`,
+		"duplicate-address.yaml":        `duplicate-address.yaml:4: node b: duplicate address fc00::1 (already used by node a loopback)`,
+		"sid-outside-locator.yaml":      `sid-outside-locator.yaml:6: node a: sid fc00:0:2::e: SID outside its locator fc00:0:1::/48`,
+		"unknown-behaviour.yaml":        `unknown-behaviour.yaml:6: node a: sid fc00:0:1::e: unknown behaviour "End.Q"`,
+		"unknown-field.yaml":            `unknown-field.yaml:4: node a: unknown field "colour"`,
+		"bad-delay.yaml":                `bad-delay.yaml:7: link: delay: "soon" is not a duration`,
+		"plain-with-locator.yaml":       `plain-with-locator.yaml:2: node a: plain IPv6 node (srv6: false) cannot have a locator`,
+		"via-not-neighbour.yaml":        `via-not-neighbour.yaml:6: node a: sid fc00:0:1::e1: via "c" is not a neighbour`,
+		"policy-unknown-hmac-key.yaml":  `policy-unknown-hmac-key.yaml:5: node a: policy to fc00:9::/64: hmac key 7 is not a key of the node`,
+		"duplicate-node.yaml":           `duplicate-node.yaml:4: node a: duplicate node name`,
+		"ipv4-loopback.yaml":            `ipv4-loopback.yaml:3: node a: loopback: "10.0.0.1" is not an IPv6 prefix`,
+		"overlapping-loopbacks.yaml":    `overlapping-loopbacks.yaml:4: node b: loopback fc00:0:1::2/64 overlaps loopback fc00:0:1::1/64 of node a: each would take the other's addresses for its own`,
+		"loopback-inside-loopback.yaml": `loopback-inside-loopback.yaml:4: node b: loopback fc00::1/32 overlaps loopback fc00:0:1::1/128 of node a`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
