@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
 // runHost runs srv6-ping on this host (no lab, no privileges) and returns stdout, stderr and
@@ -71,5 +72,21 @@ func TestHelp(t *testing.T) {
 	stdout, stderr, code := runHost(t, "--help")
 	if code != 0 || stderr != "" || !strings.Contains(stdout, "--decap ") {
 		t.Errorf("--help: exit %d, stderr %q, stdout %q", code, stderr, stdout)
+	}
+}
+
+// TestShortOptionsInLab: iputils' attached short values probe as the separate ones do
+// (-c1 -i0.2 -W1 -s100 -t5: one probe of 100 data bytes, 108 bytes back), and -I with an
+// address of another node of the lab is refused before anything is sent.
+func TestShortOptionsInLab(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	warm(t, lab, "h1", "fc00:0:4::1")
+	out, stderr, code := runCLI(t, lab, "h1", "-c1", "-i0.2", "-W1", "-s100", "-t5", "--segs", "fc00:0:2::e", "fc00:0:4::1")
+	if code != 0 || !strings.Contains(out, "108 bytes from fc00:0:4::1: icmp_seq=1 hlim=") || !strings.Contains(out, "1 packets transmitted, 1 received") {
+		t.Errorf("-c1 -i0.2 -W1 -s100 -t5: exit %d, stderr %q, stdout:\n%s", code, stderr, out)
+	}
+	out, stderr, code = runCLI(t, lab, "h1", "-c1", "-I", "fc00:0:2::1", "fc00:0:4::1")
+	if code != exitError || out != "" || stderr != "srv6-ping: -I fc00:0:2::1: bind: cannot assign requested address (not an address of this host)\n" {
+		t.Errorf("-I of r1's address from h1: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
 // TestBadInput runs the command with bad options: exit 2, one line naming the flag or argument
@@ -72,3 +74,34 @@ func TestBadInput(t *testing.T) {
 
 // TestHelp: --help prints every flag once, with one-word placeholders, its default once.
 func TestHelp(t *testing.T) { clitest.CheckHelp(t, newApp()) }
+
+// TestShortOptionsInLab: traceroute's attached short values trace as the separate ones do:
+// -q1 -m5 -w1 sends one probe per hop, at most 5 hops; -I with another node's address is
+// refused before anything is sent.
+func TestShortOptionsInLab(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	bin := filepath.Join(t.TempDir(), "srv6-trace")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := lab.Run("h1", cmd)
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("%q: %v", args, err)
+		}
+		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	}
+	out, stderr, code := run("-n", "-q1", "-m5", "-w1", "--segs", "fc00:0:3::e", "fc00:0:4::1")
+	last := regexp.MustCompile(`(?m)^ 3  fc00:0:4::1 .*$`).FindString(out)
+	if code != 0 || !strings.Contains(out, "5 hops max") || strings.Count(last, " ms") != 1 {
+		t.Errorf("-q1 -m5 -w1: exit %d, stderr %q, stdout:\n%s\nwant 5 hops max and one time on the destination's line", code, stderr, out)
+	}
+	out, stderr, code = run("-I", "fc00:0:2::1", "fc00:0:4::1")
+	if code != exitError || out != "" || stderr != "srv6-trace: -I fc00:0:2::1: bind: cannot assign requested address (not an address of this host)\n" {
+		t.Errorf("-I of r1's address from h1: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
