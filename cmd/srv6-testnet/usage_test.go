@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,10 +14,6 @@ import (
 // with one line naming it (and a hint to the right --help for what the flag parser refuses),
 // nothing on stdout; no lab or root needed.
 func TestBadInput(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "srv6-testnet")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	for _, c := range []struct {
 		args []string
 		msg  string // stderr without "srv6-testnet: " and the last newline
@@ -37,7 +32,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"graph"}, "graph: want one topology FILE, got 0 arguments"},
 		{[]string{"graph", "--format", "png", "line4"}, "--format png: want dot or mermaid"},
 	} {
-		cmd := exec.Command(bin, c.args...)
+		cmd := exec.Command(binary, c.args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
