@@ -137,18 +137,19 @@ func up(c *cli.Context) error {
 }
 
 func down(c *cli.Context) error {
+	all := c.Bool("all")
+	if all && c.NArg() != 0 || !all && c.NArg() != 1 {
+		return s6cli.Usage("down: want a lab NAME or --all, got %d arguments", c.NArg())
+	}
 	if err := needRoot(); err != nil {
 		return err
 	}
 	var removed []string
 	var err error
-	switch {
-	case c.Bool("all") && c.NArg() == 0:
+	if all {
 		removed, err = testnet.DownAll()
-	case !c.Bool("all") && c.NArg() == 1:
+	} else {
 		removed, err = testnet.Down(c.Args().First())
-	default:
-		return s6cli.Usage("down: want a lab NAME or --all, got %d arguments", c.NArg())
 	}
 	for _, ns := range removed {
 		fmt.Println("removed namespace", ns)
