@@ -506,6 +506,25 @@ func SourceFor(ctx context.Context, dst netip.Addr, iface string) (netip.Addr, e
 	return ap.Addr().Unmap().WithZone(""), nil
 }
 
+// CheckLocal returns nil when src is an address of this host (of the calling thread's network
+// namespace), by binding a throwaway UDP socket to it. Probes are crafted with IPV6_HDRINCL, so
+// the kernel never checks their source: without this a source the host does not have would be
+// sent, spoofed, and its answers would go elsewhere. The check is the kernel's own for a bind,
+// as iputils ping's bind of its socket to -I: a tentative address fails, and
+// net.ipv6.ip_nonlocal_bind=1 lets any address pass. The error wraps the bind's errno
+// (EADDRNOTAVAIL for an address this host does not have).
+func CheckLocal(src netip.Addr) error {
+	c, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			return fmt.Errorf("bind: %w", se.Err)
+		}
+		return err
+	}
+	return c.Close()
+}
+
 // ipv6FlowInfo is IPV6_FLOWINFO from linux/in6.h (x/sys/unix lacks it): as a socket option it
 // asks for the flow label of received packets as an IPV6_FLOWINFO control message.
 const ipv6FlowInfo = 11

@@ -90,6 +90,10 @@ type EchoConfig struct {
 // MaxPayload is the largest echo payload EchoBuilder accepts.
 const MaxPayload = 65000
 
+// MaxEchoPath is the most segments an echo probe's SRH lists (the destination included, unless
+// the last SID decapsulates): half of what an SRH can hold, the other half left for its TLVs.
+const MaxEchoPath = 1 + srh.MaxSegments/2
+
 // EchoBuilder crafts echo probes into one reused buffer: Build does not allocate.
 type EchoBuilder struct {
 	cfg      EchoConfig
@@ -126,7 +130,7 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 		return nil, errors.New("decap at the last segment needs an encapsulation (encap or encap.red) and a segment list")
 	}
 	path := cfg.Target.Path()
-	if len(path) > 1+srh.MaxSegments/2 {
+	if len(path) > MaxEchoPath {
 		return nil, fmt.Errorf("segment list: %d segments is more than an SRH holds with room for TLVs", len(path))
 	}
 	if len(cfg.Target.Segments) == 0 && (cfg.OAM || cfg.HMAC != nil) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -61,9 +62,10 @@ func labNamespaces(lab string) ([]string, error) {
 }
 
 // Down removes a lab that is not (or no longer) owned by a live Lab value,
-// such as the leftovers of a crashed run: it kills the processes still
-// running in the lab's namespaces and deletes the namespaces, which deletes
-// their links, routes and SIDs. It returns the namespaces removed.
+// such as a lab `srv6-testnet up` left running or the leftovers of a crashed
+// run: it stops the processes still running in the lab's namespaces (SIGTERM,
+// then SIGKILL after StopGrace) and deletes the namespaces, which deletes their
+// links, routes and SIDs. It returns the namespaces removed.
 func Down(lab string) ([]string, error) {
 	if !validLabName(lab) {
 		return nil, fmt.Errorf("lab name %q: want 1-40 characters [a-z0-9-]", lab)
@@ -106,7 +108,7 @@ func removeNamespaces(names []string) error {
 			inodes[st.Ino] = true
 		}
 	}
-	killIn(inodes)
+	stopProcessesIn(inodes, StopGrace)
 	var errs []error
 	for _, n := range names {
 		if err := netns.DeleteNamed(n); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -116,17 +118,58 @@ func removeNamespaces(names []string) error {
 	return errors.Join(errs...)
 }
 
-// killIn kills every process whose network namespace is one of inodes
-// (programs a crashed run left inside its nodes keep them alive).
-func killIn(inodes map[uint64]bool) {
+// StopGrace is how long Down, DownAll and Lab.Close wait, after SIGTERM, for the processes
+// left in a lab's namespaces (`srv6-testnet exec`'s, a crashed run's) to exit, before they
+// SIGKILL those still there.
+const StopGrace = 5 * time.Second
+
+// stopProcessesIn stops every process whose network namespace is one of inodes, before the
+// namespaces are deleted (a process keeps its namespace, and whatever it added there, alive):
+// SIGTERM first, so that a program can undo what it did outside the namespace's own objects
+// (srv6-agent unloads its End.BPF program) and finish its output (srv6-ping's statistics);
+// SIGKILL for those still running after grace. It returns once none is left, or a second after
+// the SIGKILL.
+func stopProcessesIn(inodes map[uint64]bool, grace time.Duration) {
 	if len(inodes) == 0 {
 		return
 	}
+	termed := map[int]bool{}
+	deadline := time.Now().Add(grace)
+	for {
+		pids := processesIn(inodes)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range pids {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+			break
+		}
+		// Children started during the grace period are in the namespace too: they get
+		// their SIGTERM when they are first seen.
+		for _, pid := range pids {
+			if !termed[pid] {
+				termed[pid] = true
+				_ = unix.Kill(pid, unix.SIGTERM)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for end := time.Now().Add(time.Second); time.Now().Before(end) && len(processesIn(inodes)) > 0; {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// processesIn lists the processes (other than this one) whose network namespace is one of
+// inodes. An exited process waiting to be reaped has no namespace any more and is not listed.
+func processesIn(inodes map[uint64]bool) []int {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
-		return
+		return nil
 	}
 	self := os.Getpid()
+	var pids []int
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
 		if err != nil || pid == self {
@@ -137,7 +180,8 @@ func killIn(inodes map[uint64]bool) {
 			continue
 		}
 		if inodes[st.Ino] {
-			_ = unix.Kill(pid, unix.SIGKILL)
+			pids = append(pids, pid)
 		}
 	}
+	return pids
 }

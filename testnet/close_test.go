@@ -1,10 +1,12 @@
 package testnet_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,43 @@ func TestDownRemovesLeftovers(t *testing.T) {
 	}
 	if l := leftovers(t, name); len(l) > 0 {
 		t.Fatalf("left after Down: %v", l)
+	}
+}
+
+// TestCloseStopsProcessesInItsNodes: Close stops a process that entered a node without Start
+// (srv6-testnet exec while `up` runs in the foreground): SIGTERM, which it handles, before the
+// namespaces go; otherwise it would keep its namespace, and what it added there, alive.
+func TestCloseStopsProcessesInItsNodes(t *testing.T) {
+	labtest.Require(t, "network namespaces")
+	name := labtest.UniqueName("closeproc")
+	topo, err := testnet.Load("line4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := testnet.Up(context.Background(), topo, testnet.WithName(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	cmd := exec.Command("sh", "-c", `trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testnet.StartIn(name, "h1", cmd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("the process in h1 after Close: %v, want its SIGTERM handler's exit 7", err)
+	}
+	if l := leftovers(t, name); len(l) > 0 {
+		t.Fatalf("left after Close: %v", l)
 	}
 }

@@ -426,8 +426,10 @@ func (l *Lab) Output(ctx context.Context, node, name string, args ...string) ([]
 }
 
 // Close stops the delay relays, kills programs started with Start that
-// still run, and deletes every namespace the lab created (which deletes
-// their links, routes and SIDs). It is safe to call more than once.
+// still run, stops any other process in the lab's namespaces (SIGTERM, then
+// SIGKILL after StopGrace), and deletes every namespace the lab created
+// (which deletes their links, routes and SIDs). It is safe to call more than
+// once.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -452,6 +454,16 @@ func (l *Lab) Close() error {
 			_ = cmd.Process.Kill() // it may have exited already: that is fine
 		}
 	}
+	// Processes that entered the namespaces otherwise (srv6-testnet exec while `up` runs in
+	// the foreground) would keep them, and what they added, alive after the names are gone.
+	inodes := map[uint64]bool{}
+	for _, h := range l.handles() {
+		var st unix.Stat_t
+		if unix.Fstat(int(h), &st) == nil {
+			inodes[st.Ino] = true
+		}
+	}
+	stopProcessesIn(inodes, StopGrace)
 	for _, n := range l.nodes {
 		if n.h != nil {
 			n.h.Close()
@@ -470,6 +482,20 @@ func (l *Lab) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// handles are the lab's open namespace handles: its nodes' and the relay's.
+func (l *Lab) handles() []netns.NsHandle {
+	var hs []netns.NsHandle
+	for _, n := range l.nodes {
+		if n.ns >= 0 {
+			hs = append(hs, n.ns)
+		}
+	}
+	if l.relayNS >= 0 {
+		hs = append(hs, l.relayNS)
+	}
+	return hs
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,29 @@ func StartIn(lab, node string, cmd *exec.Cmd) error {
 	}
 	defer ns.Close()
 	return execIn(ns, cmd.Start)
+}
+
+// ExecIn replaces this process with the program at path, run with argv and env inside node of
+// a running lab, as `ip netns exec` does: the calling thread enters the node's namespace and
+// execs, so the program keeps this process's id. Signals sent to it (SIGINT, SIGTERM, SIGHUP,
+// and a terminal's Ctrl-C, Ctrl-Z) reach the program itself, and its exit status, or the signal
+// it died of, is what the caller sees; no wrapper is left to outlive it or to be killed
+// without it. It returns only when the program could not be run: an *fs.PathError of Op
+// "exec" when execve(2) failed (its errno says why), another error when the node could not be
+// entered.
+func ExecIn(lab, node, path string, argv, env []string) error {
+	nsPath := filepath.Join(netnsDir, nsName(lab, node))
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("lab %s has no node %s (%s): %w", lab, node, nsPath, err)
+	}
+	defer ns.Close() // opened O_CLOEXEC: the program does not inherit it
+	return execIn(ns, func() error {
+		if err := unix.Exec(path, argv, env); err != nil {
+			return &fs.PathError{Op: "exec", Path: path, Err: err}
+		}
+		return nil
+	})
 }
 
 // Graph renders the topology as Graphviz DOT ("dot") or Mermaid

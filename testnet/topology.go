@@ -318,6 +318,16 @@ func (t *Topology) Validate() error {
 			if err := claim(lo.Addr(), n.Line, where, where+" loopback"); err != nil {
 				return err
 			}
+			// A loopback prefix is local to its node (the kernel adds it to lo): a node whose
+			// prefix covers another node's addresses takes them for its own, and the two
+			// cannot reach each other.
+			for j := 0; j < i; j++ {
+				for _, o := range t.Nodes[j].Loopbacks {
+					if o.Overlaps(lo) {
+						return t.errorf(n.Line, where, "loopback %s overlaps loopback %s of node %s: each would take the other's addresses for its own", lo, o, t.Nodes[j].Name)
+					}
+				}
+			}
 		}
 		if n.Plain {
 			if len(n.SIDs) > 0 || len(n.Policies) > 0 || len(n.HMACKeys) > 0 || n.RequireHMAC || n.Locator.IsValid() || len(n.Tables) > 0 {

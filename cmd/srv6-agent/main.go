@@ -13,12 +13,20 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/agent"
 )
 
-func main() {
-	app := &cli.App{
+// Exit statuses: 0 stopped by SIGINT or SIGTERM, routes and program removed; 1 could not start
+// (a configuration file that does not validate, a kernel or privilege that is missing) or
+// stopped on an error; 2 a mistake in the command line, or a SID another live agent has bound
+// (without --take-over).
+func main() { s6cli.Main(newApp(), s6cli.ExitFailure) }
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:            "srv6-agent",
 		Usage:           "timestamp srv6oam probes in the kernel (End.BPF) and report them to collectors",
 		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...] [--stamp-listen ADDR --stamp-sender PREFIX ...]",
@@ -31,48 +39,76 @@ func main() {
 			&cli.StringSliceFlag{Name: "sid", Usage: "bind `SID,dev=IFACE[,table=N]` to End.OAM (repeatable)"},
 			&cli.StringSliceFlag{Name: "collector", Usage: "allow reports to `PREFIX` (repeatable); probes naming other collectors are not reported"},
 			&cli.StringSliceFlag{Name: "trusted-collector", Usage: "let probes naming a collector within `PREFIX` ask for captures and next hops (repeatable; within --collector)", DefaultText: "none"},
-			&cli.Float64Flag{Name: "report-rate", Usage: "report records per second to any one collector address", DefaultText: "1000"},
-			&cli.IntFlag{Name: "report-burst", Usage: "token bucket size per collector address", DefaultText: "the rate"},
-			&cli.Float64Flag{Name: "report-rate-total", Usage: "report records per second to all collectors together", DefaultText: "10 × --report-rate"},
+			&cli.Float64Flag{Name: "report-rate", Usage: "report `RECORDS` per second to any one collector address", DefaultText: "1000"},
+			&cli.IntFlag{Name: "report-burst", Usage: "token bucket `SIZE` per collector address", DefaultText: "the rate"},
+			&cli.Float64Flag{Name: "report-rate-total", Usage: "report `RECORDS` per second to all collectors together", DefaultText: "10 × --report-rate"},
 			&cli.BoolFlag{Name: "take-over", Usage: "bind the SIDs even where another live srv6-agent has bound them"},
-			&cli.StringFlag{Name: "on-sid-lost", Usage: "when a SID's route disappears: rebind it, or exit", DefaultText: "rebind"},
+			&cli.StringFlag{Name: "on-sid-lost", Usage: "when a SID's route disappears: `ACTION` rebind (bind it again) or exit", DefaultText: "rebind"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDRESS` for Prometheus /metrics, e.g. [::1]:9470 (empty: off)"},
 			&cli.UintFlag{Name: "probe-tlv-type", Usage: "Probe TLV type `CODE`", DefaultText: "124"},
 			&cli.UintFlag{Name: "slots-tlv-type", Usage: "Timestamp Slots TLV type `CODE`", DefaultText: "252"},
 			&cli.IntFlag{Name: "ring-buffer-bytes", Usage: "End.OAM event ring buffer `BYTES` (a power of two, shared by all CPUs)", DefaultText: "1048576"},
 			&cli.StringFlag{Name: "stamp-listen", Usage: "run the STAMP reflector on `ADDRESS`, e.g. [::]:862"},
 			&cli.StringSliceFlag{Name: "stamp-sender", Usage: "allow STAMP test packets from `PREFIX` (repeatable)", DefaultText: "the --collector prefixes"},
-			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP replies per second to any one sender", DefaultText: "100"},
-			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket size per sender", DefaultText: "the rate"},
+			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP `REPLIES` per second to any one sender", DefaultText: "100"},
+			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket `SIZE` per sender", DefaultText: "the rate"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
 		},
 		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "srv6-agent:", err)
-		if errors.Is(err, bpf.ErrSIDOwned) {
-			// Not a failure of this node: the operator's choice between two agents.
-			fmt.Fprintln(os.Stderr, "srv6-agent: stop the other agent, or start this one with --take-over")
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
 }
 
 func run(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", c.Args().First())
+	cfg, err := config(c)
+	if err != nil {
+		return err
 	}
+	level := slog.LevelInfo
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		return sidOwned(err)
+	}
+	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "reflector", cfg.Reflector != nil, "metrics", a.MetricsAddr())
+	if err := a.Run(ctx); err != nil {
+		return sidOwned(err)
+	}
+	log.Info("srv6-agent stopped; routes and program removed")
+	return nil
+}
+
+// sidOwned gives a SID bound by another live agent exit status 2: not a failure of this node,
+// the operator's choice between two agents.
+func sidOwned(err error) error {
+	if errors.Is(err, bpf.ErrSIDOwned) {
+		return cli.Exit(err.Error()+"; stop the other agent, or start this one with --take-over", s6cli.ExitUsage)
+	}
+	return err
+}
+
+// config merges the configuration file and the flags. A mistake in the flags is a usage error;
+// so is a configuration made of flags alone that does not validate, while one read from a file
+// that does not is an error of the file (exit 1).
+func config(c *cli.Context) (agent.Config, error) {
 	var cfg agent.Config
+	if err := s6cli.NoArgs(c); err != nil {
+		return cfg, err
+	}
 	if path := c.Path("config"); path != "" {
 		var err error
 		if cfg, err = agent.LoadConfig(path); err != nil {
-			return err
+			return cfg, err
 		}
 	}
 	if c.IsSet("node-id") {
 		if c.Uint("node-id") > 0xffffffff {
-			return fmt.Errorf("--node-id %d: larger than 32 bits", c.Uint("node-id"))
+			return cfg, s6cli.Usage("--node-id %d: larger than 32 bits", c.Uint("node-id"))
 		}
 		cfg.NodeID = uint32(c.Uint("node-id"))
 	}
@@ -81,7 +117,7 @@ func run(c *cli.Context) error {
 		for _, s := range c.StringSlice("sid") {
 			sc, err := agent.ParseSIDFlag(s)
 			if err != nil {
-				return err
+				return cfg, &s6cli.UsageError{Err: err}
 			}
 			cfg.SIDs = append(cfg.SIDs, sc)
 		}
@@ -116,7 +152,7 @@ func run(c *cli.Context) error {
 	}{{"probe-tlv-type", &cfg.ProbeTLVType}, {"slots-tlv-type", &cfg.SlotsTLVType}} {
 		if c.IsSet(f.name) {
 			if c.Uint(f.name) > 255 {
-				return fmt.Errorf("--%s %d: a TLV type is 0-255", f.name, c.Uint(f.name))
+				return cfg, s6cli.Usage("--%s %d: a TLV type is 0-255", f.name, c.Uint(f.name))
 			}
 			*f.dst = uint8(c.Uint(f.name))
 		}
@@ -141,22 +177,12 @@ func run(c *cli.Context) error {
 			cfg.Reflector.Burst = c.Int("stamp-burst")
 		}
 	}
-	level := slog.LevelInfo
-	if c.Bool("debug") {
-		level = slog.LevelDebug
+	// Checked here, before anything is loaded, to tell the two kinds of mistake apart.
+	if err := cfg.Validate(); err != nil {
+		if c.IsSet("config") {
+			return cfg, fmt.Errorf("config %s: %w", c.Path("config"), err)
+		}
+		return cfg, &s6cli.UsageError{Err: err}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	a, err := agent.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "reflector", cfg.Reflector != nil, "metrics", a.MetricsAddr())
-	if err := a.Run(ctx); err != nil {
-		return err
-	}
-	log.Info("srv6-agent stopped; routes and program removed")
-	return nil
+	return cfg, nil
 }

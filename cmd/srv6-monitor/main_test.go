@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
@@ -37,7 +38,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestCheckBadConfigs: every bad config exits 1 with one line naming file:line, job and field.
+// TestCheckBadConfigs: every bad config exits 1 with one line naming file:line, job and field,
+// those the engines would refuse only when the job starts included (too many segments for an
+// SRH or for the timestamp slots, a decapsulating timestamped job, an oversized timestamped
+// probe): --check runs the validation the monitor runs at start.
 func TestCheckBadConfigs(t *testing.T) {
 	files, err := filepath.Glob("../../probes/monitor/testdata/bad/*.yaml")
 	if err != nil || len(files) == 0 {
@@ -62,6 +66,43 @@ func TestCheckBadConfigs(t *testing.T) {
 		t.Errorf("good config: %v %s", err, out)
 	}
 }
+
+// TestBadInput: a mistake in the command line exits 2 with one line naming the flag or
+// argument (a hint to --help for what the flag parser refuses) and nothing on stdout, --check
+// included; positional arguments are refused, not ignored.
+func TestBadInput(t *testing.T) {
+	good := "../../probes/monitor/testdata/line4.yaml"
+	const hint = "\nTry 'srv6-monitor --help' for more information."
+	for _, c := range []struct {
+		args []string
+		msg  string // stderr without "srv6-monitor: " and the last newline
+	}{
+		{[]string{"--config", good, "--bogus"}, "unknown option --bogus" + hint},
+		{[]string{"--config"}, "--config: needs a value" + hint},
+		{[]string{"--config", good, "--check", "extra"}, `unexpected argument "extra": srv6-monitor takes none`},
+		{[]string{"--config", good, "extra"}, `unexpected argument "extra": srv6-monitor takes none`},
+		{nil, "--config FILE is required (the jobs; docs/srv6-monitor.md)"},
+		{[]string{"--check"}, "--config FILE is required (the jobs; docs/srv6-monitor.md)"},
+		{[]string{"--config", good, "--check", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{[]string{"--config", good, "--check", "--listen", "9471"}, `--listen "9471": want HOST:PORT, e.g. [::]:9471: address 9471: missing port in address`},
+	} {
+		cmd := exec.Command(binary, c.args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || stdout.Len() > 0 {
+			t.Errorf("%q: %v, stdout %q, stderr %q; want exit 2 and nothing on stdout", c.args, err, stdout.String(), stderr.String())
+			continue
+		}
+		if got := strings.TrimSuffix(stderr.String(), "\n"); got != "srv6-monitor: "+c.msg {
+			t.Errorf("%q: stderr %q, want %q", c.args, got, "srv6-monitor: "+c.msg)
+		}
+	}
+}
+
+// TestHelp: --help prints every flag once, with one-word placeholders, its default once.
+func TestHelp(t *testing.T) { clitest.CheckHelp(t, newApp()) }
 
 // TestSIGHUP runs the command in h1 of line4, sends it a real SIGHUP after editing its config,
 // and stops it with SIGTERM: it exits 0 and has written one JSON line per probe.

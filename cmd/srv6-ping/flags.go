@@ -20,11 +20,13 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits), as iputils -F"},
 		&cli.IntFlag{Name: "Q", Usage: "traffic `CLASS` (0-255) of the probes"},
 		&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
-		&cli.BoolFlag{Name: "encap", Usage: "H.Encaps: outer IPv6 + SRH around the echo packet; DESTINATION decapsulates (default)"},
-		&cli.BoolFlag{Name: "decap", Usage: "encap only: the last --segs SID decapsulates (End.DT6/End.DX6) and DESTINATION is reached as plain IPv6 after it, as with `ip route add DESTINATION encap seg6 mode encap segs SIDS`"},
+		&cli.BoolFlag{Name: "encap", Usage: "H.Encaps: outer IPv6 + SRH around the echo packet; DESTINATION decapsulates (the default encoding)"},
+		// No backquotes in a switch's usage: urfave/cli prints the first backquoted text as
+		// the flag's placeholder, and a switch has none.
+		&cli.BoolFlag{Name: "decap", Usage: "encap only: the last --segs SID decapsulates (End.DT6/End.DX6) and DESTINATION is reached as plain IPv6 after it, as with 'ip route add DESTINATION encap seg6 mode encap segs SIDS'"},
 		&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo packet itself (no encapsulation)"},
 		&cli.BoolFlag{Name: "oam", Usage: "set the O-flag (RFC 9259) in the SRH"},
-		&cli.UintFlag{Name: "hmac-keyid", Usage: "sign the SRH with HMAC key `ID` (as `ip sr hmac set ID`); needs --hmac-secret-file"},
+		&cli.UintFlag{Name: "hmac-keyid", Usage: "sign the SRH with HMAC key `ID` (as 'ip sr hmac set ID'); needs --hmac-secret-file"},
 		&cli.PathFlag{Name: "hmac-secret-file", Usage: "`FILE` holding the HMAC secret (trailing newline ignored)"},
 		&cli.StringFlag{Name: "hmac-algo", Value: "sha256", Usage: "HMAC `ALGORITHM`: sha256 or sha1"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},

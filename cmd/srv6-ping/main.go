@@ -29,16 +29,18 @@ const (
 	exitError   = s6cli.ExitError
 )
 
-func main() {
-	s6cli.Main(&cli.App{
+func main() { s6cli.Main(newApp(), exitError) }
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:                   "srv6-ping",
 		Usage:                  "ping a destination through an SRv6 segment list",
-		UsageText:              "srv6-ping [options] [--segs SID,SID,...] DESTINATION\n\nOptions go before DESTINATION.",
+		UsageText:              "srv6-ping [options] [--segs SID,SID,...] DESTINATION\n\nOptions may also follow DESTINATION; short ones take their value attached too (-c3).",
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Flags:                  flags(),
 		Action:                 run,
-	})
+	}
 }
 
 func fail(err error) error { return s6cli.Fail(err) }

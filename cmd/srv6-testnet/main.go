@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,20 +15,36 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+
 	"github.com/srv6oam/srv6oam/testnet"
 )
 
-func main() {
-	app := &cli.App{
-		Name:  "srv6-testnet",
-		Usage: "build SRv6 labs of Linux network namespaces from YAML topologies",
+// Exit statuses: 0 done; 1 failed (a topology that does not validate, a lab that cannot be
+// built or is not there); 2 a mistake in the command line. exec's status is its command's (it
+// becomes the command), or 125 when the command cannot be started in the node, 126 when it is
+// not executable, 127 when it is not found, as env(1) and nice(1).
+const (
+	exitExecFailed      = 125
+	exitNotExecutable   = 126
+	exitCommandNotFound = 127
+)
+
+func main() { s6cli.Main(newApp(), s6cli.ExitFailure) }
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:            "srv6-testnet",
+		Usage:           "build SRv6 labs of Linux network namespaces from YAML topologies",
+		UsageText:       "srv6-testnet COMMAND [options] [ARGUMENTS]",
+		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			{
 				Name:      "up",
 				Usage:     "build the lab of a topology file (or bundled name); returns once built, or stays in the foreground while delay links need their relay",
 				ArgsUsage: "FILE",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "name", Usage: "lab name (default: the topology's name, else the file name)"},
+					&cli.StringFlag{Name: "name", Usage: "lab `NAME` (default: the topology's name, else the file name)"},
 					&cli.BoolFlag{Name: "foreground", Usage: "stay in the foreground until SIGINT/SIGTERM, then tear the lab down"},
 					&cli.BoolFlag{Name: "detach", Usage: "return once built even if the topology has delay links (refused: their relay lives in this process)"},
 				},
@@ -35,7 +52,7 @@ func main() {
 			},
 			{
 				Name:      "down",
-				Usage:     "remove a lab (its namespaces and the processes left in them)",
+				Usage:     "remove a lab: stop the processes in it (SIGTERM, SIGKILL after 5 s), delete its namespaces",
 				ArgsUsage: "NAME",
 				Flags:     []cli.Flag{&cli.BoolFlag{Name: "all", Usage: "remove every lab (every s6t-* namespace)"}},
 				Action:    down,
@@ -48,29 +65,28 @@ func main() {
 			},
 			{
 				Name:      "exec",
-				Usage:     "run a command inside a node of a running lab",
-				ArgsUsage: "NAME NODE -- CMD [ARG...]",
+				Usage:     "run a command inside a node of a running lab, in place of this process (as ip netns exec): signals reach the command, its exit status is exec's",
+				ArgsUsage: "NAME NODE [--] CMD [ARG...]",
 				Action:    execCmd,
 			},
 			{
 				Name:      "graph",
 				Usage:     "print a topology as Graphviz DOT or Mermaid",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Value: "dot", Usage: "dot or mermaid"}},
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Value: "dot", Usage: "`FORMAT`: dot or mermaid"}},
 				Action:    graph,
 			},
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		var exit cli.ExitCoder
-		if errors.As(err, &exit) {
-			if msg := exit.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "srv6-testnet:", msg)
+		// Reached without a command or with one that does not exist.
+		Action: func(c *cli.Context) error {
+			if c.Args().First() == "help" {
+				return cli.ShowAppHelp(c)
 			}
-			os.Exit(exit.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "srv6-testnet:", err)
-		os.Exit(1)
+			if c.NArg() == 0 {
+				return &s6cli.UsageError{Err: errors.New("missing COMMAND: up, down, status, exec or graph"), Help: "srv6-testnet --help"}
+			}
+			return &s6cli.UsageError{Err: fmt.Errorf("unknown command %q: want up, down, status, exec or graph", c.Args().First()), Help: "srv6-testnet --help"}
+		},
 	}
 }
 
@@ -83,7 +99,7 @@ func needRoot() error {
 
 func up(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return errors.New("up: want one topology FILE (or a bundled name: " + strings.Join(testnet.Bundled(), ", ") + ")")
+		return s6cli.Usage("up: want one topology FILE (or a bundled name: %s), got %d arguments", strings.Join(testnet.Bundled(), ", "), c.NArg())
 	}
 	topo, err := testnet.Load(c.Args().First())
 	if err != nil {
@@ -121,18 +137,19 @@ func up(c *cli.Context) error {
 }
 
 func down(c *cli.Context) error {
+	all := c.Bool("all")
+	if all && c.NArg() != 0 || !all && c.NArg() != 1 {
+		return s6cli.Usage("down: want a lab NAME or --all, got %d arguments", c.NArg())
+	}
 	if err := needRoot(); err != nil {
 		return err
 	}
 	var removed []string
 	var err error
-	switch {
-	case c.Bool("all") && c.NArg() == 0:
+	if all {
 		removed, err = testnet.DownAll()
-	case !c.Bool("all") && c.NArg() == 1:
+	} else {
 		removed, err = testnet.Down(c.Args().First())
-	default:
-		return errors.New("down: want a lab NAME or --all")
 	}
 	for _, ns := range removed {
 		fmt.Println("removed namespace", ns)
@@ -141,6 +158,9 @@ func down(c *cli.Context) error {
 }
 
 func status(c *cli.Context) error {
+	if c.NArg() > 1 {
+		return s6cli.Usage("status: want at most one lab NAME, got %d arguments", c.NArg())
+	}
 	if c.NArg() == 1 {
 		return printStatus(c.Args().First())
 	}
@@ -190,33 +210,55 @@ func printStatus(lab string) error {
 	return nil
 }
 
+// execCmd becomes the command, in the node's namespace (testnet.ExecIn): nothing of
+// srv6-testnet stays between the caller and the command, so the caller's signals are the
+// command's and the command's status is the caller's, as a shell would report it (128+N for a
+// command killed by signal N). `down` stops what is left of it with the lab.
 func execCmd(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) > 2 && args[2] == "--" {
 		args = append(args[:2], args[3:]...)
 	}
 	if len(args) < 3 {
-		return errors.New("exec: want NAME NODE -- CMD [ARG...]")
+		return s6cli.Usage("exec: want NAME NODE -- CMD [ARG...], got %d arguments", c.NArg())
 	}
 	if err := needRoot(); err != nil {
-		return err
+		return cli.Exit(err.Error(), exitExecFailed)
 	}
-	cmd := exec.Command(args[2], args[3:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := testnet.StartIn(args[0], args[1], cmd); err != nil {
-		return err
+	path, err := exec.LookPath(args[2])
+	if errors.Is(err, exec.ErrDot) {
+		err = nil // found in the current directory through PATH, as a shell would run it
 	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return cli.Exit("", ee.ExitCode())
+	if err != nil {
+		return execError(args[2], err)
 	}
-	return err
+	err = testnet.ExecIn(args[0], args[1], path, args[2:], os.Environ())
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "exec" {
+		return execError(args[2], pe.Err)
+	}
+	return cli.Exit(err.Error(), exitExecFailed)
+}
+
+// execError is the shell's status for a command that cannot run: 127 not found, 126 found but
+// not executable.
+func execError(name string, err error) error {
+	var lookErr *exec.Error
+	if errors.As(err, &lookErr) {
+		err = lookErr.Err // its message repeats the name
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+		return cli.Exit(fmt.Sprintf("exec %s: command not found", name), exitCommandNotFound)
+	}
+	return cli.Exit(fmt.Sprintf("exec %s: %v", name, err), exitNotExecutable)
 }
 
 func graph(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return errors.New("graph: want one topology FILE")
+		return s6cli.Usage("graph: want one topology FILE, got %d arguments", c.NArg())
+	}
+	if f := c.String("format"); f != "dot" && f != "mermaid" {
+		return s6cli.Usage("--format %s: want dot or mermaid", f)
 	}
 	topo, err := testnet.Load(c.Args().First())
 	if err != nil {

@@ -15,16 +15,30 @@ import (
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
-// build compiles srv6-testnet once per test.
+// binary is srv6-testnet, built once for the package's tests (a build costs tens of seconds
+// under the VM's CPU emulation).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "srv6-testnet-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "srv6-testnet")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("build srv6-testnet: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// build returns srv6-testnet for a test that builds labs with it.
 func build(t *testing.T) string {
 	t.Helper()
 	labtest.Require(t, "network namespaces (srv6-testnet builds labs)")
-	bin := filepath.Join(t.TempDir(), "srv6-testnet")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return binary
 }
 
 func run(t *testing.T, bin string, args ...string) (string, error) {

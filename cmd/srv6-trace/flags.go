@@ -13,7 +13,7 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "f", Value: 1, Usage: "`FIRST_HOP`: the hop limit to start from"},
 		&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
 		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits) of the probes; with --ecmp the first flow"},
-		&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (default 0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},
+		&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},
 		&cli.BoolFlag{Name: "no-retry", Usage: "do not probe silent hops a second time after 1.1 s (the retry gets answers from routers that rate-limit ICMPv6 errors)"},
 		&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},
 		&cli.BoolFlag{Name: "ecmp", Usage: "find every equal-cost branch by varying the flow label (MDA stopping rule, 95% confidence) and print them as a tree"},

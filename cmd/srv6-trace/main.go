@@ -32,16 +32,18 @@ const (
 	exitError    = s6cli.ExitError
 )
 
-func main() {
-	s6cli.Main(&cli.App{
+func main() { s6cli.Main(newApp(), exitError) }
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:                   "srv6-trace",
 		Usage:                  "traceroute along an SRv6 segment list",
-		UsageText:              "srv6-trace [options] [--segs SID,SID,...] DESTINATION",
+		UsageText:              "srv6-trace [options] [--segs SID,SID,...] DESTINATION\n\nOptions may also follow DESTINATION; short ones take their value attached too (-q1).",
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Flags:                  flags(),
 		Action:                 run,
-	})
+	}
 }
 
 func fail(err error) error { return s6cli.Fail(err) }

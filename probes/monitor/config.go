@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -40,6 +41,9 @@ const (
 	defaultDetect    = 3
 	defaultUp        = 3
 	defaultEchoBytes = 16
+	// MaxTimestampedSize is the most echo data a timestamped probe carries (probes/delay's
+	// probe builder refuses more; TestJobLimitsAreTheEngines keeps the two equal).
+	MaxTimestampedSize = 1024
 )
 
 // Job is one validated job.
@@ -475,6 +479,9 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 	if job.Kind == KindTimestamped && len(job.Target.Segments) == 0 {
 		return job, p.errf(at("kind"), "segments", "a timestamped job needs a segment list (the probe's TLVs travel in an SRH)")
 	}
+	if err := p.engineLimits(&job, at); err != nil {
+		return job, err
+	}
 	if job.Timeout == 0 {
 		job.Timeout = min(job.Interval, 2*time.Second)
 	}
@@ -489,6 +496,33 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 		return job, p.errf(at("flow_labels"), "flow_labels", "flow_label %#x + %d labels passes 0xfffff", job.FlowLabel, job.FlowLabels)
 	}
 	return job, nil
+}
+
+// engineLimits refuses what the job's engine would refuse when the job starts (probes/ping's
+// echo builder, probes/delay's prober), so that a config that loads (srv6-monitor --check) is
+// one whose jobs run. at finds where a field was given.
+func (p *parser) engineLimits(job *Job, at func(string) *yaml.Node) error {
+	path := job.Target.Path()
+	switch job.Kind {
+	case KindEcho:
+		if len(path) > probes.MaxEchoPath {
+			return p.errf(at("segments"), "segments", "%d segments and the target make %d; an echo probe's SRH holds at most %d",
+				len(job.Target.Segments), len(path), probes.MaxEchoPath)
+		}
+	case KindTimestamped:
+		if job.Target.Decap {
+			return p.errf(at("decap"), "decap", "a timestamped probe returns to the monitor: it cannot end at a decapsulating SID")
+		}
+		// The probe's last segment is the monitor itself: one slot more than the path.
+		if n := len(path) + 1; n > srh.MaxSlots {
+			return p.errf(at("segments"), "segments", "%d segments, the target and the return to the monitor make %d; the Timestamp Slots TLV holds at most %d",
+				len(job.Target.Segments), n, srh.MaxSlots)
+		}
+		if job.Size < 1 || job.Size > MaxTimestampedSize {
+			return p.errf(at("size"), "size", "%d: a timestamped probe carries 1 to %d bytes of echo data", job.Size, MaxTimestampedSize)
+		}
+	}
+	return nil
 }
 
 func (p *parser) labels(v *yaml.Node, job *Job) error {

@@ -2,11 +2,17 @@ package monitor
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
 // badConfigs documents the error of every file in testdata/bad (docs/srv6-monitor.md lists
@@ -30,6 +36,11 @@ var badConfigs = map[string]string{
 	"missing-name.yaml":                 `missing-name.yaml:2: name: missing: every job needs a name`,
 	"bad-size.yaml":                     `bad-size.yaml:4: job "big": size: want an integer from 0 to 65000, got "70000"`,
 	"bad-defaults.yaml":                 `bad-defaults.yaml:2: defaults.detect_multiplier: want an integer from 1 to 255, got "0"`,
+	// What the engines refuse when a job starts, refused when the file loads (--check).
+	"echo-too-many-segments.yaml":        `echo-too-many-segments.yaml:4: job "long": segments: 64 segments and the target make 65; an echo probe's SRH holds at most 64`,
+	"timestamped-too-many-segments.yaml": `timestamped-too-many-segments.yaml:5: job "owd": segments: 14 segments, the target and the return to the monitor make 16; the Timestamp Slots TLV holds at most 15`,
+	"timestamped-decap.yaml":             `timestamped-decap.yaml:6: job "owd": decap: a timestamped probe returns to the monitor: it cannot end at a decapsulating SID`,
+	"timestamped-size.yaml":              `timestamped-size.yaml:6: job "owd": size: 2000: a timestamped probe carries 1 to 1024 bytes of echo data`,
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -117,4 +128,71 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("valid config without jobs")
 		}
 	})
+}
+
+// TestJobLimitsAreTheEngines: the largest job the config accepts is one its engine builds a
+// probe for, and one more segment (or byte) is refused by both: the config's limits are the
+// engines' (probes.NewEchoBuilder, delay.NewProbeBuilder), not a copy that could drift.
+func TestJobLimitsAreTheEngines(t *testing.T) {
+	src := netip.MustParseAddr("fc00:0:1::1")
+	job := func(kind Kind, segments, size int) (Job, error) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "jobs:\n  - name: j\n    kind: %s\n    target: fc00:0:ff::1\n    size: %d\n    segments: [", kind, size)
+		for i := range segments {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "fc00:0:%x::e", i+1)
+		}
+		b.WriteString("]\n")
+		cfg, err := ParseConfig([]byte(b.String()), "limits.yaml")
+		if err != nil {
+			return Job{}, err
+		}
+		return cfg.Jobs[0], nil
+	}
+	echoBuilds := func(j Job) error {
+		_, err := probes.NewEchoBuilder(probes.EchoConfig{Target: j.Target, Source: src, PayloadSize: j.Size, HopLimit: 64})
+		return err
+	}
+	delayBuilds := func(j Job) error {
+		_, err := delay.NewProbeBuilder(delay.ProbeConfig{Path: append(j.Target.Path(), src), Source: src,
+			Registry: srh.DefaultRegistry(), PayloadSize: j.Size, HopLimit: 64})
+		return err
+	}
+	for _, c := range []struct {
+		kind          Kind
+		segments      int // the most the config accepts
+		size, maxSize int
+		builds        func(Job) error
+	}{
+		{KindEcho, probes.MaxEchoPath - 1, 16, probes.MaxPayload, echoBuilds},
+		{KindTimestamped, srh.MaxSlots - 2, 16, MaxTimestampedSize, delayBuilds},
+	} {
+		for _, at := range []struct{ segments, size int }{{c.segments, c.size}, {1, c.maxSize}} {
+			j, err := job(c.kind, at.segments, at.size)
+			if err != nil {
+				t.Errorf("%s job, %d segments, size %d: config refuses it: %v", c.kind, at.segments, at.size, err)
+				continue
+			}
+			if err := c.builds(j); err != nil {
+				t.Errorf("%s job, %d segments, size %d: the config accepts it, its engine does not: %v", c.kind, at.segments, at.size, err)
+			}
+		}
+		if _, err := job(c.kind, c.segments+1, c.size); err == nil {
+			t.Errorf("%s job with %d segments: the config accepts it", c.kind, c.segments+1)
+		}
+		if _, err := job(c.kind, 1, c.maxSize+1); err == nil {
+			t.Errorf("%s job of size %d: the config accepts it", c.kind, c.maxSize+1)
+		}
+		// The engine refuses them too (the config's limits are not stricter than needed).
+		tooLong := Job{Kind: c.kind, Size: c.size}
+		tooLong.Target.Destination = netip.MustParseAddr("fc00:0:ff::1")
+		for i := range c.segments + 1 {
+			tooLong.Target.Segments = append(tooLong.Target.Segments, netip.AddrFrom16([16]byte{0xfc, 0, 0, 0, 0, byte(i + 1), 15: 0xe}))
+		}
+		if c.builds(tooLong) == nil {
+			t.Errorf("%s job with %d segments: the engine builds it; the config refuses it", c.kind, c.segments+1)
+		}
+	}
 }

@@ -21,6 +21,8 @@ type runningJob struct {
 	metrics  *jobMetrics
 	handle   *probes.Handle[probes.Match] // echo jobs, once started
 	thandle  *probes.Handle[delay.Event]  // timestamped jobs, once started
+	// unregister frees a timestamped job's echo identifier on the echo Demux.
+	unregister func()
 
 	mu       sync.Mutex
 	source   netip.Addr
@@ -71,6 +73,10 @@ func (rj *runningJob) segmentNames() [][2]string {
 func (rj *runningJob) stop() {
 	if rj.thandle != nil {
 		rj.thandle.Remove()
+	}
+	if rj.unregister != nil {
+		rj.unregister()
+		rj.unregister = nil // the identifier may be another job's by the next stop
 	}
 	if rj.handle != nil {
 		rj.handle.Remove()

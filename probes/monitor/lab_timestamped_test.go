@@ -163,3 +163,81 @@ func TestLabTimestampedSharedSockets(t *testing.T) {
 		t.Errorf("shared sockets with three jobs: %+v (want 3 attached, records routed, none unmatched)", st)
 	}
 }
+
+// TestLabUnmatchedRepliesAreForeign: srv6_monitor_unmatched_replies_total counts only replies
+// that are not the monitor's. Each timestamped probe ends at the monitor's own address, an Echo
+// Request the host answers itself (on lo), and the echo jobs' socket sees that Echo Reply: it
+// carries the job's identifier, so it is the monitor's and not counted. Another pinger's
+// replies on the same host are.
+func TestLabUnmatchedRepliesAreForeign(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	agenttest.StartAll(t, lab, agenttest.Line4[:2], []string{"fc00:0:1::/48"}, 10000)
+	cfg, err := ParseConfig([]byte(`jobs:
+  - name: owd
+    kind: timestamped
+    target: fc00:0:4::e
+    segments: [fc00:0:2::b0, fc00:0:3::b0]
+    shared_clock: true
+    interval: 100ms
+  - name: plain
+    target: fc00:0:4::1
+    interval: 100ms
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg, Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	})
+	unmatched := func() float64 {
+		t.Helper()
+		families, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "srv6_monitor_unmatched_replies_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no srv6_monitor_unmatched_replies_total")
+		return 0
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		jobs := map[string]JobState{}
+		for _, j := range m.Jobs() {
+			jobs[j.Name] = j
+		}
+		if jobs["owd"].Received >= 10 && jobs["plain"].Received >= 10 {
+			t.Logf("owd: %d probes came back; plain: %d replies", jobs["owd"].Received, jobs["plain"].Received)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs did not run: %+v", jobs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := unmatched(); n != 0 {
+		t.Errorf("unmatched replies = %v with only the monitor's jobs running; want 0 (the host's answers to its own timestamped probes are not foreign)", n)
+	}
+	// A foreign pinger on the same host: its replies are counted.
+	if out, err := lab.Output(ctx, "h1", "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fc00:0:4::1"); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(5 * time.Second); unmatched() < 3; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("unmatched replies = %v after iputils ping's 3 replies; want at least 3", unmatched())
+		}
+	}
+}

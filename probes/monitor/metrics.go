@@ -154,7 +154,7 @@ func (m *Monitor) registerMetrics() {
 				return float64(len(m.jobs))
 			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "unmatched_replies_total",
-			Help: "Echo replies and errors on the shared socket whose identifier belongs to no job (other pingers on the host)."},
+			Help: "Echo replies and errors on the shared socket whose identifier belongs to no job (other pingers on the host; not the host's own answers to timestamped probes)."},
 			func() float64 {
 				return float64(m.demux.Unmatched())
 			}),

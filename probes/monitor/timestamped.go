@@ -6,6 +6,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
@@ -80,17 +81,28 @@ func (m *Monitor) startTimestamped(rj *runningJob) {
 		fail(err)
 		return
 	}
+	// The probe is an Echo Request that ends at this host, which answers it with an Echo Reply
+	// (on lo) that the echo jobs' socket sees too. Giving the probe the job's own identifier,
+	// registered on the echo Demux, keeps those replies the monitor's: not counted as foreign
+	// (srv6_monitor_unmatched_replies_total), and never taken for an echo job's by an
+	// identifier drawn at random.
+	unregister, err := m.demux.Register(rj.id, func(*probes.Match) {})
+	if err != nil {
+		fail(err)
+		return
+	}
 	var p *delay.Prober
 	err = m.opts.Exec(func() error {
 		var err error
 		p, err = delay.NewShared(m.runCtx, mux, j.Target, delay.Options{
 			Interval: j.Interval, Timeout: j.Timeout, PayloadSize: j.Size, HopLimit: int(j.HopLimit),
-			FlowLabel: j.FlowLabel, Window: jobWindow(j),
+			FlowLabel: j.FlowLabel, Window: jobWindow(j), Identifier: rj.id,
 			DetectMultiplier: j.DetectMultiplier, UpMultiplier: j.UpMultiplier, SharedClock: j.SharedClock,
 		})
 		return err
 	})
 	if err != nil {
+		unregister()
 		fail(err)
 		return
 	}
@@ -109,10 +121,11 @@ func (m *Monitor) startTimestamped(rj *runningJob) {
 	})
 	if err != nil {
 		p.Close()
+		unregister()
 		fail(err)
 		return
 	}
-	rj.thandle = h
+	rj.thandle, rj.unregister = h, unregister
 }
 
 func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {

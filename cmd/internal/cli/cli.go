@@ -1,5 +1,6 @@
 // Package cli is what the srv6oam commands share around their flags: running an urfave/cli
-// app with iputils' exit statuses and one-line errors, iputils-style argument order, the
+// app with iputils' exit statuses and one-line errors (usage errors as iputils and the
+// Prometheus tools report them), iputils-style arguments (-c1, options after DESTINATION), the
 // parsers of flags several commands have (-I, -F, --segs with DESTINATION, --pcap), and the
 // output helpers (-D's receive time, JSON documents). Each command keeps its own flags and
 // calls its engine; nothing outside cmd/ imports this.
@@ -18,93 +19,11 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes"
 )
-
-// Exit statuses, as iputils ping and traceroute use them: 0 success, 1 no reply (or a path
-// that does not match), 2 an error.
-const (
-	ExitOK    = 0
-	ExitNo    = 1
-	ExitError = 2
-)
-
-// Fail is an error that ends the command with ExitError, printed as one line.
-func Fail(err error) error { return cli.Exit(err.Error(), ExitError) }
-
-// Main runs app on os.Args (flags moved before arguments, as iputils accepts them) and exits:
-// with the status of a cli.ExitCoder, printing its message as "NAME: message" on standard
-// error, or with ExitError and the error's line.
-func Main(app *cli.App) {
-	// Exit codes and messages are ours, not urfave's default handler's.
-	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.Run(FlagsFirst(app.Flags, os.Args))
-	if err == nil {
-		return
-	}
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, app.Name+": "+msg)
-		}
-		os.Exit(ec.ExitCode())
-	}
-	fmt.Fprintln(os.Stderr, app.Name+": "+err.Error())
-	os.Exit(ExitError)
-}
-
-// FlagsFirst moves arguments that are not flags after the flags, so that "srv6-ping DEST -c 3"
-// works as it does with iputils (urfave/cli stops at the first argument that is not a flag).
-func FlagsFirst(flags []cli.Flag, args []string) []string {
-	takesNoValue := map[string]bool{"h": true, "help": true}
-	for _, f := range flags {
-		if _, ok := f.(*cli.BoolFlag); ok {
-			for _, n := range f.Names() {
-				takesNoValue[n] = true
-			}
-		}
-	}
-	var opts, rest []string
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			rest = append(rest, a)
-			continue
-		}
-		opts = append(opts, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") || takesNoValue[name] {
-			continue
-		}
-		if a[1] != '-' && len(name) > 1 && allNoValue(takesNoValue, name) {
-			continue // combined short options: -qD
-		}
-		if i+1 < len(args) {
-			i++
-			opts = append(opts, args[i])
-		}
-	}
-	out := append([]string{args[0]}, opts...)
-	if len(rest) > 0 {
-		out = append(append(out, "--"), rest...)
-	}
-	return out
-}
-
-func allNoValue(takesNoValue map[string]bool, shorts string) bool {
-	for _, r := range shorts {
-		if !takesNoValue[string(r)] {
-			return false
-		}
-	}
-	return true
-}
 
 // ParseTarget reads DESTINATION and --segs. The destination is the final segment, so
 // "--segs A,B,D D" means "--segs A,B D" unless keepLast (--decap: the last SID decapsulates and
@@ -113,10 +32,10 @@ func ParseTarget(c *cli.Context, usage string, keepLast bool) (oam.Target, error
 	var target oam.Target
 	switch c.NArg() {
 	case 0:
-		return target, fmt.Errorf("missing DESTINATION (usage: %s)", usage)
+		return target, Usage("missing DESTINATION (usage: %s)", usage)
 	case 1:
 	default:
-		return target, fmt.Errorf("one DESTINATION expected, got %q (options go before DESTINATION)", c.Args().Slice())
+		return target, Usage("extra argument %q: one DESTINATION expected", c.Args().Get(1))
 	}
 	dst, err := oam.ParseSegment(c.Args().First())
 	if err != nil {
@@ -136,7 +55,10 @@ func ParseTarget(c *cli.Context, usage string, keepLast bool) (oam.Target, error
 	return target, nil
 }
 
-// ParseSource reads -I: an IPv6 address or an interface name.
+// ParseSource reads -I: an IPv6 address of this host or an interface name. An address the
+// host does not have is refused, as iputils ping refuses it when it binds its socket ("bind
+// icmp socket: Cannot assign requested address"): our probes are crafted whole, so nothing
+// else would stop them from leaving with a spoofed source.
 func ParseSource(i string) (netip.Addr, string, error) {
 	if i == "" {
 		return netip.Addr{}, "", nil
@@ -144,6 +66,15 @@ func ParseSource(i string) (netip.Addr, string, error) {
 	if a, err := netip.ParseAddr(i); err == nil {
 		if !a.Is6() || a.Is4In6() {
 			return netip.Addr{}, "", fmt.Errorf("-I %s: the source must be an IPv6 address or an interface name", i)
+		}
+		if err := probes.CheckLocal(a); err != nil {
+			switch {
+			case errors.Is(err, unix.EADDRNOTAVAIL):
+				err = fmt.Errorf("%w (not an address of this host)", err)
+			case errors.Is(err, unix.EINVAL) && a.IsLinkLocalUnicast() && a.Zone() == "":
+				err = fmt.Errorf("%w (a link-local source needs its interface: %s%%IFACE)", err, a)
+			}
+			return netip.Addr{}, "", fmt.Errorf("-I %s: %w", i, err)
 		}
 		return a, "", nil
 	}
