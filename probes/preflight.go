@@ -40,7 +40,7 @@ func (p Preflight) Check() []string {
 			return strings.TrimSpace(string(b)), err
 		}
 	}
-	if p.ReturnsToSelf && len(p.Target.Segments) > 0 {
+	if p.ReturnsToSelf {
 		ifaces := []string{"all"}
 		if dev := p.Interface; dev != "" {
 			ifaces = append(ifaces, dev)

@@ -3,12 +3,13 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
 	"github.com/srv6oam/srv6oam/oam"
 )
 
 // flags are every flag of srv6-ping, in --help's order.
 func flags() []cli.Flag {
-	return []cli.Flag{
+	return append(append([]cli.Flag{
 		&cli.IntFlag{Name: "c", Usage: "stop after `COUNT` probes (0: until interrupted)"},
 		&cli.Float64Flag{Name: "i", Value: 1, Usage: "`SECONDS` between probes"},
 		&cli.Float64Flag{Name: "W", Value: 10, Usage: "`SECONDS` to wait for a reply before a probe counts as lost"},
@@ -19,12 +20,8 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "D", Usage: "print the receive time [unix seconds.microseconds] before each line"},
 		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits), as iputils -F"},
 		&cli.IntFlag{Name: "Q", Usage: "traffic `CLASS` (0-255) of the probes"},
-		&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
-		&cli.BoolFlag{Name: "encap", Usage: "H.Encaps: outer IPv6 + SRH around the echo packet; DESTINATION decapsulates (the default encoding)"},
-		// No backquotes in a switch's usage: urfave/cli prints the first backquoted text as
-		// the flag's placeholder, and a switch has none.
-		&cli.BoolFlag{Name: "decap", Usage: "encap only: the last --segs SID decapsulates (End.DT6/End.DX6) and DESTINATION is reached as plain IPv6 after it, as with 'ip route add DESTINATION encap seg6 mode encap segs SIDS'"},
-		&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo packet itself (no encapsulation)"},
+		&cli.StringFlag{Name: "segs", Usage: s6cli.SegsUsage},
+	}, s6cli.EncodingFlags()...), []cli.Flag{
 		&cli.BoolFlag{Name: "oam", Usage: "set the O-flag (RFC 9259) in the SRH"},
 		&cli.UintFlag{Name: "hmac-keyid", Usage: "sign the SRH with HMAC key `ID` (as 'ip sr hmac set ID'); needs --hmac-secret-file"},
 		&cli.PathFlag{Name: "hmac-secret-file", Usage: "`FILE` holding the HMAC secret (trailing newline ignored)"},
@@ -41,5 +38,5 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "names", Usage: "--timestamps: comma-separated `NAMES` printed instead of the --segs SIDs and DESTINATION, in order"},
 		&cli.BoolFlag{Name: "stamp", Usage: "two-way delay with STAMP test packets (RFC 8762, UDP) to srv6-agent's reflector on DESTINATION, through --segs when given: round trip, forward and backward one-way delays and the reflector's residence time (docs/srv6-ping.md); -W defaults to 2 here, -s is the UDP payload (44 to 1232, default 44)"},
 		&cli.IntFlag{Name: "stamp-port", Value: oam.STAMPPort, Usage: "--stamp: UDP `PORT` of the reflector"},
-	}
+	}...)
 }

@@ -72,6 +72,7 @@ func run(c *cli.Context) error {
 	}
 	defer closePcap()
 
+	s6cli.Warn("srv6-ping", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure, Interface: opts.Interface}.Check())
 	pinger, err := ping.New(ctx, target, opts)
 	if err != nil {
 		return fail(err)
@@ -126,21 +127,12 @@ func run(c *cli.Context) error {
 // parse turns flags and the argument into a target and options; errors name the flag.
 func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 	var opts ping.Options
-	target, err := parseTarget(c)
+	target, structure, err := parseTarget(c)
 	if err != nil {
 		return target, opts, err
 	}
-	if c.Bool("encap") && c.Bool("insert") {
-		return target, opts, errors.New("--encap and --insert: choose one")
-	}
-	if c.Bool("insert") {
-		opts.Encoding = probes.Insert
-	}
-	if c.Bool("decap") {
-		if c.Bool("insert") || len(target.Segments) == 0 {
-			return target, opts, errors.New("--decap needs --segs and the encap encoding (not --insert)")
-		}
-		target.Decap = true
+	if opts.Encoding, opts.Structure, err = s6cli.ParseEncoding(c, &target, structure); err != nil {
+		return target, opts, err
 	}
 	if c.Int("c") < 0 {
 		return target, opts, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
@@ -219,7 +211,7 @@ func hmacKey(c *cli.Context) (*srh.HMACKey, error) {
 	return key, nil
 }
 
-// parseTarget reads DESTINATION and --segs.
-func parseTarget(c *cli.Context) (oam.Target, error) {
+// parseTarget reads DESTINATION and --segs, and the SID structure of a compressed --segs.
+func parseTarget(c *cli.Context) (oam.Target, oam.SIDStructure, error) {
 	return s6cli.ParseTarget(c, "srv6-ping [options] [--segs SID,...] DESTINATION", c.Bool("decap"))
 }

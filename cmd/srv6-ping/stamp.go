@@ -22,6 +22,8 @@ var stampRejected = map[string]string{
 	"encap":            "the test packets are UDP with the SRH attached to the socket (no encapsulation)",
 	"decap":            "the reflector answers at DESTINATION, the final segment",
 	"insert":           "the SRH is always attached to the UDP packet itself",
+	"encap-red":        "the test packets are UDP with the whole SRH attached to the socket",
+	"insert-red":       "the test packets are UDP with the whole SRH attached to the socket",
 	"oam":              "the test packets do not set the O-flag",
 	"hmac-keyid":       "the SRH of STAMP test packets is not signed",
 	"hmac-secret-file": "the SRH of STAMP test packets is not signed",
@@ -53,7 +55,7 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 			return o, fmt.Errorf("--%s cannot be used with --stamp: %s", name, why)
 		}
 	}
-	target, err := parseTarget(c)
+	target, _, err := parseTarget(c)
 	if err != nil {
 		return o, err
 	}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -26,22 +27,28 @@ var timestampFlags = []string{"collector-port", "detect-mult", "up-mult", "share
 // echoOnlyFlags make no sense with --timestamps: the probe is an ICMPv6 Echo Request with the
 // SRH inserted (so --insert is accepted: it is what the mode does) that returns to the sender.
 var echoOnlyFlags = map[string]string{
-	"encap": "timestamped probes carry the SRH inserted in the echo request, not encapsulated",
-	"decap": "timestamped probes return to the sender; they cannot end at a decapsulating SID",
-	"oam":   "timestamped probes do not set the O-flag; End.OAM timestamps them without it",
+	"encap":         "timestamped probes carry the SRH inserted in the echo request, not encapsulated",
+	"encap-red":     "timestamped probes carry the whole segment list in the SRH: End.OAM finds its Probe TLV and its slot there",
+	"insert-red":    "timestamped probes carry the whole segment list in the SRH: End.OAM finds its Probe TLV and its slot there",
+	"decap":         "timestamped probes return to the sender; they cannot end at a decapsulating SID",
+	"oam":           "timestamped probes do not set the O-flag; End.OAM timestamps them without it",
+	"sid-structure": "End.OAM timestamps probes at SIDs bound to it, not at the nodes of a uSID container",
 }
 
 // parseTimestamps turns flags and the argument into the engine's target and options.
 func parseTimestamps(c *cli.Context) (oam.Target, delay.Options, error) {
 	var opts delay.Options
-	for _, name := range []string{"encap", "decap", "oam"} {
+	for _, name := range []string{"encap", "encap-red", "insert-red", "decap", "oam", "sid-structure"} {
 		if c.IsSet(name) {
 			return oam.Target{}, opts, fmt.Errorf("--%s cannot be used with --timestamps: %s", name, echoOnlyFlags[name])
 		}
 	}
-	target, err := parseTarget(c)
+	target, structure, err := parseTarget(c)
 	if err != nil {
 		return target, opts, err
+	}
+	if !structure.IsZero() {
+		return target, opts, errors.New("--timestamps with compressed --segs: End.OAM timestamps probes at SIDs bound to it, and the nodes of a uSID container only shift the destination")
 	}
 	if c.Int("c") < 0 {
 		return target, opts, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
@@ -127,6 +134,7 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	defer closePcap()
 
+	s6cli.Warn("srv6-ping", probes.Preflight{Target: target, Encoding: probes.Insert, ReturnsToSelf: true, Interface: opts.Interface}.Check())
 	p, err := delay.New(ctx, target, opts)
 	if err != nil {
 		return fail(err)
@@ -174,7 +182,7 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	if !jsonMode && !linesMode {
 		fmt.Fprintf(out, "SRV6-PING %s: %d data bytes, timestamped, back to %s, collector %s, session %#08x\n",
-			target, opts.PayloadSize, p.Source(), p.Collector(), opts.Session)
+			output.BeforeColon(target.String()), opts.PayloadSize, p.Source(), p.Collector(), opts.Session)
 	}
 	sum, err := p.Run(ctx, emit)
 	if err != nil {

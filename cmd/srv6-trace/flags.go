@@ -1,14 +1,18 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
+
+	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
+)
 
 // flags are every flag of srv6-trace, in --help's order.
 func flags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "segs", Usage: "comma-separated `SIDS` to visit before DESTINATION, in order"},
-		&cli.BoolFlag{Name: "insert", Usage: "SRH inserted in the echo probe itself instead of H.Encaps (outer IPv6 + SRH, the default)"},
+	return append(append([]cli.Flag{
+		&cli.StringFlag{Name: "segs", Usage: s6cli.SegsUsage},
+	}, s6cli.EncodingFlags()...), []cli.Flag{
 		&cli.IntFlag{Name: "q", Value: 3, Usage: "`NQUERIES` probes per hop (1-10)"},
-		&cli.Float64Flag{Name: "w", Value: 2, Usage: "`SECONDS` to wait for answers after the last probe of a wave"},
+		&cli.StringFlag{Name: "w", Value: "2,3,10", Usage: "how long to wait for a probe, as traceroute: `MAX[,HERE,NEAR]`: at most MAX seconds, at most HERE times the round trip of an answer from the same hop, NEAR times that of a farther hop (0: that rule off)"},
 		&cli.IntFlag{Name: "m", Value: 30, Usage: "`MAX_HOPS`: the largest hop limit probed"},
 		&cli.IntFlag{Name: "f", Value: 1, Usage: "`FIRST_HOP`: the hop limit to start from"},
 		&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
@@ -28,5 +32,5 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
-	}
+	}...)
 }

@@ -79,6 +79,8 @@ func run(c *cli.Context) error {
 	jsonMode := c.Bool("json")
 
 	if c.Bool("per-segment") {
+		s6cli.Warn("srv6-trace", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure,
+			ReturnsToSelf: true, Interface: opts.Interface}.Check())
 		start := time.Now()
 		status, src, err := trace.PerSegment(ctx, target, opts)
 		if err != nil {
@@ -134,6 +136,7 @@ func run(c *cli.Context) error {
 			fmt.Fprintf(out, "\r\033[Kprobing: %d flows, %d probes sent, %d answered", p.Flows, p.Probes, p.Answers)
 		}
 	}
+	s6cli.Warn("srv6-trace", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure, Interface: opts.Interface}.Check())
 	tracer, err := trace.New(ctx, target, opts)
 	if err != nil {
 		return fail(err)
@@ -194,22 +197,21 @@ func isTerminal(f *os.File) bool {
 func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	var target oam.Target
 	var opts trace.Options
-	encoding := "encap"
-	target, err := s6cli.ParseTarget(c, "srv6-trace [options] [--segs SID,...] DESTINATION", false)
+	target, structure, err := s6cli.ParseTarget(c, "srv6-trace [options] [--segs SID,...] DESTINATION", c.Bool("decap"))
 	if err != nil {
 		return target, opts, "", err
 	}
-	if c.Bool("insert") {
-		opts.Encoding, encoding = probes.Insert, "insert"
+	if opts.Encoding, opts.Structure, err = s6cli.ParseEncoding(c, &target, structure); err != nil {
+		return target, opts, "", err
 	}
+	encoding := opts.Encoding.String()
 	if q := c.Int("q"); q < 1 || q > 10 {
 		return target, opts, "", fmt.Errorf("-q %d: probes per hop must be 1 to 10", q)
 	}
 	opts.Queries = c.Int("q")
-	if w := c.Float64("w"); w <= 0 || w > 60 {
-		return target, opts, "", fmt.Errorf("-w %v: the wait must be more than 0 and at most 60 seconds", w)
+	if opts.Wait, opts.WaitHere, opts.WaitNear, err = s6cli.ParseWait(c.String("w")); err != nil {
+		return target, opts, "", err
 	}
-	opts.Wait = time.Duration(c.Float64("w") * float64(time.Second))
 	if m := c.Int("m"); m < 1 || m > 255 {
 		return target, opts, "", fmt.Errorf("-m %d: max hops must be 1 to 255", m)
 	}
@@ -257,6 +259,9 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	opts.LoopDestination = c.Bool("timestamps")
 	if c.Bool("per-segment") && len(target.Segments) == 0 {
 		return target, opts, "", errors.New("--per-segment needs --segs")
+	}
+	if c.Bool("timestamps") && (opts.Encoding.Reduced() || !opts.Structure.IsZero() || target.Decap) {
+		return target, opts, "", errors.New("--timestamps needs every segment whole in the SRH and the probe back to this host: End.OAM finds its Probe TLV and slot there (not with --encap-red, --insert-red, --decap or compressed SIDs)")
 	}
 	return target, opts, encoding, nil
 }

@@ -89,8 +89,14 @@ func traceIn(t testing.TB, lab *testnet.Lab, node string, tgt oam.Target, opts t
 // neighbour discovery.
 func warmUp(t testing.TB, lab *testnet.Lab, node string, tgt oam.Target) {
 	t.Helper()
+	warmUpWith(t, lab, node, tgt, trace.Options{})
+}
+
+// warmUpWith is warmUp with the encoding and SID structure of opts.
+func warmUpWith(t testing.TB, lab *testnet.Lab, node string, tgt oam.Target, opts trace.Options) {
+	t.Helper()
 	for i := 0; i < 10; i++ {
-		rep := traceIn(t, lab, node, tgt, trace.Options{Queries: 1, Wait: time.Second})
+		rep := traceIn(t, lab, node, tgt, trace.Options{Queries: 1, Wait: time.Second, Encoding: opts.Encoding, Structure: opts.Structure})
 		if rep.Reached && allAnswered(rep.Hops) {
 			return
 		}

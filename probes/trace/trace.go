@@ -162,6 +162,9 @@ type Tracer struct {
 }
 
 // New checks the options, picks the source, builds the probe template and opens the sockets.
+// With target.Decap the hops are those of the tunnel (the outer header's hop limit): the last SID
+// decapsulates, and the inner packet goes on with a hop limit of its own (64), so the
+// destination answers at the decapsulating SID's hop and the routers after it are not seen.
 func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -169,9 +172,6 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 	}
 	if opts.AgentNextHops && len(target.Path()) < 2 {
 		return nil, errors.New("agent next hops need a segment list: a SID followed by another segment")
-	}
-	if target.Decap {
-		return nil, errors.New("tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
 	}
 	src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
 	if err != nil {
@@ -218,9 +218,6 @@ func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Tracer, er
 	}
 	if opts.AgentNextHops {
 		return nil, errors.New("trace: NewOn cannot ask the agents for next hops")
-	}
-	if target.Decap {
-		return nil, errors.New("tracing through a decapsulating SID is not supported (the inner hop limit would restart after it); trace to the destination as the final segment instead")
 	}
 	tmpl, err := newTemplate(target, opts.Source, opts)
 	if err != nil {
@@ -492,22 +489,20 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 	return ctx.Err()
 }
 
-// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops that
-// answered some of theirs, up to the end of the path (or the last hop that answered): the
-// pattern of a router's ICMPv6 rate limit (Linux: a burst of 6, then one a second per
-// destination), which a second chance a second later answers. A hop that answered none of its
-// probes is not retried: a router that never answers (ICMPv6 filtered) would cost the retry's
-// second for nothing, and a rate-limited one answers its own hop's first probes (the waves
-// send them first). It puts the new outcomes in place of the lost ones.
+// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops up to
+// the end of the path (or the last hop that answered): the pattern of a router's ICMPv6 rate
+// limit (Linux: a burst of 6, then one per net.ipv6.icmp.ratelimit per destination), which a
+// second chance a second later answers. That includes hops that answered none of their probes:
+// a router whose budget an earlier run spent is silent for all of them, and a hop that answers
+// nothing while a farther one answers forwards the probes, so it is worth the second. Silence
+// past the last answer is not retried (nothing there is known to exist). It puts the new
+// outcomes in place of the lost ones.
 func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	last := endHop(all)
-	answered := map[int]bool{}
-	for i := range all {
-		if all[i].answered {
-			h := int(all[i].spec.hopLimit)
-			answered[h] = true
-			if endHop(all) == 0 {
-				last = max(last, h)
+	if last == 0 {
+		for i := range all {
+			if all[i].answered {
+				last = max(last, int(all[i].spec.hopLimit))
 			}
 		}
 	}
@@ -515,7 +510,7 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	var slots []int
 	for i := range all {
 		h := int(all[i].spec.hopLimit)
-		if all[i].sentOK && !all[i].answered && answered[h] && h <= last {
+		if all[i].sentOK && !all[i].answered && h <= last {
 			specs = append(specs, all[i].spec)
 			slots = append(slots, i)
 		}

@@ -27,32 +27,39 @@ import (
 
 // ParseTarget reads DESTINATION and --segs. The destination is the final segment, so
 // "--segs A,B,D D" means "--segs A,B D" unless keepLast (--decap: the last SID decapsulates and
-// may equal D).
-func ParseTarget(c *cli.Context, usage string, keepLast bool) (oam.Target, error) {
+// may equal D). It returns the SID structure --segs's compressed runs say (zero without).
+func ParseTarget(c *cli.Context, usage string, keepLast bool) (oam.Target, oam.SIDStructure, error) {
 	var target oam.Target
+	var structure oam.SIDStructure
 	switch c.NArg() {
 	case 0:
-		return target, Usage("missing DESTINATION (usage: %s)", usage)
+		return target, structure, Usage("missing DESTINATION (usage: %s)", usage)
 	case 1:
 	default:
-		return target, Usage("extra argument %q: one DESTINATION expected", c.Args().Get(1))
+		return target, structure, Usage("extra argument %q: one DESTINATION expected", c.Args().Get(1))
 	}
 	dst, err := oam.ParseSegment(c.Args().First())
 	if err != nil {
-		return target, fmt.Errorf("destination: %w", err)
+		return target, structure, fmt.Errorf("destination: %w", err)
 	}
 	target.Destination = dst
 	if c.IsSet("segs") {
-		segs, err := oam.ParseSegmentList(c.String("segs"))
+		csidBits := 0
+		if c.IsSet("sid-structure") {
+			if s, err := oam.ParseSIDStructure(c.String("sid-structure")); err == nil {
+				csidBits = s.CSIDBits
+			}
+		}
+		segs, s, err := ParseSegments(c.String("segs"), csidBits)
 		if err != nil {
-			return target, fmt.Errorf("--segs: %w", err)
+			return target, structure, fmt.Errorf("--segs: %w", err)
 		}
 		if segs[len(segs)-1] == dst && !keepLast {
 			segs = segs[:len(segs)-1]
 		}
-		target.Segments = segs
+		target.Segments, structure = segs, s
 	}
-	return target, nil
+	return target, structure, nil
 }
 
 // ParseSource reads -I: an IPv6 address of this host or an interface name. An address the

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // PingPrinter writes a run the way iputils ping does, line for line: a header, one line per reply
@@ -28,7 +30,7 @@ func (p *PingPrinter) Header(payload int) {
 	if len(p.Target.Segments) == 0 {
 		name = "PING"
 	}
-	fmt.Fprintf(p.W, "%s %s: %d data bytes\n", name, p.Target, payload)
+	fmt.Fprintf(p.W, "%s %s: %d data bytes\n", name, BeforeColon(p.Target.String()), payload)
 }
 
 // Result prints one result; timeouts print nothing, as in iputils.
@@ -66,6 +68,9 @@ func (p *PingPrinter) Result(r oam.Result) {
 			b = fmt.Appendf(b, "icmp_seq=%d send failed: %s", r.Seq, r.Error)
 		}
 		b = AppendPosition(b, &r.At, len(p.Target.Path()))
+		if r.ICMPType == probes.ICMPv6ParamProblem && r.ICMPCode == 1 && r.At.Popped && p.Target.Destination == r.At.Dst {
+			b = append(b, "; the destination got the probe as bare IPv6-in-IPv6 (the SRH popped, PSP) and does not decapsulate that: use --insert, or end the list at a decapsulating SID with --decap"...)
+		}
 	}
 	b = append(b, '\n')
 	_, _ = p.W.Write(b)
@@ -125,4 +130,15 @@ func AppendRTT(b []byte, d time.Duration) []byte {
 		return fmt.Appendf(b, "%d.%02d", (us+5)/1000, ((us+5)%1000)/10)
 	}
 	return fmt.Appendf(b, "%d.%03d", us/1000, us%1000)
+}
+
+// BeforeColon makes text safe to follow with a colon: an IPv6 address that ends it with "::"
+// (fcbb:0:400:300:200:d46::) is written in brackets, [fcbb:0:400:300:200:d46::]:, so that the
+// colon is not read as part of it.
+func BeforeColon(text string) string {
+	if !strings.HasSuffix(text, "::") {
+		return text
+	}
+	i := strings.LastIndexAny(text, " (") + 1
+	return text[:i] + "[" + text[i:] + "]"
 }

@@ -65,3 +65,15 @@ func TestAppendRTT(t *testing.T) {
 		}
 	}
 }
+
+func TestBeforeColon(t *testing.T) {
+	for in, want := range map[string]string{
+		"cafe::2 via fcbb:0:400:300:200:d46::": "cafe::2 via [fcbb:0:400:300:200:d46::]",
+		"fcbb::":                               "[fcbb::]",
+		"fc00:4::1 via fc00:1::e → fc00:2::e":  "fc00:4::1 via fc00:1::e → fc00:2::e",
+	} {
+		if got := BeforeColon(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
