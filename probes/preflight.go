@@ -22,6 +22,9 @@ type Preflight struct {
 	// ReturnsToSelf: the probes come back to this host with an SRH (loop-back probes of
 	// per-segment probing and of timestamped probes: the host is their final segment).
 	ReturnsToSelf bool
+	// PerSegment: every segment is probed on its own, so a container must be known as one
+	// (Structure) for its C-SIDs to be.
+	PerSegment bool
 	// Interface the probes leave by ("" : the route's).
 	Interface string
 	// sysctl reads a sysctl under /proc/sys/net (a seam for tests); nil reads the file.
@@ -61,6 +64,14 @@ func (p Preflight) Check() []string {
 			}
 			out = append(out, fmt.Sprintf("the probes come back to this host with an SRH, which Linux drops here: %s %s 0 (sysctl -w %s)",
 				strings.Join(off, " and "), verb, strings.Join(fix, " ")))
+		}
+	}
+	if p.PerSegment && p.Structure.IsZero() {
+		for i, seg := range p.Target.Segments {
+			if n := len(oam.USID.CSIDs(seg)); n > 1 && oam.USID.IsContainer(seg) {
+				out = append(out, fmt.Sprintf("segment %d %s reads as a container of %d uSIDs (%s): it is probed as one segment; --sid-structure %s (or --segs in the compact form) probes each uSID",
+					i+1, seg, n, oam.USID, oam.USID))
+			}
 		}
 	}
 	if s := p.Structure; !s.IsZero() {

@@ -30,4 +30,14 @@ func TestPreflight(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0], "does not read as a container") {
 		t.Errorf("%q", got)
 	}
+	// Per-segment through what reads as a uSID container, with no structure: one line; not for
+	// a full SID (fc00:0:2::e has a zero C-SID before a non-zero one), nor with the structure.
+	box := oam.Target{Segments: oam.SegmentList{a("fc00:0:2::e"), a("fcbb:0:400:300:200:d46::")}, Destination: a("cafe::2"), Decap: true}
+	got = Preflight{Target: box, PerSegment: true, Interface: "eth0", sysctl: read}.Check()
+	if len(got) != 1 || !strings.Contains(got[0], "segment 2 fcbb:0:400:300:200:d46:: reads as a container of 4 uSIDs (32/16)") {
+		t.Errorf("per-segment through a container: %q", got)
+	}
+	if got := (Preflight{Target: box, PerSegment: true, Structure: oam.USID, Interface: "eth0", sysctl: read}).Check(); len(got) != 1 || strings.Contains(got[0], "reads as a container") {
+		t.Errorf("per-segment with the structure: %q (only fc00:0:2::e's line)", got)
+	}
 }

@@ -18,7 +18,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
 		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits) of the probes; with --ecmp the first flow"},
 		&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},
-		&cli.BoolFlag{Name: "no-retry", Usage: "do not probe silent hops a second time after 1.1 s (the retry gets answers from routers that rate-limit ICMPv6 errors)"},
+		&cli.BoolFlag{Name: "no-retry", Usage: "do not probe silent hops a second time after 1.1 s, and with --ecmp do not ask silent flows again (the retry gets answers from routers that rate-limit ICMPv6 errors)"},
 		&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},
 		&cli.BoolFlag{Name: "ecmp", Usage: "find every equal-cost branch by varying the flow label (MDA stopping rule, 95% confidence) and print them as a tree"},
 		&cli.IntFlag{Name: "max-flows", Value: 256, Usage: "--ecmp: at most `N` flow labels (6-4096)"},

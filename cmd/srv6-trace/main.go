@@ -80,7 +80,7 @@ func run(c *cli.Context) error {
 
 	if c.Bool("per-segment") {
 		s6cli.Warn("srv6-trace", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure,
-			ReturnsToSelf: true, Interface: opts.Interface}.Check())
+			ReturnsToSelf: true, PerSegment: true, Interface: opts.Interface}.Check())
 		start := time.Now()
 		status, src, err := trace.PerSegment(ctx, target, opts)
 		if err != nil {

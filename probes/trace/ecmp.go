@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/netip"
+	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
 )
@@ -128,13 +129,36 @@ func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
 	}
 	flows := []uint32{first}
 	t.progress(rep, all, len(flows))
+	retried := map[probeSpec]int{}
 	for ctx.Err() == nil {
 		add := 0
+		var retry []int
 		for h := t.opts.FirstHop; h <= hi; h++ {
 			responders, answered := hopStats(all, h)
-			if need := StoppingPoint(len(responders), Confidence); need-answered > add {
-				add = need - answered
+			need := StoppingPoint(len(responders), Confidence) - answered
+			if need <= 0 {
+				continue
 			}
+			if !t.opts.NoRetry && len(responders) > 0 {
+				for _, i := range silentAt(all, h) {
+					if need > 0 && retried[all[i].spec] < maxECMPRetries {
+						retry = append(retry, i)
+						need--
+					}
+				}
+			}
+			add = max(add, need)
+		}
+		if len(retry) > 0 {
+			// A hop that answers some flows and not others is most likely spending its ICMPv6
+			// rate limit (Linux: a burst of 6 per destination, then one per
+			// net.ipv6.icmp.ratelimit). New flows would only spend the budget the silent ones
+			// need: ask those again once it refilled, and add flows only when no hop is waiting.
+			if err := t.retryECMP(ctx, all, retry, retried); err != nil {
+				return err
+			}
+			t.progress(rep, all, len(flows))
+			continue
 		}
 		add = min(add, t.opts.MaxFlows-len(flows))
 		if add <= 0 {
@@ -165,6 +189,48 @@ func (t *Tracer) runECMP(ctx context.Context, rep *Report) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// maxECMPRetries bounds how often ECMP discovery asks one probe again: a router that refills
+// one error a second answers within two.
+const maxECMPRetries = 2
+
+// silentAt returns the probes at hop limit h that went unanswered, of flows whose path had not
+// ended before h.
+func silentAt(all []outcome, h int) []int {
+	var idx []int
+	for i := range all {
+		o := &all[i]
+		if int(o.spec.hopLimit) != h || o.answered || !o.sentOK {
+			continue
+		}
+		if end := endHopOfFlow(all, o.spec.flow); end != 0 && end < h {
+			continue
+		}
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+// retryECMP probes all[idx] again after RetryDelay and puts the new outcomes in their place.
+func (t *Tracer) retryECMP(ctx context.Context, all []outcome, idx []int, retried map[probeSpec]int) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(t.opts.RetryDelay):
+	}
+	specs := make([]probeSpec, len(idx))
+	for j, i := range idx {
+		specs[j] = all[i].spec
+		retried[all[i].spec]++
+	}
+	out, err := t.eng.batch(ctx, specs, t.waits(), nil, nil)
+	for j, o := range out {
+		if o.sentOK {
+			all[idx[j]] = o
+		}
+	}
+	return err
 }
 
 func (t *Tracer) progress(rep *Report, all []outcome, flows int) {

@@ -79,3 +79,67 @@ func TestEngineOnScriptedPath(t *testing.T) {
 		t.Error("the rate-limited probe was not emitted as given up")
 	}
 }
+
+// ECMP discovery on a scripted single path whose routers spend their ICMPv6 budget: each
+// answers the first two probes it sees at its hop, then only a probe asked again (as Linux's
+// rate limit answers once it refilled). MDA must ask the silent flows again rather than add new
+// flows that would only find the budget spent: one branch, every hop answering as many flows as
+// the stopping rule needs, and far fewer probes than flows added until MaxFlows. Without the
+// retry (NoRetry) the discovery adds flows to the limit and still finds one branch.
+func TestECMPWaitsForRateLimitedHops(t *testing.T) {
+	src, dst := netip.MustParseAddr("fc00:0:1::1"), netip.MustParseAddr("fc00:0:4::1")
+	routers := []netip.Addr{netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")}
+	run := func(noRetry bool) (*trace.Report, int) {
+		type key struct {
+			hop  uint8
+			flow uint32
+		}
+		seen := map[key]int{}
+		budget := map[uint8]int{1: 2, 2: 2}
+		conn := probetest.New(func(p *probetest.Probe) []probetest.Answer {
+			if int(p.HopLimit) > len(routers) {
+				return []probetest.Answer{probetest.EchoReply(p, dst, 62)}
+			}
+			k := key{p.HopLimit, p.FlowLabel}
+			seen[k]++
+			if budget[p.HopLimit] > 0 || seen[k] > 1 {
+				budget[p.HopLimit]--
+				return []probetest.Answer{probetest.TimeExceeded(p, routers[p.HopLimit-1], 0)}
+			}
+			return nil
+		})
+		tr, err := trace.NewOn(conn, oam.Target{Destination: dst}, trace.Options{Source: src, MaxHops: 8, Wait: 200 * time.Millisecond,
+			ECMP: true, NoRetry: noRetry, RetryDelay: time.Millisecond, MaxFlows: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := tr.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, len(conn.Sent())
+	}
+	rep, sent := run(false)
+	need := trace.StoppingPoint(1, trace.Confidence)
+	if len(rep.Branches) != 1 || !rep.Reached {
+		t.Fatalf("%d branches, reached %v", len(rep.Branches), rep.Reached)
+	}
+	for i, h := range rep.Branches[0].Hops[:2] {
+		answered := 0
+		for _, p := range h.Probes {
+			if p.Answered {
+				answered++
+			}
+		}
+		if answered < need {
+			t.Errorf("hop %d: %d flows answered, the stopping rule needs %d", i+1, answered, need)
+		}
+	}
+	if rep.Flows > need || sent > 3*need*3 {
+		t.Errorf("with the retry: %d flows, %d probes; want at most %d flows and %d probes", rep.Flows, sent, need, 3*need*3)
+	}
+	rep, sent = run(true)
+	if len(rep.Branches) != 1 || rep.Flows != 64 {
+		t.Errorf("without the retry: %d branches, %d flows (%d probes); want one branch after all 64 flows", len(rep.Branches), rep.Flows, sent)
+	}
+}

@@ -117,7 +117,7 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 	}
 	for _, o := range out {
 		s := &status[o.spec.template]
-		p := Probe{Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL}
+		p := Probe{Flow: o.spec.flow, Answered: o.answered, Kind: oam.KindTimeout, QuotedSL: o.quotedSL, At: o.at}
 		if o.answered {
 			p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
 			if o.kind == oam.KindReply {
@@ -126,6 +126,9 @@ func RunPerSegment(ctx context.Context, target oam.Target, opts Options, emit fu
 				p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
 				if s.Error == "" {
 					s.Error = p.Error + " from " + o.from.String()
+					if o.at.Popped && o.icmpType == probes.ICMPv6ParamProblem && opts.Encoding.Encapsulates() {
+						s.Error += ": the SRH was popped on the way (PSP), and the bare IPv6-in-IPv6 left is not decapsulated there; --insert probes have no outer header to strand"
+					}
 				}
 			}
 		}

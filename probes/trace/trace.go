@@ -61,9 +61,10 @@ type Options struct {
 	// LoopDestination makes PerSegment probe the destination with a loop-back echo like every
 	// other segment instead of an echo addressed to it: for a destination that is a SID.
 	LoopDestination bool
-	// NoRetry turns off the second chance of silent hops: by default, when hops before the end
-	// of the path answered none of their probes, they are probed once more after RetryDelay,
-	// which is what a router that rate-limits its ICMPv6 errors needs (see docs/srv6-trace.md).
+	// NoRetry turns off the second chance of silent probes: by default the probes left
+	// unanswered up to the last hop that answered are sent once more after RetryDelay, and ECMP
+	// discovery asks a hop's silent flows again (at most twice) before it adds flows, which is
+	// what a router that rate-limits its ICMPv6 errors needs (see docs/srv6-trace.md).
 	NoRetry bool
 	// RetryDelay before silent hops are probed again; default 1.1s (Linux refills one error
 	// per net.ipv6.icmp.ratelimit, 1s by default).
