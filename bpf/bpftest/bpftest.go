@@ -5,14 +5,11 @@
 package bpftest
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -21,6 +18,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
 // Packet describes an SRv6 packet to craft.
@@ -166,94 +164,24 @@ func SendAll(lab *testnet.Lab, node string, pkts [][]byte) error {
 	})
 }
 
-// Capture receives the IPv6 packets (from the IPv6 header) that arrive on one interface, through
-// an AF_PACKET socket for every protocol (ETH_P_ALL) with a TPACKET_V2 receive ring. Both matter
-// on an SRv6 node, which processes a packet in place (End decrements Segments Left and rewrites
-// the destination, NEXT-C-SID shifts it, without copying a buffer a tap shares): a socket for
-// ETH_P_IPV6 is handed the packet after ip6_rcv, which has processed it by then, and a socket
-// without a ring queues a clone that shares the data and reads it later. A tap for ETH_P_ALL
-// runs before the protocol handlers, and the ring copies the packet then. A capture on the
-// first SID's node therefore shows the packet as the node before it sent it.
+// Capture receives the IPv6 packets (from the IPv6 header) that arrive on one interface, as
+// they arrived: a labtest.Ring (AF_PACKET, ETH_P_ALL, TPACKET_V2), which on the first SID's node
+// shows the packet as the node before it sent it, not as End left it.
 type Capture struct {
-	fd    int
-	ring  []byte
-	frame int // the next frame to read
+	ring *labtest.Ring
 }
-
-// Ring geometry: frames of one page hold any packet of a lab link (MTU 1500; the jumbo links of
-// a test that sets mtu read their first 4 KiB minus the header), 256 of them.
-const (
-	ringFrameSize = 4096
-	ringFrames    = 256
-)
 
 // Listen opens a capture on node's interface ifname.
 func Listen(lab *testnet.Lab, node, ifname string) (*Capture, error) {
-	var c Capture
-	err := lab.Exec(node, func() error {
-		ifi, err := netIndex(ifname)
-		if err != nil {
-			return err
-		}
-		proto := htons(unix.ETH_P_ALL)
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
-		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
-		}
-		fail := func(what string, err error) error {
-			unix.Close(fd)
-			return fmt.Errorf("capture on %s: %s: %w", ifname, what, err)
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
-			return fail("PACKET_VERSION", err)
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-			return fail("PACKET_IGNORE_OUTGOING", err)
-		}
-		req := unix.TpacketReq{Block_size: ringFrameSize, Block_nr: ringFrames, Frame_size: ringFrameSize, Frame_nr: ringFrames}
-		if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-			return fail("PACKET_RX_RING", err)
-		}
-		ring, err := unix.Mmap(fd, 0, ringFrameSize*ringFrames, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-		if err != nil {
-			return fail("mmap the ring", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi}); err != nil {
-			unix.Munmap(ring)
-			return fail("bind", err)
-		}
-		c.fd, c.ring = fd, ring
-		return nil
-	})
+	r, err := labtest.ListenRing(lab, node, ifname)
 	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return &Capture{ring: r}, nil
 }
-
-func netIndex(name string) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return 0, err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-		return 0, fmt.Errorf("interface %s: %w", name, err)
-	}
-	return int(ifr.Uint32()), nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Close closes the capture.
-func (c *Capture) Close() error {
-	unix.Munmap(c.ring)
-	return unix.Close(c.fd)
-}
+func (c *Capture) Close() error { return c.ring.Close() }
 
 // ErrTimeout is returned by Next when no matching packet arrived in time.
 var ErrTimeout = errors.New("no matching packet before the deadline")
@@ -263,36 +191,17 @@ var ErrTimeout = errors.New("no matching packet before the deadline")
 func (c *Capture) Next(flowLabel uint32, timeout time.Duration) ([]byte, int64, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		hdr := (*unix.Tpacket2Hdr)(unsafe.Pointer(&c.ring[c.frame*ringFrameSize]))
-		status := (*atomic.Uint32)(unsafe.Pointer(&hdr.Status))
-		if status.Load()&unix.TP_STATUS_USER == 0 {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return nil, 0, ErrTimeout
-			}
-			fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
-			if _, err := unix.Poll(fds, int(max(left/time.Millisecond, 1))); err != nil && !errors.Is(err, unix.EINTR) {
-				return nil, 0, fmt.Errorf("capture: poll: %w", err)
-			}
-			continue
+		pkt, _, err := c.ring.Next(max(time.Until(deadline), 0))
+		if errors.Is(err, labtest.ErrTimeout) {
+			return nil, 0, ErrTimeout
+		}
+		if err != nil {
+			return nil, 0, err
 		}
 		now := probes.TAINow()
-		base := c.frame * ringFrameSize
-		off := base + int(hdr.Net)
-		n := int(hdr.Snaplen)
-		// struct sockaddr_ll follows the header (TPACKET_ALIGN'd): its protocol says IPv6.
-		sll := base + unix.SizeofTpacket2Hdr
-		ipv6 := binary.BigEndian.Uint16(c.ring[sll+2:]) == unix.ETH_P_IPV6
-		var pkt []byte
-		if ipv6 && off+n <= base+ringFrameSize {
-			pkt = bytes.Clone(c.ring[off : off+n])
+		if binary.BigEndian.Uint32(pkt[0:4])&0xfffff == flowLabel {
+			return pkt, now, nil
 		}
-		status.Store(unix.TP_STATUS_KERNEL) // hand the frame back
-		c.frame = (c.frame + 1) % ringFrames
-		if len(pkt) < 40 || pkt[0]>>4 != 6 || binary.BigEndian.Uint32(pkt[0:4])&0xfffff != flowLabel {
-			continue
-		}
-		return pkt, now, nil
 	}
 }
 

@@ -151,7 +151,7 @@ func TestErrorsUserCanActOn(t *testing.T) {
 		{"no destination", []string{"-c", "1"}, "missing DESTINATION"},
 		{"flow label", []string{"-F", "123456", "fc00:0:4::1"}, "-F 123456: the flow label is a hex number of at most 20 bits"},
 		{"hmac without file", []string{"--hmac-keyid", "1", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, "--hmac-keyid needs --hmac-secret-file"},
-		{"decap insert", []string{"--decap", "--insert", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, "--decap needs --segs and the encap encoding"},
+		{"decap insert", []string{"--decap", "--insert", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, "--decap needs --segs and an encapsulation (--encap or --encap-red), not --insert"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
