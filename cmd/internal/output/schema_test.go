@@ -75,6 +75,9 @@ func TestEchoDocumentMatchesSchema(t *testing.T) {
 	}
 	doc := NewPingDocument(target, "encap", src, NewPingOptions(p.Options()), results, NewPingSummary(sum))
 	validateJSON(t, schema, doc)
+	for _, enc := range []probes.Encoding{probes.Encap, probes.EncapRed, probes.Insert, probes.InsertRed} {
+		validateJSON(t, schema, NewPingDocument(target, enc.String(), src, NewPingOptions(p.Options()), results, NewPingSummary(sum)))
+	}
 	line := NewPingSummary(sum)
 	line.Type = "summary"
 	validateJSON(t, schema, line)
