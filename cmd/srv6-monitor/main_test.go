@@ -86,18 +86,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--config", good, "--check", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
 		{[]string{"--config", good, "--check", "--listen", "9471"}, `--listen "9471": want HOST:PORT, e.g. [::]:9471: address 9471: missing port in address`},
 	} {
-		cmd := exec.Command(binary, c.args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || stdout.Len() > 0 {
-			t.Errorf("%q: %v, stdout %q, stderr %q; want exit 2 and nothing on stdout", c.args, err, stdout.String(), stderr.String())
-			continue
-		}
-		if got := strings.TrimSuffix(stderr.String(), "\n"); got != "srv6-monitor: "+c.msg {
-			t.Errorf("%q: stderr %q, want %q", c.args, got, "srv6-monitor: "+c.msg)
-		}
+		clitest.WantUsageError(t, binary, "srv6-monitor", c.args, c.msg)
 	}
 }
 

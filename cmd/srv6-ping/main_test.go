@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,19 +42,7 @@ func runCLI(t *testing.T, lab *testnet.Lab, node string, args ...string) (string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := lab.Run(node, cmd)
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &ee):
-		return stdout.String(), stderr.String(), ee.ExitCode()
-	}
-	t.Fatalf("run srv6-ping %v: %v", args, err)
-	return "", "", -1
+	return clitest.Run(t, exec.CommandContext(ctx, binary, args...), func(cmd *exec.Cmd) error { return lab.Run(node, cmd) })
 }
 
 func warm(t *testing.T, lab *testnet.Lab, node, dst string) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,19 +13,7 @@ import (
 // the exit status.
 func runHost(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &ee):
-		return stdout.String(), stderr.String(), ee.ExitCode()
-	}
-	t.Fatalf("run srv6-ping %q: %v", args, err)
-	return "", "", -1
+	return clitest.Run(t, exec.Command(binary, args...), nil)
 }
 
 // TestBadInput: a usage or input error exits 2 with one line on stderr naming the flag or

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -33,18 +30,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"graph"}, "graph: want one topology FILE, got 0 arguments"},
 		{[]string{"graph", "--format", "png", "line4"}, "--format png: want dot or mermaid"},
 	} {
-		cmd := exec.Command(binary, c.args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || stdout.Len() > 0 {
-			t.Errorf("%q: %v, stdout %q, stderr %q; want exit 2 and nothing on stdout", c.args, err, stdout.String(), stderr.String())
-			continue
-		}
-		if got := strings.TrimSuffix(stderr.String(), "\n"); got != "srv6-testnet: "+c.msg {
-			t.Errorf("%q: stderr %q, want %q", c.args, got, "srv6-testnet: "+c.msg)
-		}
+		clitest.WantUsageError(t, binary, "srv6-testnet", c.args, c.msg)
 	}
 }
 

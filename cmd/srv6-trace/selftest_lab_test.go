@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
+	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -37,15 +36,7 @@ func tools(t *testing.T) (trace, ping string) {
 // runIn runs a command in node and returns its standard output, standard error and exit code.
 func runIn(t *testing.T, lab *testnet.Lab, node string, name string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := lab.Run(node, cmd)
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("%s %q: %v", name, args, err)
-	}
-	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	return clitest.Run(t, exec.Command(name, args...), func(cmd *exec.Cmd) error { return lab.Run(node, cmd) })
 }
 
 type pingDoc struct {
