@@ -257,6 +257,12 @@ static __always_inline int probe(struct __sk_buff *skb, struct oam_counters *c, 
 	return BPF_OK;
 }
 
+/* is_ext_hdr: the extension headers find_srh walks (a routing header may follow them). */
+static __always_inline int is_ext_hdr(__u8 nh)
+{
+	return nh == NEXTHDR_HOP || nh == NEXTHDR_DEST || nh == NEXTHDR_ROUTING;
+}
+
 /* find_srh returns the offset of the SRH the kernel processed, or 0 when there is none this
  * program can be sure of. The kernel (seg6_get_srh with IP6_FH_F_SKIP_RH) processes the first
  * routing header whose Segments Left is not 0, skipping those before it, then decrements it. So
@@ -273,7 +279,7 @@ static __always_inline __u32 find_srh(struct __sk_buff *skb, struct oam_counters
 	if (bpf_skb_load_bytes(skb, 6, &nh, 1) < 0)
 		return 0;
 	for (i = 0; i < MAX_EXT_HDRS; i++) {
-		if (nh != NEXTHDR_HOP && nh != NEXTHDR_DEST && nh != NEXTHDR_ROUTING)
+		if (!is_ext_hdr(nh))
 			break;
 		if (off > 0xffff || bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
 			break;
@@ -314,14 +320,16 @@ int end_oam(struct __sk_buff *skb)
 
 	/* The kernel pulled the SRH into the linear area before running us, so direct (read-only)
 	 * packet access reaches it in the common case: the SRH right after the IPv6 header with
-	 * segments still to visit, which is certainly the one the kernel processed. Anything else
-	 * (Segments Left now 0, another header in front) takes the walk of find_srh. */
+	 * segments still to visit, or with none left and an upper-layer or inner IPv6 header after
+	 * it (no routing header can follow), which is certainly the one the kernel processed.
+	 * Anything else (another header in front, an extension header behind an SRH now at
+	 * Segments Left 0) takes the walk of find_srh. */
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (data + IPV6_HDR_LEN + SRH_FIXED_LEN > data_end)
 		return BPF_OK;
 	if (*(__u8 *)(data + 6) == NEXTHDR_ROUTING && ((struct srh_fixed *)(data + SRH_OFF))->type == SRH_TYPE &&
-	    ((struct srh_fixed *)(data + SRH_OFF))->segments_left > 0) {
+	    (((struct srh_fixed *)(data + SRH_OFF))->segments_left > 0 || !is_ext_hdr(((struct srh_fixed *)(data + SRH_OFF))->nexthdr))) {
 		srh_off = SRH_OFF;
 		__builtin_memcpy(&srh, data + SRH_OFF, sizeof(srh));
 	} else {

@@ -180,6 +180,9 @@ func BenchmarkForwarding(b *testing.B) {
 		{"ipv6", plainIPv6(mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{h2Addr}, FlowLabel: 1}))},
 		{"end", endPkt},
 		{"end_oam_plain", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 3})},
+		// A SID that is not the last before the final segment: Segments Left is still 1 after
+		// the kernel's decrement, and End.OAM reads the SRH in place without walking headers.
+		{"end_oam_plain_mid", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, netip.MustParseAddr("fc00:0:3::e"), h2Addr}, FlowLabel: 5})},
 		{"end_oam_probe", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 4, Slots: true,
 			Probe: &srh.Probe{Flags: srh.ProbeReport, Session: 1, Sequence: 1, ReportTo: collector.Addr(), ReportPort: collector.Port()}})},
 		{"end_oam_probe_noreport", mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{r1SID, h2Addr}, FlowLabel: 6, Slots: true,
