@@ -82,9 +82,9 @@ func (t Type) Has(b int) bool { return b >= 0 && b < 24 && t&(1<<(23-b)) != 0 }
 // wide are the bits of 8-octet fields; every other bit from 0 to 21 is a 4-octet field (those
 // not yet defined included: Linux fills them with Unavailable). Bit 22 is variable, bit 23
 // reserved.
-const (
-	wideBits  Type = 1<<(23-8) | 1<<(23-9) | 1<<(23-10)
-	shortBits Type = (1<<24 - 1) &^ wideBits &^ (1<<(23-22) | 1<<(23-23))
+var (
+	wideBits  = Bits(BitHopLimitNodeIDWide, BitInterfacesWide, BitNamespaceDataWide)
+	shortBits = Type(1<<24-1) &^ wideBits &^ Bits(BitOpaqueState, 23)
 )
 
 // NodeLen is the size of one hop's entry in 4-octet units, without the opaque state snapshot:
