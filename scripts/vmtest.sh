@@ -141,6 +141,13 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null; mount -t debugfs debugfs /sys/kernel/d
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 ip link set lo up
 hostname vmtest
+# Static keys the tests would switch on and off thousands of times are held on for the whole
+# run: socket timestamps (netstamp_needed_key, by a socket with SO_TIMESTAMPNS) and the tc
+# ingress and egress hooks (a clsact qdisc). Linux flips a static key by patching its code
+# through an int3 breakpoint, and under multi-threaded TCG another vCPU can still execute the
+# int3 once the patch is done: "Oops: int3" in __netif_receive_skb_core killed one full run.
+python3 -c 'import socket, time; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, 35, 1); time.sleep(1e9)' </dev/null >/dev/null 2>&1 &
+ip link add vmtest-hold type veth peer name vmtest-hold1 2>/dev/null && tc qdisc add dev vmtest-hold clsact 2>/dev/null
 set -a; . $run/env; set +a
 cd "\$(cat $run/cwd)"
 echo "vmtest: guest kernel \$(uname -r), \$(nproc) CPUs" >&2
