@@ -57,7 +57,15 @@ for spec in r1:2:to-r2 r2:3:to-h2 h2:4:to-r2; do
 		--sid "fc00:0:$id::b0,dev=$dev" --collector fc00::/16 2>/dev/null &
 	agents+=($!)
 done
-sleep 1.5
+# Wait until every agent has bound its SID (its seg6local route is in the node's table), not a
+# fixed time: a slow machine (the CPU-emulated VM) takes longer to load the program.
+for spec in r1:2 r2:3 h2:4; do
+	IFS=: read -r node id <<<"$spec"
+	for _ in $(seq 100); do
+		"$bin/srv6-testnet" exec "$lab" "$node" -- ip -6 route show "fc00:0:$id::b0" 2>/dev/null | grep -q seg6local && break
+		sleep 0.2
+	done
+done
 on h1 "$bin/srv6-ping" --timestamps --shared-clock -c 3 -i 0.2 --segs fc00:0:2::b0,fc00:0:3::b0 fc00:0:4::b0
 
 step "$bin/srv6-testnet down $lab"
