@@ -2,16 +2,11 @@ package ioam
 
 import (
 	"encoding/binary"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/srv6oam/srv6oam/oam/tsharktest"
 )
 
 // TestTsharkWitness: Wireshark's IOAM dissector reads the Hop-by-Hop header this package
@@ -19,12 +14,7 @@ import (
 // and per node hop limit, node id, interface ids and timestamps, first hop last in the option.
 // Under CI=true a missing tshark fails the test.
 func TestTsharkWitness(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and tshark is missing: run `make deps` (Debian package tshark)")
-		}
-		t.Skip("tshark not installed (make deps installs it)")
-	}
+	tsharktest.Require(t)
 	tr, err := NewTrace(123, Bits(BitHopLimitNodeID, BitInterfaces, BitTimestampSeconds, BitTimestampFraction), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -49,39 +39,18 @@ func TestTsharkWitness(t *testing.T) {
 		t.Fatalf("IOAM option at %d: % x", off, pkt[40:48])
 	}
 
-	file := filepath.Join(t.TempDir(), "ioam.pcap")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeRaw); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 0), CaptureLength: len(pkt), Length: len(pkt)}, pkt); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	fields := []string{"ipv6.opt.ioam.trace.ns", "ipv6.opt.ioam.trace.nodelen", "ipv6.opt.ioam.trace.remlen",
 		"ipv6.opt.ioam.trace.node.hlim", "ipv6.opt.ioam.trace.node.id", "ipv6.opt.ioam.trace.node.iif",
 		"ipv6.opt.ioam.trace.node.eif", "ipv6.opt.ioam.trace.node.tss", "ipv6.opt.ioam.trace.node.tsf"}
-	args := []string{"-n", "-r", file, "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"}
-	for _, fl := range fields {
-		args = append(args, "-e", fl)
+	rows, err := tsharktest.Fields(t.TempDir(), []tsharktest.Packet{{Data: pkt}}, layers.LinkTypeRaw, "", nil, fields...)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("tshark: %v, %v", rows, err)
 	}
-	out, err := exec.Command("tshark", args...).Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	got := strings.Split(strings.TrimSpace(string(out)), "|")
 	// tshark lists the entries in the order they sit in the option: the latest hop first.
 	want := []string{"123", "4", "4", "62,63", "0x00002b,0x00002a", "0x0003,0x0001", "0x0004,0x0002", "0x6553f101,0x6553f100", "0x0009fbf1,0x0001e240"} // tshark prints ids and times in hex: node ids 43, 42; 1700000001, 1700000000; 654321, 123456
-	if len(got) != len(want) {
-		t.Fatalf("tshark printed %q", out)
-	}
 	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("%s: tshark %q, want %q", fields[i], got[i], want[i])
+		if got := rows[0][fields[i]]; got != want[i] {
+			t.Errorf("%s: tshark %q, want %q", fields[i], got, want[i])
 		}
 	}
 	es, err := tr.Entries()

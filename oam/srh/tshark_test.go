@@ -4,19 +4,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/oam/tsharktest"
 )
 
 // tsharkFields are the SRH fields tshark's IPv6 dissector reports, in the order asked.
@@ -31,12 +27,7 @@ var tsharkFields = []string{
 // and UDP checksums over the SRH's final segment (1 = good). Under CI=true a missing tshark
 // fails the test.
 func TestTsharkWitness(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and tshark is missing: run `make deps` (Debian package tshark)")
-		}
-		t.Skip("tshark not installed (make deps installs it)")
-	}
+	tsharktest.Require(t)
 	reg := srh.DefaultRegistry()
 	src := netip.MustParseAddr("2001:db8:a::1")
 	segs := func(n int) []netip.Addr {
@@ -67,15 +58,6 @@ func TestTsharkWitness(t *testing.T) {
 		{"many segments", &srh.SRH{NextHeader: layers.IPProtocolNoNextHeader, SegmentsLeft: 20, Segments: segs(64)}},
 	}
 
-	path := filepath.Join(t.TempDir(), "witness.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
 	var wire [][]byte
 	for _, c := range cases {
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
@@ -102,34 +84,22 @@ func TestTsharkWitness(t *testing.T) {
 			inner := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolNoNextHeader, SrcIP: src.AsSlice(), DstIP: src.AsSlice()}
 			ls = append(ls, inner)
 		}
-		data := serialize(t, true, ls...)
-		wire = append(wire, data)
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(0, 0), CaptureLength: len(data), Length: len(data)}, data); err != nil {
-			t.Fatal(err)
-		}
+		wire = append(wire, serialize(t, true, ls...))
 	}
-	if err := f.Close(); err != nil {
+	var pkts []tsharktest.Packet
+	for _, data := range wire {
+		pkts = append(pkts, tsharktest.Packet{Data: data})
+	}
+	rows, err := tsharktest.Fields(t.TempDir(), pkts, layers.LinkTypeEthernet, "", []string{"-o", "udp.check_checksum:TRUE"}, tsharkFields...)
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	args := []string{"-r", path, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a"}
-	for _, fl := range tsharkFields {
-		args = append(args, "-e", fl)
-	}
-	out, err := exec.Command("tshark", args...).Output()
-	if err != nil {
-		t.Fatalf("tshark %s: %v", strings.Join(args, " "), err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(cases) {
-		t.Fatalf("tshark printed %d lines for %d packets:\n%s", len(lines), len(cases), out)
+	if len(rows) != len(cases) {
+		t.Fatalf("tshark decoded %d packets of %d: %v", len(rows), len(cases), rows)
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := strings.Split(lines[i], "|")
-			if len(got) != len(tsharkFields) {
-				t.Fatalf("tshark line %q", lines[i])
-			}
+			got := rows[i]
 			// What our decoder says about the same bytes.
 			p := gopacket.NewPacket(wire[i], layers.LayerTypeEthernet, gopacket.Default)
 			s, ok := p.Layer(srh.LayerTypeSRH).(*srh.SRH)
@@ -156,12 +126,12 @@ func TestTsharkWitness(t *testing.T) {
 			case layers.IPProtocolUDP:
 				want["udp.checksum.status"] = "1"
 			}
-			for j, field := range tsharkFields {
-				if w, ok := want[field]; ok && got[j] != w {
-					t.Errorf("%s: tshark %q, ours %q", field, got[j], w)
+			for _, field := range tsharkFields {
+				if w, ok := want[field]; ok && got[field] != w {
+					t.Errorf("%s: tshark %q, ours %q", field, got[field], w)
 				}
 			}
-			t.Logf("tshark: %s", lines[i])
+			t.Logf("tshark: %v", got)
 		})
 	}
 }

@@ -1,21 +1,15 @@
 package labtest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/srv6oam/srv6oam/oam/tsharktest"
 	"github.com/srv6oam/srv6oam/testnet"
 )
 
@@ -45,12 +39,7 @@ type Tshark struct {
 // the test ends, or at Stop.
 func StartTshark(t testing.TB, lab *testnet.Lab, node, peer, filter string, fields ...string) *Tshark {
 	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and tshark is missing: run `make deps` (Debian package tshark)")
-		}
-		t.Skip("tshark not installed (make deps installs it)")
-	}
+	tsharktest.Require(t)
 	ifc, err := lab.Interface(node, peer)
 	if err != nil {
 		t.Fatal(err)
@@ -114,50 +103,9 @@ func (s *Tshark) Packets() ([]map[string]string, error) {
 	if s.err != nil {
 		return nil, fmt.Errorf("capture: %w", s.err)
 	}
-	file := filepath.Join(s.dir, fmt.Sprintf("capture-%d.pcap", time.Now().UnixNano()))
-	f, err := os.Create(file)
-	if err != nil {
-		return nil, err
+	pkts := make([]tsharktest.Packet, len(s.pkts))
+	for i := range s.pkts {
+		pkts[i] = tsharktest.Packet{Data: s.pkts[i], At: s.stamps[i]}
 	}
-	w := pcapgo.NewWriter(f)
-	err = w.WriteFileHeader(65536, layers.LinkTypeRaw)
-	for i := 0; err == nil && i < len(s.pkts); i++ {
-		err = w.WritePacket(gopacket.CaptureInfo{Timestamp: s.stamps[i], CaptureLength: len(s.pkts[i]), Length: len(s.pkts[i])}, s.pkts[i])
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", file, err)
-	}
-	args := []string{"-n", "-r", file, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"}
-	if s.filter != "" {
-		args = append(args, "-Y", s.filter)
-	}
-	for _, f := range s.fields {
-		args = append(args, "-e", f)
-	}
-	cmd := exec.Command("tshark", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("tshark %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	var pkts []map[string]string
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		vals := strings.Split(line, "\t")
-		if len(vals) != len(s.fields) {
-			return pkts, fmt.Errorf("tshark line %q: %d fields, asked for %d", line, len(vals), len(s.fields))
-		}
-		p := make(map[string]string, len(vals))
-		for i, f := range s.fields {
-			p[f] = vals[i]
-		}
-		pkts = append(pkts, p)
-	}
-	return pkts, nil
+	return tsharktest.Fields(s.dir, pkts, layers.LinkTypeRaw, s.filter, nil, s.fields...)
 }
