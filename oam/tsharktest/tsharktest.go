@@ -5,6 +5,7 @@ package tsharktest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Require skips t when tshark is not installed, and fails it under CI=true, where make deps has
@@ -37,6 +36,30 @@ type Packet struct {
 	At   time.Time
 }
 
+// pcapFile is pkts as a pcap file (microsecond timestamps). Written here rather than with
+// gopacket's pcapgo, which would bring golang.org/x/sys/unix into oam/ (layers_test.go).
+func pcapFile(pkts []Packet, link layers.LinkType) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, 0xa1b2c3d4)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = binary.LittleEndian.AppendUint32(b, 0) // thiszone
+	b = binary.LittleEndian.AppendUint32(b, 0) // sigfigs
+	b = binary.LittleEndian.AppendUint32(b, 65536)
+	b = binary.LittleEndian.AppendUint32(b, uint32(link))
+	for _, p := range pkts {
+		at := p.At
+		if at.IsZero() {
+			at = time.Unix(0, 0)
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(at.Unix()))
+		b = binary.LittleEndian.AppendUint32(b, uint32(at.Nanosecond()/1000))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Data)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Data)))
+		b = append(b, p.Data...)
+	}
+	return b
+}
+
 // Fields writes pkts to a pcap of link type link in dir, lets tshark decode it with the extra
 // options (e.g. "-o", "udp.check_checksum:TRUE") and the display filter (empty: every packet),
 // and returns, per packet shown, each field asked for (several occurrences comma-separated, a
@@ -46,15 +69,7 @@ func Fields(dir string, pkts []Packet, link layers.LinkType, filter string, opti
 	if err != nil {
 		return nil, err
 	}
-	w := pcapgo.NewWriter(f)
-	err = w.WriteFileHeader(65536, link)
-	for i := 0; err == nil && i < len(pkts); i++ {
-		at := pkts[i].At
-		if at.IsZero() {
-			at = time.Unix(0, 0)
-		}
-		err = w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(pkts[i].Data), Length: len(pkts[i].Data)}, pkts[i].Data)
-	}
+	_, err = f.Write(pcapFile(pkts, link))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
