@@ -27,6 +27,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
+	"strings"
+	"time"
 )
 
 const (
@@ -118,10 +121,20 @@ func NewTrace(ns uint16, typ Type, nodes int) (Trace, error) {
 	if n == 0 {
 		return Trace{}, errors.New("trace type: no field selected")
 	}
-	if nodes < 1 || n*nodes > maxRemaining {
-		return Trace{}, fmt.Errorf("%d nodes of %d octets: room for 1 to %d", nodes, 4*n, maxRemaining/n)
+	if most := MaxNodes(typ); nodes < 1 || nodes > most {
+		return Trace{}, fmt.Errorf("%d nodes of %d octets: room for 1 to %d", nodes, 4*n, most)
 	}
 	return Trace{Namespace: ns, NodeLen: uint8(n), Remaining: uint8(n * nodes), Type: typ, Data: make([]byte, 4*n*nodes)}, nil
+}
+
+// MaxNodes is the most entries of typ one option can pre-allocate: the option's length is one
+// octet and RemainingLen seven bits.
+func MaxNodes(typ Type) int {
+	n := typ.NodeLen()
+	if n == 0 {
+		return 0
+	}
+	return min(maxRemaining, (255-headerLen)/4) / n
 }
 
 // Overflow reports whether a hop found no room for its entry.
@@ -304,4 +317,133 @@ func AppendHopByHop(b []byte, next uint8, t *Trace) ([]byte, error) {
 		b = append(b, make([]byte, pad-2)...)
 	}
 	return b, nil
+}
+
+// Record is what a trace held when it came back: the entries of the hops that filled one, in
+// hop order, and what the header says of those that did not.
+type Record struct {
+	Namespace uint16
+	Type      Type
+	// Overflow is set when a hop found no room for its entry (RFC 9197 §4.4.1): the trace
+	// pre-allocated fewer entries than the path has IOAM hops.
+	Overflow bool
+	// Free is the number of entries still free.
+	Free    int
+	Entries []Entry
+}
+
+// Record decodes the trace into a Record (which shares nothing with t's data).
+func (t *Trace) Record() (Record, error) {
+	es, err := t.Entries()
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{Namespace: t.Namespace, Type: t.Type, Overflow: t.Overflow(), Free: int(t.Remaining) / int(t.NodeLen), Entries: es}, nil
+}
+
+// HasTime reports whether the entry carries a receive time (bits 2 and 3 asked for and filled).
+func (r *Record) HasTime(e *Entry) bool {
+	return r.Type.Has(BitTimestampSeconds) && r.Type.Has(BitTimestampFraction) &&
+		!e.Unsupports(BitTimestampSeconds) && !e.Unsupports(BitTimestampFraction)
+}
+
+// Unsupports reports whether the hop said it does not support bit b (the field read all ones).
+func (e *Entry) Unsupports(b int) bool {
+	for _, u := range e.Unsupported {
+		if u == b {
+			return true
+		}
+	}
+	return false
+}
+
+// BitName names a trace-type bit as RFC 9197 §4.4.1 does, shortened.
+func BitName(b int) string {
+	switch b {
+	case BitHopLimitNodeID:
+		return "hop_limit_node_id"
+	case BitInterfaces:
+		return "interfaces"
+	case BitTimestampSeconds:
+		return "timestamp_seconds"
+	case BitTimestampFraction:
+		return "timestamp_fraction"
+	case BitTransitDelay:
+		return "transit_delay"
+	case BitNamespaceData:
+		return "namespace_data"
+	case BitQueueDepth:
+		return "queue_depth"
+	case BitChecksumComplement:
+		return "checksum_complement"
+	case BitHopLimitNodeIDWide:
+		return "hop_limit_node_id_wide"
+	case BitInterfacesWide:
+		return "interfaces_wide"
+	case BitNamespaceDataWide:
+		return "namespace_data_wide"
+	case BitBufferOccupancy:
+		return "buffer_occupancy"
+	case BitOpaqueState:
+		return "opaque_state"
+	}
+	return fmt.Sprintf("bit%d", b)
+}
+
+// Time is the entry's receive time as Linux writes it: POSIX seconds and microseconds of the
+// hop's realtime clock (net/ipv6/ioam6.c). Valid only when Record.HasTime says so.
+func (e *Entry) Time() time.Time {
+	return time.Unix(int64(e.Seconds), int64(e.Fraction)*int64(time.Microsecond))
+}
+
+// ParseType reads a trace type as a user writes it: a comma-separated list of bit names
+// (BitName's, e.g. "hop_limit_node_id,interfaces,timestamp_seconds,timestamp_fraction") or bit
+// numbers (0-21), or the 24 bits as one hexadecimal number ("0xf00000").
+func ParseType(s string) (Type, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		v, err := strconv.ParseUint(s[2:], 16, 24)
+		if err != nil {
+			return 0, fmt.Errorf("trace type %q: not a 24-bit hexadecimal number", s)
+		}
+		return Type(v), nil
+	}
+	var t Type
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		bit := -1
+		if n, err := strconv.Atoi(f); err == nil {
+			bit = n
+		} else {
+			for b := 0; b < 24; b++ {
+				if BitName(b) == f {
+					bit = b
+				}
+			}
+		}
+		if bit < 0 || bit > 21 {
+			return 0, fmt.Errorf("trace type: %q is not a bit name (%s) or number 0-21", f, strings.Join(bitNames(), ", "))
+		}
+		t |= Bits(bit)
+	}
+	return t, nil
+}
+
+func bitNames() []string {
+	var out []string
+	for b := 0; b < 12; b++ {
+		out = append(out, BitName(b))
+	}
+	return out
+}
+
+// Names lists the bits set in t by name, lowest bit number first.
+func (t Type) Names() []string {
+	var out []string
+	for b := 0; b < 24; b++ {
+		if t.Has(b) {
+			out = append(out, BitName(b))
+		}
+	}
+	return out
 }
