@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 )
 
 // Match is one ICMPv6 message about an echo probe: the Echo Reply to it, or an ICMPv6 error
@@ -38,6 +39,11 @@ type Match struct {
 	QuotedSL      int
 	QuotedEncap   bool // the quote holds an inner IPv6 header
 	QuoteHopLimit uint8
+	// IOAM is the IOAM Pre-allocated Trace the quoted probe carried in its Hop-by-Hop header,
+	// as far as it was filled when the error was raised (nil without one); IOAMErr says why a
+	// trace that was there could not be read.
+	IOAM    *ioam.Record
+	IOAMErr error
 }
 
 // Quoted is the part of m that oam.Locate reads.
@@ -166,8 +172,24 @@ func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 		if q.HasSRH {
 			m.QuotedSRH, m.QuotedSL = true, int(q.SRH.SegmentsLeft)
 		}
+		if q.HopByHop != nil {
+			m.IOAM, m.IOAMErr = QuotedIOAM(q.HopByHop)
+		}
 	default:
 		return false
 	}
 	return true
+}
+
+// QuotedIOAM reads the IOAM trace of a Hop-by-Hop header: nil, nil when it holds none.
+func QuotedIOAM(hbh []byte) (*ioam.Record, error) {
+	tr, ok, err := ioam.FindTrace(hbh)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rec, err := tr.Record()
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
 }

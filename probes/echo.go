@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
@@ -85,6 +86,10 @@ type EchoConfig struct {
 	OAM bool
 	// HMAC signs the SRH when set (Linux seg6_require_hmac).
 	HMAC *srh.HMACKey
+	// IOAM, when set, is the IOAM Pre-allocated Trace (empty: as ioam.NewTrace makes it) the
+	// probe carries in a Hop-by-Hop header right behind its outer IPv6 header, for every
+	// IOAM-enabled hop on the way to fill.
+	IOAM *ioam.Trace
 }
 
 // MaxPayload is the largest echo payload EchoBuilder accepts.
@@ -100,6 +105,8 @@ type EchoBuilder struct {
 	buf      gopacket.SerializeBuffer
 	opts     gopacket.SerializeOptions
 	outer    layers.IPv6
+	hbh      ioam.HopByHop
+	pseudo   layers.IPv6
 	srh      srh.SRH
 	inner    layers.IPv6
 	icmp     layers.ICMPv6
@@ -138,7 +145,7 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 	}
 	b := &EchoBuilder{
 		cfg:      cfg,
-		buf:      gopacket.NewSerializeBufferExpectedSize(40+40+16*len(path)+48, 8+cfg.PayloadSize),
+		buf:      gopacket.NewSerializeBufferExpectedSize(40+40+16*len(path)+48+hbhLen(cfg.IOAM), 8+cfg.PayloadSize),
 		opts:     gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
 		firstHop: cfg.Target.FirstHop(),
 	}
@@ -164,6 +171,9 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 			return nil, err
 		}
 		b.list = []gopacket.SerializableLayer{&b.outer, &b.icmp, &b.echo, &b.payload}
+		if err := b.withIOAM(); err != nil {
+			return nil, err
+		}
 		return b, nil
 	}
 	if !cfg.Encoding.SendsSRH(len(path), cfg.HMAC != nil) {
@@ -178,6 +188,9 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 			return nil, err
 		}
 		b.list = []gopacket.SerializableLayer{&b.outer, &b.inner, &b.icmp, &b.echo, &b.payload}
+		if err := b.withIOAM(); err != nil {
+			return nil, err
+		}
 		if _, err := b.Build(0); err != nil {
 			return nil, fmt.Errorf("build the probe: %w", err)
 		}
@@ -223,11 +236,47 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 			return nil, fmt.Errorf("sign the SRH (HMAC key id %d): %w", cfg.HMAC.ID, err)
 		}
 	}
+	if err := b.withIOAM(); err != nil {
+		return nil, err
+	}
 	// Serialize once to surface any error now rather than on the first probe.
 	if _, err := b.Build(0); err != nil {
 		return nil, fmt.Errorf("build the probe: %w", err)
 	}
 	return b, nil
+}
+
+func hbhLen(t *ioam.Trace) int {
+	if t == nil {
+		return 0
+	}
+	return ioam.HopByHopLen(t)
+}
+
+// withIOAM puts the Hop-by-Hop header with the IOAM trace behind the outer header, when the
+// probe carries one. The ICMPv6 checksum does not cover it.
+func (b *EchoBuilder) withIOAM() error {
+	if b.cfg.IOAM == nil {
+		return nil
+	}
+	if len(b.cfg.IOAM.Data) == 0 {
+		return errors.New("IOAM trace: no room pre-allocated")
+	}
+	b.hbh = ioam.HopByHop{NextHeader: b.outer.NextHeader, HasTrace: true, Trace: *b.cfg.IOAM}
+	if len(b.cfg.Target.Segments) == 0 {
+		// The checksum's pseudo-header is the outer one's: hand gopacket a copy without the
+		// Hop-by-Hop header, which it would otherwise try to walk on every probe.
+		b.pseudo = b.outer
+		if err := b.icmp.SetNetworkLayerForChecksum(&b.pseudo); err != nil {
+			return err
+		}
+	}
+	b.outer.NextHeader = layers.IPProtocolIPv6HopByHop
+	b.list = append([]gopacket.SerializableLayer{&b.outer, &b.hbh}, b.list[1:]...)
+	if _, err := b.Build(0); err != nil {
+		return fmt.Errorf("build the probe: %w", err)
+	}
+	return nil
 }
 
 // FirstHop is where the packet goes first: the address to pass to Conn.Send.

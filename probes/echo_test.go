@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
@@ -112,5 +113,67 @@ func BenchmarkBuild(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEchoBuilderIOAM: in every encoding the IOAM trace rides in a Hop-by-Hop header right
+// behind the outer IPv6 header, its option 4n-aligned, the rest of the probe as without it;
+// an error quoting the probe hands the trace to the Demux's Match.
+func TestEchoBuilderIOAM(t *testing.T) {
+	src := netip.MustParseAddr("fc00:0:1::1")
+	tg := testTarget()
+	one := oam.Target{Destination: tg.Destination, Segments: tg.Segments[:1], Decap: true}
+	for _, c := range []struct {
+		name   string
+		enc    Encoding
+		target oam.Target
+		next   uint8
+	}{
+		{"encap", Encap, tg, protoRouting},
+		{"insert", Insert, tg, protoRouting},
+		{"encap.red one SID", EncapRed, one, protoIPv6},
+		{"plain", Encap, oam.Target{Destination: tg.Destination}, protoICMPv6},
+	} {
+		tr, err := ioam.NewTrace(123, ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitTimestampSeconds, ioam.BitTimestampFraction), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := EchoConfig{Target: c.target, Source: src, Encoding: c.enc, ID: 9, PayloadSize: 56, HopLimit: 17}
+		plain, err := NewEchoBuilder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := plain.Build(3)
+		want = append([]byte(nil), want...)
+		cfg.IOAM = &tr
+		b, err := NewEchoBuilder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := b.Build(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := ioam.HopByHopLen(&tr)
+		if p[6] != protoHopByHop || p[40] != c.next || int(p[41]+1)*8 != h || p[44] != ioam.OptionType {
+			t.Fatalf("%s: header % x", c.name, p[:48])
+		}
+		if int(binary.BigEndian.Uint16(p[4:])) != len(p)-40 || len(p) != len(want)+h {
+			t.Errorf("%s: payload length %d, packet %d, without IOAM %d", c.name, binary.BigEndian.Uint16(p[4:]), len(p), len(want))
+		}
+		if string(p[40+h:]) != string(want[40:]) || string(p[8:40]) != string(want[8:40]) {
+			t.Errorf("%s: the rest of the probe differs from the probe without IOAM", c.name)
+		}
+		var m ICMPv6Message
+		if err := ParseICMPv6(errorAbout(3, 0, 0, p), &m); err != nil || !m.Quote.HasEcho || m.Quote.Seq != 3 || len(m.Quote.HopByHop) != h {
+			t.Fatalf("%s: does not parse back: %v %+v", c.name, err, m.Quote)
+		}
+		rec, err := QuotedIOAM(m.Quote.HopByHop)
+		if err != nil || rec == nil || rec.Namespace != 123 || rec.Free != 4 || len(rec.Entries) != 0 {
+			t.Errorf("%s: quoted trace %+v %v", c.name, rec, err)
+		}
+		if allocs := testing.AllocsPerRun(50, func() { _, _ = b.Build(4) }); allocs != 0 {
+			t.Errorf("%s: Build allocates %v times", c.name, allocs)
+		}
 	}
 }

@@ -61,6 +61,10 @@ type Quote struct {
 	Src, Dst  netip.Addr
 	FlowLabel uint32
 	HopLimit  uint8
+	// HopByHop is the outer header's Hop-by-Hop Options header as quoted (nil without one, or
+	// when the quote cuts it): where an IOAM trace travels (ioam.FindTrace). It points into the
+	// message.
+	HopByHop []byte
 	// HasSRH is set when the quote holds a complete SRH; SRH is then valid until the next parse.
 	HasSRH bool
 	SRH    srh.SRH
@@ -139,6 +143,9 @@ func parseQuote(b []byte, q *Quote) {
 			l := (int(b[1]) + 1) * 8
 			if len(b) < l {
 				return
+			}
+			if next == protoHopByHop && hops == 0 {
+				q.HopByHop = b[:l]
 			}
 			if next == protoRouting && b[2] == srh.RoutingType && !inner {
 				if err := q.SRH.DecodeFromBytes(b[:l], gopacket.NilDecodeFeedback); err == nil {
