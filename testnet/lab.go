@@ -295,6 +295,18 @@ func (b *builder) build() error {
 	}
 	for _, name := range l.order {
 		ln := l.nodes[name]
+		if ln.node.IOAM == nil {
+			continue
+		}
+		if err := b.step("ioam %s", name); err != nil {
+			return err
+		}
+		if err := b.ioam(ln); err != nil {
+			return fmt.Errorf("node %s: %w", name, err)
+		}
+	}
+	for _, name := range l.order {
+		ln := l.nodes[name]
 		if err := b.step("routes %s", name); err != nil {
 			return err
 		}

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -22,6 +24,10 @@ type NodeStatus struct {
 	Interfaces []InterfaceStatus
 	SIDs       []string // "fc00:0:2::e End", "fc00:0:2::e1 End.X nh6 fd00:0:0:2::2"
 	Policies   []string // "fc00:0:4::100/128 encap segs [...]"
+	// IOAMNodeID is net.ipv6.ioam6_id; IOAMEnabled the interfaces with ioam6_enabled=1 (none:
+	// the node fills no IOAM trace).
+	IOAMNodeID  uint32
+	IOAMEnabled []string
 }
 
 // InterfaceStatus is one interface and its global addresses.
@@ -95,6 +101,7 @@ func nodeStatus(lab, node string) (NodeStatus, error) {
 	sort.Slice(st.Interfaces, func(i, j int) bool { return st.Interfaces[i].Name < st.Interfaces[j].Name })
 	var routes []rawRoute
 	if err := execIn(ns, func() (err error) {
+		st.IOAMNodeID, st.IOAMEnabled = readIOAM(st.Interfaces)
 		routes, err = listRoutes6()
 		return err
 	}); err != nil {
@@ -225,4 +232,19 @@ func (t *Topology) HasDelay() bool {
 		}
 	}
 	return false
+}
+
+// readIOAM reads the IOAM sysctls of the calling thread's namespace; a kernel without IOAM
+// reads as IOAM off.
+func readIOAM(ifs []InterfaceStatus) (id uint32, enabled []string) {
+	if b, err := os.ReadFile("/proc/sys/net/ipv6/ioam6_id"); err == nil {
+		v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+		id = uint32(v)
+	}
+	for _, ifc := range ifs {
+		if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + ifc.Name + "/ioam6_enabled"); err == nil && strings.TrimSpace(string(b)) == "1" {
+			enabled = append(enabled, ifc.Name)
+		}
+	}
+	return id, enabled
 }

@@ -120,6 +120,8 @@ type Node struct {
 	// limit. Set it to reproduce a real router's behaviour (Linux's
 	// default is 1000 ms, burst 6, per destination).
 	ICMPRateLimitMS *int
+	// IOAM, when set, turns IOAM on in the node (see IOAM).
+	IOAM *IOAM
 	// Line is the node's line in File (0 for Go values).
 	Line int
 }
@@ -539,7 +541,7 @@ func (t *Topology) Validate() error {
 			}
 		}
 	}
-	return nil
+	return t.validateIOAM(neighbours)
 }
 
 // validateFlavors checks a SID's flavors and NEXT-C-SID lengths by the

@@ -28,6 +28,9 @@ func TestBadTopologies(t *testing.T) {
 		"bad-nflen.yaml":                `bad-nflen.yaml:6: node a: sid fcbb:0:100::/48: nflen 12: want a multiple of 8 from 8 to 120 bits`,
 		"lblen-without-next-csid.yaml":  `lblen-without-next-csid.yaml:6: node a: sid fcbb:0:100::/48: lblen and nflen are for the next-csid flavor`,
 		"policy-unknown-table.yaml":     `policy-unknown-table.yaml:5: node a: policy to cafe::2/128: table 100 is not one of the node's tables`,
+		"ioam-not-neighbour.yaml":       `ioam-not-neighbour.yaml:4: node a: ioam: interfaces: "c" is not a neighbour`,
+		"ioam-bad-id.yaml":              `ioam-bad-id.yaml:4: node a: ioam: id: "16777216" is not a number of 24 bits`,
+		"ioam-duplicate-namespace.yaml": `ioam-duplicate-namespace.yaml:5: node a: ioam: namespace 123 listed twice`,
 		"unknown-mode.yaml":             `unknown-mode.yaml:5: node a: policy to cafe::2/128: unknown mode "insert.red" (want encap, encap.red, inline, l2encap or l2encap.red)`,
 	}
 	for file, want := range cases {
@@ -59,6 +62,12 @@ func TestBundledTopologiesLoad(t *testing.T) {
 	topo, _ := testnet.Load("wan10")
 	if len(topo.Nodes) < 8 {
 		t.Errorf("wan10 has %d nodes, want >= 8", len(topo.Nodes))
+	}
+	// IOAM defaults: node id the node's number, interface id the link's, namespace 0.
+	p1 := topo.Node("p1")
+	if p1.IOAM == nil || p1.IOAM.NodeID != 6 || len(p1.IOAM.Namespaces) != 1 || p1.IOAM.Namespaces[0].ID != 0 ||
+		topo.IOAMInterfaceID(p1, "r1") != 2 || topo.IOAMInterfaceID(p1, "p2") != 6 || topo.IOAMInterfaceID(p1, "h1") != 0 {
+		t.Errorf("wan10 p1 IOAM: %+v", p1.IOAM)
 	}
 }
 

@@ -223,6 +223,7 @@ func (p *parser) nodes(v *yaml.Node) error {
 			},
 			"srv6":         func(v *yaml.Node) error { return p.boolean(v, where, "srv6", &srv6) },
 			"require_hmac": func(v *yaml.Node) error { return p.boolean(v, where, "require_hmac", &n.RequireHMAC) },
+			"ioam":         func(v *yaml.Node) error { return p.ioam(v, where, &n) },
 			"icmp_ratelimit_ms": func(v *yaml.Node) error {
 				return p.integer(v, where, "icmp_ratelimit_ms", 31, func(x uint64) {
 					ms := int(x)
