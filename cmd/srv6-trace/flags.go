@@ -8,7 +8,7 @@ import (
 
 // flags are every flag of srv6-trace, in --help's order.
 func flags() []cli.Flag {
-	return append(append([]cli.Flag{
+	return append(append(append([]cli.Flag{
 		&cli.StringFlag{Name: "segs", Usage: s6cli.SegsUsage},
 	}, s6cli.EncodingFlags()...), []cli.Flag{
 		&cli.IntFlag{Name: "q", Value: 3, Usage: "`NQUERIES` probes per hop (1-10)"},
@@ -24,7 +24,7 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "max-flows", Value: 256, Usage: "--ecmp: at most `N` flow labels (6-4096)"},
 		&cli.BoolFlag{Name: "per-segment", Usage: "probe each prefix of the segment list with a loop-back echo: which segments are alive and their round trip"},
 		&cli.BoolFlag{Name: "timestamps", Usage: "--per-segment: then send timestamped probes along the whole list and print each segment's one-way delay (median, p99) from srv6-agent's End.OAM SIDs; every segment, the destination included, must be a SID that sends the probe on"},
-		&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps: every node reads this host's clock (a lab of namespaces): no synchronisation needed, no error bound"},
+		&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps and --ioam: every node reads this host's clock (a lab of namespaces): no synchronisation needed, no error bound"},
 		&cli.IntFlag{Name: "timestamp-count", Value: 10, Usage: "--timestamps: `N` timestamped probes (1-1000)"},
 		&cli.BoolFlag{Name: "agent-nexthops", Usage: "then ask srv6-agent on every SID node (End.OAM SIDs) for its FIB next hops toward the next segment and print them under the SID, with --ecmp next to the branches MDA found; needs --segs"},
 		&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
@@ -32,5 +32,5 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
-	}...)
+	}...), s6cli.IOAMFlags()...)
 }

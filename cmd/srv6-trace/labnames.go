@@ -26,6 +26,9 @@ func addTopology(names *output.Names, nameOrPath string) error {
 		for _, s := range n.SIDs {
 			names.AddSID(s.Addr, string(s.Behavior), n.Name)
 		}
+		if n.IOAM != nil {
+			names.AddIOAMNode(uint64(n.IOAM.NodeID), n.Name)
+		}
 	}
 	for _, l := range topo.Links {
 		names.AddNode(l.A, l.AAddr.Addr())
@@ -42,6 +45,9 @@ func addRunningLab(names *output.Names, lab string) error {
 		return err
 	}
 	for _, n := range nodes {
+		if len(n.IOAMEnabled) > 0 {
+			names.AddIOAMNode(uint64(n.IOAMNodeID), n.Node)
+		}
 		for _, ifc := range n.Interfaces {
 			for _, p := range ifc.Addrs {
 				names.AddNode(n.Node, p.Addr())

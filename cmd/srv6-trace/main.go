@@ -75,7 +75,7 @@ func run(c *cli.Context) error {
 	}
 	defer closePcap()
 	out := os.Stdout
-	printer := &output.TracePrinter{W: out, Names: names}
+	printer := &output.TracePrinter{W: out, Names: names, IOAM: opts.IOAM != nil}
 	jsonMode := c.Bool("json")
 
 	if c.Bool("per-segment") {
@@ -246,10 +246,18 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	if c.Bool("timestamps") && !c.Bool("per-segment") {
 		return target, opts, "", errors.New("--timestamps needs --per-segment")
 	}
-	for _, name := range []string{"shared-clock", "timestamp-count"} {
-		if c.IsSet(name) && !c.Bool("timestamps") {
-			return target, opts, "", fmt.Errorf("--%s needs --timestamps", name)
-		}
+	if c.IsSet("timestamp-count") && !c.Bool("timestamps") {
+		return target, opts, "", errors.New("--timestamp-count needs --timestamps")
+	}
+	if c.IsSet("shared-clock") && !c.Bool("timestamps") && !c.Bool("ioam") {
+		return target, opts, "", errors.New("--shared-clock needs --timestamps or --ioam")
+	}
+	if opts.IOAM, opts.IOAMClock, err = s6cli.ParseIOAM(c); err != nil {
+		return target, opts, "", err
+	}
+	opts.IOAMSharedClock = c.Bool("shared-clock")
+	if opts.IOAM != nil && c.Bool("per-segment") {
+		return target, opts, "", errors.New("--ioam traces hops: it cannot be combined with --per-segment (each hop's error quotes the trace; per-segment probes are not answered by errors)")
 	}
 	if n := c.Int("timestamp-count"); n < 1 || n > 1000 {
 		return target, opts, "", fmt.Errorf("--timestamp-count %d: must be 1 to 1000", n)

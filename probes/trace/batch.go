@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -42,6 +43,9 @@ type outcome struct {
 	at       oam.Position
 	// quoteHopLimit is the outer hop limit in the quote (normally 0 or 1 for Time Exceeded).
 	quoteHopLimit uint8
+	// ioam is the IOAM trace the quote carried, ioamErr why one could not be read.
+	ioam    *ioam.Record
+	ioamErr error
 }
 
 // RTT is the round-trip time of an answered probe, from the kernel's TX timestamp when there was
@@ -211,6 +215,7 @@ func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
 			o.kind = oam.KindReply
 		}
 		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = m.Type, m.Code, m.Info, m.QuotedSL, m.QuoteHopLimit
+		o.ioam, o.ioamErr = m.IOAM, m.IOAMErr
 		t := &b.e.templates[o.spec.template]
 		if !m.Reply {
 			o.at = oam.Locate(t.path, t.structure, t.sent, m.Quoted())
@@ -331,6 +336,10 @@ func probeOf(o *outcome) Probe {
 		QuotedSL: o.quotedSL, At: o.at}
 	if o.answered {
 		p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
+		p.Sent, p.IOAM = o.sent, o.ioam
+		if o.ioamErr != nil {
+			p.IOAMErr = o.ioamErr.Error()
+		}
 		if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {
 			p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
 		}

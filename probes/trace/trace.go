@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -69,6 +70,15 @@ type Options struct {
 	// RetryDelay before silent hops are probed again; default 1.1s (Linux refills one error
 	// per net.ipv6.icmp.ratelimit, 1s by default).
 	RetryDelay time.Duration
+	// IOAM, when set, is the empty IOAM Pre-allocated Trace (ioam.NewTrace) every probe
+	// carries in a Hop-by-Hop header; each hop's error quotes it as far as it was filled
+	// (Hop.IOAM). The trace is Linux's to fill: IOAM-enabled hops that know its namespace.
+	IOAM *ioam.Trace
+	// IOAMClock is what the user says of the IOAM hops' realtime clocks (IOAM carries no clock
+	// state; zero: unknown), IOAMSharedClock that the prober and every hop read one clock (a
+	// lab of namespaces): they judge Hop.IOAMDelays by oam.OneWayDelay's rule.
+	IOAMClock       oam.EndClock
+	IOAMSharedClock bool
 	// AgentNextHops asks srv6-agent on every SID node of the path for its FIB next hops toward
 	// the next segment once the trace is done (AgentNextHops, Report.NextHops).
 	AgentNextHops bool
@@ -245,6 +255,7 @@ func newTemplate(target oam.Target, src netip.Addr, opts Options) (template, err
 		PayloadSize: 8,
 		HopLimit:    64,
 		FlowLabel:   opts.FlowLabel,
+		IOAM:        opts.IOAM,
 	})
 	if err != nil {
 		return template{}, err
@@ -288,6 +299,14 @@ type Probe struct {
 	// the path the quote says the probe was (oam.Locate; At.Index -1 when unknown).
 	QuotedSL int
 	At       oam.Position
+	// Sent is when the probe left (wall clock: the kernel's TX timestamp when there was one);
+	// zero for a probe that was not answered.
+	Sent time.Time
+	// IOAM is the IOAM trace the error's quote carried (Options.IOAM): the entries the IOAM
+	// hops up to this one filled; nil without one. IOAMErr says why a quoted trace could not
+	// be read.
+	IOAM    *ioam.Record
+	IOAMErr string
 }
 
 // Hop is one hop limit of one path: the probes sent with it and where they were answered.
@@ -319,6 +338,18 @@ type Hop struct {
 	DecapSID     netip.Addr
 	// Destination is set when the final destination answered here.
 	Destination bool
+	// IOAM is the IOAM trace quoted by the first probe of this hop whose error carried one
+	// (Options.IOAM), IOAMProbe that probe's index in Probes; nil and -1 when none did. IOAMNew
+	// is how many of its entries are new since the previous hop's trace (since none for the
+	// first): 1 when this hop filled an entry, more when silent hops before it did too, 0 when
+	// it filled none (IOAM off on its ingress interface, the namespace unknown to it, or no
+	// room left).
+	IOAM      *ioam.Record
+	IOAMProbe int
+	IOAMNew   int
+	// IOAMDelays is, per entry of IOAM, the one-way delay from the IOAM hop before it (from the
+	// probe's transmission for the first), judged by oam.IOAMDelays.
+	IOAMDelays []oam.OneWay
 }
 
 // Responders are the distinct addresses that answered at this hop, in order of first answer.
@@ -576,7 +607,31 @@ func (t *Tracer) buildHops(out []outcome, queries int) []Hop {
 		hops = append(hops, hop)
 	}
 	attributeSegments(t.path, hops)
+	if t.opts.IOAM != nil {
+		attributeIOAM(hops, probes.LocalClock().ClockEnd(), t.opts.IOAMClock, t.opts.IOAMSharedClock)
+	}
 	return hops
+}
+
+// attributeIOAM picks each hop's quoted IOAM trace, counts the entries it added and judges
+// the delays between its entries.
+func attributeIOAM(hops []Hop, prober, nodes oam.EndClock, shared bool) {
+	before := 0
+	for i := range hops {
+		h := &hops[i]
+		h.IOAMProbe = -1
+		for j, p := range h.Probes {
+			if p.IOAM != nil {
+				h.IOAM, h.IOAMProbe = p.IOAM, j
+				break
+			}
+		}
+		if h.IOAM != nil {
+			h.IOAMNew = max(0, len(h.IOAM.Entries)-before)
+			before = len(h.IOAM.Entries)
+			h.IOAMDelays = oam.IOAMDelays(h.IOAM, h.Probes[h.IOAMProbe].Sent, prober, nodes, shared)
+		}
+	}
 }
 
 // attributeSegments fills Segment, SID, SLBefore, SLAfter, CSID and Popped of each hop from where

@@ -27,6 +27,27 @@ type Names struct {
 	byName    map[string][]netip.Addr
 	behaviors map[netip.Addr]string
 	reverse   map[netip.Addr]string
+	ioam      map[uint64]string
+}
+
+// AddIOAMNode records that IOAM node id belongs to node name.
+func (n *Names) AddIOAMNode(id uint64, name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ioam == nil {
+		n.ioam = map[uint64]string{}
+	}
+	n.ioam[id] = name
+}
+
+// IOAMNode returns the name of the node with IOAM node id id, "" when unknown.
+func (n *Names) IOAMNode(id uint64) string {
+	if n == nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ioam[id]
 }
 
 // AddNode records that addrs belong to node name.

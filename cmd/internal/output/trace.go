@@ -17,6 +17,8 @@ import (
 type TracePrinter struct {
 	W     io.Writer
 	Names *Names
+	// IOAM prints each hop's IOAM entry under it (srv6-trace --ioam).
+	IOAM bool
 }
 
 // Header prints the first line: "srv6-trace to D via A → B, 30 hops max".
@@ -45,7 +47,15 @@ func (p *TracePrinter) Report(ctx context.Context, rep *trace.Report) {
 			fmt.Fprintf(p.W, "segment %d → %s\n", seg+1, rep.Path[seg])
 		}
 		fmt.Fprintln(p.W, p.hopLine(ctx, h, widthA, widthN))
+		if p.IOAM {
+			for _, l := range p.ioamLines(&h, "      ") {
+				fmt.Fprintln(p.W, l)
+			}
+		}
 		p.nextHopsUnder(rep, &h, "     ", shown)
+	}
+	if p.IOAM {
+		p.ioamFooter(rep.Hops)
 	}
 	if len(rep.Branches) == 1 {
 		fmt.Fprintf(p.W, "one path: %d flows, %d probes\n", rep.Flows, rep.Probes)

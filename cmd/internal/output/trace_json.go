@@ -95,6 +95,8 @@ type TraceHop struct {
 	// DecapDst): the last SID decapsulated them.
 	Decapsulated bool   `json:"decapsulated,omitempty"`
 	DecapDst     string `json:"decapsulated_destination,omitempty"`
+	// IOAM is what the hop's quoted IOAM trace says of it (--ioam).
+	IOAM *JSONIOAM `json:"ioam,omitempty"`
 }
 
 // JSONSID marks the node that processed a SID at this hop.
@@ -208,7 +210,8 @@ func jsonProbes(ctx context.Context, ps []trace.Probe, names *Names) []TraceProb
 func jsonHops(ctx context.Context, path oam.SegmentList, hops []trace.Hop, names *Names) []TraceHop {
 	out := make([]TraceHop, 0, len(hops))
 	for _, h := range hops {
-		j := TraceHop{TTL: h.TTL, Probes: jsonProbes(ctx, h.Probes, names), Destination: h.Destination, Decapsulated: h.Decapsulated}
+		j := TraceHop{TTL: h.TTL, Probes: jsonProbes(ctx, h.Probes, names), Destination: h.Destination, Decapsulated: h.Decapsulated,
+			IOAM: jsonIOAM(&h, names)}
 		if h.Decapsulated {
 			j.DecapDst = h.Decap.String()
 		}
