@@ -52,12 +52,11 @@ func TestIOAMPerHop(t *testing.T) {
 	// Which node owns an address, and each node's IOAM id.
 	owner := map[netip.Addr]string{}
 	ids := map[string]uint64{}
-	for i, n := range topo.Nodes {
+	for _, n := range topo.Nodes {
 		ids[n.Name] = uint64(n.IOAM.NodeID)
 		for _, lo := range n.Loopbacks {
 			owner[lo.Addr()] = n.Name
 		}
-		_ = i
 	}
 	for _, l := range topo.Links {
 		owner[l.AAddr.Addr()], owner[l.BAddr.Addr()] = l.A, l.B
@@ -68,6 +67,9 @@ func TestIOAMPerHop(t *testing.T) {
 	out := run("--json", "-n", "-q1", "--ioam", "--shared-clock", "--segs", "fc00:0:3::e", "fc00:0:8::1")
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+	if o := doc.Options.IOAM; o == nil || o.Namespace != 0 || o.Nodes != 8 || len(o.TraceType) != 4 || !o.SharedClock || o.ClockErrorMS != nil {
+		t.Errorf("options.ioam %+v", o)
 	}
 	if !doc.Reached || len(doc.Hops) < 5 {
 		t.Fatalf("trace did not reach h2 over at least 5 hops:\n%s", out)

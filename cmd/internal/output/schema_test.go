@@ -33,6 +33,18 @@ func compileSchema(t *testing.T, file string) *jsonschema.Schema {
 	return s
 }
 
+// schemaCheck returns a function that validates a JSON text against the schema in file.
+func schemaCheck(t *testing.T, file string) func(doc string) error {
+	s := compileSchema(t, file)
+	return func(doc string) error {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, doc)
+		}
+		return s.Validate(v)
+	}
+}
+
 func validateJSON(t *testing.T, s *jsonschema.Schema, doc any) {
 	t.Helper()
 	var b bytes.Buffer

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
@@ -70,18 +67,7 @@ func TestIOAMText(t *testing.T) {
 }
 
 func TestIOAMJSONSchema(t *testing.T) {
-	c := jsonschema.NewCompiler()
-	schema, err := c.Compile("../../../docs/json/srv6-trace-ioam.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(doc string) error {
-		v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-		if err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, doc)
-		}
-		return schema.Validate(v)
-	}
+	check := schemaCheck(t, "srv6-trace-ioam.schema.json")
 	names := &Names{NoDNS: true}
 	n := 0
 	for _, h := range sampleIOAMHops() {

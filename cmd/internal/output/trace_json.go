@@ -78,6 +78,18 @@ type TraceOptions struct {
 	WaitMS     float64 `json:"wait_ms"`
 	FlowLabel  uint32  `json:"flow_label"`
 	Identifier uint16  `json:"identifier"`
+	// IOAM is the trace every probe carried (--ioam).
+	IOAM *JSONIOAMOptions `json:"ioam,omitempty"`
+}
+
+// JSONIOAMOptions echoes --ioam: the namespace, the trace type by bit names, the entries
+// pre-allocated, and what was said of the hops' clocks.
+type JSONIOAMOptions struct {
+	Namespace    uint16   `json:"namespace"`
+	TraceType    []string `json:"trace_type"`
+	Nodes        int      `json:"nodes"`
+	ClockErrorMS *float64 `json:"clock_error_ms,omitempty"`
+	SharedClock  bool     `json:"shared_clock"`
 }
 
 // TraceHop is one hop.
@@ -180,8 +192,17 @@ func NewJSONTarget(t oam.Target, encoding, source string) TraceTarget {
 
 // NewJSONOptions echoes opts.
 func NewJSONOptions(o trace.Options) TraceOptions {
-	return TraceOptions{FirstHop: o.FirstHop, MaxHops: o.MaxHops, Queries: o.Queries, WaitMS: ms(o.Wait),
+	j := TraceOptions{FirstHop: o.FirstHop, MaxHops: o.MaxHops, Queries: o.Queries, WaitMS: ms(o.Wait),
 		FlowLabel: o.FlowLabel, Identifier: o.Identifier}
+	if t := o.IOAM; t != nil {
+		j.IOAM = &JSONIOAMOptions{Namespace: t.Namespace, TraceType: t.Type.Names(), Nodes: len(t.Data) / (4 * max(1, int(t.NodeLen))),
+			SharedClock: o.IOAMSharedClock}
+		if o.IOAMClock.Known {
+			v := ms(o.IOAMClock.Error)
+			j.IOAM.ClockErrorMS = &v
+		}
+	}
+	return j
 }
 
 func jsonProbes(ctx context.Context, ps []trace.Probe, names *Names) []TraceProbe {

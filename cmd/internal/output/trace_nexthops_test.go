@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes/trace"
 )
@@ -55,18 +54,7 @@ func TestNextHopLine(t *testing.T) {
 // TestNextHopsJSONSchema: what NewTraceNextHops renders validates against the published schema,
 // and the schema's rules catch documents that contradict themselves.
 func TestNextHopsJSONSchema(t *testing.T) {
-	c := jsonschema.NewCompiler()
-	schema, err := c.Compile("../../../docs/json/srv6-trace-agent-nexthops.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(doc string) error {
-		v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-		if err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, doc)
-		}
-		return schema.Validate(v)
-	}
+	check := schemaCheck(t, "srv6-trace-agent-nexthops.schema.json")
 	good, err := json.Marshal(NewTraceNextHops(sampleNextHops(), nil))
 	if err != nil {
 		t.Fatal(err)
