@@ -18,6 +18,7 @@ import (
 	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -265,4 +266,87 @@ func (l *trafgenLab) lostEvents(b *testing.B) uint64 {
 		b.Fatal(err)
 	}
 	return c.EventsLost
+}
+
+// BenchmarkIOAMForwarding measures what IOAM costs a Linux router (r1) per packet, as
+// BenchmarkForwarding measures End.OAM: trafgen on h1 sends IPv6 packets to h2 carrying a
+// Hop-by-Hop IOAM Pre-allocated Trace (namespace 0, hop limit and node id, interface ids,
+// receive time: what srv6-trace --ioam sends), and fwd_pps is what r1 forwards. Each row
+// alternates its chunks with chunks of a reference row under the same load and reports the
+// ratio: hbh_off is the trace through r1 with IOAM off on its ingress (Linux parses the header
+// and skips the option) against the same packet without the header (vs_plain); ioam_on is r1
+// filling its entry (ioam6_enabled=1 and namespace 0 known) against hbh_off (vs_off).
+func BenchmarkIOAMForwarding(b *testing.B) {
+	cfg := r1Config()
+	cfg.MetricsListen = ""
+	l := upTrafgenLab(b, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := l.lab.Output(ctx, "r1", "ip", "ioam", "namespace", "add", "0"); err != nil {
+		b.Fatalf("ip ioam namespace add 0: %v\n%s", err, out)
+	}
+	setIOAM := func(on bool) {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		if err := l.lab.Exec("r1", func() error {
+			return os.WriteFile("/proc/sys/net/ipv6/conf/to-h1/ioam6_enabled", []byte(v), 0o644)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	plain := plainIPv6(mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{h2Addr}, FlowLabel: 7}))
+	tr, err := ioam.NewTrace(0, ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitInterfaces, ioam.BitTimestampSeconds, ioam.BitTimestampFraction), 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hbh, err := ioam.AppendHopByHop(nil, 59, &tr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	withHBH := append(append(append([]byte{}, plain[:40]...), hbh...), plain[40:]...)
+	withHBH[6] = 0
+	withHBH[4], withHBH[5] = byte((len(withHBH)-40)>>8), byte(len(withHBH)-40)
+
+	type side struct {
+		pkt []byte
+		on  bool
+	}
+	rows := []struct {
+		name, ratio string
+		row, ref    side
+	}{
+		{"hbh_off", "vs_plain", side{withHBH, false}, side{plain, false}},
+		{"ioam_on", "vs_off", side{withHBH, true}, side{withHBH, false}},
+	}
+	const chunks, minChunk = 10, 20000
+	for _, r := range rows {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := max(b.N/chunks, minChunk)
+			var sent, fwd, refFwd uint64
+			var elapsed, refElapsed time.Duration
+			for sent < uint64(b.N) {
+				b.StopTimer()
+				setIOAM(r.row.on)
+				b.StartTimer()
+				before := l.r1Forwarded(b)
+				elapsed += l.trafgen(b, r.name, r.row.pkt, n, "")
+				fwd += l.r1Forwarded(b) - before
+				sent += uint64(n)
+				b.StopTimer()
+				setIOAM(r.ref.on)
+				before = l.r1Forwarded(b)
+				refElapsed += l.trafgen(b, r.name+"-ref", r.ref.pkt, n, "")
+				refFwd += l.r1Forwarded(b) - before
+				b.StartTimer()
+			}
+			pps := float64(fwd) / elapsed.Seconds()
+			b.ReportMetric(pps, "fwd_pps")
+			b.ReportMetric(float64(fwd)/float64(sent), "fwd/sent")
+			b.ReportMetric(pps/(float64(refFwd)/refElapsed.Seconds()), r.ratio)
+		})
+	}
+	setIOAM(false)
 }
