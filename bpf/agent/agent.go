@@ -56,6 +56,9 @@ type Agent struct {
 	pipe     *pipeline
 	stats    Stats
 	refl     *Reflector
+	// pt are the Path Tracing midpoints; ptHandle is their load meter's netlink handle.
+	pt       []*ptPort
+	ptHandle *netlink.Handle
 
 	closeOnce sync.Once
 	closeErr  error
@@ -119,6 +122,14 @@ func New(cfg Config, log *slog.Logger) (a *Agent, err error) {
 			return a, err
 		}
 		log.Info("STAMP reflector listening", "addr", a.refl.Addr().String(), "senders", len(senders))
+	}
+	if len(cfg.PathTracing) > 0 {
+		if a.pt, err = attachPT(a.handle, cfg.PathTracing, log); err != nil {
+			return a, err
+		}
+		if a.ptHandle, err = netlink.NewHandle(); err != nil {
+			return a, fmt.Errorf("open netlink for the path tracing load meter: %w", err)
+		}
 	}
 	removed, err := bpf.RemoveStaleRoutes(a.handle, sids)
 	if err != nil {
@@ -273,6 +284,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if len(a.pt) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			meterPT(ctx, a.ptHandle, a.pt, ptMeterInterval, a.log)
+		}()
+	}
 	var reflErr error
 	if a.refl != nil {
 		wg.Add(1)
@@ -399,6 +417,12 @@ func (a *Agent) Close() error {
 		}
 		if a.refl != nil {
 			a.refl.Close()
+		}
+		if err := closePT(a.pt); err != nil {
+			errs = append(errs, err)
+		}
+		if a.ptHandle != nil {
+			a.ptHandle.Close()
 		}
 		if a.metrics != nil {
 			a.metrics.Close()

@@ -60,6 +60,9 @@ type Config struct {
 	RingBufferBytes int `yaml:"ring_buffer_bytes"`
 	// Reflector, when set, runs a STAMP Session-Reflector (docs/srv6-agent.md).
 	Reflector *ReflectorConfig `yaml:"reflector"`
+	// PathTracing lists the interfaces that get an SRv6 Path Tracing midpoint on their egress
+	// (docs/per-hop.md).
+	PathTracing []PTConfig `yaml:"path_tracing"`
 }
 
 // SIDConfig is one SID to bind.
@@ -176,9 +179,10 @@ func (c *Config) Validate() error {
 	if c.NodeID == 0 && len(c.SIDs) > 0 {
 		errs = append(errs, errors.New("node_id: must be set and not 0 (0 marks an unwritten slot)"))
 	}
-	if len(c.SIDs) == 0 && c.Reflector == nil {
-		errs = append(errs, errors.New("sids: at least one SID to bind is required (or a reflector)"))
+	if len(c.SIDs) == 0 && c.Reflector == nil && len(c.PathTracing) == 0 {
+		errs = append(errs, errors.New("sids: at least one SID to bind is required (or a reflector, or path_tracing)"))
 	}
+	errs = append(errs, validatePT(c.PathTracing)...)
 	if c.Reflector != nil {
 		if err := c.Reflector.validate(); err != nil {
 			errs = append(errs, err)

@@ -29,7 +29,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:            "srv6-agent",
 		Usage:           "timestamp srv6oam probes in the kernel (End.BPF) and report them to collectors",
-		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...] [--stamp-listen ADDR --stamp-sender PREFIX ...]",
+		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...] [--stamp-listen ADDR --stamp-sender PREFIX ...] [--pt dev=IFACE,id=N ...]",
 		HideHelpCommand: true,
 		// --sid values contain commas (SID,dev=IFACE); repeat the flag instead of comma lists.
 		DisableSliceFlagSeparator: true,
@@ -52,6 +52,7 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "stamp-sender", Usage: "allow STAMP test packets from `PREFIX` (repeatable)", DefaultText: "the --collector prefixes"},
 			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP `REPLIES` per second to any one sender", DefaultText: "100"},
 			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket `SIZE` per sender", DefaultText: "the rate"},
+			&cli.StringSliceFlag{Name: "pt", Usage: "attach an SRv6 Path Tracing midpoint to the egress of an interface: `dev=IFACE,id=N[,template=T][,rate=BPS]` (id 1-4095; template 1-4, default 3; rate the interface's bits per second for the load, default its speed) (repeatable)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
 		},
 		Action: run,
@@ -75,7 +76,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return sidOwned(err)
 	}
-	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "reflector", cfg.Reflector != nil, "metrics", a.MetricsAddr())
+	log.Info("srv6-agent running", "node_id", cfg.NodeID, "sids", len(cfg.SIDs), "reflector", cfg.Reflector != nil, "path_tracing", len(cfg.PathTracing), "metrics", a.MetricsAddr())
 	if err := a.Run(ctx); err != nil {
 		return sidOwned(err)
 	}
@@ -175,6 +176,16 @@ func config(c *cli.Context) (agent.Config, error) {
 		}
 		if c.IsSet("stamp-burst") {
 			cfg.Reflector.Burst = c.Int("stamp-burst")
+		}
+	}
+	if c.IsSet("pt") {
+		cfg.PathTracing = nil
+		for _, s := range c.StringSlice("pt") {
+			p, err := agent.ParsePTFlag(s)
+			if err != nil {
+				return cfg, &s6cli.UsageError{Err: err}
+			}
+			cfg.PathTracing = append(cfg.PathTracing, p)
 		}
 	}
 	// Checked here, before anything is loaded, to tell the two kinds of mistake apart.
