@@ -36,6 +36,10 @@ type Config struct {
 	// (IPV6_RECVRTHDR, in Received.RoutingHeader): timestamped probes come back with their
 	// filled slots there.
 	RoutingHeader bool
+	// HopByHop asks for the Hop-by-Hop header each received packet came with
+	// (IPV6_RECVHOPOPTS, in Received.HopByHop): Path Tracing probes come back with their MCD
+	// stack there.
+	HopByHop bool
 	// Tap, when set, sees every packet sent (just before it is handed to the kernel, so a
 	// packet the kernel then refuses is in the capture too) and received (for --pcap).
 	Tap Tap
@@ -91,7 +95,7 @@ type Conn struct {
 	rxMsg  unix.Msghdr
 	rxIov  unix.Iovec
 	rxName unix.RawSockaddrInet6
-	rxOob  [2560]byte // room for an IPV6_RTHDR of up to 2048 bytes
+	rxOob  [2880]byte // room for an IPV6_RTHDR of up to 2048 bytes and a Hop-by-Hop header of 264
 	rxBuf  [65536]byte
 	rxRes  recvResult
 	rxFn   func(fd uintptr) bool
@@ -172,6 +176,11 @@ func (c *Conn) setup(sendFD, recvFD int) error {
 	if c.cfg.RoutingHeader {
 		if err := unix.SetsockoptInt(recvFD, unix.IPPROTO_IPV6, unix.IPV6_RECVRTHDR, 1); err != nil {
 			return fmt.Errorf("enable IPV6_RECVRTHDR: %w", err)
+		}
+	}
+	if c.cfg.HopByHop {
+		if err := unix.SetsockoptInt(recvFD, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPOPTS, 1); err != nil {
+			return fmt.Errorf("enable IPV6_RECVHOPOPTS: %w", err)
 		}
 	}
 	if sendFD >= 0 {
@@ -369,6 +378,9 @@ type Received struct {
 	// RoutingHeader is the routing header the packet arrived with, on a socket that asks for
 	// it (IPV6_RECVRTHDR: the socket returning timestamped probes); nil otherwise.
 	RoutingHeader []byte
+	// HopByHop is the Hop-by-Hop header the packet arrived with, on a socket that asks for it
+	// (IPV6_RECVHOPOPTS); nil otherwise.
+	HopByHop []byte
 }
 
 // Receive blocks until an ICMPv6 message passes the socket filter, the deadline passes (an
@@ -404,6 +416,8 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 			r.FlowLabel = binary.BigEndian.Uint32(data) & 0xfffff
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RTHDR:
 			r.RoutingHeader = data
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPOPTS:
+			r.HopByHop = data
 		}
 	})
 	if r.Time.IsZero() {

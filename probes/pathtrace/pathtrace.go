@@ -1,0 +1,360 @@
+// Package pathtrace is the SRv6 Path Tracing prober behind `srv6-trace --pt`: it sends ICMPv6
+// Echo Requests along a segment list that ends at the prober's own address, each with a
+// Hop-by-Hop Path Tracing option (an empty MCD stack) and the source's PT TLV in its SRH, so
+// that every PT midpoint on the way (srv6-agent --pt, or a router's own) pushes its outgoing
+// interface, load and truncated timestamp, and the probe comes back with the whole path. A
+// Result says, per probe, which interfaces it left by, in order, and when: each truncated
+// timestamp unwrapped within the window from the probe's transmission to its return.
+//
+// Probe has the engine shape of package probes (probes.ProbeFunc); the wire formats are
+// package oam/pt's (docs/wire-format.md).
+package pathtrace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/pt"
+	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
+)
+
+// Options of a Path Tracing run.
+type Options struct {
+	// Count is the number of probes (default 3); Interval the time between them (default
+	// 200 ms); Timeout how long a probe may take to come back (default 2 s).
+	Count    int
+	Interval time.Duration
+	Timeout  time.Duration
+	// MCDs is the stack each probe pre-allocates (default pt.DefaultMCDs).
+	MCDs int
+	// Template is the timestamp template the midpoints use (default pt.DefaultTemplate): an
+	// MCD does not say, the operator does.
+	Template pt.Template
+	// Source is the prober's address, where the probes come back to (default: the kernel's
+	// choice towards the first segment). Interface binds the sockets.
+	Source    netip.Addr
+	Interface string
+	// Identifier is the ICMPv6 echo identifier (default random); Session the PT TLV's session
+	// id (default random).
+	Identifier, Session uint16
+	HopLimit            uint8
+	FlowLabel           uint32
+	PayloadSize         int
+	// Tap sees every probe sent and every one that came back (--pcap).
+	Tap probes.Tap
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Count == 0 {
+		o.Count = 3
+	}
+	if o.Interval == 0 {
+		o.Interval = 200 * time.Millisecond
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.MCDs == 0 {
+		o.MCDs = pt.DefaultMCDs
+	}
+	if o.Template == 0 {
+		o.Template = pt.DefaultTemplate
+	}
+	if o.Identifier == 0 {
+		o.Identifier = uint16(rand.Uint32())
+	}
+	if o.Session == 0 {
+		o.Session = uint16(rand.Uint32())
+	}
+	switch {
+	case o.Count < 0:
+		return o, fmt.Errorf("count %d: negative", o.Count)
+	case o.Interval < 0:
+		return o, fmt.Errorf("interval %v: negative", o.Interval)
+	case o.Timeout < 0:
+		return o, fmt.Errorf("timeout %v: negative", o.Timeout)
+	case o.MCDs < 1 || o.MCDs > pt.MaxMCDs:
+		return o, fmt.Errorf("MCDs %d: want 1 to %d", o.MCDs, pt.MaxMCDs)
+	case !o.Template.Valid():
+		return o, fmt.Errorf("timestamp template %d: want 1 to 4", o.Template)
+	}
+	return o, nil
+}
+
+// Hop is one midpoint's record, in path order.
+type Hop struct {
+	pt.MCD
+	// Candidates is how many times within the probe's window the TTS could stand for: 1 is
+	// an answer; 0 says the midpoint's clock disagrees with the prober's (or the template is
+	// not the one configured); more than 1 that the template wraps within the window (the hop
+	// is ambiguous: At is the earliest).
+	Candidates int
+	// At is the start of the TTS unit the midpoint transmitted in, when Candidates > 0.
+	At time.Time
+	// Delay is At less the previous hop's At (the source's transmit time for the first hop),
+	// when both are known; DelayKnown says whether it is.
+	Delay      time.Duration
+	DelayKnown bool
+}
+
+// Result is one probe.
+type Result struct {
+	Seq uint16
+	// Sent is the source's transmit time (the PT TLV's T64); Received when it came back.
+	Sent, Received time.Time
+	RTT            time.Duration
+	Lost           bool
+	// Hops are the MCDs midpoints wrote, in path order. Full says the stack's last MCD was
+	// written: the probe may have crossed more midpoints than it kept.
+	Hops []Hop
+	Full bool
+	// Err says why a probe that came back could not be read (its Hop-by-Hop header or TLV).
+	Err error
+}
+
+// Summary of a run.
+type Summary struct {
+	Sent, Received int
+	// Paths counts the probes by the interfaces they left by (ids joined by '>'): one path
+	// is a stable route; several, ECMP or a route that changed.
+	Paths map[string]int
+}
+
+// PathKey is the interfaces of r's hops joined by '>', the key of Summary.Paths.
+func (r *Result) PathKey() string {
+	b := make([]byte, 0, 6*len(r.Hops))
+	for i, h := range r.Hops {
+		if i > 0 {
+			b = append(b, '>')
+		}
+		b = fmt.Appendf(b, "%#x", h.Interface)
+	}
+	return string(b)
+}
+
+// Decode reads what a returning probe carried: the MCD stack of its Hop-by-Hop header (hbh,
+// the whole header as IPV6_HOPOPTS gives it) and the source's TLV in its routing header (rh),
+// and unwraps each TTS by tmpl within [source's T64, received]. The TLV's session must be
+// session; its sequence is returned.
+func Decode(hbh, rh []byte, session uint16, tmpl pt.Template, received time.Time) (Result, error) {
+	var r Result
+	if hbh == nil {
+		return r, errors.New("no Hop-by-Hop header came back (a router on the way dropped or stripped it)")
+	}
+	opt, ok, err := pt.FindOption(hbh)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		return r, errors.New("the Hop-by-Hop header holds no Path Tracing option")
+	}
+	var s srh.SRH
+	if err := s.DecodeFromBytes(rh, nopFeedback{}); err != nil {
+		return r, fmt.Errorf("routing header: %w", err)
+	}
+	var src pt.SourceTLV
+	found := false
+	for _, t := range s.TLVs {
+		if t.Type == pt.TLVType {
+			if src, err = pt.ParseSourceTLV(append([]byte{t.Type, byte(len(t.Value))}, t.Value...)); err != nil {
+				return r, err
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		return r, errors.New("the SRH holds no Path Tracing TLV")
+	}
+	if src.Session != session {
+		return r, fmt.Errorf("path tracing TLV of session %d, not ours (%d)", src.Session, session)
+	}
+	r.Seq = src.Sequence
+	r.Sent, r.Received = src.T64.Time(received), received
+	r.RTT = received.Sub(r.Sent)
+	mcds, full := opt.Hops()
+	r.Full = full
+	r.Hops = make([]Hop, len(mcds))
+	prev, prevKnown := r.Sent, true
+	for i, m := range mcds {
+		h := Hop{MCD: m}
+		h.At, h.Candidates = tmpl.Unwrap(m.TTS, r.Sent, received)
+		if h.Candidates == 1 && prevKnown {
+			h.Delay, h.DelayKnown = h.At.Sub(prev), true
+		}
+		prev, prevKnown = h.At, h.Candidates == 1
+		if i == 0 && full {
+			// Earlier hops fell off the stack: the first one kept is not the first on the path.
+			h.DelayKnown = false
+		}
+		r.Hops[i] = h
+	}
+	return r, nil
+}
+
+type nopFeedback struct{}
+
+func (nopFeedback) SetTruncated() {}
+
+// Probe sends opts.Count Path Tracing probes along target's segment list, its destination,
+// and back to the prober, and hands each to emit as it comes back or times out.
+func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Result)) (Summary, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return Summary{}, err
+	}
+	first := target.FirstHop()
+	if !opts.Source.IsValid() {
+		if opts.Source, err = probes.SourceFor(ctx, first, opts.Interface); err != nil {
+			return Summary{}, fmt.Errorf("first segment: %w", err)
+		}
+	}
+	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
+	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
+		MCDs: opts.MCDs, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
+	if err != nil {
+		return Summary{}, err
+	}
+	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, ICMPTypes: []uint8{128},
+		RoutingHeader: true, HopByHop: true, Tap: opts.Tap})
+	if err != nil {
+		return Summary{}, err
+	}
+	return run(ctx, conn, b, opts, emit)
+}
+
+// run drives one run on conn, which it closes.
+func run(ctx context.Context, conn probes.PacketConn, b *Builder, opts Options, emit func(Result)) (Summary, error) {
+	loop := probes.NewLoop[probes.Received]()
+	s := &session{b: b, conn: conn, opts: opts, emit: emit, pending: map[uint16]sentAt{},
+		sum: Summary{Paths: map[string]int{}}}
+	h, err := loop.Add(s, nil)
+	if err != nil {
+		conn.Close()
+		return s.sum, err
+	}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		var r probes.Received
+		for {
+			if err := conn.Receive(time.Time{}, &r); err != nil {
+				loop.Stop(nil)
+				return
+			}
+			if len(r.ICMPv6) < 8 || r.ICMPv6[0] != 128 || uint16(r.ICMPv6[4])<<8|uint16(r.ICMPv6[5]) != opts.Identifier || r.From != opts.Source {
+				continue
+			}
+			// The slices point into the Conn's buffers: copy what the session keeps.
+			c := r
+			c.HopByHop = append([]byte(nil), r.HopByHop...)
+			c.RoutingHeader = append([]byte(nil), r.RoutingHeader...)
+			c.ICMPv6 = append([]byte(nil), r.ICMPv6[:8]...)
+			if !h.Deliver(&c) {
+				return
+			}
+		}
+	}()
+	runErr := loop.Run(ctx, true)
+	loop.Close()
+	conn.Close()
+	<-readDone
+	if s.err != nil {
+		return s.sum, s.err
+	}
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		runErr = nil
+	}
+	return s.sum, runErr
+}
+
+// sentAt is when a probe left: on the Loop's clock (for its timeout) and on CLOCK_TAI (its
+// T64, what midpoints' timestamps are read against).
+type sentAt struct{ wall, tai time.Time }
+
+// session is the run's probing logic on a probes.Loop.
+type session struct {
+	b       *Builder
+	conn    probes.PacketConn
+	opts    Options
+	emit    func(Result)
+	next    int
+	plan    time.Time
+	pending map[uint16]sentAt // sequence → when it was sent
+	sum     Summary
+	err     error
+}
+
+// Wake sends the probe that is due and gives up on those out longer than the timeout.
+func (s *session) Wake(now time.Time) (time.Time, bool) {
+	for seq, sent := range s.pending {
+		if now.Sub(sent.wall) >= s.opts.Timeout {
+			delete(s.pending, seq)
+			s.emitResult(Result{Seq: seq, Sent: sent.tai, Lost: true})
+		}
+	}
+	if s.next < s.opts.Count && !now.Before(s.plan) {
+		s.next++
+		seq := uint16(s.next)
+		t := time.Unix(0, probes.TAINow())
+		pkt := s.b.Build(seq, t)
+		if _, err := s.conn.Send(pkt, s.b.FirstHop()); err != nil {
+			s.err = fmt.Errorf("send probe %d: %w", seq, err)
+			return time.Time{}, true
+		}
+		s.sum.Sent++
+		s.pending[seq] = sentAt{wall: now, tai: t}
+		s.plan = now.Add(s.opts.Interval)
+	}
+	return s.nextWake(), s.done()
+}
+
+// Input is a probe that came back.
+func (s *session) Input(in *probes.Received, now time.Time) (time.Time, bool) {
+	seq := uint16(in.ICMPv6[6])<<8 | uint16(in.ICMPv6[7])
+	sent, ok := s.pending[seq]
+	if !ok {
+		return s.nextWake(), s.done()
+	}
+	delete(s.pending, seq)
+	// The receive time on CLOCK_TAI, as the midpoints' and the T64 are: the kernel's
+	// timestamp is realtime, and the two differ by the TAI offset (whole seconds).
+	rx := in.Time.Add(time.Duration(probes.TAINow() - time.Now().UnixNano()))
+	r, err := Decode(in.HopByHop, in.RoutingHeader, s.opts.Session, s.opts.Template, rx)
+	if err != nil {
+		r = Result{Seq: seq, Sent: sent.tai, Received: rx, RTT: rx.Sub(sent.tai), Err: err}
+	}
+	s.sum.Received++
+	if err == nil {
+		s.sum.Paths[r.PathKey()]++
+	}
+	s.emitResult(r)
+	return s.nextWake(), s.done()
+}
+
+func (s *session) emitResult(r Result) {
+	if s.emit != nil {
+		s.emit(r)
+	}
+}
+
+func (s *session) done() bool { return s.next >= s.opts.Count && len(s.pending) == 0 }
+
+func (s *session) nextWake() time.Time {
+	next := time.Time{}
+	if s.next < s.opts.Count {
+		next = s.plan
+	}
+	for _, sent := range s.pending {
+		if t := sent.wall.Add(s.opts.Timeout); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
