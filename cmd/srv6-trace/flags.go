@@ -30,6 +30,10 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "expect", Usage: "`HOPS` every path must take, comma-separated in printed order, destination last; a HOP is a name or address, a/b means either; exit 1 with a diff when a path differs"},
 		&cli.StringFlag{Name: "topology", Usage: "srv6-testnet `TOPOLOGY` (bundled name or YAML file) whose node names label hops, name SID behaviours and may be used in --expect"},
 		&cli.StringFlag{Name: "lab", Usage: "running srv6-testnet `LAB` whose node names and SIDs label hops and may be used in --expect (default: the lab this command runs in, if any; --lab '' for none)"},
+		&cli.BoolFlag{Name: "pt", Usage: "SRv6 Path Tracing: send -q probes along the segment list, to DESTINATION (a SID that sends them on) and back here, each with an empty MCD stack; print, per probe, every PT midpoint's outgoing interface, load and time (srv6-agent --pt, or a router's own; docs/per-hop.md)"},
+		&cli.IntFlag{Name: "pt-template", Value: 3, Usage: "--pt: the midpoints' timestamp `TEMPLATE`, 1-4 (256 ns, 4.096 µs, 65.536 µs, 1.048576 ms units; an MCD does not say which)"},
+		&cli.IntFlag{Name: "pt-mcds", Value: 12, Usage: "--pt: `N` MCDs to pre-allocate (1-85; 12 is what hardware and Linux's PT kernel expect)"},
+		&cli.StringFlag{Name: "pt-names", Usage: "--pt: name interface ids: `ID=NAME,...`, e.g. 0x12=r1:to-r2"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
 	}...), s6cli.IOAMFlags()...)

@@ -78,6 +78,10 @@ func run(c *cli.Context) error {
 	printer := &output.TracePrinter{W: out, Names: names, IOAM: opts.IOAM != nil}
 	jsonMode := c.Bool("json")
 
+	if c.Bool("pt") {
+		return runPT(ctx, c, target, opts)
+	}
+
 	if c.Bool("per-segment") {
 		s6cli.Warn("srv6-trace", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure,
 			ReturnsToSelf: true, PerSegment: true, Interface: opts.Interface}.Check())
@@ -258,6 +262,9 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	opts.IOAMSharedClock = c.Bool("shared-clock")
 	if opts.IOAM != nil && c.Bool("per-segment") {
 		return target, opts, "", errors.New("--ioam traces hops: it cannot be combined with --per-segment (each hop's error quotes the trace; per-segment probes are not answered by errors)")
+	}
+	if err := checkPT(c, target, opts); err != nil {
+		return target, opts, "", err
 	}
 	if n := c.Int("timestamp-count"); n < 1 || n > 1000 {
 		return target, opts, "", fmt.Errorf("--timestamp-count %d: must be 1 to 1000", n)

@@ -97,6 +97,9 @@ type Hop struct {
 	Candidates int
 	// At is the start of the TTS unit the midpoint transmitted in, when Candidates > 0.
 	At time.Time
+	// Earliest and Latest bound when the midpoint transmitted, when Candidates is 1: its TTS
+	// unit within the window the probe was out.
+	Earliest, Latest time.Time
 	// Delay is At less the previous hop's At (the source's transmit time for the first hop),
 	// when both are known; DelayKnown says whether it is.
 	Delay      time.Duration
@@ -185,6 +188,15 @@ func Decode(hbh, rh []byte, session uint16, tmpl pt.Template, received time.Time
 	for i, m := range mcds {
 		h := Hop{MCD: m}
 		h.At, h.Candidates = tmpl.Unwrap(m.TTS, r.Sent, received)
+		if h.Candidates == 1 {
+			h.Earliest, h.Latest = h.At, h.At.Add(tmpl.Resolution()-1)
+			if h.Earliest.Before(r.Sent) {
+				h.Earliest = r.Sent
+			}
+			if h.Latest.After(received) {
+				h.Latest = received
+			}
+		}
 		if h.Candidates == 1 && prevKnown {
 			h.Delay, h.DelayKnown = h.At.Sub(prev), true
 		}
