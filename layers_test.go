@@ -22,7 +22,7 @@ var layers = []struct {
 	{"vocabulary and pure logic", []string{"oam"}},
 	{"the kernel: sockets and clocks, End.BPF programs and routes, namespaces",
 		[]string{"probes", "probes/probetest", "bpf", "bpf/bpftest", "testnet"}},
-	{"engines and the node agent", []string{"probes/ping", "probes/trace", "probes/delay", "probes/stamp", "bpf/agent"}},
+	{"engines and the node agent", []string{"probes/ping", "probes/trace", "probes/delay", "probes/stamp", "probes/pathtrace", "bpf/agent"}},
 	{"the monitor, which runs the engines", []string{"probes/monitor"}},
 	{"the commands' shared flags and output", []string{"cmd/internal"}},
 	{"commands", []string{"cmd/srv6-agent", "cmd/srv6-monitor", "cmd/srv6-ping", "cmd/srv6-testnet", "cmd/srv6-trace"}},

@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
+	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -349,4 +351,93 @@ func BenchmarkIOAMForwarding(b *testing.B) {
 		})
 	}
 	setIOAM(false)
+}
+
+// BenchmarkPTForwarding measures what a Path Tracing midpoint (bpf's pt_midpoint on r1's egress
+// towards r2, TCX) costs r1 per packet, as BenchmarkIOAMForwarding measures IOAM: trafgen on h1
+// sends IPv6 packets to h2 and fwd_pps is what r1 forwards. Each row alternates its chunks with
+// chunks of the same packets with the midpoint detached and reports the ratio (vs_off):
+// non_pt is a packet without a Hop-by-Hop header (the midpoint's first check lets it go),
+// pt_probe one with a Hop-by-Hop PT option of 12 MCDs (the midpoint shifts the stack and
+// writes its MCD).
+func BenchmarkPTForwarding(b *testing.B) {
+	cfg := r1Config()
+	cfg.MetricsListen = ""
+	l := upTrafgenLab(b, cfg)
+	var ifindex int
+	if err := l.lab.Exec("r1", func() error {
+		ifc, err := net.InterfaceByName("to-r2")
+		if err == nil {
+			ifindex = ifc.Index
+		}
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var mid *bpf.PTMidpoint
+	set := func(on bool) {
+		if !on {
+			if mid != nil {
+				if err := mid.Close(); err != nil {
+					b.Fatal(err)
+				}
+				mid = nil
+			}
+			return
+		}
+		if mid == nil {
+			err := l.lab.Exec("r1", func() (err error) {
+				mid, err = bpf.AttachPT(ifindex, bpf.PTOptions{InterfaceID: 0x12})
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Cleanup(func() { set(false) })
+	plain := plainIPv6(mustBytes(b, bpftest.Packet{Src: h1Addr, Segments: []netip.Addr{h2Addr}, FlowLabel: 7}))
+	o, err := pt.NewOption(pt.DefaultMCDs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hbh, err := pt.AppendHopByHop(nil, 59, &o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	probe := append(append(append([]byte{}, plain[:40]...), hbh...), plain[40:]...)
+	probe[6] = 0
+	probe[4], probe[5] = byte((len(probe)-40)>>8), byte(len(probe)-40)
+
+	const chunks, minChunk = 10, 20000
+	for _, r := range []struct {
+		name string
+		pkt  []byte
+	}{{"non_pt", plain}, {"pt_probe", probe}} {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := max(b.N/chunks, minChunk)
+			var sent, fwd, refFwd uint64
+			var elapsed, refElapsed time.Duration
+			for sent < uint64(b.N) {
+				b.StopTimer()
+				set(true)
+				b.StartTimer()
+				before := l.r1Forwarded(b)
+				elapsed += l.trafgen(b, r.name, r.pkt, n, "")
+				fwd += l.r1Forwarded(b) - before
+				sent += uint64(n)
+				b.StopTimer()
+				set(false)
+				before = l.r1Forwarded(b)
+				refElapsed += l.trafgen(b, r.name+"-ref", r.pkt, n, "")
+				refFwd += l.r1Forwarded(b) - before
+				b.StartTimer()
+			}
+			pps := float64(fwd) / elapsed.Seconds()
+			b.ReportMetric(pps, "fwd_pps")
+			b.ReportMetric(float64(fwd)/float64(sent), "fwd/sent")
+			b.ReportMetric(pps/(float64(refFwd)/refElapsed.Seconds()), "vs_off")
+		})
+	}
 }

@@ -263,8 +263,12 @@ func run(ctx context.Context, conn probes.PacketConn, b *Builder, opts Options, 
 			if len(r.ICMPv6) < 8 || r.ICMPv6[0] != 128 || uint16(r.ICMPv6[4])<<8|uint16(r.ICMPv6[5]) != opts.Identifier || r.From != opts.Source {
 				continue
 			}
-			// The slices point into the Conn's buffers: copy what the session keeps.
+			// The slices point into the Conn's buffers: copy what the session keeps. The
+			// window's end is CLOCK_TAI read now, after the probe came back: the kernel's
+			// receive timestamp of a packet forwarded through namespaces can be one an earlier
+			// hop set (skb->tstamp survives), earlier than the last midpoint's transmission.
 			c := r
+			c.Time = time.Unix(0, probes.TAINow())
 			c.HopByHop = append([]byte(nil), r.HopByHop...)
 			c.RoutingHeader = append([]byte(nil), r.RoutingHeader...)
 			c.ICMPv6 = append([]byte(nil), r.ICMPv6[:8]...)
@@ -335,9 +339,7 @@ func (s *session) Input(in *probes.Received, now time.Time) (time.Time, bool) {
 		return s.nextWake(), s.done()
 	}
 	delete(s.pending, seq)
-	// The receive time on CLOCK_TAI, as the midpoints' and the T64 are: the kernel's
-	// timestamp is realtime, and the two differ by the TAI offset (whole seconds).
-	rx := in.Time.Add(time.Duration(probes.TAINow() - time.Now().UnixNano()))
+	rx := in.Time // CLOCK_TAI, as the midpoints' and the T64 are
 	r, err := Decode(in.HopByHop, in.RoutingHeader, s.opts.Session, s.opts.Template, rx)
 	if err != nil {
 		r = Result{Seq: seq, Sent: sent.tai, Received: rx, RTT: rx.Sub(sent.tai), Err: err}
