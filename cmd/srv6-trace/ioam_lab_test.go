@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -35,20 +33,7 @@ func TestIOAMPerHop(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := lab.Run("h1", cmd); err != nil {
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatal(err)
-			}
-			t.Fatalf("%q: %v\nstderr: %s\nstdout: %s", args, err, stderr.String(), stdout.String())
-		}
-		return stdout.String()
-	}
+	run := func(args ...string) string { t.Helper(); return mustRunIn(t, lab, "h1", bin, args...) }
 	// Which node owns an address, and each node's IOAM id.
 	owner := map[netip.Addr]string{}
 	ids := map[string]uint64{}
@@ -144,4 +129,15 @@ func TestIOAMPerHop(t *testing.T) {
 	if seen < 2 {
 		t.Errorf("%d entries with transit delay:\n%s", seen, out)
 	}
+}
+
+// mustRunIn runs bin with args in node of lab and returns its stdout; a failure ends the test
+// with both outputs.
+func mustRunIn(t *testing.T, lab *testnet.Lab, node, bin string, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := runIn(t, lab, node, bin, args...)
+	if code != 0 {
+		t.Fatalf("%q: exit %d\nstderr: %s\nstdout: %s", args, code, stderr, stdout)
+	}
+	return stdout
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -85,17 +84,7 @@ func TestPTThroughWan10(t *testing.T) {
 
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(dir, "srv6-trace"), args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := lab.Run("h1", cmd); err != nil {
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatal(err)
-			}
-			t.Fatalf("%q: %v\nstderr: %s\nstdout: %s", args, err, stderr.String(), stdout.String())
-		}
-		return stdout.String()
+		return mustRunIn(t, lab, "h1", filepath.Join(dir, "srv6-trace"), args...)
 	}
 	common := []string{"--pt", "-q", "4", "-w", "5", "--pt-template", "4", "--pt-names", strings.Join(names, ","), "--segs", "fc00:0:3::e", "fc00:0:8::e"}
 	var doc output.PTDocument

@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/srv6oam/srv6oam/oam/hbh"
 )
 
 const (
@@ -301,22 +303,14 @@ func (t *Trace) entry(b []byte) Entry {
 // to a multiple of 8 octets.
 func AppendHopByHop(b []byte, next uint8, t *Trace) ([]byte, error) {
 	size := 4 + t.Len()
-	pad := (8 - size%8) % 8
+	pad := hbh.PadLen(size)
 	start := len(b)
 	b = append(b, next, byte((size+pad)/8-1), 1, 0) // PadN of 2
 	b, err := t.AppendBinary(b)
 	if err != nil {
 		return b[:start], err
 	}
-	switch pad {
-	case 0:
-	case 1:
-		b = append(b, 0) // Pad1
-	default:
-		b = append(b, 1, byte(pad-2))
-		b = append(b, make([]byte, pad-2)...)
-	}
-	return b, nil
+	return hbh.Pad(b, pad), nil
 }
 
 // Record is what a trace held when it came back: the entries of the hops that filled one, in

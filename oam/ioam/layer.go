@@ -6,6 +6,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/srv6oam/srv6oam/oam/hbh"
 )
 
 // LayerTypeHopByHop is the gopacket layer type of a *HopByHop. Number 1755 is in the range
@@ -107,7 +109,7 @@ func FromIPv6(ip *layers.IPv6) (Trace, bool, error) {
 // HopByHopLen is the size of the Hop-by-Hop header AppendHopByHop writes for t.
 func HopByHopLen(t *Trace) int {
 	size := 4 + t.Len()
-	return size + (8-size%8)%8
+	return size + hbh.PadLen(size)
 }
 
 // FindTrace walks the options of a Hop-by-Hop header (b starts at its next-header octet and
@@ -115,26 +117,17 @@ func HopByHopLen(t *Trace) int {
 // there is none. Options that overrun the header, and a trace option that does not parse, are
 // errors; other IOAM option types (RFC 9197's Incremental Trace, POT, E2E) are skipped.
 func FindTrace(b []byte) (tr Trace, ok bool, err error) {
-	if len(b) < 2 || len(b) < (int(b[1])+1)*8 {
+	opt, ok, err := hbh.Find(b, func(opt []byte) bool {
+		return opt[0] == OptionType && opt[1] >= 2 && opt[3] == TraceOptionType
+	})
+	if errors.Is(err, hbh.ErrShort) {
 		return Trace{}, false, fmt.Errorf("hop-by-hop header: %w", ErrShort)
 	}
-	opts := b[2 : (int(b[1])+1)*8]
-	for off := 0; off < len(opts); {
-		if opts[off] == 0 { // Pad1
-			off++
-			continue
-		}
-		if off+2 > len(opts) || off+2+int(opts[off+1]) > len(opts) {
-			return Trace{}, false, fmt.Errorf("hop-by-hop option %#02x at octet %d: runs past the header", opts[off], 2+off)
-		}
-		if opts[off] == OptionType && opts[off+1] >= 2 && opts[off+3] == TraceOptionType {
-			tr, _, err := Parse(opts[off:])
-			if err != nil {
-				return Trace{}, false, err
-			}
-			return tr, true, nil
-		}
-		off += 2 + int(opts[off+1])
+	if err != nil || !ok {
+		return Trace{}, false, err
 	}
-	return Trace{}, false, nil
+	if tr, _, err = Parse(opt); err != nil {
+		return Trace{}, false, err
+	}
+	return tr, true, nil
 }

@@ -45,6 +45,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/srv6oam/srv6oam/oam/hbh"
 )
 
 const (
@@ -171,7 +173,7 @@ func ParseOption(b []byte) (Option, int, error) {
 // HopByHopLen is the size of the Hop-by-Hop header AppendHopByHop writes for o.
 func HopByHopLen(o *Option) int {
 	size := 2 + o.Len()
-	return size + (8-size%8)%8
+	return size + hbh.PadLen(size)
 }
 
 // AppendHopByHop appends an IPv6 Hop-by-Hop header that carries o and is followed by next: the
@@ -179,50 +181,31 @@ func HopByHopLen(o *Option) int {
 // draft gives), then padding to a multiple of 8 octets (none for the default 12 MCDs).
 func AppendHopByHop(b []byte, next uint8, o *Option) ([]byte, error) {
 	size := 2 + o.Len()
-	pad := (8 - size%8) % 8
+	pad := hbh.PadLen(size)
 	start := len(b)
 	b = append(b, next, byte((size+pad)/8-1))
 	b, err := o.AppendBinary(b)
 	if err != nil {
 		return b[:start], err
 	}
-	switch pad {
-	case 0:
-	case 1:
-		b = append(b, 0) // Pad1
-	default:
-		b = append(b, 1, byte(pad-2))
-		b = append(b, make([]byte, pad-2)...)
-	}
-	return b, nil
+	return hbh.Pad(b, pad), nil
 }
 
 // FindOption walks the options of a Hop-by-Hop header (b starts at its next-header octet and
 // holds the whole header) and returns the Path Tracing option; ok is false when there is none.
 // Options that overrun the header, and a PT option that does not parse, are errors.
 func FindOption(b []byte) (o Option, ok bool, err error) {
-	if len(b) < 2 || len(b) < (int(b[1])+1)*8 {
+	opt, ok, err := hbh.Find(b, func(opt []byte) bool { return opt[0] == OptionType })
+	if errors.Is(err, hbh.ErrShort) {
 		return Option{}, false, fmt.Errorf("hop-by-hop header: %w", ErrShort)
 	}
-	opts := b[2 : (int(b[1])+1)*8]
-	for off := 0; off < len(opts); {
-		if opts[off] == 0 { // Pad1
-			off++
-			continue
-		}
-		if off+2 > len(opts) || off+2+int(opts[off+1]) > len(opts) {
-			return Option{}, false, fmt.Errorf("hop-by-hop option %#02x at octet %d: runs past the header", opts[off], 2+off)
-		}
-		if opts[off] == OptionType {
-			o, _, err := ParseOption(opts[off:])
-			if err != nil {
-				return Option{}, false, err
-			}
-			return o, true, nil
-		}
-		off += 2 + int(opts[off+1])
+	if err != nil || !ok {
+		return Option{}, false, err
 	}
-	return Option{}, false, nil
+	if o, _, err = ParseOption(opt); err != nil {
+		return Option{}, false, err
+	}
+	return o, true, nil
 }
 
 // Timestamp is the 64-bit timestamp of the source TLV: seconds (the low 32 bits of PTP's 48)
