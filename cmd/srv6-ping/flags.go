@@ -9,7 +9,7 @@ import (
 
 // flags are every flag of srv6-ping, in --help's order.
 func flags() []cli.Flag {
-	return append(append([]cli.Flag{
+	return append(append(append([]cli.Flag{
 		&cli.IntFlag{Name: "c", Usage: "stop after `COUNT` probes (0: until interrupted)"},
 		&cli.Float64Flag{Name: "i", Value: 1, Usage: "`SECONDS` between probes"},
 		&cli.Float64Flag{Name: "W", Value: 10, Usage: "`SECONDS` to wait for a reply before a probe counts as lost"},
@@ -33,10 +33,10 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "collector-port", Usage: "--timestamps: UDP `PORT` of the built-in collector the agents report to (0: any free port)"},
 		&cli.IntFlag{Name: "detect-mult", Value: 3, Usage: "--timestamps: a segment is down after `N` consecutive probes lost on it (as BFD's detect multiplier)"},
 		&cli.IntFlag{Name: "up-mult", Value: 3, Usage: "--timestamps: a segment is up after `N` consecutive probes crossed it"},
-		&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps and --stamp: every node reads this host's clock (e.g. a lab of namespaces on one host): one-way delays need no synchronisation, so an unsynchronised adjtimex state is not flagged and no error bound is printed"},
+		&cli.BoolFlag{Name: "shared-clock", Usage: "--timestamps, --stamp and --ioam: every node reads this host's clock (e.g. a lab of namespaces on one host): one-way delays need no synchronisation, so an unsynchronised adjtimex state is not flagged and no error bound is printed"},
 		&cli.Float64Flag{Name: "linger", Value: 0.1, Usage: "--timestamps: `SECONDS` a probe that came back waits for the agents' reports (they batch them for up to 10 ms)"},
 		&cli.StringFlag{Name: "names", Usage: "--timestamps: comma-separated `NAMES` printed instead of the --segs SIDs and DESTINATION, in order"},
 		&cli.BoolFlag{Name: "stamp", Usage: "two-way delay with STAMP test packets (RFC 8762, UDP) to srv6-agent's reflector on DESTINATION, through --segs when given: round trip, forward and backward one-way delays and the reflector's residence time (docs/srv6-ping.md); -W defaults to 2 here, -s is the UDP payload (44 to 1232, default 44)"},
 		&cli.IntFlag{Name: "stamp-port", Value: oam.STAMPPort, Usage: "--stamp: UDP `PORT` of the reflector"},
-	}...)
+	}...), s6cli.IOAMFlags()...)
 }

@@ -57,6 +57,15 @@ func run(c *cli.Context) error {
 	if c.Bool("timestamps") {
 		return runTimestamps(ctx, c, os.Stdout)
 	}
+	if c.Bool("ioam") {
+		return runIOAM(ctx, c, os.Stdout)
+	}
+	if _, _, err := s6cli.ParseIOAM(c); err != nil {
+		return fail(err)
+	}
+	if c.IsSet("shared-clock") {
+		return fail(errors.New("--shared-clock needs --timestamps, --stamp or --ioam"))
+	}
 	for _, name := range timestampFlags {
 		if c.IsSet(name) {
 			return fail(fmt.Errorf("--%s needs --timestamps", name))

@@ -47,7 +47,7 @@ func TestTimestampsFlagErrors(t *testing.T) {
 		{"port", []string{"--timestamps", "--collector-port", "70000", dst}, "--collector-port 70000: a UDP port"},
 		{"linger", []string{"--timestamps", "--linger", "3", dst}, "--linger 3: must not be longer than the timeout -W 2"},
 		{"names", []string{"--timestamps", "--names", "a,b,c", "--segs", "fc00:0:2::b0", dst}, "--names a,b,c: 3 names for 2 segments"},
-		{"shared without timestamps", []string{"--shared-clock", dst}, "--shared-clock needs --timestamps"},
+		{"shared without timestamps", []string{"--shared-clock", dst}, "--shared-clock needs --timestamps, --stamp or --ioam"},
 		{"no destination", []string{"--timestamps", "--segs", "fc00:0:2::b0"}, "missing DESTINATION"},
 		{"no route", []string{"--timestamps", "--segs", "3fff::b0", dst}, "first segment: no route to 3fff::b0"},
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
@@ -19,7 +20,11 @@ type BuildConfig struct {
 	// ID is the ICMPv6 echo identifier; Session goes into the PT TLV.
 	ID, Session uint16
 	// MCDs is the size of the pre-allocated stack (pt.DefaultMCDs when 0).
-	MCDs        int
+	MCDs int
+	// IOAM, when set, is the IOAM Pre-allocated Trace the probe's Hop-by-Hop header carries
+	// instead of the Path Tracing option (srv6-ping --ioam): every IOAM-enabled hop there and
+	// back fills an entry.
+	IOAM        *ioam.Trace
 	HopLimit    uint8
 	FlowLabel   uint32
 	PayloadSize int
@@ -62,16 +67,26 @@ func NewBuilder(cfg BuildConfig) (*Builder, error) {
 	if cfg.MCDs == 0 {
 		cfg.MCDs = pt.DefaultMCDs
 	}
-	opt, err := pt.NewOption(cfg.MCDs)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.HopLimit == 0 {
 		cfg.HopLimit = 64
 	}
-	hbh, err := pt.AppendHopByHop(nil, 43, &opt)
-	if err != nil {
-		return nil, err
+	var hbh []byte
+	if cfg.IOAM != nil {
+		if len(cfg.IOAM.Data) == 0 {
+			return nil, fmt.Errorf("IOAM trace: no room pre-allocated")
+		}
+		var err error
+		if hbh, err = ioam.AppendHopByHop(nil, 43, cfg.IOAM); err != nil {
+			return nil, err
+		}
+	} else {
+		opt, err := pt.NewOption(cfg.MCDs)
+		if err != nil {
+			return nil, err
+		}
+		if hbh, err = pt.AppendHopByHop(nil, 43, &opt); err != nil {
+			return nil, err
+		}
 	}
 	tlv := (&pt.SourceTLV{Session: cfg.Session}).AppendBinary(nil)
 	s := srh.SRH{NextHeader: 58, Segments: cfg.Path, SegmentsLeft: uint8(n - 1), TLVs: []srh.TLV{{Type: tlv[0], Value: tlv[2:]}}}

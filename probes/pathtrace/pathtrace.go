@@ -6,8 +6,12 @@
 // Result says, per probe, which interfaces it left by, in order, and when: each truncated
 // timestamp unwrapped within the window from the probe's transmission to its return.
 //
+// With Options.IOAM the same loop-back probe carries an IOAM Pre-allocated Trace instead
+// (`srv6-ping --ioam`): every IOAM-enabled Linux hop there and back fills an entry, and the
+// Result holds the trace as it came home.
+//
 // Probe has the engine shape of package probes (probes.ProbeFunc); the wire formats are
-// package oam/pt's (docs/wire-format.md).
+// packages oam/pt's and oam/ioam's (docs/wire-format.md).
 package pathtrace
 
 import (
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
@@ -46,6 +51,9 @@ type Options struct {
 	HopLimit            uint8
 	FlowLabel           uint32
 	PayloadSize         int
+	// IOAM, when set, is the IOAM trace every probe carries instead of the PT option (MCDs
+	// and Template are then unused).
+	IOAM *ioam.Trace
 	// Tap sees every probe sent and every one that came back (--pcap).
 	Tap probes.Tap
 }
@@ -117,6 +125,9 @@ type Result struct {
 	// written: the probe may have crossed more midpoints than it kept.
 	Hops []Hop
 	Full bool
+	// IOAM is the trace the probe came back with, in IOAM mode (Options.IOAM); Hops is then
+	// empty.
+	IOAM *ioam.Record
 	// Err says why a probe that came back could not be read (its Hop-by-Hop header or TLV).
 	Err error
 }
@@ -157,30 +168,9 @@ func Decode(hbh, rh []byte, session uint16, tmpl pt.Template, received time.Time
 	if !ok {
 		return r, errors.New("the Hop-by-Hop header holds no Path Tracing option")
 	}
-	var s srh.SRH
-	if err := s.DecodeFromBytes(rh, nopFeedback{}); err != nil {
-		return r, fmt.Errorf("routing header: %w", err)
+	if r, err = decodeSource(rh, session, received); err != nil {
+		return r, err
 	}
-	var src pt.SourceTLV
-	found := false
-	for _, t := range s.TLVs {
-		if t.Type == pt.TLVType {
-			if src, err = pt.ParseSourceTLV(append([]byte{t.Type, byte(len(t.Value))}, t.Value...)); err != nil {
-				return r, err
-			}
-			found = true
-			break
-		}
-	}
-	if !found {
-		return r, errors.New("the SRH holds no Path Tracing TLV")
-	}
-	if src.Session != session {
-		return r, fmt.Errorf("path tracing TLV of session %d, not ours (%d)", src.Session, session)
-	}
-	r.Seq = src.Sequence
-	r.Sent, r.Received = src.T64.Time(received), received
-	r.RTT = received.Sub(r.Sent)
 	mcds, full := opt.Hops()
 	r.Full = full
 	r.Hops = make([]Hop, len(mcds))
@@ -210,6 +200,58 @@ func Decode(hbh, rh []byte, session uint16, tmpl pt.Template, received time.Time
 	return r, nil
 }
 
+// DecodeIOAM reads what a returning probe of IOAM mode carried: the IOAM trace of its
+// Hop-by-Hop header and the source's TLV in its routing header.
+func DecodeIOAM(hbh, rh []byte, session uint16, received time.Time) (Result, error) {
+	if hbh == nil {
+		return Result{}, errors.New("no Hop-by-Hop header came back (a router on the way dropped or stripped it)")
+	}
+	tr, ok, err := ioam.FindTrace(hbh)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return Result{}, errors.New("the Hop-by-Hop header holds no IOAM trace")
+	}
+	rec, err := tr.Record()
+	if err != nil {
+		return Result{}, err
+	}
+	r, err := decodeSource(rh, session, received)
+	if err != nil {
+		return r, err
+	}
+	r.IOAM = &rec
+	return r, nil
+}
+
+// decodeSource reads the source's PT TLV of the routing header rh: the probe's sequence and
+// transmit time, which must be of session.
+func decodeSource(rh []byte, session uint16, received time.Time) (Result, error) {
+	var r Result
+	var s srh.SRH
+	if err := s.DecodeFromBytes(rh, nopFeedback{}); err != nil {
+		return r, fmt.Errorf("routing header: %w", err)
+	}
+	for _, t := range s.TLVs {
+		if t.Type != pt.TLVType {
+			continue
+		}
+		src, err := pt.ParseSourceTLV(append([]byte{t.Type, byte(len(t.Value))}, t.Value...))
+		if err != nil {
+			return r, err
+		}
+		if src.Session != session {
+			return r, fmt.Errorf("path tracing TLV of session %d, not ours (%d)", src.Session, session)
+		}
+		r.Seq = src.Sequence
+		r.Sent, r.Received = src.T64.Time(received), received
+		r.RTT = received.Sub(r.Sent)
+		return r, nil
+	}
+	return r, errors.New("the SRH holds no Path Tracing TLV")
+}
+
 type nopFeedback struct{}
 
 func (nopFeedback) SetTruncated() {}
@@ -229,7 +271,7 @@ func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Resul
 	}
 	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
 	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
-		MCDs: opts.MCDs, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
+		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -340,12 +382,18 @@ func (s *session) Input(in *probes.Received, now time.Time) (time.Time, bool) {
 	}
 	delete(s.pending, seq)
 	rx := in.Time // CLOCK_TAI, as the midpoints' and the T64 are
-	r, err := Decode(in.HopByHop, in.RoutingHeader, s.opts.Session, s.opts.Template, rx)
+	var r Result
+	var err error
+	if s.opts.IOAM != nil {
+		r, err = DecodeIOAM(in.HopByHop, in.RoutingHeader, s.opts.Session, rx)
+	} else {
+		r, err = Decode(in.HopByHop, in.RoutingHeader, s.opts.Session, s.opts.Template, rx)
+	}
 	if err != nil {
 		r = Result{Seq: seq, Sent: sent.tai, Received: rx, RTT: rx.Sub(sent.tai), Err: err}
 	}
 	s.sum.Received++
-	if err == nil {
+	if err == nil && s.opts.IOAM == nil {
 		s.sum.Paths[r.PathKey()]++
 	}
 	s.emitResult(r)

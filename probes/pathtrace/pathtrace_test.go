@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
@@ -212,5 +213,39 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		bl.Build(uint16(i), now)
+	}
+}
+
+func TestDecodeIOAM(t *testing.T) {
+	tr, err := ioam.NewTrace(7, ioam.Bits(ioam.BitHopLimitNodeID), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBuilder(BuildConfig{Path: path, Source: prober, ID: 1, Session: 5, IOAM: &tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Unix(1700000000, 0)
+	p := b.Build(3, sent)
+	n := (int(p[41]) + 1) * 8
+	hbh, rh := p[40:40+n], p[40+n:b.icmpOff]
+	r, err := DecodeIOAM(hbh, rh, 5, sent.Add(time.Millisecond))
+	if err != nil || r.Seq != 3 || r.IOAM == nil || r.IOAM.Namespace != 7 || r.IOAM.Free != 3 || len(r.IOAM.Entries) != 0 || r.RTT != time.Millisecond {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	// A PT header is not an IOAM one, and the other way round.
+	pb, _ := NewBuilder(BuildConfig{Path: path, Source: prober, ID: 1, Session: 5})
+	pp := pb.Build(3, sent)
+	if _, err := DecodeIOAM(pp[40:80], pp[80:pb.icmpOff], 5, sent); err == nil {
+		t.Error("a PT probe read as IOAM")
+	}
+	if _, err := Decode(hbh, rh, 5, pt.Template3, sent); err == nil {
+		t.Error("an IOAM probe read as PT")
+	}
+	if _, err := DecodeIOAM(nil, rh, 5, sent); err == nil {
+		t.Error("no header accepted")
+	}
+	if _, err := NewBuilder(BuildConfig{Path: path, Source: prober, IOAM: &ioam.Trace{}}); err == nil {
+		t.Error("an IOAM trace with no room accepted")
 	}
 }

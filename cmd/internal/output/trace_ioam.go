@@ -52,11 +52,16 @@ func (p *TracePrinter) ioamLines(h *trace.Hop, indent string) []string {
 
 // ioamEntry renders one entry: "node 2 r1  if 1→2  hl 62  rx 07:41:02.123456  +0.021 ms".
 func (p *TracePrinter) ioamEntry(rec *ioam.Record, e *ioam.Entry, d *oam.OneWay) string {
+	return ioamEntryText(p.Names, rec, e, d)
+}
+
+// ioamEntryText renders one IOAM entry, nodes named by names.
+func ioamEntryText(names *Names, rec *ioam.Record, e *ioam.Entry, d *oam.OneWay) string {
 	var f []string
 	t := rec.Type
 	if t.Has(ioam.BitHopLimitNodeID) || t.Has(ioam.BitHopLimitNodeIDWide) {
 		node := fmt.Sprintf("node %d", e.NodeID)
-		if name := p.Names.IOAMNode(e.NodeID); name != "" {
+		if name := names.IOAMNode(e.NodeID); name != "" {
 			node += " " + name
 		}
 		f = append(f, node, fmt.Sprintf("hl %d", e.HopLimit))
@@ -160,11 +165,16 @@ func jsonIOAM(h *trace.Hop, names *Names) *JSONIOAM {
 		}
 		return nil
 	}
-	rec := h.IOAM
-	j := &JSONIOAM{Namespace: rec.Namespace, TraceType: rec.Type.Names(), Filled: h.IOAMNew, Quoted: len(rec.Entries),
+	return newJSONIOAM(h.IOAM, len(h.IOAM.Entries)-h.IOAMNew, h.IOAMDelays, names)
+}
+
+// newJSONIOAM is the ioam object of rec's entries from index first on (the ones a hop added,
+// or all of them), with delays[i] the delay of entry i.
+func newJSONIOAM(rec *ioam.Record, first int, delays []oam.OneWay, names *Names) *JSONIOAM {
+	j := &JSONIOAM{Namespace: rec.Namespace, TraceType: rec.Type.Names(), Filled: len(rec.Entries) - first, Quoted: len(rec.Entries),
 		Free: rec.Free, Overflow: rec.Overflow, Entries: []JSONIOAMEntry{}}
 	t := rec.Type
-	for i := len(rec.Entries) - h.IOAMNew; i < len(rec.Entries); i++ {
+	for i := first; i < len(rec.Entries); i++ {
 		e := rec.Entries[i]
 		je := JSONIOAMEntry{Hop: i + 1}
 		if t.Has(ioam.BitHopLimitNodeID) || t.Has(ioam.BitHopLimitNodeIDWide) {
@@ -186,8 +196,8 @@ func jsonIOAM(h *trace.Hop, names *Names) *JSONIOAM {
 			d := e.NamespaceData
 			je.NamespaceData = &d
 		}
-		if i < len(h.IOAMDelays) && t.Has(ioam.BitTimestampSeconds) && t.Has(ioam.BitTimestampFraction) {
-			w := h.IOAMDelays[i]
+		if i < len(delays) && t.Has(ioam.BitTimestampSeconds) && t.Has(ioam.BitTimestampFraction) {
+			w := delays[i]
 			je.DelayState = w.State.String()
 			if w.State == oam.DelayMeasured {
 				v := ms(w.Delay)

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/srv6oam/srv6oam/testnet"
+	"github.com/srv6oam/srv6oam/testnet/labtest"
+)
+
+// TestIOAMLoopBack: srv6-ping --ioam from h1 of wan10 (IOAM on at every node) through r2's End
+// SID to h2's and back. Every probe comes home with the whole trace: one entry per node that
+// received it, in order, r1's first and h1's own last, node ids as the lab configured them,
+// each entry's ingress interface the link it came in on, and, one clock for all, a measured
+// delay from the entry before that is not negative. The JSON validates against its schema,
+// and each probe's ioam object against srv6-trace's.
+func TestIOAMLoopBack(t *testing.T) {
+	topo, err := testnet.Load("wan10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := labtest.UpTopology(t, topo)
+	warm(t, lab, "h1", "fc00:0:8::1")
+	node := map[uint64]string{}
+	for _, n := range topo.Nodes {
+		node[uint64(n.IOAM.NodeID)] = n.Name
+	}
+	args := []string{"--ioam", "--ioam-nodes", "12", "--shared-clock", "-c", "3", "-i", "0.1", "--segs", "fc00:0:3::e", "fc00:0:8::e"}
+	out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	validate(t, compileSchema(t, "srv6-ping-ioam.schema.json"), out)
+	var doc struct {
+		Results []struct {
+			Seq  int
+			Lost bool
+			IOAM json.RawMessage `json:"ioam"`
+		}
+		Summary struct{ Transmitted, Received int }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary.Transmitted != 3 || doc.Summary.Received != 3 || len(doc.Results) != 3 {
+		t.Fatalf("summary %+v, %d results:\n%s", doc.Summary, len(doc.Results), out)
+	}
+	entrySchema := compileSchema(t, "srv6-trace-ioam.schema.json")
+	for _, r := range doc.Results {
+		validate(t, entrySchema, string(r.IOAM))
+		var io struct {
+			Overflow bool
+			Entries  []struct {
+				NodeID     uint64   `json:"node_id"`
+				IngressIf  uint32   `json:"ingress_if"`
+				DelayState string   `json:"delay_state"`
+				DelayMS    *float64 `json:"delay_ms"`
+			}
+		}
+		if err := json.Unmarshal(r.IOAM, &io); err != nil {
+			t.Fatal(err)
+		}
+		if io.Overflow || len(io.Entries) < 8 {
+			t.Errorf("probe %d: %d entries (overflow %v), want every node there and back", r.Seq, len(io.Entries), io.Overflow)
+			continue
+		}
+		var path []string
+		prev := "h1"
+		for i, e := range io.Entries {
+			name := node[e.NodeID]
+			path = append(path, name)
+			if name == "" {
+				t.Errorf("probe %d entry %d: node id %d is none of the lab's", r.Seq, i, e.NodeID)
+				continue
+			}
+			if want := topo.IOAMInterfaceID(topo.Node(name), prev); want != e.IngressIf {
+				t.Errorf("probe %d entry %d (%s): ingress interface %d, want %d (the link from %s)", r.Seq, i, name, e.IngressIf, want, prev)
+			}
+			if e.DelayState != "measured" || e.DelayMS == nil || *e.DelayMS < 0 {
+				t.Errorf("probe %d entry %d (%s): delay %s %v", r.Seq, i, name, e.DelayState, e.DelayMS)
+			}
+			prev = name
+		}
+		if path[0] != "r1" || path[len(path)-1] != "h1" || !strings.Contains(strings.Join(path, " "), "r2") || !strings.Contains(strings.Join(path, " "), "h2") {
+			t.Errorf("probe %d: path %v, want r1 first, through r2 and h2, h1 last", r.Seq, path)
+		}
+	}
+
+	text, _, code := runCLI(t, lab, "h1", args...)
+	if code != 0 || !strings.Contains(text, "SRV6-PING --ioam fc00:0:8::e via fc00:0:3::e and back to fc00:0:1::1") ||
+		!strings.Contains(text, "3 probes transmitted, 3 back, 0% packet loss") || !strings.Contains(text, "seq=1 back in") {
+		t.Errorf("text (exit %d):\n%s", code, text)
+	}
+	t.Logf("\n%s", text)
+}
