@@ -11,6 +11,7 @@ import (
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/probes/pathtrace"
 	"github.com/srv6oam/srv6oam/testnet"
@@ -146,4 +147,80 @@ func TestDiamondNamesTheBranch(t *testing.T) {
 		branches[results[0].PathKey()]++
 	}
 	t.Logf("paths of 8 flows: %v", branches)
+}
+
+// TestIOAMAcrossDelayLink: IOAM loop-back probes (srv6-ping --ioam's engine) through wan10 with
+// a 5 ms delay link between r1 and r2. For every probe the link's own record of the frame (the
+// relay's, matched by r1's IOAM entry in the frame it carried) agrees with what IOAM says: r1
+// received the probe before the link took it, r2 after the link handed it over, and the
+// IOAM delay from r1 to r2 holds at least the delay the link applied. One clock for all.
+func TestIOAMAcrossDelayLink(t *testing.T) {
+	topo, err := testnet.Load("wan10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const delay = 5 * time.Millisecond
+	found := false
+	for i := range topo.Links {
+		if l := &topo.Links[i]; (l.A == "r1" && l.B == "r2") || (l.A == "r2" && l.B == "r1") {
+			l.Delay, found = delay, true
+		}
+	}
+	if !found {
+		t.Fatal("wan10 has no r1-r2 link")
+	}
+	lab := labtest.UpTopology(t, topo)
+	tr, err := ioam.NewTrace(0, ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitInterfaces, ioam.BitTimestampSeconds, ioam.BitTimestampFraction), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := uint64(topo.Node("r1").IOAM.NodeID), uint64(topo.Node("r2").IOAM.NodeID)
+	target := oam.Target{Segments: oam.SegmentList{netip.MustParseAddr("fc00:0:3::e")}, Destination: netip.MustParseAddr("fc00:0:8::e")}
+	results, _ := trace(t, lab, "h1", target, pathtrace.Options{IOAM: &tr, Count: 5, Interval: 100 * time.Millisecond, Timeout: 5 * time.Second, FlowLabel: 0x777})
+	recs, err := lab.DelayRecords("r1", "r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := 0
+	for _, r := range results {
+		if r.Lost || r.Err != nil || r.IOAM == nil || len(r.IOAM.Entries) < 2 {
+			t.Errorf("probe %d: lost %v, err %v, %v", r.Seq, r.Lost, r.Err, r.IOAM)
+			continue
+		}
+		e1, e2 := r.IOAM.Entries[0], r.IOAM.Entries[1]
+		if e1.NodeID != r1 || e2.NodeID != r2 {
+			t.Errorf("probe %d: first entries of nodes %d, %d; want r1 (%d), r2 (%d)", r.Seq, e1.NodeID, e2.NodeID, r1, r2)
+			continue
+		}
+		for _, rec := range recs {
+			b := rec.Packet()
+			if len(b) < 48 || b[6] != 0 {
+				continue
+			}
+			seen, ok, err := ioam.FindTrace(b[40:])
+			if err != nil || !ok {
+				continue
+			}
+			es, err := seen.Entries()
+			if err != nil || len(es) != 1 || es[0].NodeID != r1 || !es[0].Time().Equal(e1.Time()) {
+				continue
+			}
+			matched++
+			hop := e2.Time().Sub(e1.Time())
+			if e1.Time().After(rec.Received) {
+				t.Errorf("probe %d: r1 received it at %v, after the link took it at %v", r.Seq, e1.Time(), rec.Received)
+			}
+			if e2.Time().Add(time.Microsecond).Before(rec.Sent) {
+				t.Errorf("probe %d: r2 received it at %v, before the link handed it over at %v", r.Seq, e2.Time(), rec.Sent)
+			}
+			if hop+time.Microsecond < rec.Applied {
+				t.Errorf("probe %d: IOAM delay r1→r2 %v, less than the %v the link applied", r.Seq, hop, rec.Applied)
+			}
+			t.Logf("probe %d: IOAM r1→r2 %v, link applied %v (configured %v), the rest in r1 and r2: %v", r.Seq, hop, rec.Applied, delay, hop-rec.Applied)
+			break
+		}
+	}
+	if matched != len(results) {
+		t.Errorf("%d of %d probes found in the link's records", matched, len(results))
+	}
 }
