@@ -15,8 +15,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/pathtrace"
 )
 
 // Kind is how a job probes.
@@ -29,7 +31,26 @@ const (
 	// KindTimestamped: a probe carrying the OAM Probe TLV and timestamp slots, reflected back
 	// to the monitor (probes/delay): per-segment one-way delay and liveness.
 	KindTimestamped Kind = "timestamped"
+	// KindIOAM: an Echo Request along the segment list, to the destination (a SID that sends
+	// it on) and back to the monitor, carrying an IOAM Pre-allocated Trace every IOAM-enabled
+	// hop fills (probes/pathtrace): per-hop delay and path changes, end-to-end liveness.
+	KindIOAM Kind = "ioam"
 )
+
+// JobIOAM is the trace an ioam job's probes carry, and what is known of the hops' clocks.
+type JobIOAM struct {
+	Namespace uint16
+	Type      ioam.Type
+	// Nodes is the number of entries pre-allocated.
+	Nodes int
+	// ClockError is how well the IOAM hops' realtime clocks are synchronised (0: unknown; then
+	// only shared_clock lets a delay count).
+	ClockError time.Duration
+}
+
+// DefaultJobIOAM is an ioam job's trace when its ioam: mapping says nothing: namespace 0,
+// hop limit and node id, interfaces, receive time, 12 entries.
+var DefaultJobIOAM = JobIOAM{Type: ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitInterfaces, ioam.BitTimestampSeconds, ioam.BitTimestampFraction), Nodes: 12}
 
 // Limits of the values a job may take.
 const (
@@ -67,8 +88,10 @@ type Job struct {
 	// DetectMultiplier consecutive lost probes take a segment down; UpMultiplier consecutive
 	// answered ones bring it up.
 	DetectMultiplier, UpMultiplier int
-	// SharedClock (timestamped jobs): every point reads one clock (a lab on one host).
+	// SharedClock (timestamped and ioam jobs): every point reads one clock (a lab on one host).
 	SharedClock bool
+	// IOAM is the trace of an ioam job (nil for other kinds).
+	IOAM *JobIOAM
 	// Labels are added to every series of the job.
 	Labels map[string]string
 	// Line is where the job starts in its file.
@@ -367,11 +390,11 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 				return err
 			}
 			switch Kind(s) {
-			case KindEcho, KindTimestamped:
+			case KindEcho, KindTimestamped, KindIOAM:
 				job.Kind = Kind(s)
 				return nil
 			}
-			return p.errf(v, "kind", "%q: want echo or timestamped", s)
+			return p.errf(v, "kind", "%q: want echo, timestamped or ioam", s)
 		},
 		"target": func(v *yaml.Node) error {
 			s, err := p.scalar(v, "target")
@@ -463,9 +486,20 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 			return err
 		},
 		"labels": func(v *yaml.Node) error { return p.labels(v, &job) },
+		"ioam": func(v *yaml.Node) error {
+			job.IOAM, err = p.ioam(v)
+			return err
+		},
 	})
 	if err != nil {
 		return job, err
+	}
+	switch {
+	case job.Kind == KindIOAM && job.IOAM == nil:
+		d := DefaultJobIOAM
+		job.IOAM = &d
+	case job.Kind != KindIOAM && job.IOAM != nil:
+		return job, p.errf(at("ioam"), "ioam", "only a job of kind ioam carries an IOAM trace")
 	}
 	if !haveTarget {
 		return job, p.errf(n, "target", "missing: want the destination's IPv6 address")
@@ -475,6 +509,12 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 	}
 	if job.Target.Decap && job.Encoding != probes.Encap {
 		return job, p.errf(at("decap"), "decap", "needs encoding encap (the insert encoding has no inner packet)")
+	}
+	if job.Kind == KindIOAM && job.Target.Decap {
+		return job, p.errf(at("decap"), "decap", "an ioam probe returns to the monitor: it cannot end at a decapsulating SID")
+	}
+	if job.Kind == KindIOAM && at("encoding") != n {
+		return job, p.errf(at("encoding"), "encoding", "an ioam probe always carries the SRH in the echo request itself (it returns to the monitor): leave encoding out")
 	}
 	if job.Kind == KindTimestamped && len(job.Target.Segments) == 0 {
 		return job, p.errf(at("kind"), "segments", "a timestamped job needs a segment list (the probe's TLVs travel in an SRH)")
@@ -508,6 +548,14 @@ func (p *parser) engineLimits(job *Job, at func(string) *yaml.Node) error {
 		if len(path) > probes.MaxEchoPath {
 			return p.errf(at("segments"), "segments", "%d segments and the target make %d; an echo probe's SRH holds at most %d",
 				len(job.Target.Segments), len(path), probes.MaxEchoPath)
+		}
+	case KindIOAM:
+		if n := len(path) + 1; n > srh.MaxSegments {
+			return p.errf(at("segments"), "segments", "%d segments, the target and the return to the monitor make %d; an SRH holds at most %d",
+				len(job.Target.Segments), n, srh.MaxSegments)
+		}
+		if job.Size > pathtrace.MaxPayload {
+			return p.errf(at("size"), "size", "%d: an ioam probe carries 0 to %d bytes of echo data", job.Size, pathtrace.MaxPayload)
 		}
 	case KindTimestamped:
 		if job.Target.Decap {
@@ -570,7 +618,48 @@ func (j Job) Equal(o Job) bool {
 		j.Encoding == o.Encoding && j.Interval == o.Interval && j.Timeout == o.Timeout && j.Size == o.Size &&
 		j.FlowLabels == o.FlowLabels && j.FlowLabel == o.FlowLabel && j.HopLimit == o.HopLimit &&
 		j.DetectMultiplier == o.DetectMultiplier && j.UpMultiplier == o.UpMultiplier &&
-		j.SharedClock == o.SharedClock && mapsEqual(j.Labels, o.Labels)
+		j.SharedClock == o.SharedClock && mapsEqual(j.Labels, o.Labels) &&
+		(j.IOAM == nil) == (o.IOAM == nil) && (j.IOAM == nil || *j.IOAM == *o.IOAM)
+}
+
+// ioam reads a job's ioam: mapping (namespace, type, nodes, clock_error); what it does not
+// say is DefaultJobIOAM's.
+func (p *parser) ioam(v *yaml.Node) (*JobIOAM, error) {
+	tr := DefaultJobIOAM
+	var err error
+	err = p.mapping(v, map[string]func(*yaml.Node) error{
+		"namespace": func(v *yaml.Node) error {
+			var n int
+			n, err = p.integer(v, "ioam.namespace", 0, 0xffff)
+			tr.Namespace = uint16(n)
+			return err
+		},
+		"type": func(v *yaml.Node) error {
+			s, err := p.scalar(v, "ioam.type")
+			if err != nil {
+				return err
+			}
+			if tr.Type, err = ioam.ParseType(s); err != nil {
+				return p.errf(v, "ioam.type", "%v", err)
+			}
+			return nil
+		},
+		"nodes": func(v *yaml.Node) error {
+			tr.Nodes, err = p.integer(v, "ioam.nodes", 1, 255)
+			return err
+		},
+		"clock_error": func(v *yaml.Node) error {
+			tr.ClockError, err = p.duration(v, "ioam.clock_error", 0, time.Second)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if limit := ioam.MaxNodes(tr.Type); tr.Nodes > limit {
+		return nil, p.errf(v, "ioam.nodes", "%d: a trace of this type holds at most %d", tr.Nodes, limit)
+	}
+	return &tr, nil
 }
 
 func mapsEqual(a, b map[string]string) bool {

@@ -23,7 +23,7 @@ var badConfigs = map[string]string{
 	"missing-target.yaml":               `missing-target.yaml:2: job "nowhere": target: missing: want the destination's IPv6 address`,
 	"bad-segment.yaml":                  `bad-segment.yaml:4: job "path": segments[1]: want an IPv6 address (a SID): "r2" is not an IPv6 address`,
 	"unknown-field.yaml":                `unknown-field.yaml:4: job "typo": intervall: unknown field; want one of`,
-	"bad-kind.yaml":                     `bad-kind.yaml:3: job "twamp": kind: "twamp": want echo or timestamped`,
+	"bad-kind.yaml":                     `bad-kind.yaml:3: job "twamp": kind: "twamp": want echo, timestamped or ioam`,
 	"duplicate-name.yaml":               `duplicate-name.yaml:4: job "same": name: duplicate: job "same" is already defined at line 2`,
 	"interval-too-short.yaml":           `interval-too-short.yaml:4: job "flood": interval: 1ms: want 10ms to 1h0m0s`,
 	"bad-label.yaml":                    `bad-label.yaml:4: job "labelled": labels.site-name: "site-name" is not a Prometheus label name`,
@@ -41,6 +41,10 @@ var badConfigs = map[string]string{
 	"timestamped-too-many-segments.yaml": `timestamped-too-many-segments.yaml:5: job "owd": segments: 14 segments, the target and the return to the monitor make 16; the Timestamp Slots TLV holds at most 15`,
 	"timestamped-decap.yaml":             `timestamped-decap.yaml:6: job "owd": decap: a timestamped probe returns to the monitor: it cannot end at a decapsulating SID`,
 	"timestamped-size.yaml":              `timestamped-size.yaml:6: job "owd": size: 2000: a timestamped probe carries 1 to 1024 bytes of echo data`,
+	"ioam-on-echo.yaml":                  `ioam-on-echo.yaml:4: job "plain": ioam: only a job of kind ioam carries an IOAM trace`,
+	"ioam-bad-type.yaml":                 `ioam-bad-type.yaml:6: job "hops": ioam.type: trace type: "colour" is not a bit name`,
+	"ioam-too-many-nodes.yaml":           `ioam-too-many-nodes.yaml:6: job "hops": ioam.nodes: 40: a trace of this type holds at most 15`,
+	"ioam-decap.yaml":                    `ioam-decap.yaml:6: job "hops": decap: an ioam probe returns to the monitor: it cannot end at a decapsulating SID`,
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -194,5 +198,29 @@ func TestJobLimitsAreTheEngines(t *testing.T) {
 		if c.builds(tooLong) == nil {
 			t.Errorf("%s job with %d segments: the engine builds it; the config refuses it", c.kind, c.segments+1)
 		}
+	}
+}
+
+func TestIOAMConfig(t *testing.T) {
+	cfg, err := LoadConfig("testdata/wan10-ioam.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.Jobs[0]
+	if j.Kind != KindIOAM || j.IOAM == nil || j.IOAM.Nodes != 12 || j.IOAM.Namespace != 0 || !j.SharedClock ||
+		strings.Join(j.IOAM.Type.Names(), ",") != "hop_limit_node_id,interfaces,timestamp_seconds,timestamp_fraction" {
+		t.Errorf("job %+v, ioam %+v", j, j.IOAM)
+	}
+	// kind: ioam alone takes the defaults; another trace is another job (a reload restarts it).
+	c2, err := ParseConfig([]byte("jobs:\n  - {name: h2-via-r2, kind: ioam, target: fc00:0:8::e, segments: [fc00:0:3::e], interval: 200ms, shared_clock: true}\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c2.Jobs[0].IOAM; d == nil || *d != DefaultJobIOAM || !c2.Jobs[0].Equal(j) {
+		t.Errorf("defaults %+v, equal %v", d, c2.Jobs[0].Equal(j))
+	}
+	c2.Jobs[0].IOAM.Nodes = 4
+	if c2.Jobs[0].Equal(j) {
+		t.Error("jobs with different traces are equal")
 	}
 }

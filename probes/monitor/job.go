@@ -21,8 +21,10 @@ type runningJob struct {
 	metrics  *jobMetrics
 	handle   *probes.Handle[probes.Match] // echo jobs, once started
 	thandle  *probes.Handle[delay.Event]  // timestamped jobs, once started
-	// unregister frees a timestamped job's echo identifier on the echo Demux.
+	// unregister frees a timestamped or ioam job's echo identifier on the echo Demux.
 	unregister func()
+	// cancel stops an ioam job's run.
+	cancel func()
 
 	mu       sync.Mutex
 	source   netip.Addr
@@ -34,6 +36,8 @@ type runningJob struct {
 	lastRTT  time.Duration
 	lastErr  string
 	started  time.Time
+	// ioamPath is the node ids of an ioam job's last trace, joined by '>'.
+	ioamPath string
 }
 
 // segState is one segment's liveness and last figures. Echo jobs run the liveness machine of
@@ -71,6 +75,9 @@ func (rj *runningJob) segmentNames() [][2]string {
 }
 
 func (rj *runningJob) stop() {
+	if rj.cancel != nil {
+		rj.cancel()
+	}
 	if rj.thandle != nil {
 		rj.thandle.Remove()
 	}
@@ -127,6 +134,9 @@ type JobState struct {
 	LastRTTms  *float64          `json:"last_rtt_ms,omitempty"`
 	LastError  string            `json:"last_error,omitempty"`
 	Liveness   []SegmentState    `json:"liveness"`
+	// IOAMPath is an ioam job's last path: the IOAM node ids of its last trace, in order,
+	// joined by '>'.
+	IOAMPath string `json:"ioam_path,omitempty"`
 }
 
 // SegmentState is one segment of a job.
@@ -149,7 +159,7 @@ func (rj *runningJob) state() JobState {
 	st := JobState{Name: j.Name, Kind: string(j.Kind), Target: j.Target.Destination.String(),
 		Interval: j.Interval.String(), Timeout: j.Timeout.String(), FlowLabels: j.FlowLabels, Labels: j.Labels,
 		Started: rj.started, Sent: rj.sentN, Received: rj.received, Lost: rj.lostN, Errors: rj.errorsN,
-		LastError: rj.lastErr, Segments: []string{}, Liveness: []SegmentState{}}
+		LastError: rj.lastErr, Segments: []string{}, Liveness: []SegmentState{}, IOAMPath: rj.ioamPath}
 	for _, s := range j.Target.Segments {
 		st.Segments = append(st.Segments, s.String())
 	}

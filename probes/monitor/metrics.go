@@ -34,6 +34,10 @@ type jobMetrics struct {
 	segLost []prometheus.Counter
 	owd     []prometheus.Histogram // timestamped jobs
 	segDesc []segDescs
+	// ioam jobs: the delay to each entry from the one before, by hop and IOAM node id; the
+	// changes of the nodes' sequence.
+	hopDelay    *prometheus.HistogramVec
+	pathChanges prometheus.Counter
 }
 
 type segDescs struct {
@@ -52,6 +56,13 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_lost_total",
 			Help: "Probes that did not come back in time (or came back as an ICMPv6 error).", ConstLabels: labels}),
 		rtt: prometheus.NewHistogram(histogramOpts("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels)),
+	}
+	if j.Kind == KindIOAM {
+		jm.hopDelay = prometheus.NewHistogramVec(histogramOpts("ioam_hop_delay_seconds",
+			"Delay from the IOAM entry before (the probe's transmission for hop 1) to this hop's receive time, measured only with a shared clock or a clock_error bound.", labels),
+			[]string{"hop", "node"})
+		jm.pathChanges = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ioam_path_changes_total",
+			Help: "Probes whose IOAM trace named other nodes, or the same in another order, than the probe before.", ConstLabels: labels})
 	}
 	for i, s := range segs {
 		sl := prometheus.Labels{"segment": strconv.Itoa(i), "from": s[0], "to": s[1]}
@@ -107,6 +118,10 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 		jm.rtt.Collect(ch)
 		for _, h := range jm.owd {
 			h.Collect(ch)
+		}
+		if jm.hopDelay != nil {
+			jm.hopDelay.Collect(ch)
+			jm.pathChanges.Collect(ch)
 		}
 		rj.mu.Lock()
 		for i := range rj.segs {

@@ -27,6 +27,9 @@ var probers = map[Kind]prober{
 	// Timestamped jobs are probes/delay probers on the shared timestamped sockets, sessions
 	// on the timestamped jobs' one loop.
 	KindTimestamped: {prepare: prepareTimestamped, start: startTimestamped},
+	// IOAM jobs are probes/pathtrace runs carrying an IOAM trace, each with its own sockets
+	// and goroutine (probes/monitor/ioam.go): meant for tens of paths, not thousands.
+	KindIOAM: {prepare: prepareEcho, start: startIOAM},
 }
 
 func prepareEcho(m *Monitor, rj *runningJob) error {

@@ -56,6 +56,8 @@ type Options struct {
 	IOAM *ioam.Trace
 	// Tap sees every probe sent and every one that came back (--pcap).
 	Tap probes.Tap
+	// OnSend, when set, is called as each probe leaves (from the run's goroutine).
+	OnSend func(seq uint16, at time.Time)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -259,29 +261,57 @@ func (nopFeedback) SetTruncated() {}
 // Probe sends opts.Count Path Tracing probes along target's segment list, its destination,
 // and back to the prober, and hands each to emit as it comes back or times out.
 func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Result)) (Summary, error) {
-	opts, err := opts.withDefaults()
+	t, err := New(ctx, target, opts)
 	if err != nil {
 		return Summary{}, err
+	}
+	return t.Run(ctx, emit)
+}
+
+// Tracer is a prepared run: options checked, source chosen, sockets open, probe built. New
+// then Run lets a caller open the sockets in one network namespace and run anywhere.
+type Tracer struct {
+	conn probes.PacketConn
+	b    *Builder
+	opts Options
+}
+
+// New checks opts, picks the source, builds the probe and opens the sockets.
+func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	first := target.FirstHop()
 	if !opts.Source.IsValid() {
 		if opts.Source, err = probes.SourceFor(ctx, first, opts.Interface); err != nil {
-			return Summary{}, fmt.Errorf("first segment: %w", err)
+			return nil, fmt.Errorf("first segment: %w", err)
 		}
 	}
 	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
 	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
 		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
 	if err != nil {
-		return Summary{}, err
+		return nil, err
 	}
 	conn, err := probes.Dial(probes.Config{Interface: opts.Interface, ICMPTypes: []uint8{128},
 		RoutingHeader: true, HopByHop: true, Tap: opts.Tap})
 	if err != nil {
-		return Summary{}, err
+		return nil, err
 	}
-	return run(ctx, conn, b, opts, emit)
+	return &Tracer{conn: conn, b: b, opts: opts}, nil
 }
+
+// Source is the address the probes leave from and come back to.
+func (t *Tracer) Source() netip.Addr { return t.opts.Source }
+
+// Run sends the probes until the count is done or ctx is, and closes the sockets.
+func (t *Tracer) Run(ctx context.Context, emit func(Result)) (Summary, error) {
+	return run(ctx, t.conn, t.b, t.opts, emit)
+}
+
+// Close releases the sockets of a Tracer that will not Run.
+func (t *Tracer) Close() error { return t.conn.Close() }
 
 // run drives one run on conn, which it closes.
 func run(ctx context.Context, conn probes.PacketConn, b *Builder, opts Options, emit func(Result)) (Summary, error) {
@@ -368,6 +398,9 @@ func (s *session) Wake(now time.Time) (time.Time, bool) {
 		}
 		s.sum.Sent++
 		s.pending[seq] = sentAt{wall: now, tai: t}
+		if s.opts.OnSend != nil {
+			s.opts.OnSend(seq, now)
+		}
 		s.plan = now.Add(s.opts.Interval)
 	}
 	return s.nextWake(), s.done()
