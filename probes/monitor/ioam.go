@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -14,28 +13,88 @@ import (
 	"github.com/srv6oam/srv6oam/probes/pathtrace"
 )
 
-// startIOAM starts one ioam job: a probes/pathtrace run carrying the job's IOAM trace, with
-// sockets of its own opened in the monitor's namespace, on a goroutine of the monitor's. The
-// run goes on until the job stops; when it cannot start or fails (no route yet, a route gone)
-// it is tried again every interval. Called with m.mu held.
+// ioamShared returns the socket pair every ioam job sends on and the router of the probes
+// that come back, opening them (in the Exec namespace) for the first job that asks; Run closes
+// them once every job has stopped.
+func (m *Monitor) ioamShared() (probes.PacketConn, *pathtrace.Returns, error) {
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	if m.iconn != nil {
+		return m.iconn, m.ireturns, nil
+	}
+	err := m.opts.Exec(func() error {
+		var err error
+		m.iconn, err = probes.Dial(probes.Config{Interface: m.opts.Interface, ICMPTypes: []uint8{128}, RoutingHeader: true, HopByHop: true})
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the ioam jobs' sockets: %w", err)
+	}
+	m.ireturns = pathtrace.NewReturns(m.iconn)
+	conn := m.iconn
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.ireturns.Run(func(err error) {
+			if err != nil {
+				m.log.Error("ioam jobs' socket failed; their probes are lost until the monitor restarts", "err", err)
+			}
+		})
+		m.imu.Lock()
+		if m.iconn == conn {
+			m.iconn, m.ireturns = nil, nil
+		}
+		m.imu.Unlock()
+	}()
+	return m.iconn, m.ireturns, nil
+}
+
+// startIOAM starts one ioam job: a probes/pathtrace session carrying the job's IOAM trace, on
+// the ioam jobs' one Loop and sockets. Without a route to the first segment yet it says so
+// and tries again every interval. Called with m.mu held.
 func startIOAM(m *Monitor, rj *runningJob) {
 	j := rj.job
-	ctx, cancel := context.WithCancel(m.runCtx)
-	rj.cancel = cancel
 	fail := func(err error) {
 		rj.mu.Lock()
 		rj.lastErr = err.Error()
 		rj.mu.Unlock()
 		m.log.Error("ioam job", "job", j.Name, "err", err)
 	}
-	// The looped probe ends at this host, which answers it with an Echo Reply the echo jobs'
-	// socket sees: the job's identifier on the echo Demux keeps those replies the monitor's.
-	unregister, err := m.demux.Register(rj.id, func(*probes.Match) {})
+	if rj.unregister == nil {
+		// The looped probe ends at this host, which answers it with an Echo Reply the echo
+		// jobs' socket sees: the job's identifier on the echo Demux keeps those replies the
+		// monitor's.
+		unregister, err := m.demux.Register(rj.id, func(*probes.Match) {})
+		if err != nil {
+			fail(err)
+			return
+		}
+		rj.unregister = unregister
+	}
+	src, err := m.sourceFor(rj.firstHop)
+	if err != nil {
+		// As an echo job without a route: the probe that could not leave counts as sent and
+		// lost, and the job goes down.
+		fail(fmt.Errorf("first segment: %w", err))
+		rj.metrics.sent.Inc()
+		rj.mu.Lock()
+		rj.sentN++
+		rj.lost(m)
+		rj.mu.Unlock()
+		rj.retry = time.AfterFunc(j.Interval, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.jobs[j.Name] == rj && m.runCtx.Err() == nil && rj.cancel == nil {
+				startIOAM(m, rj)
+			}
+		})
+		return
+	}
+	conn, returns, err := m.ioamShared()
 	if err != nil {
 		fail(err)
 		return
 	}
-	rj.unregister = unregister
 	tr, err := ioam.NewTrace(j.IOAM.Namespace, j.IOAM.Type, j.IOAM.Nodes)
 	if err != nil {
 		fail(err)
@@ -45,49 +104,33 @@ func startIOAM(m *Monitor, rj *runningJob) {
 	if j.IOAM.ClockError > 0 {
 		nodes = oam.EndClock{Known: true, Synchronised: true, Error: j.IOAM.ClockError}
 	}
+	offset, _ := probes.TAIOffset()
 	opts := pathtrace.Options{IOAM: &tr, Count: math.MaxInt, Interval: j.Interval, Timeout: j.Timeout,
-		PayloadSize: j.Size, HopLimit: j.HopLimit, FlowLabel: j.FlowLabel, Identifier: rj.id, Interface: m.opts.Interface,
+		PayloadSize: j.Size, HopLimit: j.HopLimit, FlowLabel: j.FlowLabel, Identifier: rj.id, Source: src, KeepGoing: true,
 		OnSend: func(uint16, time.Time) {
 			rj.mu.Lock()
 			rj.sentN++
 			rj.mu.Unlock()
 			rj.metrics.sent.Inc()
 		}}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		for ctx.Err() == nil {
-			var t *pathtrace.Tracer
-			err := m.opts.Exec(func() error {
-				src, err := m.sourceFor(rj.firstHop)
-				if err != nil {
-					return fmt.Errorf("first segment: %w", err)
-				}
-				o := opts
-				o.Source = src
-				t, err = pathtrace.New(ctx, j.Target, o)
-				return err
-			})
-			if err == nil {
-				rj.mu.Lock()
-				rj.source = t.Source()
-				rj.mu.Unlock()
-				offset, _ := probes.TAIOffset()
-				_, err = t.Run(ctx, func(r pathtrace.Result) { rj.ioamResult(m, &r, nodes, offset) })
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				fail(err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(j.Interval):
-			}
-		}
-	}()
+	sess, _, err := pathtrace.NewSession(conn, j.Target, opts, func(r pathtrace.Result) { rj.ioamResult(m, &r, nodes, offset) })
+	if err != nil {
+		fail(err)
+		return
+	}
+	h, err := m.iloop.Add(sess, func(h *probes.Handle[probes.Received]) error {
+		unregister, err := returns.Register(rj.id, src, h)
+		h.OnRemove(unregister)
+		return err
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	rj.mu.Lock()
+	rj.source = src
+	rj.mu.Unlock()
+	rj.cancel = h.Remove
 }
 
 // ioamResult accounts one probe of an ioam job (on the job's goroutine): liveness and RTT as an

@@ -23,8 +23,10 @@ type runningJob struct {
 	thandle  *probes.Handle[delay.Event]  // timestamped jobs, once started
 	// unregister frees a timestamped or ioam job's echo identifier on the echo Demux.
 	unregister func()
-	// cancel stops an ioam job's run.
+	// cancel takes an ioam job's session off the ioam jobs' Loop; retry is the timer that
+	// starts it again while it has no route.
 	cancel func()
+	retry  *time.Timer
 
 	mu       sync.Mutex
 	source   netip.Addr
@@ -75,6 +77,9 @@ func (rj *runningJob) segmentNames() [][2]string {
 }
 
 func (rj *runningJob) stop() {
+	if rj.retry != nil {
+		rj.retry.Stop()
+	}
 	if rj.cancel != nil {
 		rj.cancel()
 	}

@@ -23,6 +23,8 @@ func TestLabIOAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And a job whose first segment has no route: down, saying why, and trying again.
+	cfg = append(cfg, []byte("  - {name: nowhere, kind: ioam, target: \"2001:db8::e\", interval: 200ms}\n")...)
 	lm := startLabMonitor(t, lab, "h1", string(cfg))
 	const job = "h2-via-r2"
 	isOne := func(v float64, ok bool) bool { return ok && v == 1 }
@@ -30,6 +32,10 @@ func TestLabIOAM(t *testing.T) {
 	lm.promValue("up", `srv6_monitor_segment_up`, job, 30*time.Second, isOne)
 	lm.promValue("hop 1 at r1", `histogram_count(srv6_monitor_ioam_hop_delay_seconds{hop="1",node="2"})`, job, 20*time.Second, positive)
 	lm.promValue("home at h1", `max(histogram_count(srv6_monitor_ioam_hop_delay_seconds{node="1"})) by (job_name)`, job, 20*time.Second, positive)
+	lm.promValue("nowhere down", `srv6_monitor_segment_up`, "nowhere", 10*time.Second, func(v float64, ok bool) bool { return ok && v == 0 })
+	if j := lm.jobs()["nowhere"]; !strings.Contains(j.LastError, "no route") || j.Sent < 2 || j.Lost != j.Sent {
+		t.Errorf("nowhere: sent %d lost %d last error %q, want every probe lost to %q, tried again", j.Sent, j.Lost, j.LastError, "no route")
+	}
 	lm.promValue("path steady", `srv6_monitor_ioam_path_changes_total`, job, 10*time.Second, func(v float64, ok bool) bool { return ok && v == 0 })
 
 	if resp, err := lm.client.Get("http://" + lm.addr + "/metrics"); err == nil {

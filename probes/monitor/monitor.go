@@ -19,6 +19,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/srv6oam/srv6oam/probes/pathtrace"
 )
 
 // Options configure a Monitor. The zero value is usable.
@@ -47,7 +48,13 @@ type Monitor struct {
 	loop  *probes.EchoLoop
 	// tloop is the timestamped jobs' send/expire loop: each is a probes/delay session on it.
 	tloop *probes.Loop[delay.Event]
-	reg   *prometheus.Registry
+	// iloop is the ioam jobs' loop, each a probes/pathtrace session on it; they share one
+	// socket pair (iconn), whose returning probes ireturns routes, opened for the first.
+	iloop    *probes.Loop[probes.Received]
+	imu      sync.Mutex
+	iconn    probes.PacketConn
+	ireturns *pathtrace.Returns
+	reg      *prometheus.Registry
 
 	// reloadMu serialises Reload: jobs are prepared under it without holding mu, so the
 	// receiver's look-ups are never held up by building thousands of jobs.
@@ -110,6 +117,7 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 	m.demux = probes.NewDemux(m.conn)
 	m.loop = probes.NewEchoLoop(m.demux)
 	m.tloop = probes.NewLoop[delay.Event]()
+	m.iloop = probes.NewLoop[probes.Received]()
 	m.registerMetrics()
 	if _, err := m.Reload(cfg); err != nil {
 		m.demux.Close()
@@ -248,6 +256,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		_ = m.tloop.Run(ctx, false) // nothing stops it but ctx: a failed Mux ends its jobs
 	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		_ = m.iloop.Run(ctx, false)
+	}()
 	for _, rj := range m.jobs {
 		m.start(rj)
 	}
@@ -263,8 +276,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 		rj.stop()
 	}
 	m.mu.Unlock()
+	m.imu.Lock()
+	if m.iconn != nil {
+		m.iconn.Close() // ends the ioam jobs' reader
+	}
+	m.imu.Unlock()
 	m.wg.Wait()
 	m.tloop.Close()
+	m.iloop.Close()
 	m.dmuxMu.Lock()
 	if m.dmux != nil {
 		m.dmux.Close()

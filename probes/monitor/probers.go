@@ -27,8 +27,8 @@ var probers = map[Kind]prober{
 	// Timestamped jobs are probes/delay probers on the shared timestamped sockets, sessions
 	// on the timestamped jobs' one loop.
 	KindTimestamped: {prepare: prepareTimestamped, start: startTimestamped},
-	// IOAM jobs are probes/pathtrace runs carrying an IOAM trace, each with its own sockets
-	// and goroutine (probes/monitor/ioam.go): meant for tens of paths, not thousands.
+	// IOAM jobs are probes/pathtrace sessions carrying an IOAM trace, on the ioam jobs' one
+	// loop and socket pair (probes/monitor/ioam.go).
 	KindIOAM: {prepare: prepareEcho, start: startIOAM},
 }
 

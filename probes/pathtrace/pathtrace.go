@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -58,6 +60,9 @@ type Options struct {
 	Tap probes.Tap
 	// OnSend, when set, is called as each probe leaves (from the run's goroutine).
 	OnSend func(seq uint16, at time.Time)
+	// KeepGoing makes a probe the kernel refused to send a Result with Err (and the run go
+	// on) instead of the end of the run: for a monitor whose route may come back.
+	KeepGoing bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -316,38 +321,20 @@ func (t *Tracer) Close() error { return t.conn.Close() }
 // run drives one run on conn, which it closes.
 func run(ctx context.Context, conn probes.PacketConn, b *Builder, opts Options, emit func(Result)) (Summary, error) {
 	loop := probes.NewLoop[probes.Received]()
-	s := &session{b: b, conn: conn, opts: opts, emit: emit, pending: map[uint16]sentAt{},
-		sum: Summary{Paths: map[string]int{}}}
-	h, err := loop.Add(s, nil)
-	if err != nil {
+	s := newSession(conn, b, opts, emit)
+	returns := NewReturns(conn)
+	if _, err := loop.Add(s, func(h *probes.Handle[probes.Received]) error {
+		unregister, err := returns.Register(opts.Identifier, opts.Source, h)
+		h.OnRemove(unregister)
+		return err
+	}); err != nil {
 		conn.Close()
 		return s.sum, err
 	}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		var r probes.Received
-		for {
-			if err := conn.Receive(time.Time{}, &r); err != nil {
-				loop.Stop(nil)
-				return
-			}
-			if len(r.ICMPv6) < 8 || r.ICMPv6[0] != 128 || uint16(r.ICMPv6[4])<<8|uint16(r.ICMPv6[5]) != opts.Identifier || r.From != opts.Source {
-				continue
-			}
-			// The slices point into the Conn's buffers: copy what the session keeps. The
-			// window's end is CLOCK_TAI read now, after the probe came back: the kernel's
-			// receive timestamp of a packet forwarded through namespaces can be one an earlier
-			// hop set (skb->tstamp survives), earlier than the last midpoint's transmission.
-			c := r
-			c.Time = time.Unix(0, probes.TAINow())
-			c.HopByHop = append([]byte(nil), r.HopByHop...)
-			c.RoutingHeader = append([]byte(nil), r.RoutingHeader...)
-			c.ICMPv6 = append([]byte(nil), r.ICMPv6[:8]...)
-			if !h.Deliver(&c) {
-				return
-			}
-		}
+		returns.Run(loop.Stop)
 	}()
 	runErr := loop.Run(ctx, true)
 	loop.Close()
@@ -360,6 +347,104 @@ func run(ctx context.Context, conn probes.PacketConn, b *Builder, opts Options, 
 		runErr = nil
 	}
 	return s.sum, runErr
+}
+
+// NewSession prepares a run as a probes.Session, to be put on a Loop shared with other runs
+// (srv6-monitor's ioam jobs): it sends on conn, which it does not close, and gets its returning
+// probes from the Loop, where a Returns registration routes them; emit is called on the Loop's
+// goroutine. opts.Source must be set; the run never ends by itself when opts.Count is
+// math.MaxInt (Handle.Remove ends it).
+func NewSession(conn probes.PacketConn, target oam.Target, opts Options, emit func(Result)) (probes.Session[probes.Received], Options, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, opts, err
+	}
+	if !opts.Source.IsValid() {
+		return nil, opts, errors.New("pathtrace: a source address is needed")
+	}
+	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
+	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
+		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
+	if err != nil {
+		return nil, opts, err
+	}
+	return newSession(conn, b, opts, emit), opts, nil
+}
+
+func newSession(conn probes.PacketConn, b *Builder, opts Options, emit func(Result)) *session {
+	return &session{b: b, conn: conn, opts: opts, emit: emit, pending: map[uint16]sentAt{},
+		sum: Summary{Paths: map[string]int{}}}
+}
+
+// Returns reads the probes that come back on a socket (an Echo Request from this host to
+// itself, with the Hop-by-Hop and routing headers it came with) and hands each to the session
+// registered for its echo identifier and source: one reader for any number of runs.
+type Returns struct {
+	conn   probes.PacketConn
+	mu     sync.Mutex
+	routes map[uint16]returnRoute
+}
+
+type returnRoute struct {
+	h   *probes.Handle[probes.Received]
+	src netip.Addr
+}
+
+// NewReturns reads conn (Run does).
+func NewReturns(conn probes.PacketConn) *Returns {
+	return &Returns{conn: conn, routes: map[uint16]returnRoute{}}
+}
+
+// Register routes the probes of identifier id from src to h; unregister undoes it.
+func (r *Returns) Register(id uint16, src netip.Addr, h *probes.Handle[probes.Received]) (unregister func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, taken := r.routes[id]; taken {
+		return func() {}, fmt.Errorf("pathtrace: echo identifier %d already in use", id)
+	}
+	r.routes[id] = returnRoute{h: h, src: src}
+	return func() {
+		r.mu.Lock()
+		if r.routes[id].h == h {
+			delete(r.routes, id)
+		}
+		r.mu.Unlock()
+	}, nil
+}
+
+// Run reads until the socket fails or is closed, then calls stop with the error (nil when
+// closed).
+func (r *Returns) Run(stop func(error)) {
+	var in probes.Received
+	for {
+		if err := r.conn.Receive(time.Time{}, &in); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				err = nil
+			}
+			stop(err)
+			return
+		}
+		if len(in.ICMPv6) < 8 || in.ICMPv6[0] != 128 {
+			continue
+		}
+		r.mu.Lock()
+		route, ok := r.routes[uint16(in.ICMPv6[4])<<8|uint16(in.ICMPv6[5])]
+		r.mu.Unlock()
+		if !ok || in.From != route.src {
+			continue
+		}
+		// The slices point into the Conn's buffers: copy what the session keeps. The window's
+		// end is CLOCK_TAI read now, after the probe came back: the kernel's receive timestamp
+		// of a packet forwarded through namespaces can be earlier than the last midpoint's
+		// transmission.
+		c := in
+		c.Time = time.Unix(0, probes.TAINow())
+		c.HopByHop = append([]byte(nil), in.HopByHop...)
+		c.RoutingHeader = append([]byte(nil), in.RoutingHeader...)
+		c.ICMPv6 = append([]byte(nil), in.ICMPv6[:8]...)
+		// Offer, not Deliver: one run's full queue must not hold up the others'.
+		route.h.Offer(&c)
+	}
 }
 
 // sentAt is when a probe left: on the Loop's clock (for its timeout) and on CLOCK_TAI (its
@@ -393,8 +478,14 @@ func (s *session) Wake(now time.Time) (time.Time, bool) {
 		t := time.Unix(0, probes.TAINow())
 		pkt := s.b.Build(seq, t)
 		if _, err := s.conn.Send(pkt, s.b.FirstHop()); err != nil {
-			s.err = fmt.Errorf("send probe %d: %w", seq, err)
-			return time.Time{}, true
+			err = fmt.Errorf("send probe %d: %w", seq, err)
+			if !s.opts.KeepGoing {
+				s.err = err
+				return time.Time{}, true
+			}
+			s.plan = now.Add(s.opts.Interval)
+			s.emitResult(Result{Seq: seq, Sent: t, Err: err})
+			return s.nextWake(), s.done()
 		}
 		s.sum.Sent++
 		s.pending[seq] = sentAt{wall: now, tai: t}
