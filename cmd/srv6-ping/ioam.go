@@ -103,7 +103,10 @@ func runIOAM(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	p := &output.IOAMPing{W: out, Names: &output.Names{NoDNS: true}, Target: target, Source: opts.Source, Trace: tr,
+	// Inside a srv6-testnet lab the nodes' names label their IOAM ids.
+	names := &output.Names{NoDNS: true}
+	_ = s6cli.LabelFrom(names, "", "", false)
+	p := &output.IOAMPing{W: out, Names: names, Target: target, Source: opts.Source, Trace: tr,
 		Clock: clock, Shared: c.Bool("shared-clock"), Prober: probes.LocalClock().ClockEnd(), TAIOffset: offset,
 		Timeout: opts.Timeout, Quiet: c.Bool("q")}
 	jsonMode := c.Bool("json")

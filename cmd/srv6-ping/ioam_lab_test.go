@@ -14,7 +14,8 @@ import (
 // received it, in order, r1's first and h1's own last, node ids as the lab configured them,
 // each entry's ingress interface the link it came in on, and, one clock for all, a measured
 // delay from the entry before that is not negative. The JSON validates against its schema,
-// and each probe's ioam object against srv6-trace's.
+// and each probe's ioam object against srv6-trace's; the text names the nodes (the lab the
+// command runs in).
 func TestIOAMLoopBack(t *testing.T) {
 	topo, err := testnet.Load("wan10")
 	if err != nil {
@@ -89,7 +90,8 @@ func TestIOAMLoopBack(t *testing.T) {
 
 	text, _, code := runCLI(t, lab, "h1", args...)
 	if code != 0 || !strings.Contains(text, "SRV6-PING --ioam fc00:0:8::e via fc00:0:3::e and back to fc00:0:1::1") ||
-		!strings.Contains(text, "3 probes transmitted, 3 back, 0% packet loss") || !strings.Contains(text, "seq=1 back in") {
+		!strings.Contains(text, "3 probes transmitted, 3 back, 0% packet loss") || !strings.Contains(text, "seq=1 back in") ||
+		!strings.Contains(text, "node 2 r1  hl 63") {
 		t.Errorf("text (exit %d):\n%s", code, text)
 	}
 	t.Logf("\n%s", text)

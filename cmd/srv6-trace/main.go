@@ -54,7 +54,7 @@ func run(c *cli.Context) error {
 		return fail(err)
 	}
 	names := &output.Names{NoDNS: c.Bool("n")}
-	if err := labelFrom(names, c.String("topology"), c.String("lab"), c.IsSet("lab")); err != nil {
+	if err := s6cli.LabelFrom(names, c.String("topology"), c.String("lab"), c.IsSet("lab")); err != nil {
 		return fail(err)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

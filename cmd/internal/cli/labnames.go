@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -97,8 +97,9 @@ func currentLab() string {
 	return ""
 }
 
-// labelFrom fills names from --topology, --lab, or the lab this process runs in.
-func labelFrom(names *output.Names, topology, lab string, labSet bool) error {
+// LabelFrom fills names from --topology, --lab, or the lab this process runs in (labSet: --lab
+// was given, perhaps empty to say none).
+func LabelFrom(names *output.Names, topology, lab string, labSet bool) error {
 	switch {
 	case topology != "":
 		if err := addTopology(names, topology); err != nil {
