@@ -51,6 +51,9 @@ func runIOAM(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if !structure.IsZero() {
 		return fail(errors.New("--ioam with compressed --segs: the probe carries whole SIDs"))
 	}
+	if c.Bool("json-lines") {
+		return fail(errors.New("--json-lines cannot be used with --ioam: use --json"))
+	}
 	tr, clock, err := s6cli.ParseIOAM(c)
 	if err != nil {
 		return fail(err)
@@ -93,16 +96,16 @@ func runIOAM(ctx context.Context, c *cli.Context, out io.Writer) error {
 		return fail(err)
 	}
 	defer closePcap()
-	if !opts.Source.IsValid() {
-		if opts.Source, err = probes.SourceFor(ctx, target.FirstHop(), opts.Interface); err != nil {
-			return fail(fmt.Errorf("first segment: %w", err))
-		}
-	}
-	opts.Identifier = uint16(os.Getpid())
 	offset, err := probes.TAIOffset()
 	if err != nil {
 		return fail(err)
 	}
+	opts.Identifier = uint16(os.Getpid())
+	tracer, err := pathtrace.New(ctx, target, opts)
+	if err != nil {
+		return fail(err)
+	}
+	opts = tracer.Options()
 	// Inside a srv6-testnet lab the nodes' names label their IOAM ids.
 	names := &output.Names{NoDNS: true}
 	_ = s6cli.LabelFrom(names, "", "", false)
@@ -110,14 +113,11 @@ func runIOAM(ctx context.Context, c *cli.Context, out io.Writer) error {
 		Clock: clock, Shared: c.Bool("shared-clock"), Prober: probes.LocalClock().ClockEnd(), TAIOffset: offset,
 		Timeout: opts.Timeout, Quiet: c.Bool("q")}
 	jsonMode := c.Bool("json")
-	if c.Bool("json-lines") {
-		return fail(errors.New("--json-lines cannot be used with --ioam: use --json"))
-	}
 	if jsonMode {
 		p.W = io.Discard
 	}
 	p.Header()
-	sum, err := pathtrace.Probe(ctx, target, opts, func(r pathtrace.Result) { p.Result(&r) })
+	sum, err := tracer.Run(ctx, func(r pathtrace.Result) { p.Result(&r) })
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/srv6oam/srv6oam/cmd/internal/output"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/pt"
-	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/pathtrace"
 	"github.com/srv6oam/srv6oam/probes/trace"
 )
@@ -62,27 +61,19 @@ func runPT(ctx context.Context, c *cli.Context, target oam.Target, topts trace.O
 		MCDs: c.Int("pt-mcds"), Template: pt.Template(c.Int("pt-template")),
 		Source: topts.Source, Interface: topts.Interface, FlowLabel: topts.FlowLabel, Tap: topts.Tap,
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 2 * time.Second
-	}
-	if opts.Interval == 0 {
-		opts.Interval = 200 * time.Millisecond
-	}
-	if !opts.Source.IsValid() {
-		src, err := probes.SourceFor(ctx, target.FirstHop(), opts.Interface)
-		if err != nil {
-			return fail(fmt.Errorf("first segment: %w", err))
-		}
-		opts.Source = src
-	}
 	opts.Identifier, opts.Session = uint16(os.Getpid()), uint16(time.Now().UnixNano())|1
+	tracer, err := pathtrace.New(ctx, target, opts)
+	if err != nil {
+		return fail(err)
+	}
+	opts = tracer.Options()
 	p := &output.PTPrinter{W: os.Stdout, Names: names, Template: opts.Template}
 	jsonMode := c.Bool("json")
 	if !jsonMode {
 		p.Header(target, opts.Source, opts)
 	}
 	var results []pathtrace.Result
-	sum, err := pathtrace.Probe(ctx, target, opts, func(r pathtrace.Result) {
+	sum, err := tracer.Run(ctx, func(r pathtrace.Result) {
 		if jsonMode {
 			results = append(results, r)
 			return

@@ -153,7 +153,7 @@ func (rj *runningJob) ioamResult(m *Monitor, r *pathtrace.Result, nodes oam.EndC
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, time.Now())
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
-		delays := oam.IOAMDelays(r.IOAM, r.Sent.Add(-taiOffset), hostClock().ClockEnd(), nodes, rj.job.SharedClock)
+		delays := r.IOAMDelays(hostClock().ClockEnd(), nodes, rj.job.SharedClock, taiOffset)
 		path := make([]string, len(r.IOAM.Entries))
 		for i, e := range r.IOAM.Entries {
 			path[i] = strconv.FormatUint(e.NodeID, 10)

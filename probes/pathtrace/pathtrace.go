@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket"
+
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
@@ -232,12 +234,23 @@ func DecodeIOAM(hbh, rh []byte, session uint16, received time.Time) (Result, err
 	return r, nil
 }
 
+// IOAMDelays judges the delays between the entries of r's IOAM trace by the one-way rule
+// (oam.IOAMDelays): prober is this host's clock, nodes what is known of the IOAM hops' clocks,
+// shared that every clock is one. IOAM entries are realtime and r.Sent is CLOCK_TAI:
+// taiOffset (probes.TAIOffset) is CLOCK_TAI less CLOCK_REALTIME. Nil without a trace.
+func (r *Result) IOAMDelays(prober, nodes oam.EndClock, shared bool, taiOffset time.Duration) []oam.OneWay {
+	if r.IOAM == nil {
+		return nil
+	}
+	return oam.IOAMDelays(r.IOAM, r.Sent.Add(-taiOffset), prober, nodes, shared)
+}
+
 // decodeSource reads the source's PT TLV of the routing header rh: the probe's sequence and
 // transmit time, which must be of session.
 func decodeSource(rh []byte, session uint16, received time.Time) (Result, error) {
 	var r Result
 	var s srh.SRH
-	if err := s.DecodeFromBytes(rh, nopFeedback{}); err != nil {
+	if err := s.DecodeFromBytes(rh, gopacket.NilDecodeFeedback); err != nil {
 		return r, fmt.Errorf("routing header: %w", err)
 	}
 	for _, t := range s.TLVs {
@@ -258,10 +271,6 @@ func decodeSource(rh []byte, session uint16, received time.Time) (Result, error)
 	}
 	return r, errors.New("the SRH holds no Path Tracing TLV")
 }
-
-type nopFeedback struct{}
-
-func (nopFeedback) SetTruncated() {}
 
 // Probe sends opts.Count Path Tracing probes along target's segment list, its destination,
 // and back to the prober, and hands each to emit as it comes back or times out.
@@ -293,9 +302,7 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 			return nil, fmt.Errorf("first segment: %w", err)
 		}
 	}
-	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
-	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
-		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
+	b, err := newBuilder(target, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +316,9 @@ func New(ctx context.Context, target oam.Target, opts Options) (*Tracer, error) 
 
 // Source is the address the probes leave from and come back to.
 func (t *Tracer) Source() netip.Addr { return t.opts.Source }
+
+// Options are the run's options with the defaults filled in (source, identifier, session).
+func (t *Tracer) Options() Options { return t.opts }
 
 // Run sends the probes until the count is done or ctx is, and closes the sockets.
 func (t *Tracer) Run(ctx context.Context, emit func(Result)) (Summary, error) {
@@ -362,13 +372,18 @@ func NewSession(conn probes.PacketConn, target oam.Target, opts Options, emit fu
 	if !opts.Source.IsValid() {
 		return nil, opts, errors.New("pathtrace: a source address is needed")
 	}
-	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
-	b, err := NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
-		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
+	b, err := newBuilder(target, opts)
 	if err != nil {
 		return nil, opts, err
 	}
 	return newSession(conn, b, opts, emit), opts, nil
+}
+
+// newBuilder builds the probe of a run: target's path and back to opts.Source.
+func newBuilder(target oam.Target, opts Options) (*Builder, error) {
+	path := append(append(oam.SegmentList(nil), target.Path()...), opts.Source)
+	return NewBuilder(BuildConfig{Path: path, Source: opts.Source, ID: opts.Identifier, Session: opts.Session,
+		MCDs: opts.MCDs, IOAM: opts.IOAM, HopLimit: opts.HopLimit, FlowLabel: opts.FlowLabel, PayloadSize: opts.PayloadSize})
 }
 
 func newSession(conn probes.PacketConn, b *Builder, opts Options, emit func(Result)) *session {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
@@ -61,7 +63,7 @@ func TestBuilderLayout(t *testing.T) {
 			t.Errorf("a fresh stack holds %v", hops)
 		}
 		var s srh.SRH
-		if err := s.DecodeFromBytes(p[40+hbhLen:], nopFeedback{}); err != nil {
+		if err := s.DecodeFromBytes(p[40+hbhLen:], gopacket.NilDecodeFeedback); err != nil {
 			t.Fatal(err)
 		}
 		if s.SegmentsLeft != 2 || len(s.Segments) != 3 || s.Segments[0] != path[0] || s.Segments[2] != prober || s.NextHeader != 58 {

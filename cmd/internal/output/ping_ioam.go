@@ -37,10 +37,7 @@ type IOAMPing struct {
 
 // Delays judges the delays between r's entries by the one-way rule.
 func (p *IOAMPing) Delays(r *pathtrace.Result) []oam.OneWay {
-	if r.IOAM == nil {
-		return nil
-	}
-	return oam.IOAMDelays(r.IOAM, r.Sent.Add(-p.TAIOffset), p.Prober, p.Clock, p.Shared)
+	return r.IOAMDelays(p.Prober, p.Clock, p.Shared, p.TAIOffset)
 }
 
 // Header is the first line.

@@ -159,7 +159,7 @@ func sortedPaths(paths map[string]int) []string {
 	return keys
 }
 
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+func fmtMS(d time.Duration) string { return oam.FormatMillis(d) + " ms" }
 
 func signedMS(d time.Duration) string { return fmt.Sprintf("%+.3f ms", float64(d)/1e6) }
 
