@@ -24,8 +24,28 @@ func TestPktinfoRoundTrip(t *testing.T) {
 	}
 }
 
+// A Hop-by-Hop header in a control message (as IPV6_RECVHOPOPTS delivers it) reads back whole,
+// beside the packet info; a header whose length field says more than the message holds does not.
+func TestHopOptsRoundTrip(t *testing.T) {
+	hbh := []byte{17, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // PadN of 12: two 8-octet units
+	src := netip.MustParseAddr("fc00:0:4::100")
+	oob := AppendHopOpts(AppendPktinfo(nil, src, 3), hbh)
+	var rx RXInfo
+	ParseRXInfo(oob, &rx)
+	if string(rx.HopByHop) != string(hbh) || rx.Dst != src {
+		t.Errorf("parsed hop-by-hop % x, dst %v; want % x and %v", rx.HopByHop, rx.Dst, hbh, src)
+	}
+	long := append([]byte(nil), hbh...)
+	long[1] = 2 // 24 octets said, 16 there
+	ParseRXInfo(AppendHopOpts(nil, long), &rx)
+	if rx.HopByHop != nil {
+		t.Errorf("a header longer than its message read as % x", rx.HopByHop)
+	}
+}
+
 func FuzzParseRXInfo(f *testing.F) {
 	f.Add(AppendPktinfo(nil, netip.MustParseAddr("fc00::1"), 1))
+	f.Add(AppendHopOpts(nil, []byte{17, 0, 1, 4, 0, 0, 0, 0}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, oob []byte) {
 		var rx RXInfo

@@ -18,6 +18,10 @@ import (
 // OOBSize is enough room for the control messages EnableRXInfo asks for.
 const OOBSize = 128
 
+// OOBSizeHopByHop is enough room for those and a Hop-by-Hop header (EnableHopByHop): at most
+// 2,048 bytes, its length field being one octet of 8-octet units.
+var OOBSizeHopByHop = OOBSize + unix.CmsgSpace(2048)
+
 // EnableRXInfo asks the kernel to attach to every datagram received on conn its receive time
 // (SO_TIMESTAMPNS, CLOCK_REALTIME), hop limit (IPV6_RECVHOPLIMIT) and destination address
 // (IPV6_RECVPKTINFO).
@@ -54,6 +58,9 @@ type RXInfo struct {
 	HopLimit   int        // -1 when absent
 	Dst        netip.Addr // the address the datagram was sent to; invalid when absent
 	Ifindex    int
+	// HopByHop is the Hop-by-Hop header the datagram came with, on a socket EnableHopByHop
+	// asked for it (nil without one). It aliases the control-message buffer.
+	HopByHop []byte
 }
 
 // TAINs is the receive time on CLOCK_TAI, given the TAI offset (TAIOffset).
@@ -73,6 +80,8 @@ func ParseRXInfo(oob []byte, info *RXInfo) {
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= 20:
 			info.Dst = netip.AddrFrom16([16]byte(data[0:16]))
 			info.Ifindex = int(binary.NativeEndian.Uint32(data[16:]))
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPOPTS && len(data) >= 8 && len(data) >= 8*(int(data[1])+1):
+			info.HopByHop = data[:8*(int(data[1])+1)]
 		}
 	})
 }
@@ -96,5 +105,58 @@ func AppendPktinfo(b []byte, src netip.Addr, ifindex int) []byte {
 	a := src.As16()
 	copy(m[unix.SizeofCmsghdr:], a[:])
 	binary.NativeEndian.PutUint32(m[unix.SizeofCmsghdr+16:], uint32(ifindex))
+	return b
+}
+
+// EnableHopByHop asks the kernel to attach the Hop-by-Hop header of every datagram received on
+// conn (IPV6_RECVHOPOPTS; RXInfo.HopByHop): where an IOAM trace travels. Read with a
+// control-message buffer of OOBSizeHopByHop.
+func EnableHopByHop(conn *net.UDPConn) error {
+	return setsockopt(conn, "IPV6_RECVHOPOPTS", func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPOPTS, 1)
+	})
+}
+
+// SetHopByHop makes every datagram conn sends carry the Hop-by-Hop header hbh (the sticky
+// IPV6_HOPOPTS option; the kernel fills in its next header); nil removes it. Linux asks for
+// CAP_NET_RAW.
+func SetHopByHop(conn *net.UDPConn, hbh []byte) error {
+	return setsockopt(conn, "IPV6_HOPOPTS", func(fd int) error {
+		if hbh == nil {
+			return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, "")
+		}
+		return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(hbh))
+	})
+}
+
+func setsockopt(conn *net.UDPConn, name string, set func(fd int) error) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("setsockopt %s: %w", name, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = set(int(fd)) }); err != nil {
+		return fmt.Errorf("setsockopt %s: %w", name, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("setsockopt %s: %w", name, serr)
+	}
+	return nil
+}
+
+// AppendHopOpts appends an IPV6_HOPOPTS control message that makes one datagram carry the
+// Hop-by-Hop header hbh (a whole header, its length a multiple of 8; the kernel fills in its
+// next header). Linux asks for CAP_NET_RAW.
+func AppendHopOpts(b []byte, hbh []byte) []byte {
+	start := len(b)
+	for range unix.CmsgSpace(len(hbh)) {
+		b = append(b, 0)
+	}
+	m := b[start:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&m[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_HOPOPTS
+	h.SetLen(unix.CmsgLen(len(hbh)))
+	copy(m[unix.SizeofCmsghdr:], hbh)
 	return b
 }

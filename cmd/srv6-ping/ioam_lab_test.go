@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
@@ -92,6 +93,112 @@ func TestIOAMLoopBack(t *testing.T) {
 	if code != 0 || !strings.Contains(text, "SRV6-PING --ioam fc00:0:8::e via fc00:0:3::e and back to fc00:0:1::1") ||
 		!strings.Contains(text, "3 probes transmitted, 3 back, 0% packet loss") || !strings.Contains(text, "seq=1 back in") ||
 		!strings.Contains(text, "node 2 r1  hl 63") {
+		t.Errorf("text (exit %d):\n%s", code, text)
+	}
+	t.Logf("\n%s", text)
+}
+
+// TestTimestampsIOAM: srv6-ping --timestamps --ioam from h1 of wan10 through End.OAM SIDs on r2
+// and h2 (srv6-agent in-process, the collector trusted for captures) and back. Each probe
+// comes home with the whole trace, and each agent's report carries the trace as the probe
+// reached that node: a prefix of the returned one, entry for entry (same nodes, same receive
+// times), ending with the reporting node's own entry (its ingress fills before End.BPF runs).
+// The JSON validates against the timestamps schema and each trace against srv6-trace's.
+func TestTimestampsIOAM(t *testing.T) {
+	topo, err := testnet.Load("wan10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := labtest.UpTopology(t, topo)
+	agenttest.StartAllTrusting(t, lab, []agenttest.SID{
+		{Node: "r2", SID: "fc00:0:3::b0", Device: "to-p2", NodeID: 3},
+		{Node: "h2", SID: "fc00:0:8::b0", Device: "to-r3", NodeID: 8},
+	}, []string{"fc00:0:1::/48"}, 100000)
+	warm(t, lab, "h1", "fc00:0:8::1")
+	id := map[string]uint64{}
+	for _, n := range topo.Nodes {
+		id[n.Name] = uint64(n.IOAM.NodeID)
+	}
+	args := []string{"--timestamps", "--ioam", "--ioam-nodes", "12", "--shared-clock", "-c", "3", "-i", "0.1",
+		"--segs", "fc00:0:3::b0", "fc00:0:8::b0"}
+	out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	validate(t, compileSchema(t, "srv6-ping-timestamps.schema.json"), out)
+	type entry struct {
+		NodeID    uint64 `json:"node_id"`
+		Timestamp string
+	}
+	var doc struct {
+		Options struct {
+			IOAM struct {
+				ReportsCarryTrace bool `json:"reports_carry_trace"`
+			}
+		}
+		Results []struct {
+			Seq    int
+			Status string
+			IOAM   []struct {
+				Point      string
+				PointIndex int `json:"point_index"`
+				Source     string
+				NodeID     *uint32 `json:"node_id"`
+				Error      string
+				Trace      json.RawMessage
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Options.IOAM.ReportsCarryTrace || len(doc.Results) != 3 {
+		t.Fatalf("reports carry the trace %v, %d results:\n%s", doc.Options.IOAM.ReportsCarryTrace, len(doc.Results), out)
+	}
+	traceSchema := compileSchema(t, "srv6-trace-ioam.schema.json")
+	want := []struct {
+		source string
+		node   string
+	}{{"report", "r2"}, {"report", "h2"}, {"return", "h1"}}
+	for _, r := range doc.Results {
+		if r.Status != "complete" || len(r.IOAM) != 3 {
+			t.Errorf("probe %d: %s, %d traces, want complete with r2's, h2's and the return's\n%s", r.Seq, r.Status, len(r.IOAM), out[strings.Index(out, `"summary"`):])
+			continue
+		}
+		var traces [3][]entry
+		for i, w := range want {
+			got := r.IOAM[i]
+			if got.Source != w.source || got.PointIndex != i+1 || got.Error != "" {
+				t.Errorf("probe %d trace %d: %s at point %d (%s), error %q; want %s at point %d", r.Seq, i, got.Source, got.PointIndex, got.Point, got.Error, w.source, i+1)
+				continue
+			}
+			validate(t, traceSchema, string(got.Trace))
+			var tr struct{ Entries []entry }
+			if err := json.Unmarshal(got.Trace, &tr); err != nil {
+				t.Fatal(err)
+			}
+			traces[i] = tr.Entries
+			if n := len(tr.Entries); n == 0 || tr.Entries[n-1].NodeID != id[w.node] {
+				t.Errorf("probe %d: the trace at %s ends with %+v, want %s's entry (node %d)", r.Seq, w.node, tr.Entries, w.node, id[w.node])
+			}
+		}
+		// Each report's trace is what the returned one held when the probe reached that node.
+		for i := 0; i < 2; i++ {
+			if len(traces[i]) > len(traces[2]) || (i > 0 && len(traces[i]) <= len(traces[i-1])) {
+				t.Errorf("probe %d: trace lengths %d, %d, %d: each point's must be longer than the one before", r.Seq, len(traces[0]), len(traces[1]), len(traces[2]))
+				continue
+			}
+			for k, e := range traces[i] {
+				if e != traces[2][k] {
+					t.Errorf("probe %d: %s's report entry %d %+v, the returned trace's %+v", r.Seq, want[i].node, k, e, traces[2][k])
+				}
+			}
+		}
+	}
+
+	text, _, code := runCLI(t, lab, "h1", args...)
+	if code != 0 || !strings.Contains(text, "IOAM trace: namespace 0") || !strings.Contains(text, "the End.OAM agents' reports carry it") ||
+		!strings.Contains(text, "  ioam back at src: ") || !strings.Contains(text, "node 3 r2  hl ") {
 		t.Errorf("text (exit %d):\n%s", code, text)
 	}
 	t.Logf("\n%s", text)

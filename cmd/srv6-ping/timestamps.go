@@ -128,6 +128,11 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	tr, ioamClock, err := s6cli.ParseIOAM(c)
+	if err != nil {
+		return fail(err)
+	}
+	opts.IOAM = tr
 	closePcap, err := s6cli.OpenPcap("srv6-ping", c.Path("pcap"), &opts.Tap)
 	if err != nil {
 		return fail(err)
@@ -150,6 +155,14 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	var io6 *output.DelayIOAM
+	if tr != nil {
+		// Inside a srv6-testnet lab the nodes' names label their IOAM ids.
+		names := &output.Names{NoDNS: true}
+		_ = s6cli.LabelFrom(names, "", "", false)
+		io6 = &output.DelayIOAM{IOAMView: output.IOAMView{Names: names, Trace: tr, Clock: ioamClock, Shared: opts.SharedClock,
+			Prober: probes.LocalClock().ClockEnd(), TAIOffset: taiOffset}, Reports: p.ReportsCarryIOAM()}
+	}
 	enc := json.NewEncoder(out)
 	var results []delay.Result
 	var line bytes.Buffer
@@ -160,11 +173,17 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 		case linesMode:
 			j := output.NewDelayResult(r, points)
 			j.Type = "result"
+			if io6 != nil {
+				j.IOAM = io6.JSON(&r, points)
+			}
 			_ = enc.Encode(j)
 		case quiet:
 		default:
 			line.Reset()
 			_ = output.FormatDelayResult(&line, r, points, opts.SharedClock)
+			if io6 != nil {
+				_ = io6.Format(&line, &r, points)
+			}
 			if stamp {
 				// -D is the receive time, as iputils prints it: the probe's return to this
 				// host (its kernel timestamp, on CLOCK_TAI); the time of printing for a lost one.
@@ -183,6 +202,14 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if !jsonMode && !linesMode {
 		fmt.Fprintf(out, "SRV6-PING %s: %d data bytes, timestamped, back to %s, collector %s, session %#08x\n",
 			output.BeforeColon(target.String()), opts.PayloadSize, p.Source(), p.Collector(), opts.Session)
+		if tr != nil {
+			carry := "the End.OAM agents' reports carry it as far as the probe came"
+			if !p.ReportsCarryIOAM() {
+				carry = "too large for the agents' reports to capture: only the returning probes show it"
+			}
+			fmt.Fprintf(out, "IOAM trace: namespace %d, type %s, %d entries; %s\n", tr.Namespace,
+				strings.Join(tr.Type.Names(), ","), len(tr.Data)/(4*int(tr.NodeLen)), carry)
+		}
 	}
 	sum, err := p.Run(ctx, emit)
 	if err != nil {
@@ -190,7 +217,7 @@ func runTimestamps(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	switch {
 	case jsonMode:
-		if err := s6cli.WriteJSON(out, output.NewDelayDocument(p, points, target, results, sum)); err != nil {
+		if err := s6cli.WriteJSON(out, output.NewDelayDocument(p, points, target, results, sum, io6)); err != nil {
 			return fail(err)
 		}
 	case linesMode:

@@ -1,6 +1,7 @@
 package delay
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
@@ -29,6 +31,10 @@ type ProbeConfig struct {
 	TrafficClass uint8
 	FlowLabel    uint32
 	HMAC         *srh.HMACKey
+	// IOAM, when set, is the IOAM Pre-allocated Trace (empty: as ioam.NewTrace makes it) the
+	// probe carries in a Hop-by-Hop header in front of the SRH, for every IOAM-enabled hop to
+	// fill. End.OAM finds the SRH behind it.
+	IOAM *ioam.Trace
 }
 
 // ProbeBuilder crafts timestamped echo probes (SRH inserted, next header ICMPv6) into one
@@ -42,6 +48,7 @@ type ProbeBuilder struct {
 	icmp    layers.ICMPv6
 	echo    layers.ICMPv6Echo
 	payload gopacket.Payload
+	hbh     ioam.HopByHop
 	probe   srh.Probe
 	list    []gopacket.SerializableLayer
 }
@@ -70,7 +77,7 @@ func NewProbeBuilder(cfg ProbeConfig) (*ProbeBuilder, error) {
 	}
 	b := &ProbeBuilder{
 		cfg:   cfg,
-		buf:   gopacket.NewSerializeBufferExpectedSize(40+8+16*n+40+8+16*n+48, 8+cfg.PayloadSize),
+		buf:   gopacket.NewSerializeBufferExpectedSize(40+hbhLen(cfg.IOAM)+8+16*n+40+8+16*n+48, 8+cfg.PayloadSize),
 		opts:  gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
 		probe: cfg.Probe,
 	}
@@ -94,6 +101,16 @@ func NewProbeBuilder(cfg ProbeConfig) (*ProbeBuilder, error) {
 		b.payload[i] = byte(i)
 	}
 	b.list = []gopacket.SerializableLayer{&b.ip, &b.srh, &b.icmp, &b.echo, &b.payload}
+	if cfg.IOAM != nil {
+		if len(cfg.IOAM.Data) == 0 {
+			return nil, errors.New("IOAM trace: no room pre-allocated")
+		}
+		// The checksum's pseudo-header (ChecksumLayer above) is a copy: the Hop-by-Hop
+		// header in front of the SRH does not change it.
+		b.hbh = ioam.HopByHop{NextHeader: layers.IPProtocolIPv6Routing, HasTrace: true, Trace: *cfg.IOAM}
+		b.ip.NextHeader = layers.IPProtocolIPv6HopByHop
+		b.list = []gopacket.SerializableLayer{&b.ip, &b.hbh, &b.srh, &b.icmp, &b.echo, &b.payload}
+	}
 	if _, err := b.Build(0, 0); err != nil {
 		return nil, fmt.Errorf("build the probe: %w", err)
 	}
@@ -116,3 +133,15 @@ func (b *ProbeBuilder) Build(seq uint32, txTAI uint64) ([]byte, error) {
 	}
 	return b.buf.Bytes(), nil
 }
+
+// hbhLen is the length of the Hop-by-Hop header carrying t (0 without a trace).
+func hbhLen(t *ioam.Trace) int {
+	if t == nil {
+		return 0
+	}
+	return ioam.HopByHopLen(t)
+}
+
+// HeaderLen is the length of the probe's IPv6 header and Hop-by-Hop header together: the
+// capture an End.OAM agent's report needs to carry the IOAM trace as the probe arrived.
+func (b *ProbeBuilder) HeaderLen() int { return 40 + hbhLen(b.cfg.IOAM) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
 )
@@ -63,6 +64,12 @@ type Options struct {
 	// memory is proportional to it. Default: 2×Timeout/Interval+2, at least 1024, at most
 	// 65536. A long-running prober with few probes in flight (a monitor job) sets it small.
 	Window int
+	// IOAM, when set, is the empty IOAM Pre-allocated Trace (ioam.NewTrace) every probe
+	// carries in a Hop-by-Hop header, for every IOAM-enabled hop to fill: the probe comes back
+	// with the whole trace, there and back (Result.IOAM), and each End.OAM node's report
+	// carries the trace as the probe reached it, when the capture it asks for fits in a
+	// report (ReportsCarryIOAM) and the collector is trusted for captures.
+	IOAM *ioam.Trace
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -119,6 +126,10 @@ func (o Options) withDefaults() (Options, error) {
 type Result struct {
 	collect.ProbeResult
 	Transitions []collect.Transition
+	// IOAM are the IOAM traces of the probe (Options.IOAM), one per point that saw one, in
+	// point order: the End.OAM nodes' from their reports, the final point's from the probe
+	// that came back.
+	IOAM []IOAMTrace
 }
 
 // Summary is the run's outcome.
@@ -166,7 +177,11 @@ type Prober struct {
 	next     uint32    // the next sequence to send (first is 1)
 	plan     time.Time // when it is due
 	finished bool      // every probe sent and resolved
-	err      error     // what ended the run early
+	// traces are the IOAM traces of the probes in flight, by sequence; resolved is the last
+	// sequence resolved (results come in sequence order): later traces of it are not kept.
+	traces   map[uint32][]IOAMTrace
+	resolved uint32
+	err      error // what ended the run early
 	end      func(Summary, error)
 }
 
@@ -274,13 +289,25 @@ func prepare(ctx context.Context, target oam.Target, opts Options, lookup bool) 
 func (p *Prober) build() error {
 	var err error
 	o := p.opts
+	probe := srh.Probe{Flags: srh.ProbeReport, Session: o.Session, ReportTo: p.source, ReportPort: p.collector.Port()}
+	if n := 40 + hbhLen(o.IOAM); o.IOAM != nil && n <= maxCapture {
+		// The agents' reports carry the IOAM trace as the probe reached them: the capture of
+		// the IPv6 and Hop-by-Hop headers.
+		probe.Flags |= srh.ProbeCapture
+		probe.CaptureLen = uint8(n)
+	}
 	p.builder, err = NewProbeBuilder(ProbeConfig{
-		Path: p.path, Source: p.source, Registry: o.Registry, ID: o.Identifier,
-		Probe:       srh.Probe{Flags: srh.ProbeReport, Session: o.Session, ReportTo: p.source, ReportPort: p.collector.Port()},
+		Path: p.path, Source: p.source, Registry: o.Registry, ID: o.Identifier, Probe: probe,
 		PayloadSize: o.PayloadSize, HopLimit: uint8(o.HopLimit), TrafficClass: o.TrafficClass,
-		FlowLabel: o.FlowLabel, HMAC: o.HMAC,
+		FlowLabel: o.FlowLabel, HMAC: o.HMAC, IOAM: o.IOAM,
 	})
 	return err
+}
+
+// ReportsCarryIOAM says the End.OAM agents' reports carry each probe's IOAM trace: the probes
+// carry one, and the capture of their headers fits in a report (at most 255 bytes).
+func (p *Prober) ReportsCarryIOAM() bool {
+	return p.opts.IOAM != nil && 40+hbhLen(p.opts.IOAM) <= maxCapture
 }
 
 // Source is the probes' source address, also their final segment and the collector's address.
@@ -333,6 +360,8 @@ type rxEvent struct {
 	probe    srh.Probe
 	hasProbe bool
 	slots    []byte
+	// hbh is a copy of the Hop-by-Hop header the probe came back with (nil without one).
+	hbh []byte
 }
 
 // Run sends the probes and returns when the count is done (every probe resolved) or ctx is; it
@@ -374,6 +403,7 @@ func (p *Prober) Start(loop *probes.Loop[Event], emit func(Result), end func(Sum
 			res := Result{ProbeResult: *r, Transitions: p.pending}
 			res.Segments = append([]collect.SegmentResult(nil), r.Segments...)
 			p.pending = nil
+			res.IOAM = p.takeTraces(r.Sequence)
 			if emit != nil {
 				emit(res)
 			}
@@ -492,16 +522,21 @@ func (p *Prober) Input(ev *Event, _ time.Time) (time.Time, bool) {
 		now := p.now()
 		rx := &ev.rx
 		if rx.hasProbe && rx.probe.Session == p.opts.Session && rx.probe.Sequence < p.next {
-			// The in-band timestamps first, so that the probe can be complete on arrival.
-			if slots, err := srh.ParseSlots(rx.slots); err == nil {
+			p.returnTrace(rx.probe.Sequence, rx.hbh)
+			// The in-band timestamps first, so that the probe can be complete on arrival;
+			// unless the agents' reports carry the probe's IOAM trace: then the probe waits
+			// for them (their timestamps are the slots'), up to the linger.
+			if slots, err := srh.ParseSlots(rx.slots); err == nil && !p.ReportsCarryIOAM() {
 				p.coll.ObserveSlots(rx.probe, slots, now)
 			}
 			p.coll.ObserveReceive(rx.probe.Sequence, p.tai(rx.at), now)
 		} else if seq, ok := seqFor(p.next-1, rx.seq16, p.opts.Window); ok {
+			p.returnTrace(seq, rx.hbh)
 			p.coll.ObserveReceive(seq, p.tai(rx.at), now)
 		}
 	case eventRecord:
 		p.sum.Reports++
+		p.recordTrace(ev.rec.node, &ev.rec.rec)
 		p.coll.ObserveRecord(ev.rec.node, ev.rec.clock, &ev.rec.rec, p.now())
 	case eventTx:
 		p.observeTx(ev.tx.seq, ev.tx.at)

@@ -201,9 +201,10 @@ func (m *Mux) open() error {
 	// Returning probes: a receive-only raw ICMPv6 socket that lets Echo Requests through, with
 	// the routing header each came with (IPV6_RECVRTHDR): its slots hold every End.OAM's
 	// timestamp in-band. (A raw ICMPv6 socket strips the IPv6 header and its extension
-	// headers; the routing header comes back only as this control message.)
+	// headers; the routing header comes back only as this control message, and so does the
+	// Hop-by-Hop header an IOAM trace travels in: IPV6_RECVHOPOPTS.)
 	if m.back, err = probes.Listen(probes.Config{Interface: opts.Interface, ICMPTypes: []uint8{probes.ICMPv6EchoRequest},
-		RoutingHeader: true}); err != nil {
+		RoutingHeader: true, HopByHop: true}); err != nil {
 		udp.Close()
 		m.conn.Close()
 		return err
@@ -355,6 +356,9 @@ func (m *Mux) receiveProbes(ctx context.Context) {
 				ev.probe, ev.hasProbe = probe, true
 				ev.slots = append([]byte(nil), slots...)
 			}
+		}
+		if rx.HopByHop != nil {
+			ev.hbh = append([]byte(nil), rx.HopByHop...)
 		}
 		m.mu.Lock()
 		r := m.idents[msg.ID]

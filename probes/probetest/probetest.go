@@ -32,6 +32,9 @@ type Probe struct {
 	Src, Dst  netip.Addr
 	HopLimit  uint8
 	FlowLabel uint32
+	// HopByHop is the Hop-by-Hop Options header behind the outer header (an IOAM trace's),
+	// nil without one.
+	HopByHop []byte
 	// SRH is the routing header, nil without one.
 	SRH *srh.SRH
 	// Encapsulated: the SRH carries an inner IPv6 packet (H.Encaps); FinalDst is where the
@@ -58,6 +61,8 @@ type Answer struct {
 	// RoutingHeader is the routing header it arrives with (a returning timestamped probe's
 	// SRH, as IPV6_RECVRTHDR gives it); nil for none.
 	RoutingHeader []byte
+	// HopByHop is the Hop-by-Hop header it arrives with (IPV6_RECVHOPOPTS); nil for none.
+	HopByHop []byte
 }
 
 // Network decides what comes back for each probe sent; it runs in the sender's goroutine.
@@ -213,7 +218,7 @@ func (c *Conn) Receive(deadline time.Time, r *probes.Received) error {
 			c.queue = append(c.queue[:next], c.queue[next+1:]...)
 			c.mu.Unlock()
 			*r = probes.Received{ICMPv6: p.a.ICMPv6, From: p.a.From, HopLimit: p.a.HopLimit, Time: now, TimeFromKernel: true,
-				RoutingHeader: p.a.RoutingHeader}
+				RoutingHeader: p.a.RoutingHeader, HopByHop: p.a.HopByHop}
 			return nil
 		}
 		wait := time.Hour
@@ -259,7 +264,8 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// Decode reads what an engine's probe says: outer header, SRH, inner header, Echo Request.
+// Decode reads what an engine's probe says: outer header, Hop-by-Hop header, SRH, inner header,
+// Echo Request.
 func Decode(pkt []byte) (*Probe, error) {
 	if len(pkt) < 40 || pkt[0]>>4 != 6 {
 		return nil, errors.New("not an IPv6 packet")
@@ -274,6 +280,14 @@ func Decode(pkt []byte) (*Probe, error) {
 	p.Dst = netip.AddrFrom16([16]byte(pkt[24:40]))
 	p.FinalDst = p.Dst
 	next, b := pkt[6], pkt[40:]
+	if next == 0 {
+		if len(b) < 8 || len(b) < 8*(int(b[1])+1) {
+			return nil, errors.New("hop-by-hop header truncated")
+		}
+		l := 8 * (int(b[1]) + 1)
+		p.HopByHop = b[:l]
+		next, b = b[0], b[l:]
+	}
 	if next == 43 {
 		var h srh.SRH
 		if err := h.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {

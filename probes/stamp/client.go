@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -31,6 +32,12 @@ type Config struct {
 	// Clock is the state put in the test packets' error estimate (S bit, bound); nil sends
 	// "unsynchronised, 16 s".
 	Clock func() oam.ClockState
+	// IOAM, when set, is the empty IOAM Pre-allocated Trace (ioam.NewTrace) every test packet
+	// carries in a Hop-by-Hop header (the sticky IPV6_HOPOPTS option: CAP_NET_RAW), for every
+	// IOAM-enabled hop to fill. A reflector that reflects it (srv6-agent's with
+	// reflect_ioam) returns it in its reply's Hop-by-Hop header, where the hops on the way
+	// back go on filling it: Result.IOAM is then the whole trace, there and back.
+	IOAM *ioam.Trace
 }
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
@@ -55,6 +62,10 @@ type Result struct {
 	ReflectorSynchronised  bool
 	Reflector              netip.AddrPort
 	ReflectorTimestampsPTP bool // false when the reflector sent NTP timestamps (converted to TAI)
+	// IOAM is the IOAM trace the reply came with (Config.IOAM, reflected), nil when none came;
+	// IOAMErr says why one did not read.
+	IOAM    *ioam.Record
+	IOAMErr error
 }
 
 // RoundTrip is the delay of the path there and back: (T4 − T1) − (T3 − T2).
@@ -94,8 +105,16 @@ func Dial(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("stamp: %w", err)
 		}
 	}
+	oob := probes.OOBSize
+	if cfg.IOAM != nil {
+		if err := setIOAM(conn, cfg.IOAM); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("stamp: %w", err)
+		}
+		oob = probes.OOBSizeHopByHop
+	}
 	size := max(cfg.Size, oam.STAMPPacketSize)
-	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, probes.OOBSize)}
+	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
@@ -185,6 +204,9 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 		return Result{}, errors.New("stamp: the kernel attached no receive timestamp (SO_TIMESTAMPNS)")
 	}
 	ptp := r.ErrorEstimate.PTP()
+	// The trace is decoded now: RX.HopByHop aliases the client's buffer, which the next Read
+	// overwrites.
+	rec, recErr := replyTrace(r.RX.HopByHop)
 	tai := func(ts oam.STAMPTimestamp) int64 {
 		if ptp {
 			return ts.Nanos(true)
@@ -205,7 +227,41 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 		ReflectorSynchronised:  r.ErrorEstimate.Synchronised(),
 		Reflector:              r.From,
 		ReflectorTimestampsPTP: ptp,
+		IOAM:                   rec,
+		IOAMErr:                recErr,
 	}, nil
+}
+
+// setIOAM makes every test packet carry tr in a Hop-by-Hop header and asks for the Hop-by-Hop
+// header of every reply.
+func setIOAM(conn *net.UDPConn, tr *ioam.Trace) error {
+	if len(tr.Data) == 0 {
+		return errors.New("IOAM trace: no room pre-allocated")
+	}
+	hbh, err := ioam.AppendHopByHop(nil, 0, tr)
+	if err != nil {
+		return fmt.Errorf("IOAM trace: %w", err)
+	}
+	if err := probes.SetHopByHop(conn, hbh); err != nil {
+		return fmt.Errorf("IOAM trace: %w (Linux asks for CAP_NET_RAW)", err)
+	}
+	return probes.EnableHopByHop(conn)
+}
+
+// replyTrace reads the IOAM trace of a reply's Hop-by-Hop header: nil, nil without one.
+func replyTrace(hbh []byte) (*ioam.Record, error) {
+	if hbh == nil {
+		return nil, nil
+	}
+	tr, ok, err := ioam.FindTrace(hbh)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rec, err := tr.Record()
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
 }
 
 // Probe sends test packet seq and waits until deadline for its reply; replies to other

@@ -35,6 +35,8 @@ type DelayOptions struct {
 	UpMult      int     `json:"up_multiplier"`
 	HMACKeyID   uint32  `json:"hmac_key_id"`
 	Identifier  uint16  `json:"identifier"`
+	// IOAM, with --ioam: the trace every probe carries.
+	IOAM *JSONDelayIOAMOptions `json:"ioam,omitempty"`
 }
 
 // JSONPoint is a timestamping point.
@@ -78,6 +80,8 @@ type DelayResult struct {
 	Evicted     bool             `json:"evicted,omitempty"`
 	Segments    []DelaySegment   `json:"segments"`
 	Transitions []JSONTransition `json:"transitions,omitempty"`
+	// IOAM, with --ioam: the probe's IOAM traces, one per point that saw one.
+	IOAM []JSONDelayIOAM `json:"ioam,omitempty"`
 }
 
 // JSONStats is a StatsSummary in milliseconds.
@@ -213,7 +217,8 @@ func NewDelaySummary(s delay.Summary, points []collect.Point) DelaySummary {
 }
 
 // NewDelayDocument assembles the envelope of a finished timestamped run.
-func NewDelayDocument(p *delay.Prober, points []collect.Point, target oam.Target, results []delay.Result, s delay.Summary) Envelope {
+// With --ioam, io shows the probes' IOAM traces (nil without).
+func NewDelayDocument(p *delay.Prober, points []collect.Point, target oam.Target, results []delay.Result, s delay.Summary, io *DelayIOAM) Envelope {
 	o := p.Options()
 	run := &DelayRun{Session: o.Session, Collector: p.Collector().String(), Points: NewJSONPoints(points)}
 	for _, a := range p.Path() {
@@ -225,9 +230,16 @@ func NewDelayDocument(p *delay.Prober, points []collect.Point, target oam.Target
 	if o.HMAC != nil {
 		opts.HMACKeyID = o.HMAC.ID
 	}
+	if io != nil {
+		opts.IOAM = io.DelayOptions()
+	}
 	rs := make([]DelayResult, 0, len(results))
 	for _, r := range results {
-		rs = append(rs, NewDelayResult(r, points))
+		j := NewDelayResult(r, points)
+		if io != nil {
+			j.IOAM = io.JSON(&r, points)
+		}
+		rs = append(rs, j)
 	}
 	return Envelope{SchemaVersion: SchemaVersion, Command: "srv6-ping", Mode: "timestamps",
 		Target: NewTarget(target, "insert", p.Source()), Options: opts, Timestamps: run,
