@@ -109,9 +109,9 @@ func runIOAM(ctx context.Context, c *cli.Context, out io.Writer) error {
 	// Inside a srv6-testnet lab the nodes' names label their IOAM ids.
 	names := &output.Names{NoDNS: true}
 	_ = s6cli.LabelFrom(names, "", "", false)
-	p := &output.IOAMPing{W: out, Names: names, Target: target, Source: opts.Source, Trace: tr,
-		Clock: clock, Shared: c.Bool("shared-clock"), Prober: probes.LocalClock().ClockEnd(), TAIOffset: offset,
-		Timeout: opts.Timeout, Quiet: c.Bool("q")}
+	p := &output.IOAMPing{W: out, Target: target, Source: opts.Source, Timeout: opts.Timeout, Quiet: c.Bool("q"),
+		IOAMView: output.IOAMView{Names: names, Trace: tr, Clock: clock, Shared: c.Bool("shared-clock"),
+			Prober: probes.LocalClock().ClockEnd(), TAIOffset: offset}}
 	jsonMode := c.Bool("json")
 	if jsonMode {
 		p.W = io.Discard

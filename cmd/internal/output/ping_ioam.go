@@ -8,28 +8,18 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
-	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes/pathtrace"
 )
 
 // IOAMPing is what srv6-ping --ioam prints, as text or JSON: probes along the segment list and
 // back to this host, each carrying an IOAM trace every IOAM-enabled hop fills.
 type IOAMPing struct {
-	W      io.Writer
-	Names  *Names
-	Target oam.Target
-	Source netip.Addr
-	Trace  *ioam.Trace // the empty trace every probe carries
-	// Clock is what the user said of the IOAM nodes' clocks (--ioam-clock-error), Shared that
-	// every clock is this host's (--shared-clock): how delays between entries are judged.
-	Clock  oam.EndClock
-	Shared bool
-	// Prober is this host's clock; TAIOffset CLOCK_TAI less CLOCK_REALTIME: probes leave
-	// stamped in TAI, Linux's IOAM entries are realtime.
-	Prober    oam.EndClock
-	TAIOffset time.Duration
-	Timeout   time.Duration
-	Quiet     bool
+	IOAMView
+	W       io.Writer
+	Target  oam.Target
+	Source  netip.Addr
+	Timeout time.Duration
+	Quiet   bool
 
 	results []JSONIOAMPingResult
 	rtt     oam.Stats
@@ -67,20 +57,9 @@ func (p *IOAMPing) Result(r *pathtrace.Result) {
 		fmt.Fprintf(p.W, "seq=%d back in %s, unreadable: %v\n", r.Seq, fmtMS(r.RTT), r.Err)
 		return
 	}
-	rec := r.IOAM
-	note := ""
-	if rec.Overflow {
-		note = " (overflow: a hop found no room; pre-allocate more with --ioam-nodes)"
-	}
-	fmt.Fprintf(p.W, "seq=%d back in %s, %d IOAM entries%s\n", r.Seq, fmtMS(r.RTT), len(rec.Entries), note)
-	delays := p.Delays(r)
-	for i := range rec.Entries {
-		var d *oam.OneWay
-		if i < len(delays) {
-			d = &delays[i]
-		}
-		fmt.Fprintf(p.W, "  %2d  %s\n", i+1, ioamEntryText(p.Names, rec, &rec.Entries[i], d))
-	}
+	var b strings.Builder
+	p.writeEntries(&b, "", fmt.Sprintf("seq=%d back in %s, ", r.Seq, fmtMS(r.RTT)), "IOAM entries", r.IOAM, p.Delays(r))
+	io.WriteString(p.W, b.String()) //nolint:errcheck // as the Fprintf above
 }
 
 // Summary prints the statistics.

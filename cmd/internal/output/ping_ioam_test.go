@@ -32,7 +32,7 @@ func TestIOAMPing(t *testing.T) {
 	names := &Names{}
 	names.AddIOAMNode(2, "r1")
 	var b bytes.Buffer
-	p := &IOAMPing{W: &b, Names: names, Trace: &tr, Shared: true, Timeout: 2 * time.Second, Source: netip.MustParseAddr("fc00:0:1::1"),
+	p := &IOAMPing{W: &b, IOAMView: IOAMView{Names: names, Trace: &tr, Shared: true}, Timeout: 2 * time.Second, Source: netip.MustParseAddr("fc00:0:1::1"),
 		Target: oam.Target{Segments: oam.SegmentList{netip.MustParseAddr("fc00:0:3::e")}, Destination: netip.MustParseAddr("fc00:0:8::e")}}
 	p.Header()
 	for i := range results {

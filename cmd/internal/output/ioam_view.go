@@ -31,13 +31,13 @@ func (v *IOAMView) Delays(rec *ioam.Record, txTAI int64) []oam.OneWay {
 	return oam.IOAMDelays(rec, time.Unix(0, txTAI-int64(v.TAIOffset)), v.Prober, v.Clock, v.Shared)
 }
 
-// writeEntries writes the header line (what, and how many entries) and one line per entry.
-func (v *IOAMView) writeEntries(b *strings.Builder, indent, what string, rec *ioam.Record, delays []oam.OneWay) {
+// writeEntries writes a line (head, then how many entries: noun) and one line per entry.
+func (v *IOAMView) writeEntries(b *strings.Builder, indent, head, noun string, rec *ioam.Record, delays []oam.OneWay) {
 	note := ""
 	if rec.Overflow {
 		note = " (overflow: a hop found no room; pre-allocate more with --ioam-nodes)"
 	}
-	fmt.Fprintf(b, "%s%s: %d entries%s\n", indent, what, len(rec.Entries), note)
+	fmt.Fprintf(b, "%s%s%d %s%s\n", indent, head, len(rec.Entries), noun, note)
 	for i := range rec.Entries {
 		var ow *oam.OneWay
 		if i < len(delays) {
@@ -101,7 +101,7 @@ func (d *DelayIOAM) Format(w io.Writer, r *delay.Result, points []collect.Point)
 		if t.Point < len(points)-1 {
 			where = fmt.Sprintf("ioam as reported by %s (node %d)", points[t.Point].Name, t.Node)
 		}
-		d.writeEntries(&b, "  ", where, t.Record, d.delays(r, t.Record))
+		d.writeEntries(&b, "  ", where+": ", "entries", t.Record, d.delays(r, t.Record))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
