@@ -58,6 +58,7 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sidsBound func() int, refl *Ref
 			counter("stamp_refused_allowlist_total", "STAMP test packets from senders off the allow-list, not answered.", &rs.RefusedAllowList),
 			counter("stamp_rate_limited_total", "STAMP test packets over their sender's token bucket, not answered.", &rs.RateLimited),
 			counter("stamp_send_errors_total", "STAMP replies the socket refused.", &rs.SendErrors),
+			counter("stamp_ioam_reflected_total", "STAMP replies that carried their test packet's IOAM trace back (reflect_ioam).", &rs.IOAMReflected),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "stamp_senders_tracked", Help: "STAMP senders with a token bucket (at most 4096)."},
 				func() float64 { return float64(rs.SendersTracked.Load()) }),
 		)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -37,6 +38,11 @@ type ReflectorConfig struct {
 	// size (default: Rate).
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
+	// ReflectIOAM returns the IOAM Pre-allocated Trace a test packet arrived with in the
+	// reply's Hop-by-Hop header, where the hops on the way back go on filling it: the sender
+	// gets the whole trace, there and back (srv6-ping --stamp --ioam). The reply's Hop-by-Hop
+	// header is never longer than the test packet's. Linux asks for CAP_NET_RAW to send one.
+	ReflectIOAM bool `yaml:"reflect_ioam"`
 }
 
 func (c *ReflectorConfig) validate() error {
@@ -79,6 +85,7 @@ type ReflectorStats struct {
 	RefusedAllowList atomic.Uint64 // test packets from senders off the allow-list
 	RateLimited      atomic.Uint64 // test packets over a sender's token bucket
 	SendErrors       atomic.Uint64 // replies the socket refused
+	IOAMReflected    atomic.Uint64 // replies that carried the test packet's IOAM trace back
 	// SendersTracked is the number of senders with a token bucket now (at most 4096).
 	SendersTracked atomic.Int64
 }
@@ -91,6 +98,7 @@ type Reflector struct {
 	burst     float64
 	stats     ReflectorStats
 	readClock func() oam.ClockState
+	ioam      bool // reflect IOAM traces
 }
 
 // NewReflector opens the reflector's socket. allow is the senders allow-list (an empty list
@@ -109,7 +117,42 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 		conn.Close()
 		return nil, fmt.Errorf("reflector: %w", err)
 	}
-	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock}, nil
+	if cfg.ReflectIOAM {
+		if err := enableIOAM(conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("reflector.reflect_ioam: %w", err)
+		}
+	}
+	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
+		ioam: cfg.ReflectIOAM}, nil
+}
+
+// enableIOAM asks for the Hop-by-Hop header of every test packet and finds out now, not on the
+// first reply, whether this process may send one: setting and clearing the sticky option asks
+// for the capability a per-reply one does.
+func enableIOAM(conn *net.UDPConn) error {
+	if err := probes.EnableHopByHop(conn); err != nil {
+		return err
+	}
+	pad := []byte{0, 0, 1, 4, 0, 0, 0, 0} // a Hop-by-Hop header of padding only
+	if err := probes.SetHopByHop(conn, pad); err != nil {
+		return fmt.Errorf("%w: sending a Hop-by-Hop header needs CAP_NET_RAW", err)
+	}
+	return probes.SetHopByHop(conn, nil)
+}
+
+// ioamHopByHop returns, in buf, a Hop-by-Hop header that carries the IOAM trace of hbh (a test
+// packet's): no other option of it, and never longer than it. nil without a trace.
+func ioamHopByHop(buf, hbh []byte) []byte {
+	tr, ok, err := ioam.FindTrace(hbh)
+	if err != nil || !ok {
+		return nil
+	}
+	out, err := ioam.AppendHopByHop(buf[:0], 0, &tr)
+	if err != nil || len(out) > len(hbh) {
+		return nil
+	}
+	return out
 }
 
 // Addr is the address the reflector listens on.
@@ -139,8 +182,9 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	defer stop()
 	in := make([]byte, maxReplySize+1)
 	out := make([]byte, maxReplySize)
-	oob := make([]byte, probes.OOBSize)
-	outOOB := make([]byte, 0, probes.PktinfoSize)
+	oob := make([]byte, probes.OOBSizeHopByHop)
+	outOOB := make([]byte, 0, probes.OOBSizeHopByHop)
+	hbh := make([]byte, 0, 2048)
 	senders := newRateTable(r.rate, r.burst, maxReflectorSenders)
 	var test oam.STAMPTest
 	var reply oam.STAMPReply
@@ -199,6 +243,12 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		if rx.Dst.IsValid() {
 			outOOB = probes.AppendPktinfo(outOOB, rx.Dst, 0)
 		}
+		reflected := false
+		if r.ioam && rx.HopByHop != nil {
+			if h := ioamHopByHop(hbh, rx.HopByHop); h != nil {
+				outOOB, reflected = probes.AppendHopOpts(outOOB, h), true
+			}
+		}
 		// The transmit timestamp is the last thing written before the send system call.
 		reply.Timestamp = oam.PTPTimestamp(probes.TAINow())
 		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
@@ -207,5 +257,8 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			continue
 		}
 		r.stats.Replies.Add(1)
+		if reflected {
+			r.stats.IOAMReflected.Add(1)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srv6oam/srv6oam/bpf/agent"
 	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -199,6 +200,104 @@ func TestTimestampsIOAM(t *testing.T) {
 	text, _, code := runCLI(t, lab, "h1", args...)
 	if code != 0 || !strings.Contains(text, "IOAM trace: namespace 0") || !strings.Contains(text, "the End.OAM agents' reports carry it") ||
 		!strings.Contains(text, "  ioam back at src: ") || !strings.Contains(text, "node 3 r2  hl ") {
+		t.Errorf("text (exit %d):\n%s", code, text)
+	}
+	t.Logf("\n%s", text)
+}
+
+// TestStampIOAM: srv6-ping --stamp --ioam from h1 of wan10 through r2's End SID to the
+// reflector on h2, which returns the test packet's trace in its reply (reflect_ioam), and to
+// the one on h3, which does not. h2's replies come back with the whole trace: r1 first, r2,
+// h2 at the turn, h1's own entry last, each ingress the link it came in on; h3's say why they
+// have none. JSON against the stamp schema, each trace against srv6-trace's.
+func TestStampIOAM(t *testing.T) {
+	topo, err := testnet.Load("wan10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := labtest.UpTopology(t, topo)
+	senders := []string{"fc00:0:1::/48"}
+	h2, _ := agenttest.Start(t, lab, "h2", agent.Config{Reflector: &agent.ReflectorConfig{Listen: "[::]:862", Senders: senders, ReflectIOAM: true}})
+	agenttest.Start(t, lab, "h3", agent.Config{Reflector: &agent.ReflectorConfig{Listen: "[::]:862", Senders: senders}})
+	warm(t, lab, "h1", "fc00:0:8::1")
+	warm(t, lab, "h1", "fc00:0:9::1")
+	node := map[uint64]string{}
+	for _, n := range topo.Nodes {
+		node[uint64(n.IOAM.NodeID)] = n.Name
+	}
+	args := []string{"--stamp", "--ioam", "--ioam-nodes", "12", "--shared-clock", "-c", "3", "-i", "0.1", "--segs", "fc00:0:3::e"}
+	out, stderr, code := runCLI(t, lab, "h1", append(append([]string{"--json"}, args...), "fc00:0:8::1")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	validate(t, compileSchema(t, "srv6-ping-stamp.schema.json"), out)
+	type result struct {
+		Seq       int
+		Status    string
+		IOAM      json.RawMessage `json:"ioam"`
+		IOAMError string          `json:"ioam_error"`
+	}
+	var doc struct{ Results []result }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != 3 {
+		t.Fatalf("%d results:\n%s", len(doc.Results), out)
+	}
+	traceSchema := compileSchema(t, "srv6-trace-ioam.schema.json")
+	for _, r := range doc.Results {
+		if r.Status != "reply" || r.IOAM == nil {
+			t.Errorf("seq %d: %s, ioam error %q; want a reply with the trace", r.Seq, r.Status, r.IOAMError)
+			continue
+		}
+		validate(t, traceSchema, string(r.IOAM))
+		var io struct {
+			Entries []struct {
+				NodeID    uint64 `json:"node_id"`
+				IngressIf uint32 `json:"ingress_if"`
+			}
+		}
+		if err := json.Unmarshal(r.IOAM, &io); err != nil {
+			t.Fatal(err)
+		}
+		var path []string
+		prev := "h1"
+		for i, e := range io.Entries {
+			name := node[e.NodeID]
+			path = append(path, name)
+			if want := topo.IOAMInterfaceID(topo.Node(name), prev); name == "" || want != e.IngressIf {
+				t.Errorf("seq %d entry %d: node %d (%q), ingress %d, want the link from %s (%d)", r.Seq, i, e.NodeID, name, e.IngressIf, prev, want)
+			}
+			prev = name
+		}
+		p := " " + strings.Join(path, " ") + " "
+		if len(path) < 5 || path[0] != "r1" || path[len(path)-1] != "h1" || !strings.Contains(p, " r2 ") || !strings.Contains(p, " h2 ") ||
+			strings.Index(p, " r2 ") > strings.Index(p, " h2 ") {
+			t.Errorf("seq %d: path %v, want r1 first, r2 then h2 (the reflector), h1 last", r.Seq, path)
+		}
+	}
+	if got := h2.Reflector().Stats().IOAMReflected.Load(); got < 3 {
+		t.Errorf("h2's reflector counts %d replies with the trace, want 3 at least", got)
+	}
+
+	out, stderr, code = runCLI(t, lab, "h1", append(append([]string{"--json"}, args...), "fc00:0:9::1")...)
+	if code != 0 {
+		t.Fatalf("h3: exit %d: %s\n%s", code, stderr, out)
+	}
+	validate(t, compileSchema(t, "srv6-ping-stamp.schema.json"), out)
+	doc.Results = nil
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range doc.Results {
+		if r.Status != "reply" || r.IOAM != nil || !strings.Contains(r.IOAMError, "does not return it") {
+			t.Errorf("h3 seq %d: %s, trace %s, error %q; want a reply that says the reflector does not return the trace", r.Seq, r.Status, r.IOAM, r.IOAMError)
+		}
+	}
+
+	text, _, code := runCLI(t, lab, "h1", append(args, "fc00:0:8::1")...)
+	if code != 0 || !strings.Contains(text, "IOAM trace: namespace 0") || !strings.Contains(text, "  ioam there and back: ") ||
+		!strings.Contains(text, "node 8 h2  hl ") {
 		t.Errorf("text (exit %d):\n%s", code, text)
 	}
 	t.Logf("\n%s", text)

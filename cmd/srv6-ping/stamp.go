@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	s6cli "github.com/srv6oam/srv6oam/cmd/internal/cli"
@@ -44,6 +45,8 @@ var stampRejected = map[string]string{
 type stampOptions struct {
 	Target oam.Target
 	stamp.Options
+	// ioamClock is --ioam-clock-error.
+	ioamClock oam.EndClock
 }
 
 // parseStamp reads the flags of --stamp mode; errors name the flag.
@@ -99,6 +102,9 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 		o.Source = src
 	}
 	o.SharedClock = c.Bool("shared-clock")
+	if o.IOAM, o.ioamClock, err = s6cli.ParseIOAM(c); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -114,6 +120,18 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	defer sender.Close()
 	src, reflector := sender.LocalAddr(), sender.Reflector()
+	var view *output.IOAMView
+	if o.IOAM != nil {
+		offset, err := probes.TAIOffset()
+		if err != nil {
+			return fail(err)
+		}
+		// Inside a srv6-testnet lab the nodes' names label their IOAM ids.
+		names := &output.Names{NoDNS: true}
+		_ = s6cli.LabelFrom(names, "", "", false)
+		view = &output.IOAMView{Names: names, Trace: o.IOAM, Clock: o.ioamClock, Shared: o.SharedClock,
+			Prober: probes.LocalClock().ClockEnd(), TAIOffset: offset}
+	}
 
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	quiet, stampTime := c.Bool("q"), c.Bool("D")
@@ -122,13 +140,22 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	if !jsonMode && !linesMode {
 		fmt.Fprintf(out, "SRV6-PING STAMP %s, reflector port %d: %d bytes of UDP payload, from [%s]:%d\n",
 			o.Target, o.Port, o.Size, src.Addr(), src.Port())
+		if t := o.IOAM; t != nil {
+			fmt.Fprintf(out, "IOAM trace: namespace %d, type %s, %d entries, returned by reflectors that reflect it\n",
+				t.Namespace, strings.Join(t.Type.Names(), ","), len(t.Data)/(4*int(t.NodeLen)))
+		}
 	}
 	sum, err := sender.Run(ctx, func(p stamp.Outcome) {
 		switch {
-		case jsonMode:
-			results = append(results, output.NewStampResult(p, o.SharedClock))
-		case linesMode:
+		case jsonMode, linesMode:
 			j := output.NewStampResult(p, o.SharedClock)
+			if view != nil {
+				view.StampJSON(&p, &j)
+			}
+			if jsonMode {
+				results = append(results, j)
+				return
+			}
 			j.Type = "result"
 			_ = enc.Encode(j)
 		case quiet:
@@ -138,6 +165,9 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 				line = stampReceiveTime(p.Reply) + line
 			}
 			fmt.Fprintln(out, line)
+			if view != nil {
+				fmt.Fprint(out, view.StampLines(&p))
+			}
 		}
 	})
 	if err != nil {
@@ -145,7 +175,7 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	}
 	switch {
 	case jsonMode:
-		if err := s6cli.WriteJSON(out, output.NewStampDocument(o.Target, o.Options, src, reflector, results, &sum)); err != nil {
+		if err := s6cli.WriteJSON(out, output.NewStampDocument(o.Target, o.Options, src, reflector, results, &sum, view)); err != nil {
 			return fail(err)
 		}
 	case linesMode:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes"
 )
 
@@ -33,6 +34,8 @@ type Options struct {
 	// Clock is this host's clock state for the test packets' error estimate; default
 	// probes.LocalClock.
 	Clock func() oam.ClockState
+	// IOAM, when set, is the empty IOAM trace every test packet carries (Config.IOAM).
+	IOAM *ioam.Trace
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -127,7 +130,7 @@ func New(target oam.Target, opts Options) (*Sender, error) {
 		return nil, errors.New("decap: the reflector answers at the destination, the final segment")
 	}
 	reflector := netip.AddrPortFrom(target.Destination, opts.Port)
-	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock})
+	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/probes/delay"
+	"github.com/srv6oam/srv6oam/probes/stamp"
 )
 
 // IOAMView is how a mode whose probes carry an IOAM trace (--ioam with --timestamps or
@@ -151,4 +152,39 @@ func (d *DelayIOAM) JSON(r *delay.Result, points []collect.Point) []JSONDelayIOA
 		out = append(out, j)
 	}
 	return out
+}
+
+// noStampTrace: a reply without the IOAM trace its test packet carried.
+const noStampTrace = "the reply came without an IOAM trace: the reflector does not return it (srv6-agent: --stamp-reflect-ioam)"
+
+// StampLines are the lines under a STAMP reply's line: the trace it came back with.
+func (v *IOAMView) StampLines(p *stamp.Outcome) string {
+	r := p.Reply
+	if r == nil {
+		return ""
+	}
+	var b strings.Builder
+	switch {
+	case r.IOAMErr != nil:
+		fmt.Fprintf(&b, "  ioam: unreadable: %v\n", r.IOAMErr)
+	case r.IOAM == nil:
+		fmt.Fprintf(&b, "  ioam: %s\n", noStampTrace)
+	default:
+		v.writeEntries(&b, "  ", "ioam there and back: ", "entries", r.IOAM, v.Delays(r.IOAM, r.T1))
+	}
+	return b.String()
+}
+
+// StampJSON sets the ioam fields of a STAMP result.
+func (v *IOAMView) StampJSON(p *stamp.Outcome, j *StampResult) {
+	r := p.Reply
+	switch {
+	case r == nil:
+	case r.IOAMErr != nil:
+		j.IOAMError = r.IOAMErr.Error()
+	case r.IOAM == nil:
+		j.IOAMError = noStampTrace
+	default:
+		j.IOAM = newJSONIOAM(r.IOAM, 0, v.Delays(r.IOAM, r.T1), v.Names)
+	}
 }

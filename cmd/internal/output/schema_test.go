@@ -112,6 +112,6 @@ func TestStampDocumentMatchesSchema(t *testing.T) {
 	sum := stamp.Summary{Transmitted: 2, Received: 1, RTT: one, Resid: one, Forward: one, Backward: one, MaxBound: 6 * time.Microsecond}
 	target := oam.Target{Segments: oam.SegmentList{netip.MustParseAddr("fc00:0:2::e")}, Destination: netip.MustParseAddr("fc00:0:4::1")}
 	doc := NewStampDocument(target, stamp.Options{Count: 2, Interval: time.Second, Timeout: 2 * time.Second, Size: 44},
-		netip.MustParseAddrPort("[fc00:0:1::1]:40000"), netip.MustParseAddrPort("[fc00:0:4::1]:862"), results, &sum)
+		netip.MustParseAddrPort("[fc00:0:1::1]:40000"), netip.MustParseAddrPort("[fc00:0:4::1]:862"), results, &sum, nil)
 	validateJSON(t, schema, doc)
 }

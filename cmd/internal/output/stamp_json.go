@@ -42,6 +42,10 @@ type StampResult struct {
 	HopLimit              *int        `json:"hop_limit,omitempty"`
 	ReplyBytes            *int        `json:"reply_bytes,omitempty"`
 	TAINs                 *StampTimes `json:"tai_ns,omitempty"`
+	// IOAM (--ioam) is the trace the reply came back with: the test packet's, reflected, and
+	// filled on the way back; IOAMError says why there is none.
+	IOAM      *JSONIOAM `json:"ioam,omitempty"`
+	IOAMError string    `json:"ioam_error,omitempty"`
 }
 
 // StampTimes are the four STAMP timestamps, CLOCK_TAI nanoseconds.
@@ -128,15 +132,23 @@ type StampOptions struct {
 	TimeoutMS   float64 `json:"timeout_ms"`
 	Size        int     `json:"size"`
 	SharedClock bool    `json:"shared_clock"`
+	// IOAM is the trace every test packet carried (--ioam).
+	IOAM *JSONIOAMOptions `json:"ioam,omitempty"`
 }
 
 // NewStampDocument assembles the envelope of a finished STAMP run.
-func NewStampDocument(target oam.Target, o stamp.Options, src, reflector netip.AddrPort, results []StampResult, s *stamp.Summary) Envelope {
+// With --ioam, io shows the traces (nil without).
+func NewStampDocument(target oam.Target, o stamp.Options, src, reflector netip.AddrPort, results []StampResult, s *stamp.Summary, io *IOAMView) Envelope {
 	if results == nil {
 		results = []StampResult{}
 	}
+	opts := StampOptions{Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), Size: o.Size, SharedClock: o.SharedClock}
+	if io != nil {
+		v := io.Options()
+		opts.IOAM = &v
+	}
 	return Envelope{SchemaVersion: SchemaVersion, Command: "srv6-ping", Mode: "stamp",
 		Target:  NewTarget(target, "insert", src.Addr()),
-		Options: StampOptions{Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), Size: o.Size, SharedClock: o.SharedClock},
+		Options: opts,
 		STAMP:   &StampRun{Reflector: reflector.String()}, Results: results, Summary: NewStampSummary(s, o.SharedClock)}
 }
