@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
 )
 
@@ -65,4 +66,35 @@ func TestParseReturn(t *testing.T) {
 	if _, _, err := parseReturn(other, rthdr); err == nil || !strings.Contains(err.Error(), "probe TLV") {
 		t.Errorf("error %v, want no probe TLV", err)
 	}
+}
+
+// FuzzCaptureTrace feeds captureTrace what an agent's report may carry as a probe's capture:
+// any bytes. It must not panic; the capture of a real probe with an IOAM trace reads back.
+func FuzzCaptureTrace(f *testing.F) {
+	tr, err := ioam.NewTrace(9, ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitTimestampSeconds), 4)
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := NewProbeBuilder(ProbeConfig{Path: path, Source: src, Registry: srh.DefaultRegistry(), HopLimit: 64,
+		Probe: srh.Probe{Flags: srh.ProbeReport, Session: 7, ReportTo: src, ReportPort: 9}, IOAM: &tr})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pkt, err := b.Build(1, 2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	capture := append([]byte(nil), pkt[:b.HeaderLen()]...)
+	if rec, err := captureTrace(capture); err != nil || rec.Namespace != 9 || rec.Free != 4 {
+		f.Fatalf("capture of a fresh probe: %+v, %v; want namespace 9 with 4 entries free", rec, err)
+	}
+	f.Add(capture)
+	f.Add(pkt[:40])
+	f.Add(capture[:50])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := captureTrace(b)
+		if (rec == nil) == (err == nil) {
+			t.Fatalf("captureTrace: record %v and error %v", rec, err)
+		}
+	})
 }
