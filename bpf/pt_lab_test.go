@@ -9,6 +9,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/bpf"
 	"github.com/srv6oam/srv6oam/bpf/bpftest"
+	"github.com/srv6oam/srv6oam/oam/hbh"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
@@ -219,5 +220,44 @@ func TestAttachPTErrors(t *testing.T) {
 		if _, err := bpf.AttachPT(1, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// TestPTMidpointFindsOptionBehindOthers: a Hop-by-Hop header that carries an IOAM trace (after
+// a PadN) before the PT option, as a probe recording both would: both midpoints push their MCDs
+// onto the PT option, and the IOAM option comes out as it went in.
+func TestPTMidpointFindsOptionBehindOthers(t *testing.T) {
+	l := upPT(t)
+	tr, err := ioam.NewTrace(0, ioam.Bits(ioam.BitHopLimitNodeID), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := pt.NewOption(pt.DefaultMCDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{43, 0, 1, 0} // next header, length (set below), PadN of 2
+	if b, err = tr.AppendBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	ioamEnd := len(b)
+	if b, err = o.AppendBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	b = hbh.Pad(b, hbh.PadLen(len(b)))
+	b[1] = byte(len(b)/8 - 1)
+	p := ptPacket(t, 0x71, pt.DefaultMCDs)
+	p.Before = []bpftest.ExtHeader{{Type: 0, Bytes: b}}
+	sent, got, _, _ := l.roundTrip(t, p)
+
+	opt, ok, err := pt.FindOption(got[40:])
+	if err != nil || !ok {
+		t.Fatalf("PT option at h2: %v %v", ok, err)
+	}
+	if hops, _ := opt.Hops(); len(hops) != 2 || hops[0].Interface != 0x12 || hops[1].Interface != 0x23 {
+		t.Errorf("MCDs %+v, want r1's (0x12) then r2's (0x23)", hops)
+	}
+	if string(sent[40:40+ioamEnd]) != string(got[40:40+ioamEnd]) {
+		t.Errorf("the options before the PT option changed: % x became % x", sent[40:40+ioamEnd], got[40:40+ioamEnd])
 	}
 }

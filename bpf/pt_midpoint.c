@@ -6,8 +6,9 @@
  * Linux kernel, attached to an interface's egress with TCX.
  *
  * A packet whose IPv6 header is not followed by a Hop-by-Hop header leaves at the first check,
- * untouched. One whose Hop-by-Hop header starts with the Path Tracing option (type 0x32, at
- * 4n+2 from the IPv6 header as the draft places it) gets this hop's Midpoint Compressed Data
+ * untouched. One whose Hop-by-Hop header holds the Path Tracing option (type 0x32) among its
+ * first eight options (an IOAM trace or padding may come first) gets this hop's Midpoint
+ * Compressed Data
  * pushed onto the option's stack: the stack shifts by 3 octets towards its end (a full stack
  * loses its oldest record) and the front MCD becomes this interface's id (12 bits), its load
  * (4 bits, set by srv6-agent from the transmit rate it measures) and 8 bits of the nanoseconds
@@ -28,6 +29,7 @@
 #define PT_OPTION 0x32
 #define MCD_SIZE 3
 #define MAX_SHIFT (255 - MCD_SIZE) /* the largest stack less one MCD */
+#define MAX_OPTIONS 8 /* options of the Hop-by-Hop header looked at for the PT option */
 #define NSEC_PER_SEC 1000000000ULL
 
 /* Rewritten at load time by package bpf (CollectionSpec.Variables). */
@@ -74,22 +76,42 @@ int pt_midpoint(struct __sk_buff *skb)
 	if ((void *)(ip6 + 7) > data_end || ip6[6] != NEXTHDR_HOP)
 		return TC_ACT_OK;
 
-	/* Hop-by-Hop: next header, length, then the first option's type and length. */
+	/* Hop-by-Hop: next header and length, then options: find the PT option among the first
+	 * MAX_OPTIONS (Pad1 and PadN count; the loop is unrolled for the verifier). */
 	__u32 hbh_off = ETH_HLEN + IPV6_HDR_LEN;
-	__u8 hbh[4];
-	if (bpf_skb_load_bytes(skb, hbh_off, hbh, sizeof(hbh)) < 0 || hbh[2] != PT_OPTION)
+	__u8 hbh[2];
+	if (bpf_skb_load_bytes(skb, hbh_off, hbh, sizeof(hbh)) < 0)
+		return TC_ACT_OK;
+	__u32 hbh_len = ((__u32)hbh[1] + 1) * 8;
+	__u32 off = 2, opt_len = 0;
+	int found = 0;
+#pragma unroll
+	for (int i = 0; i < MAX_OPTIONS; i++) {
+		__u8 opt[2];
+		if (off + 2 > hbh_len || bpf_skb_load_bytes(skb, hbh_off + off, opt, sizeof(opt)) < 0)
+			break;
+		if (opt[0] == 0) { /* Pad1: one octet, no length */
+			off++;
+			continue;
+		}
+		if (opt[0] == PT_OPTION) {
+			opt_len = opt[1];
+			found = 1;
+			break;
+		}
+		off += 2 + (__u32)opt[1];
+	}
+	if (!found)
 		return TC_ACT_OK;
 
 	struct pt_counters *c = get_counters();
-	__u32 opt_len = hbh[3];
-	__u32 hbh_len = ((__u32)hbh[1] + 1) * 8;
-	if (opt_len == 0 || opt_len % MCD_SIZE != 0 || 4 + opt_len > hbh_len) {
+	if (opt_len == 0 || opt_len % MCD_SIZE != 0 || off + 2 + opt_len > hbh_len) {
 		if (c)
 			c->malformed++;
 		return TC_ACT_OK;
 	}
 
-	__u32 stack_off = hbh_off + 4;
+	__u32 stack_off = hbh_off + off + 2;
 	__u8 buf[MAX_SHIFT];
 	if (opt_len > MCD_SIZE) {
 		/* The stack less its last MCD moves back by one MCD. The verifier wants the length
