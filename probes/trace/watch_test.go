@@ -134,7 +134,9 @@ func TestWatchEnds(t *testing.T) {
 func TestWatchPauseAndCancel(t *testing.T) {
 	src, dst := netip.MustParseAddr("fc00:0:1::1"), netip.MustParseAddr("fc00:0:4::1")
 	w, err := trace.NewWatchOn(func() probes.PacketConn {
-		return probetest.New(func(p *probetest.Probe) []probetest.Answer { return []probetest.Answer{probetest.EchoReply(p, dst, 64)} })
+		return probetest.New(func(p *probetest.Probe) []probetest.Answer {
+			return []probetest.Answer{probetest.EchoReply(p, dst, 64)}
+		})
 	}, oam.Target{Destination: dst}, trace.WatchOptions{Options: trace.Options{Source: src, MaxHops: 2}, Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
