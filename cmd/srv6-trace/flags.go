@@ -34,6 +34,10 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "pt-template", Value: 3, Usage: "--pt: the midpoints' timestamp `TEMPLATE`, 1-4 (256 ns, 4.096 µs, 65.536 µs, 1.048576 ms units; an MCD does not say which)"},
 		&cli.IntFlag{Name: "pt-mcds", Value: 12, Usage: "--pt: `N` MCDs to pre-allocate (1-85; 12 is what hardware and Linux's PT kernel expect)"},
 		&cli.StringFlag{Name: "pt-names", Usage: "--pt: name interface ids: `ID=NAME,...`, e.g. 0x12=r1:to-r2"},
+		&cli.BoolFlag{Name: "report", Usage: "as mtr -r: trace -c rounds (default 10), one probe per hop per round (with --ecmp one per branch found), then print each hop's loss, last, average, best, worst and standard deviation"},
+		&cli.BoolFlag{Name: "live", Usage: "as mtr: a full-screen table that keeps probing and updates in place (keys: q quit, p pause, r reset, d display, n names, ? help); plain lines after every round when stdout is not a terminal"},
+		&cli.IntFlag{Name: "c", Usage: "--report and --live: `ROUNDS` (0: until interrupted)", DefaultText: "10 with --report, 0 with --live"},
+		&cli.Float64Flag{Name: "i", Value: 1, Usage: "--report and --live: `SECONDS` between the starts of two rounds"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
 	}...), s6cli.IOAMFlags()...)

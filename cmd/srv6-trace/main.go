@@ -81,6 +81,14 @@ func run(c *cli.Context) error {
 	if c.Bool("pt") {
 		return runPT(ctx, c, target, opts)
 	}
+	if c.Bool("report") || c.Bool("live") {
+		return runWatch(ctx, c, target, opts, encoding, names)
+	}
+	for _, name := range []string{"c", "i"} {
+		if c.IsSet(name) {
+			return fail(fmt.Errorf("-%s needs --report or --live", name))
+		}
+	}
 
 	if c.Bool("per-segment") {
 		s6cli.Warn("srv6-trace", probes.Preflight{Target: target, Encoding: opts.Encoding, Structure: opts.Structure,

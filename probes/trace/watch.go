@@ -66,8 +66,9 @@ type HopStats struct {
 	// Recent are the latest round trips, oldest first, Lost for a lost probe.
 	Recent []time.Duration
 	// Error is the latest ICMPv6 error other than Time Exceeded ("Destination unreachable:
-	// No route"), empty when none.
-	Error string
+	// No route"), empty when none; ErrorType and ErrorCode are its type and code.
+	Error                string
+	ErrorType, ErrorCode uint8
 
 	mean, m2 float64 // Welford's running mean and sum of squares, in nanoseconds
 }
@@ -109,7 +110,7 @@ func (h *HopStats) add(p *Probe, history int) {
 			h.Hosts = append(h.Hosts, p.From)
 		}
 		if p.Error != "" {
-			h.Error = p.Error
+			h.Error, h.ErrorType, h.ErrorCode = p.Error, p.ICMPType, p.ICMPCode
 		}
 	}
 	h.Last = rtt

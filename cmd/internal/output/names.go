@@ -196,3 +196,15 @@ func (n *Names) resolver() *net.Resolver {
 	}
 	return n.Resolver
 }
+
+// PrefetchHosts looks up the name of every host of a watch's state, so that drawing it waits
+// for no resolver.
+func (n *Names) PrefetchHosts(ctx context.Context, s *trace.WatchState) {
+	for i := range s.Paths {
+		for j := range s.Paths[i].Hops {
+			for _, a := range s.Paths[i].Hops[j].Hosts {
+				n.Name(ctx, a)
+			}
+		}
+	}
+}
