@@ -5,7 +5,7 @@ BIN         := bin
 CMDS        := $(notdir $(wildcard cmd/srv6-*))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests and tools use; installed by `make deps` when missing.
-DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus
+DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux
 export GOFLAGS := -buildvcs=false
 
 .PHONY: help build test test-unit bench generate lint fuzz demo deps clean

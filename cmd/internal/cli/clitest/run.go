@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Run runs cmd through start (nil: cmd.Run; a lab's Run to run it in one of its nodes) and
@@ -41,5 +43,24 @@ func WantUsageError(t testing.TB, binary, name string, args []string, msg string
 	}
 	if got := strings.TrimSuffix(stderr, "\n"); got != name+": "+msg {
 		t.Errorf("%q: stderr %q, want %q", args, got, name+": "+msg)
+	}
+}
+
+// ValidateSchema checks that doc is JSON valid against the published schema docs/json/<file>
+// (the test runs two directories below the module root, as commands' tests do).
+func ValidateSchema(t testing.TB, file, doc string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	s, err := c.Compile("../../docs/json/" + file)
+	if err != nil {
+		t.Fatalf("compile schema %s: %v", file, err)
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	if err := s.Validate(v); err != nil {
+		t.Errorf("does not validate against %s: %v\n%s", file, err, doc)
 	}
 }
