@@ -30,8 +30,8 @@ type liveModel struct {
 	height int
 	// help shows the keys' page.
 	help bool
-	err     error
-	done    bool
+	err  error
+	done bool
 }
 
 type stateMsg trace.WatchState

@@ -32,7 +32,7 @@ type reportDoc struct {
 			Hosts       []struct{ Address, Name string }
 			Sent        int
 			Received    int
-			LossPercent float64 `json:"loss_percent"`
+			LossPercent float64  `json:"loss_percent"`
 			AvgMS       *float64 `json:"avg_ms"`
 		}
 	}

@@ -351,4 +351,3 @@ func sourceText(a netip.Addr) string {
 	}
 	return a.String()
 }
-
