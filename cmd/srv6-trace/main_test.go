@@ -58,6 +58,12 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--max-flows", "2", "fc00::1"}, "--max-flows 2: must be 6 to 4096"},
 		{[]string{"--agent-nexthops", "fc00::1"}, "--agent-nexthops needs --segs…"},
 		{[]string{"--topology", "/nonexistent.yaml", "fc00::1"}, "--topology…"},
+		{[]string{"-c", "5", "fc00::1"}, "-c needs --report or --live"},
+		{[]string{"--report", "--live", "fc00::1"}, "--report and --live: choose one (--report -c N prints the table after N rounds)"},
+		{[]string{"--live", "--json", "fc00::1"}, "--json cannot be used with --live: use --report -c N --json"},
+		{[]string{"--report", "-q", "2", "fc00::1"}, "-q cannot be used with --report: each round sends one probe per hop, as mtr does: -c sets the rounds"},
+		{[]string{"--report", "-c", "-1", "fc00::1"}, "-c -1: the number of rounds must be 0 (until interrupted) or more"},
+		{[]string{"--live", "-i", "0", "fc00::1"}, "-i 0: the interval between rounds must be more than 0 and at most 3600 seconds"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = append(os.Environ(), "LANG=C")

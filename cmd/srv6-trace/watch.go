@@ -37,7 +37,11 @@ func watchOptions(c *cli.Context, opts trace.Options) (trace.WatchOptions, error
 			if c.Bool("live") {
 				mode = "--live"
 			}
-			return trace.WatchOptions{}, fmt.Errorf("--%s cannot be used with %s: %s", name, mode, why)
+			dash := "--"
+			if len(name) == 1 {
+				dash = "-"
+			}
+			return trace.WatchOptions{}, fmt.Errorf("%s%s cannot be used with %s: %s", dash, name, mode, why)
 		}
 	}
 	if c.Bool("report") && c.Bool("live") {
