@@ -23,7 +23,7 @@ help:
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
 # deps installs only what is missing, so repeated runs cost nothing.
 deps:

@@ -110,7 +110,10 @@ func (e *engine) close() error {
 func (e *engine) batch(ctx context.Context, specs []probeSpec, w waits,
 	needed func(out []outcome) func(i int) bool, onAnswer func(out []outcome, i int)) ([]outcome, error) {
 	b := &batch{e: e, out: make([]outcome, len(specs)), bySeq: make(map[uint16]int, len(specs)), w: w,
-		needed: needed, onAnswer: onAnswer, rtt: map[hopKey]time.Duration{}}
+		needed: needed, onAnswer: onAnswer, rtt: make(map[hopKey]time.Duration, len(w.known))}
+	for k, d := range w.known {
+		b.rtt[k] = d
+	}
 	for i, s := range specs {
 		b.out[i] = outcome{spec: s, seq: e.nextSeq, quotedSL: -1, at: oam.NoPosition}
 		b.bySeq[e.nextSeq] = i
@@ -142,6 +145,21 @@ func (e *engine) batch(ctx context.Context, specs []probeSpec, w waits,
 type waits struct {
 	max        time.Duration
 	here, near float64
+	// known are round trips answered before this batch (a retry's first batch): the rules
+	// read them as they read the batch's own.
+	known map[hopKey]time.Duration
+}
+
+// knownRTTs are the longest round trips answered per hop among outcomes.
+func knownRTTs(out []outcome) map[hopKey]time.Duration {
+	m := map[hopKey]time.Duration{}
+	for i := range out {
+		if o := &out[i]; o.answered {
+			k := hopKey{o.spec.template, o.spec.hopLimit}
+			m[k] = max(m[k], o.rtt())
+		}
+	}
+	return m
 }
 
 // hopKey is one hop of one template: where round trips are kept for the wait rules.

@@ -143,3 +143,49 @@ func TestECMPWaitsForRateLimitedHops(t *testing.T) {
 		t.Errorf("without the retry: %d branches, %d flows (%d probes); want one branch after all 64 flows", len(rep.Branches), rep.Flows, sent)
 	}
 }
+
+// The retry only where the pattern says a router is rate-limiting: a hop silent between routers
+// that answer every probe is filtering (no retry: its probes are sent once); when every router
+// is silent (budgets spent by an earlier run) the silent hops are asked again, and so is a hop
+// that answered some of its probes.
+func TestRetryOnlyRateLimitedHops(t *testing.T) {
+	src, dst := netip.MustParseAddr("fc00:0:1::1"), netip.MustParseAddr("fc00:0:4::1")
+	r1, r2 := netip.MustParseAddr("fd00:0:0:1::2"), netip.MustParseAddr("fd00:0:0:2::2")
+	for _, c := range []struct {
+		name string
+		// answer says whether the router at hop h answers its n-th probe (from 1).
+		answer  func(h, n int) bool
+		retried int // probes of hop 1 and 2 sent again
+	}{
+		{"filtered hop", func(h, n int) bool { return h == 1 }, 0},
+		{"every router silent", func(h, n int) bool { return n > 3 }, 6},
+		{"partly answering hop", func(h, n int) bool { return h == 1 || n == 1 }, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			seen := map[int]int{}
+			conn := probetest.New(func(p *probetest.Probe) []probetest.Answer {
+				h := int(p.HopLimit)
+				if h >= 3 {
+					return []probetest.Answer{probetest.EchoReply(p, dst, 62)}
+				}
+				seen[h]++
+				if !c.answer(h, seen[h]) {
+					return nil
+				}
+				return []probetest.Answer{probetest.TimeExceeded(p, []netip.Addr{r1, r2}[h-1], -1)}
+			})
+			tr, err := trace.NewOn(conn, oam.Target{Destination: dst},
+				trace.Options{Source: src, MaxHops: 5, Wait: 300 * time.Millisecond, RetryDelay: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := tr.Run(context.Background())
+			if err != nil || !rep.Reached {
+				t.Fatalf("reached %v, %v", rep != nil && rep.Reached, err)
+			}
+			if got := seen[1] + seen[2] - 6; got != c.retried {
+				t.Errorf("hops 1 and 2 got %d and %d probes: %d retried, want %d", seen[1], seen[2], got, c.retried)
+			}
+		})
+	}
+}

@@ -63,7 +63,8 @@ type Options struct {
 	// other segment instead of an echo addressed to it: for a destination that is a SID.
 	LoopDestination bool
 	// NoRetry turns off the second chance of silent probes: by default the probes left
-	// unanswered up to the last hop that answered are sent once more after RetryDelay, and ECMP
+	// unanswered where a router looks rate-limited (see retrySilent) are sent once more after
+	// RetryDelay, and ECMP
 	// discovery asks a hop's silent flows again (at most twice) before it adds flows, which is
 	// what a router that rate-limits its ICMPv6 errors needs (see docs/srv6-trace.md).
 	NoRetry bool
@@ -521,14 +522,18 @@ func (t *Tracer) runPlain(ctx context.Context, rep *Report) error {
 	return ctx.Err()
 }
 
-// retrySilent probes again, after RetryDelay, the probes that went unanswered at hops up to
-// the end of the path (or the last hop that answered): the pattern of a router's ICMPv6 rate
-// limit (Linux: a burst of 6, then one per net.ipv6.icmp.ratelimit per destination), which a
-// second chance a second later answers. That includes hops that answered none of their probes:
-// a router whose budget an earlier run spent is silent for all of them, and a hop that answers
-// nothing while a farther one answers forwards the probes, so it is worth the second. Silence
-// past the last answer is not retried (nothing there is known to exist). It puts the new
-// outcomes in place of the lost ones.
+// retrySilent probes again, after RetryDelay, the probes that went unanswered where the
+// pattern says a router is rate-limiting its ICMPv6 errors (Linux: a burst of 6, then one per
+// net.ipv6.icmp.ratelimit per destination), which a second chance a second later answers:
+//   - a hop that answered some of its probes, not all;
+//   - a hop that answered none, only when no router on the path answered every probe of its
+//     hop with Time Exceeded: routers whose budget an earlier run spent are silent together,
+//     while a hop silent between routers that answer everything is filtering its errors
+//     (traceroute's "* * *"), and waiting a second for it would buy nothing.
+//
+// Hops past the last answer are not retried (nothing there is known to exist). The retry
+// gives up its probes by the round trips the first batch saw (-w HERE,NEAR), not after MAX.
+// It puts the new outcomes in place of the lost ones.
 func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 	last := endHop(all)
 	if last == 0 {
@@ -538,14 +543,36 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 			}
 		}
 	}
+	sent, answered, exceeded := map[int]int{}, map[int]int{}, map[int]int{}
+	for i := range all {
+		o := &all[i]
+		if !o.sentOK {
+			continue
+		}
+		h := int(o.spec.hopLimit)
+		sent[h]++
+		if o.answered {
+			answered[h]++
+			if o.kind == oam.KindError && o.icmpType == probes.ICMPv6TimeExceeded {
+				exceeded[h]++
+			}
+		}
+	}
+	routersFresh := false
+	for h, n := range exceeded {
+		if n == sent[h] {
+			routersFresh = true
+		}
+	}
 	var specs []probeSpec
 	var slots []int
 	for i := range all {
 		h := int(all[i].spec.hopLimit)
-		if all[i].sentOK && !all[i].answered && h <= last {
-			specs = append(specs, all[i].spec)
-			slots = append(slots, i)
+		if !all[i].sentOK || all[i].answered || h > last || (answered[h] == 0 && routersFresh) {
+			continue
 		}
+		specs = append(specs, all[i].spec)
+		slots = append(slots, i)
 	}
 	if len(specs) == 0 {
 		return nil
@@ -555,7 +582,9 @@ func (t *Tracer) retrySilent(ctx context.Context, all []outcome) error {
 		return nil
 	case <-time.After(t.opts.RetryDelay):
 	}
-	out, err := t.eng.batch(ctx, specs, t.waits(), nil, nil)
+	w := t.waits()
+	w.known = knownRTTs(all)
+	out, err := t.eng.batch(ctx, specs, w, nil, nil)
 	for j, o := range out {
 		if o.sentOK {
 			all[slots[j]] = o
