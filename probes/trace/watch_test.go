@@ -40,7 +40,7 @@ func TestWatchAccumulatesRounds(t *testing.T) {
 	}
 	w, err := trace.NewWatchOn(func() probes.PacketConn { return probetest.New(network) },
 		oam.Target{Segments: oam.SegmentList{sid}, Destination: dst},
-		trace.WatchOptions{Options: trace.Options{Source: src, MaxHops: 8, Wait: 200 * time.Millisecond}, Interval: time.Millisecond, Count: 6, History: 4})
+		trace.WatchOptions{Options: trace.Options{Source: src, MaxHops: 8, Wait: 200 * time.Millisecond}, Interval: time.Millisecond, Count: 6, History: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +59,28 @@ func TestWatchAccumulatesRounds(t *testing.T) {
 	want := []struct {
 		host     netip.Addr
 		received int
-		rtt      time.Duration
-	}{{r1, 6, time.Millisecond}, {r2, 3, 2 * time.Millisecond}, {dst, 6, 3 * time.Millisecond}}
+	}{{r1, 6}, {r2, 3}, {dst, 6}}
 	for i, w := range want {
 		h := p.Hops[i]
 		if h.TTL != i+1 || h.Sent != 6 || h.Received != w.received || len(h.Hosts) != 1 || h.Hosts[0] != w.host {
 			t.Errorf("hop %d: ttl %d, %d/%d answered by %v; want 6 sent, %d answered by %v", i+1, h.TTL, h.Received, h.Sent, h.Hosts, w.received, w.host)
 		}
-		// The scripted delay plus the scripted network's own scheduling: at least the delay, and
-		// best ≤ avg ≤ worst.
-		if h.Best < w.rtt || h.Avg() < h.Best || h.Worst < h.Avg() || len(h.Recent) != 4 {
-			t.Errorf("hop %d: best %v avg %v worst %v (scripted %v), %d recent", i+1, h.Best, h.Avg(), h.Worst, w.rtt, len(h.Recent))
+		// Best, worst and average are those of the round trips the hop kept (all 6: History 8).
+		var lo, hi, sum time.Duration
+		n := 0
+		for _, d := range h.Recent {
+			if d == trace.Lost {
+				continue
+			}
+			if n == 0 || d < lo {
+				lo = d
+			}
+			hi = max(hi, d)
+			sum += d
+			n++
+		}
+		if len(h.Recent) != 6 || n != w.received || h.Best != lo || h.Worst != hi || (h.Avg()-sum/time.Duration(n)).Abs() > time.Microsecond || h.Best <= 0 {
+			t.Errorf("hop %d: best %v avg %v worst %v, from %d recent %v", i+1, h.Best, h.Avg(), h.Worst, len(h.Recent), h.Recent)
 		}
 	}
 	if got := p.Hops[1].Loss(); got != 50 {
@@ -115,7 +126,7 @@ func TestWatchEnds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w, err := trace.NewWatchOn(func() probes.PacketConn { return probetest.New(c.answer) },
 				oam.Target{Destination: dst},
-				trace.WatchOptions{Options: trace.Options{Source: src, MaxHops: 4, Wait: 50 * time.Millisecond}, Interval: time.Millisecond, Count: 2})
+				trace.WatchOptions{Options: trace.Options{Source: src, MaxHops: 4, Wait: 50 * time.Millisecond}, Interval: time.Millisecond, Count: 2, History: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,8 +134,9 @@ func TestWatchEnds(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := w.State().Paths[0]
-			if p.End != c.end || len(p.Hops) != c.hops || p.Hops[0].Received != 2 {
-				t.Errorf("end %s, %d hops, hop 1 %d answered; want %s, %d hops, 2", p.End, len(p.Hops), p.Hops[0].Received, c.end, c.hops)
+			if p.End != c.end || len(p.Hops) != c.hops || p.Hops[0].Received != 2 || len(p.Hops[0].Recent) != 1 {
+				t.Errorf("end %s, %d hops, hop 1 %d answered, %d recent; want %s, %d hops, 2 answered, 1 recent (History 1)",
+					p.End, len(p.Hops), p.Hops[0].Received, len(p.Hops[0].Recent), c.end, c.hops)
 			}
 		})
 	}
