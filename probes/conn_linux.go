@@ -542,3 +542,41 @@ func CheckLocal(src netip.Addr) error {
 // ipv6FlowInfo is IPV6_FLOWINFO from linux/in6.h (x/sys/unix lacks it): as a socket option it
 // asks for the flow label of received packets as an IPV6_FLOWINFO control message.
 const ipv6FlowInfo = 11
+
+// RouteMTU is the MTU the kernel would send with toward dst (through iface when not empty): the
+// route's, or a smaller path MTU it learnt from a Packet Too Big (IPV6_MTU of a connected
+// socket, as tracepath starts from).
+func RouteMTU(ctx context.Context, dst netip.Addr, iface string) (int, error) {
+	d := net.Dialer{}
+	if iface != "" {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, iface)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	conn, err := d.DialContext(ctx, "udp6", netip.AddrPortFrom(dst, 9).String())
+	if err != nil {
+		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+			return 0, fmt.Errorf("%w to %s (see `ip -6 route get %s`)", ErrNoRoute, dst, dst)
+		}
+		return 0, fmt.Errorf("route MTU toward %s: %w", dst, err)
+	}
+	defer conn.Close()
+	rc, err := conn.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	mtu, serr := 0, error(nil)
+	if err := rc.Control(func(fd uintptr) { mtu, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU) }); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("route MTU toward %s (getsockopt IPV6_MTU): %w", dst, serr)
+	}
+	return mtu, nil
+}

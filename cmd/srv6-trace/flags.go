@@ -38,6 +38,8 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "live", Usage: "as mtr: a full-screen table that keeps probing and updates in place (keys: q quit, p pause, r reset, d display, n names, ? help); plain lines after every round when stdout is not a terminal"},
 		&cli.IntFlag{Name: "c", Usage: "--report and --live: `ROUNDS` (0: until interrupted)", DefaultText: "10 with --report, 0 with --live"},
 		&cli.Float64Flag{Name: "i", Value: 1, Usage: "--report and --live: `SECONDS` between the starts of two rounds"},
+		&cli.BoolFlag{Name: "pmtu", Usage: "path MTU per segment: probes padded from the route's MTU down, by the Packet Too Big of the hop that cannot forward them (which names the segment), and by a binary search where a hop drops them silently; then what a policy over these SIDs leaves to the packets it carries"},
+		&cli.IntFlag{Name: "pmtu-max", Usage: "--pmtu: the largest probe, in `BYTES` (1280-65535)", DefaultText: "the route's MTU"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document at the end instead of text (docs/json.md)"},
 		&cli.PathFlag{Name: "pcap", Usage: "write every packet sent and received to `FILE` (pcap, link type RAW)"},
 	}...), s6cli.IOAMFlags()...)

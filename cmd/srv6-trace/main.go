@@ -84,6 +84,12 @@ func run(c *cli.Context) error {
 	if c.Bool("report") || c.Bool("live") {
 		return runWatch(ctx, c, target, opts, encoding, names)
 	}
+	if c.Bool("pmtu") {
+		return runPMTU(ctx, c, target, opts, encoding, names)
+	}
+	if c.IsSet("pmtu-max") {
+		return fail(errors.New("--pmtu-max needs --pmtu"))
+	}
 	for _, name := range []string{"c", "i"} {
 		if c.IsSet(name) {
 			return fail(fmt.Errorf("-%s needs --report or --live", name))

@@ -27,6 +27,7 @@ var watchRefused = map[string]string{
 	"q":              "each round sends one probe per hop, as mtr does: -c sets the rounds",
 	"ioam":           "--ioam is shown by a single trace",
 	"pcap":           "a capture of every round is not kept; use tcpdump",
+	"pmtu":           "--pmtu is a mode of its own",
 }
 
 // watchOptions reads -c and -i of --report and --live.

@@ -361,6 +361,9 @@ func probeOf(o *outcome) Probe {
 		if o.kind == oam.KindError && o.icmpType != probes.ICMPv6TimeExceeded {
 			p.Error = probes.DescribeError(o.icmpType, o.icmpCode, o.info)
 		}
+		if o.kind == oam.KindError && o.icmpType == probes.ICMPv6PacketTooBig {
+			p.MTU = int(o.info)
+		}
 	}
 	return p
 }

@@ -85,6 +85,9 @@ type Options struct {
 	AgentNextHops bool
 	// Progress, when set, is called after every batch of ECMP discovery (for a progress line).
 	Progress func(Progress)
+	// Size is the length of every probe, headers included (the outer IPv6 header to the end of
+	// the echo data); 0: the smallest (8 bytes of echo data). Path MTU discovery sets it.
+	Size int
 }
 
 // Progress is the state of an ECMP discovery, for a progress line.
@@ -141,6 +144,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.FlowLabel > 0xfffff {
 		return o, fmt.Errorf("flow label %#x: must fit in 20 bits", o.FlowLabel)
+	}
+	if o.Size < 0 || o.Size > 65535 {
+		return o, fmt.Errorf("probe size %d: must be 0 (the smallest) to 65535", o.Size)
 	}
 	if o.RetryDelay == 0 {
 		o.RetryDelay = 1100 * time.Millisecond
@@ -247,13 +253,29 @@ func (t *Tracer) closeNextHops() {
 }
 
 func newTemplate(target oam.Target, src netip.Addr, opts Options) (template, error) {
+	payload := 8
+	if opts.Size > 0 {
+		// The headers are what a probe with no echo data holds besides it.
+		b, err := probes.NewEchoBuilder(probes.EchoConfig{Target: target, Source: src, Encoding: opts.Encoding, ID: opts.Identifier,
+			HopLimit: 64, FlowLabel: opts.FlowLabel, IOAM: opts.IOAM})
+		if err != nil {
+			return template{}, err
+		}
+		pkt, err := b.Build(0)
+		if err != nil {
+			return template{}, err
+		}
+		if payload = opts.Size - len(pkt); payload < 0 {
+			return template{}, fmt.Errorf("probe size %d: the headers alone take %d bytes", opts.Size, len(pkt))
+		}
+	}
 	b, err := probes.NewEchoBuilder(probes.EchoConfig{
 		Target:   target,
 		Source:   src,
 		Encoding: opts.Encoding,
 		ID:       opts.Identifier,
 		// 8 bytes of payload hold nothing but keep the probe as small as traceroute's.
-		PayloadSize: 8,
+		PayloadSize: payload,
 		HopLimit:    64,
 		FlowLabel:   opts.FlowLabel,
 		IOAM:        opts.IOAM,
@@ -294,8 +316,9 @@ type Probe struct {
 	Kind               oam.ResultKind
 	ICMPType, ICMPCode uint8
 	// Error describes an ICMPv6 error other than Time Exceeded ("Destination unreachable: No
-	// route"); empty otherwise.
+	// route"); empty otherwise. MTU is a Packet Too Big's MTU field (0 for other messages).
 	Error string
+	MTU   int
 	// QuotedSL is Segments Left in the SRH the error quoted, -1 when none; At is where along
 	// the path the quote says the probe was (oam.Locate; At.Index -1 when unknown).
 	QuotedSL int
