@@ -44,6 +44,10 @@ type Match struct {
 	// trace that was there could not be read.
 	IOAM    *ioam.Record
 	IOAMErr error
+	// Quote is the quoted packet itself (an error's invoking packet, as much as the error
+	// holds), from its outer IPv6 header. It aliases the Demux's receive buffer while a handler
+	// runs; an EchoLoop hands its sessions a copy (KeepQuotes) or nil.
+	Quote []byte
 }
 
 // Quoted is the part of m that oam.Locate reads.
@@ -169,6 +173,7 @@ func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 	case msg.IsError() && msg.Quote.HasEcho:
 		q := &msg.Quote
 		m.ID, m.Seq, m.QuoteHopLimit, m.QuotedDst, m.QuotedEncap = q.ID, q.Seq, q.HopLimit, q.Dst, q.Encapsulated
+		m.Quote = msg.Body
 		if q.HasSRH {
 			m.QuotedSRH, m.QuotedSL = true, int(q.SRH.SegmentsLeft)
 		}

@@ -261,6 +261,9 @@ func (l *Loop[In]) reschedule(h *Handle[In], next time.Time, done bool) {
 type EchoLoop struct {
 	*Loop[Match]
 	demux *Demux
+	// KeepQuotes gives each error's Match a copy of the quoted packet (Match.Quote); without
+	// it Quote is nil. Set it before Add.
+	KeepQuotes bool
 }
 
 // NewEchoLoop makes a Loop over demux; Run returns the Demux's error when its socket fails.
@@ -280,7 +283,18 @@ func NewEchoLoop(demux *Demux) *EchoLoop {
 // The Demux's handler waits for room in the Loop's queue: an echo engine loses no answer.
 func (l *EchoLoop) Add(id uint16, s Session[Match]) (*Handle[Match], error) {
 	return l.Loop.Add(s, func(h *Handle[Match]) error {
-		unregister, err := l.demux.Register(id, func(m *Match) { h.Deliver(m) })
+		unregister, err := l.demux.Register(id, func(m *Match) {
+			// The quote aliases the Demux's receive buffer, which the next read overwrites:
+			// a copy for a loop that keeps them, none otherwise.
+			if m.Quote != nil {
+				if l.KeepQuotes {
+					m.Quote = append([]byte(nil), m.Quote...)
+				} else {
+					m.Quote = nil
+				}
+			}
+			h.Deliver(m)
+		})
 		if err != nil {
 			return err
 		}

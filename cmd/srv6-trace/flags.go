@@ -15,6 +15,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "w", Value: "2,3,10", Usage: "how long to wait for a probe, as traceroute: `MAX[,HERE,NEAR]`: at most MAX seconds, at most HERE times the round trip of an answer from the same hop, NEAR times that of a farther hop (0: that rule off)"},
 		&cli.IntFlag{Name: "m", Value: 30, Usage: "`MAX_HOPS`: the largest hop limit probed"},
 		&cli.IntFlag{Name: "f", Value: 1, Usage: "`FIRST_HOP`: the hop limit to start from"},
+		&cli.BoolFlag{Name: "v", Usage: "under each hop, the packet its ICMPv6 error quoted, decoded header by header (outer IPv6, Hop-by-Hop options, the SRH's segments, Segments Left and TLVs, inner headers); with --json a quote object per probe"},
 		&cli.BoolFlag{Name: "n", Usage: "print addresses only: no reverse DNS, and --expect names only from --topology"},
 		&cli.StringFlag{Name: "F", Usage: "flow `LABEL` in hex (20 bits) of the probes; with --ecmp the first flow"},
 		&cli.Float64Flag{Name: "z", Usage: "`SECONDS` between consecutive probes (0: back to back; see ICMPv6 rate limits in docs/srv6-trace.md)"},

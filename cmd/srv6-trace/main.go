@@ -75,7 +75,7 @@ func run(c *cli.Context) error {
 	}
 	defer closePcap()
 	out := os.Stdout
-	printer := &output.TracePrinter{W: out, Names: names, IOAM: opts.IOAM != nil}
+	printer := &output.TracePrinter{W: out, Names: names, IOAM: opts.IOAM != nil, Verbose: c.Bool("v")}
 	jsonMode := c.Bool("json")
 
 	if c.Bool("pt") {
@@ -249,6 +249,7 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 		return target, opts, "", err
 	}
 	opts.NoRetry = c.Bool("no-retry")
+	opts.Quotes = c.Bool("v")
 	opts.AgentNextHops = c.Bool("agent-nexthops")
 	if opts.AgentNextHops && len(target.Segments) == 0 {
 		return target, opts, "", errors.New("--agent-nexthops needs --segs: the agents are asked at SIDs of the segment list")

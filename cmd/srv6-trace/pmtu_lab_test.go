@@ -118,3 +118,68 @@ func TestPMTUNamesTheSegment(t *testing.T) {
 	}
 	t.Logf("\n%s", text)
 }
+
+// TestVerboseQuotes: srv6-trace -v through line4's two End SIDs prints, under each hop, the
+// probe as the router quoted it: the outer IPv6 header from h1, the SRH with the whole list in
+// wire order and the Segments Left the router left in it (the same as quoted_segments_left),
+// the inner IPv6 header to h2, the Echo Request. --json -v has the same as a quote object.
+func TestVerboseQuotes(t *testing.T) {
+	bin, _ := tools(t)
+	lab := labtest.Up(t, "line4")
+	args := []string{"-v", "-q", "1", "-n", "--segs", "fc00:0:2::e,fc00:0:3::e", "fc00:0:4::1"}
+	mustRunIn(t, lab, "h1", bin, args...)
+	out := mustRunIn(t, lab, "h1", bin, append([]string{"--json"}, args...)...)
+	var d struct {
+		Hops []struct {
+			TTL    int
+			Probes []struct {
+				Kind     string
+				QuotedSL *int `json:"quoted_segments_left"`
+				Quote    *struct {
+					Layers []struct {
+						Name         string
+						Src, Dst     string
+						SegmentsLeft *int     `json:"segleft"`
+						Segments     []string `json:"addr"`
+						ICMPType     *int     `json:"icmp_type"`
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	errors := 0
+	for _, h := range d.Hops {
+		for _, p := range h.Probes {
+			if p.Kind != "error" {
+				continue
+			}
+			errors++
+			if p.Quote == nil || len(p.Quote.Layers) < 5 {
+				t.Errorf("hop %d: quote %+v", h.TTL, p.Quote)
+				continue
+			}
+			var got []string
+			for _, l := range p.Quote.Layers {
+				got = append(got, l.Name)
+			}
+			o, r, in, ic := p.Quote.Layers[0], p.Quote.Layers[1], p.Quote.Layers[2], p.Quote.Layers[3]
+			if strings.Join(got[:4], " ") != "ipv6 ipv6.routing ipv6 icmpv6" || o.Src != "fc00:0:1::1" ||
+				strings.Join(r.Segments, " ") != "fc00:0:4::1 fc00:0:3::e fc00:0:2::e" || r.SegmentsLeft == nil || p.QuotedSL == nil ||
+				*r.SegmentsLeft != *p.QuotedSL || in.Dst != "fc00:0:4::1" || ic.ICMPType == nil || *ic.ICMPType != 128 {
+				t.Errorf("hop %d: layers %v, outer %+v, srh %+v (quoted SL %v), inner %+v", h.TTL, got, o, r, p.QuotedSL, in)
+			}
+		}
+	}
+	if errors < 2 {
+		t.Errorf("%d errors quoted, want r1's and r2's:\n%s", errors, out)
+	}
+	text := mustRunIn(t, lab, "h1", bin, args...)
+	if !strings.Contains(text, "Routing Header for IPv6 (Segment Routing), Segments Left: ") || !strings.Contains(text, "quoted by fd00:") &&
+		!strings.Contains(text, "quoted by fc00:") {
+		t.Errorf("text:\n%s", text)
+	}
+	t.Logf("\n%s", text)
+}

@@ -43,6 +43,8 @@ type outcome struct {
 	at       oam.Position
 	// quoteHopLimit is the outer hop limit in the quote (normally 0 or 1 for Time Exceeded).
 	quoteHopLimit uint8
+	// quote is a copy of the quoted packet (Options.Quotes).
+	quote []byte
 	// ioam is the IOAM trace the quote carried, ioamErr why one could not be read.
 	ioam    *ioam.Record
 	ioamErr error
@@ -234,6 +236,9 @@ func (b *batch) Input(m *probes.Match, now time.Time) (time.Time, bool) {
 		}
 		o.icmpType, o.icmpCode, o.info, o.quotedSL, o.quoteHopLimit = m.Type, m.Code, m.Info, m.QuotedSL, m.QuoteHopLimit
 		o.ioam, o.ioamErr = m.IOAM, m.IOAMErr
+		if !m.Reply {
+			o.quote = m.Quote // the EchoLoop's copy (KeepQuotes), nil otherwise
+		}
 		t := &b.e.templates[o.spec.template]
 		if !m.Reply {
 			o.at = oam.Locate(t.path, t.structure, t.sent, m.Quoted())
@@ -354,7 +359,7 @@ func probeOf(o *outcome) Probe {
 		QuotedSL: o.quotedSL, At: o.at}
 	if o.answered {
 		p.From, p.RTT, p.Kind, p.ICMPType, p.ICMPCode = o.from, o.rtt(), o.kind, o.icmpType, o.icmpCode
-		p.Sent, p.IOAM = o.sent, o.ioam
+		p.Sent, p.IOAM, p.Quote = o.sent, o.ioam, o.quote
 		if o.ioamErr != nil {
 			p.IOAMErr = o.ioamErr.Error()
 		}

@@ -85,6 +85,9 @@ type Options struct {
 	AgentNextHops bool
 	// Progress, when set, is called after every batch of ECMP discovery (for a progress line).
 	Progress func(Progress)
+	// Quotes keeps every ICMPv6 error's quoted packet (Probe.Quote), for a caller that shows
+	// the headers a router sent back (srv6-trace -v).
+	Quotes bool
 	// Size is the length of every probe, headers included (the outer IPv6 header to the end of
 	// the echo data); 0: the smallest (8 bytes of echo data). Path MTU discovery sets it.
 	Size int
@@ -241,8 +244,9 @@ func NewOn(conn probes.PacketConn, target oam.Target, opts Options) (*Tracer, er
 	if err != nil {
 		return nil, err
 	}
-	return &Tracer{target: target, opts: opts, source: opts.Source, path: target.Path(),
-		eng: newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)}, nil
+	eng := newEngine(conn, opts.Identifier, []template{tmpl}, opts.SendInterval)
+	eng.loop.KeepQuotes = opts.Quotes
+	return &Tracer{target: target, opts: opts, source: opts.Source, path: target.Path(), eng: eng}, nil
 }
 
 func (t *Tracer) closeNextHops() {
@@ -331,6 +335,9 @@ type Probe struct {
 	// be read.
 	IOAM    *ioam.Record
 	IOAMErr string
+	// Quote is the packet an error quoted, from its outer IPv6 header, as much as the error
+	// held (Options.Quotes); nil otherwise.
+	Quote []byte
 }
 
 // Hop is one hop limit of one path: the probes sent with it and where they were answered.

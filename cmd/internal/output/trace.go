@@ -19,6 +19,8 @@ type TracePrinter struct {
 	Names *Names
 	// IOAM prints each hop's IOAM entry under it (srv6-trace --ioam).
 	IOAM bool
+	// Verbose prints under each hop the packet its first error quoted, decoded (-v).
+	Verbose bool
 }
 
 // Header prints the first line: "srv6-trace to D via A → B, 30 hops max".
@@ -51,6 +53,9 @@ func (p *TracePrinter) Report(ctx context.Context, rep *trace.Report) {
 			for _, l := range p.ioamLines(&h, "      ") {
 				fmt.Fprintln(p.W, l)
 			}
+		}
+		if p.Verbose {
+			p.quoteLines(&h)
 		}
 		p.nextHopsUnder(rep, &h, "     ", shown)
 	}
@@ -328,5 +333,19 @@ func (p *TracePrinter) perSegment(_ context.Context, target oam.Target, status [
 		if line, ok := returnLine(w, len(status), width); ok {
 			fmt.Fprintln(p.W, line)
 		}
+	}
+}
+
+// quoteLines prints, under a hop, what its first error quoted of the probe.
+func (p *TracePrinter) quoteLines(h *trace.Hop) {
+	for _, pr := range h.Probes {
+		if pr.Quote == nil {
+			continue
+		}
+		fmt.Fprintf(p.W, "      quoted by %s (%d bytes):\n", pr.From, len(pr.Quote))
+		for _, l := range QuoteLines(DecodeQuote(pr.Quote), "        ") {
+			fmt.Fprintln(p.W, l)
+		}
+		return
 	}
 }

@@ -137,6 +137,8 @@ type TraceProbe struct {
 	// quoted destination address.
 	QuotedSL  *int   `json:"quoted_segments_left,omitempty"`
 	QuotedDst string `json:"quoted_destination,omitempty"`
+	// Quote is the packet the error quoted, decoded (-v).
+	Quote *JSONQuote `json:"quote,omitempty"`
 }
 
 // TraceBranch is one ECMP branch.
@@ -222,6 +224,9 @@ func jsonProbes(ctx context.Context, ps []trace.Probe, names *Names) []TraceProb
 		}
 		if p.At.Dst.IsValid() {
 			j.QuotedDst = p.At.Dst.String()
+		}
+		if p.Quote != nil {
+			j.Quote = DecodeQuote(p.Quote)
 		}
 		out = append(out, j)
 	}
