@@ -48,6 +48,13 @@ func fail(err error) error { return s6cli.Fail(err) }
 func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch m := c.String("M"); m {
+	case "", "do", "probe":
+	case "want", "dont":
+		return fail(fmt.Errorf("-M %s: srv6-ping crafts every probe whole and never fragments it (as -M do); for the largest size that crosses the segment list, see srv6-trace --pmtu", m))
+	default:
+		return fail(fmt.Errorf("-M %s: expected do, probe, want or dont", m))
+	}
 	if c.Bool("stamp") {
 		return runStamp(ctx, c, os.Stdout)
 	}

@@ -43,6 +43,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-I3fff::5", "--timestamps", "--segs", "fc00::2", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)\n"},
 		{[]string{"-I", "3fff::5", "--stamp", "fc00::1"}, "-I 3fff::5: bind: cannot assign requested address (not an address of this host)\n"},
 		{[]string{"-I", "no-such-if0", "fc00::1"}, "-I no-such-if0: neither an IPv6 address nor an interface of this host\n"},
+		{[]string{"-M", "dont", "fc00::1"}, "-M dont: srv6-ping crafts every probe whole and never fragments it (as -M do); for the largest size that crosses the segment list, see srv6-trace --pmtu\n"},
+		{[]string{"-Mmaybe", "fc00::1"}, "-M maybe: expected do, probe, want or dont\n"},
 	} {
 		stdout, stderr, code := runHost(t, c.args...)
 		if code != exitError || stdout != "" || stderr != "srv6-ping: "+c.want {
