@@ -83,6 +83,9 @@ type Result struct {
 	// the quoted destination and Segments Left, whether an SRH was popped on the way. Zero but
 	// for At.Index = -1 for replies and timeouts.
 	At Position
+	// Quote is the packet an error quoted, from its outer IPv6 header (as much as the error
+	// held), when the run asked to keep quotes; nil otherwise.
+	Quote []byte
 }
 
 // NoPosition is the At of a result without a quote.

@@ -14,6 +14,7 @@ func flags() []cli.Flag {
 		&cli.Float64Flag{Name: "i", Value: 1, Usage: "`SECONDS` between probes"},
 		&cli.Float64Flag{Name: "W", Value: 10, Usage: "`SECONDS` to wait for a reply before a probe counts as lost"},
 		&cli.IntFlag{Name: "s", Value: 56, Usage: "`BYTES` of echo data after the 8-byte ICMPv6 header"},
+		&cli.BoolFlag{Name: "v", Usage: "under each ICMPv6 error, the packet it quoted, decoded header by header (outer IPv6, Hop-by-Hop options, the SRH's segments, Segments Left and TLVs, inner headers); with --json a quote object per error"},
 		&cli.StringFlag{Name: "M", Usage: "path MTU discovery `HINT`, as iputils: do and probe are what srv6-ping always does (probes are crafted whole and never fragmented; a hop that cannot forward one answers Packet Too Big, printed with its MTU); want and dont are refused. Sweep -s to find the largest that crosses, or see srv6-trace --pmtu", DefaultText: "do"},
 		&cli.IntFlag{Name: "t", Value: 64, Usage: "hop `LIMIT` of the probes (outer and inner header)"},
 		&cli.StringFlag{Name: "I", Usage: "source `ADDRESS` or INTERFACE name to send from"},

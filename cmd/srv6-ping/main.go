@@ -55,6 +55,9 @@ func run(c *cli.Context) error {
 	default:
 		return fail(fmt.Errorf("-M %s: expected do, probe, want or dont", m))
 	}
+	if c.Bool("v") && (c.Bool("stamp") || c.Bool("timestamps") || c.Bool("ioam")) {
+		return fail(errors.New("-v shows the packets ICMPv6 errors quote: echo mode only (not with --stamp, --timestamps or --ioam)"))
+	}
 	if c.Bool("stamp") {
 		return runStamp(ctx, c, os.Stdout)
 	}
@@ -98,7 +101,7 @@ func run(c *cli.Context) error {
 	opts = pinger.Options()
 
 	out := os.Stdout
-	printer := &output.PingPrinter{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D")}
+	printer := &output.PingPrinter{W: out, Target: target, Quiet: c.Bool("q"), Timestamps: c.Bool("D"), Verbose: c.Bool("v")}
 	jsonMode, linesMode := c.Bool("json"), c.Bool("json-lines")
 	enc := json.NewEncoder(out)
 	var results []output.PingResult
@@ -143,6 +146,7 @@ func run(c *cli.Context) error {
 // parse turns flags and the argument into a target and options; errors name the flag.
 func parse(c *cli.Context) (oam.Target, ping.Options, error) {
 	var opts ping.Options
+	opts.Quotes = c.Bool("v")
 	target, structure, err := parseTarget(c)
 	if err != nil {
 		return target, opts, err

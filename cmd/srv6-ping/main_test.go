@@ -95,6 +95,7 @@ func TestJSONValidates(t *testing.T) {
 		{"interface", []string{"-c", "2", "-i", "0.05", "-I", "to-r1", "-Q", "184", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, 0},
 		{"source", []string{"-c", "2", "-i", "0.05", "-I", "fd00:0:0:1::1", "--segs", "fc00:0:2::e", "fc00:0:4::1"}, 0},
 		{"errors", []string{"-c", "2", "-i", "0.05", "-t", "1", "--segs", "fc00:0:3::e", "fc00:0:4::1"}, 1},
+		{"errors-verbose", []string{"-v", "-c", "2", "-i", "0.05", "-t", "1", "--segs", "fc00:0:3::e", "fc00:0:4::1"}, 1},
 		{"timeouts", []string{"-c", "2", "-i", "0.05", "-W", "0.3", "--segs", "fc00:0:2::e,fc00:0:3::77", "fc00:0:4::1"}, 1},
 	}
 	for _, c := range cases {
@@ -104,6 +105,9 @@ func TestJSONValidates(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr %s stdout %s", code, c.code, stderr, out)
 			}
 			validate(t, schema, out)
+			if c.name == "errors-verbose" {
+				checkQuotes(t, out)
+			}
 			var doc struct {
 				Results []struct{ Kind string }
 				Summary struct{ Transmitted int }
@@ -163,4 +167,43 @@ func TestErrorsUserCanActOn(t *testing.T) {
 			t.Errorf("unprivileged: %v, stderr %q; want exit 2 naming CAP_NET_RAW", err, stderr.String())
 		}
 	})
+}
+
+// checkQuotes: with -v every error of a probe sent with hop limit 1 through r2's SID (the
+// Time Exceeded of r1, the first hop) carries the probe as r1 quoted it: the outer header from
+// h1 to r2's SID with its hop limit spent, the SRH with the SID and the destination, Segments
+// Left 1 (nothing processed yet), the inner header to h2, the Echo Request.
+func checkQuotes(t *testing.T, out string) {
+	t.Helper()
+	var doc struct {
+		Results []struct {
+			Kind  string
+			Quote *struct {
+				Layers []struct {
+					Name         string
+					Src, Dst     string
+					SegmentsLeft *int     `json:"segleft"`
+					Segments     []string `json:"addr"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range doc.Results {
+		if r.Kind != "error" {
+			continue
+		}
+		if r.Quote == nil || len(r.Quote.Layers) < 4 {
+			t.Errorf("error without a decoded quote: %+v", r.Quote)
+			continue
+		}
+		l := r.Quote.Layers
+		if l[0].Name != "ipv6" || l[0].Src != "fc00:0:1::1" || l[0].Dst != "fc00:0:3::e" || l[1].Name != "ipv6.routing" ||
+			l[1].SegmentsLeft == nil || *l[1].SegmentsLeft != 1 || strings.Join(l[1].Segments, " ") != "fc00:0:4::1 fc00:0:3::e" ||
+			l[2].Dst != "fc00:0:4::1" || l[3].Name != "icmpv6" {
+			t.Errorf("quote %+v", l)
+		}
+	}
 }

@@ -21,6 +21,8 @@ import (
 type Options struct {
 	// Count of probes; 0 pings until ctx is done.
 	Count int
+	// Quotes keeps every ICMPv6 error's quoted packet (oam.Result.Quote), for srv6-ping -v.
+	Quotes bool
 	// Interval between probes (ping -i); default 1s. 0 is allowed with Flood.
 	Interval time.Duration
 	// Flood sends the next probe as soon as the previous one left (Interval ignored).
@@ -327,6 +329,7 @@ func newRun(target oam.Target, opts Options, b *probes.EchoBuilder, c probes.Pac
 func (r *run) run(ctx context.Context) (oam.Summary, error) {
 	demux := probes.NewDemux(r.conn)
 	loop := probes.NewEchoLoop(demux)
+	loop.KeepQuotes = r.opts.Quotes
 	defer func() {
 		loop.Close()
 		demux.Close() // closes the socket
@@ -562,6 +565,7 @@ func (r *run) handle(ev probes.Match) {
 		res.Kind = oam.KindError
 		res.Error = probes.DescribeError(ev.Type, ev.Code, ev.Info)
 		res.At = oam.Locate(r.path, r.opts.Structure, r.sent, ev.Quoted())
+		res.Quote = ev.Quote
 		if s.state == slotPending {
 			s.state = slotErrored
 		}

@@ -21,6 +21,8 @@ type PingPrinter struct {
 	Quiet bool
 	// Timestamps prefixes each line with the receive time as [seconds.micros] (ping -D).
 	Timestamps bool
+	// Verbose prints under each error the packet it quoted, decoded (-v).
+	Verbose bool
 }
 
 // Header prints "SRV6-PING fc00:4::1 via fc00:1::e → fc00:2::e: 56 data bytes". Without
@@ -73,6 +75,12 @@ func (p *PingPrinter) Result(r oam.Result) {
 		}
 	}
 	b = append(b, '\n')
+	if p.Verbose && r.Quote != nil {
+		b = fmt.Appendf(b, "  quoted (%d bytes):\n", len(r.Quote))
+		for _, l := range QuoteLines(DecodeQuote(r.Quote), "    ") {
+			b = append(append(b, l...), '\n')
+		}
+	}
 	_, _ = p.W.Write(b)
 }
 

@@ -87,6 +87,8 @@ type PingResult struct {
 	// Decapsulated: the error is about the probe's inner packet: the last segment (the active
 	// one) decapsulated it.
 	Decapsulated bool `json:"decapsulated,omitempty"`
+	// Quote is the packet the error quoted, decoded (-v).
+	Quote *JSONQuote `json:"quote,omitempty"`
 }
 
 // PingSummary is the statistics block; --json-lines prints it last with Type "summary".
@@ -166,6 +168,9 @@ func NewPingResult(r oam.Result) PingResult {
 	j.ActiveSegment = NewJSONActiveSegment(&r.At)
 	if r.At.Dst.IsValid() {
 		j.QuotedDst, j.SRHPopped, j.Decapsulated = r.At.Dst.String(), r.At.Popped, r.At.Decapsulated
+	}
+	if r.Quote != nil {
+		j.Quote = DecodeQuote(r.Quote)
 	}
 	return j
 }
