@@ -262,8 +262,8 @@ func parse(c *cli.Context) (oam.Target, trace.Options, string, error) {
 	if c.Bool("per-segment") && (opts.ECMP || c.IsSet("expect")) {
 		return target, opts, "", errors.New("--per-segment probes segments, not hops: it cannot be combined with --ecmp or --expect")
 	}
-	if c.Bool("timestamps") && !c.Bool("per-segment") {
-		return target, opts, "", errors.New("--timestamps needs --per-segment")
+	if c.Bool("timestamps") && !c.Bool("per-segment") && !c.Bool("report") && !c.Bool("live") {
+		return target, opts, "", errors.New("--timestamps needs --per-segment, --report or --live")
 	}
 	if c.IsSet("timestamp-count") && !c.Bool("timestamps") {
 		return target, opts, "", errors.New("--timestamp-count needs --timestamps")

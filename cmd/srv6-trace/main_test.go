@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--per-segment", "fc00::1"}, "--per-segment needs --segs"},
 		{[]string{"--per-segment", "--ecmp", "--segs", "fc00::3", "fc00::1"}, "--per-segment probes segments, not hops: it cannot be combined with --ecmp or --expect"},
 		{[]string{"--expect", "r1,,h2", "fc00::1"}, "--expect: hop 2 of 3…"},
-		{[]string{"--timestamps", "--segs", "fc00::3", "fc00::1"}, "--timestamps needs --per-segment"},
+		{[]string{"--timestamps", "--segs", "fc00::3", "fc00::1"}, "--timestamps needs --per-segment, --report or --live"},
 		{[]string{"--shared-clock", "--per-segment", "--segs", "fc00::3", "fc00::1"}, "--shared-clock needs --timestamps or --ioam"},
 		{[]string{"--ioam-nodes", "3", "fc00::1"}, "--ioam-nodes needs --ioam"},
 		{[]string{"--ioam", "--ioam-type", "foo", "fc00::1"}, `--ioam-type: trace type: "foo" is not a bit name…`},

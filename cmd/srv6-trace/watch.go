@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
@@ -20,7 +21,6 @@ import (
 // watchRefused are the flags --report and --live cannot be combined with, and why.
 var watchRefused = map[string]string{
 	"per-segment":    "--per-segment probes segments, not hops",
-	"timestamps":     "that is a --per-segment option",
 	"pt":             "--pt is a mode of its own",
 	"expect":         "--expect checks one trace; run srv6-trace without --report or --live",
 	"agent-nexthops": "the agents' next hops are asked once; run srv6-trace without --report or --live",
@@ -31,7 +31,7 @@ var watchRefused = map[string]string{
 }
 
 // watchOptions reads -c and -i of --report and --live.
-func watchOptions(c *cli.Context, opts trace.Options) (trace.WatchOptions, error) {
+func watchOptions(c *cli.Context, target oam.Target, opts trace.Options) (trace.WatchOptions, error) {
 	for name, why := range watchRefused {
 		if c.IsSet(name) {
 			mode := "--report"
@@ -60,13 +60,26 @@ func watchOptions(c *cli.Context, opts trace.Options) (trace.WatchOptions, error
 		return w, fmt.Errorf("-i %v: the interval between rounds must be more than 0 and at most 3600 seconds", iv)
 	}
 	w.Interval = time.Duration(iv * float64(time.Second))
+	if c.Bool("timestamps") {
+		if len(target.Segments) == 0 {
+			return w, errors.New("--timestamps needs --segs: the timestamped probes travel the segment list")
+		}
+		if c.IsSet("timestamp-count") {
+			return w, errors.New("--timestamp-count is --per-segment's: with --report and --live the timestamped probes go every -i, as the rounds")
+		}
+		// The rounds trace to the destination as given; the timestamped probes go along the
+		// list and back (their source is the rounds').
+		d := delayOptions(c, opts, netip.Addr{})
+		w.OneWay = &d
+		w.LoopDestination = false
+	}
 	return w, nil
 }
 
 // runWatch is --report (and --live when stdout is not a terminal): rounds of one probe per hop,
 // then the table (--report), or the table after every round.
 func runWatch(ctx context.Context, c *cli.Context, target oam.Target, opts trace.Options, encoding string, names *output.Names) error {
-	wo, err := watchOptions(c, opts)
+	wo, err := watchOptions(c, target, opts)
 	if err != nil {
 		return fail(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srv6oam/srv6oam/bpf/agent/agenttest"
 	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
@@ -292,4 +293,48 @@ func atoi(s string) int {
 	var n int
 	fmt.Sscan(s, &n)
 	return n
+}
+
+// TestReportTimestamps: --report --timestamps in line4 with srv6-agent's End.OAM SIDs on r1 and
+// r2: beside the rounds (to h2's address), timestamped probes go along the list, through h2
+// and back, and the report has each segment's one-way delay: measured on the two segments that
+// end at End.OAM SIDs, missing where an end has none (h2's address, and the way back).
+func TestReportTimestamps(t *testing.T) {
+	bin, _ := tools(t)
+	lab := labtest.Up(t, "line4")
+	agenttest.StartAll(t, lab, agenttest.Line4[:2], []string{"fc00:0:1::/48"}, 100000)
+	mustRunIn(t, lab, "h1", bin, "-q", "1", "fc00:0:4::1")
+	args := []string{"--report", "-c", "4", "-i", "0.2", "--timestamps", "--shared-clock", "--segs", "fc00:0:2::b0,fc00:0:3::b0", "fc00:0:4::1"}
+	out := mustRunIn(t, lab, "h1", bin, append([]string{"--json"}, args...)...)
+	clitest.ValidateSchema(t, "srv6-trace-report.schema.json", out)
+	var d struct {
+		Paths []struct {
+			End  string
+			Hops []struct{ SID string }
+		}
+		OneWay []struct {
+			From, To string
+			Measured int
+			P50MS    *float64 `json:"p50_ms"`
+			Missing  int
+		} `json:"one_way"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Paths) != 1 || d.Paths[0].End != "reached" || len(d.OneWay) != 4 {
+		t.Fatalf("paths %+v, one-way %+v", d.Paths, d.OneWay)
+	}
+	for i, w := range d.OneWay {
+		measured := i < 2
+		if measured && (w.Measured < 1 || w.P50MS == nil || *w.P50MS < 0) || !measured && (w.Measured != 0 || w.Missing < 1) {
+			t.Errorf("segment %d %s→%s: %+v (measured: %v)", i+1, w.From, w.To, w, measured)
+		}
+	}
+	text := mustRunIn(t, lab, "h1", bin, args...)
+	if !regexp.MustCompile(`(?m)^segment 2 → fc00:0:3::b0   one-way p50 \d+\.\d{3} ms, last \d+\.\d{3} \(shared clock\), \d+ measured, lost 0$`).MatchString(text) ||
+		!strings.Contains(text, "return → fc00:0:1::1   one-way ?") {
+		t.Errorf("text:\n%s", text)
+	}
+	t.Logf("\n%s", text)
 }

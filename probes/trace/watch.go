@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/oam/collect"
 	"github.com/srv6oam/srv6oam/probes"
+	"github.com/srv6oam/srv6oam/probes/delay"
 )
 
 // Watching a path as mtr does: a trace every interval with one probe per hop, each hop's loss
@@ -32,6 +34,11 @@ type WatchOptions struct {
 	Count int
 	// History is how many recent round trips each hop keeps (HopStats.Recent); default 32.
 	History int
+	// OneWay, when set, runs timestamped probes (probes/delay) along the segment list beside
+	// the rounds, for each segment's one-way delay (WatchState.OneWay): every segment a SID
+	// that sends the probe on, End.OAM (srv6-agent) where a delay is wanted. Its Interval is
+	// the rounds'; it sends until ctx ends.
+	OneWay *delay.Options
 }
 
 // Lost marks a lost probe in HopStats.Recent.
@@ -155,6 +162,12 @@ type WatchState struct {
 	// Discovery is the ECMP discovery's report (nil without ECMP).
 	Discovery *Report
 	Start     time.Time
+	// OneWay is what the timestamped probes measured so far (WatchOptions.OneWay), nil before
+	// the first; its Segments[i] ends at Path[i], the last one is the return to the prober.
+	// OneWayLast are the latest probe's segments; OneWayErr what stopped the probes.
+	OneWay     *delay.Summary
+	OneWayLast []collect.SegmentResult
+	OneWayErr  string
 }
 
 // roundFunc runs one round of one path: a trace with flow label flow (ecmp: the discovery).
@@ -280,6 +293,12 @@ func (w *Watch) State() WatchState {
 		}
 		s.Paths[i] = p
 	}
+	if w.state.OneWay != nil {
+		ow := *w.state.OneWay
+		ow.Segments = append([]collect.SegmentSummary(nil), ow.Segments...)
+		s.OneWay = &ow
+	}
+	s.OneWayLast = append([]collect.SegmentResult(nil), w.state.OneWayLast...)
 	return s
 }
 
@@ -313,6 +332,10 @@ func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) error {
 	w.state.Start = time.Now()
 	w.mu.Unlock()
 	flows := []uint32{w.opts.FlowLabel}
+	if w.opts.OneWay != nil {
+		done := w.startOneWay(ctx)
+		defer func() { <-done }()
+	}
 	if w.opts.ECMP {
 		rep, err := w.round(ctx, w.opts.FlowLabel, true)
 		if err != nil {
@@ -368,6 +391,42 @@ func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) error {
 		}
 	}
 	return nil
+}
+
+// startOneWay runs the timestamped probes until ctx ends; the channel is closed when they
+// stopped.
+func (w *Watch) startOneWay(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	o := *w.opts.OneWay
+	o.Count, o.Interval = 0, w.opts.Interval
+	if !o.Source.IsValid() {
+		o.Source = w.source
+	}
+	go func() {
+		defer close(done)
+		p, err := delay.New(ctx, w.target, o)
+		if err != nil {
+			w.setOneWayErr(err)
+			return
+		}
+		_, err = p.Run(ctx, func(r delay.Result) {
+			sum := p.Summary()
+			w.mu.Lock()
+			w.state.OneWay = &sum
+			w.state.OneWayLast = r.Segments
+			w.mu.Unlock()
+		})
+		if err != nil && ctx.Err() == nil {
+			w.setOneWayErr(err)
+		}
+	}()
+	return done
+}
+
+func (w *Watch) setOneWayErr(err error) {
+	w.mu.Lock()
+	w.state.OneWayErr = "timestamped probes: " + err.Error()
+	w.mu.Unlock()
 }
 
 func (w *Watch) paused() bool {

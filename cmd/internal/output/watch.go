@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/probes/trace"
 )
 
@@ -69,7 +70,7 @@ func (v *WatchView) Lines(ctx context.Context, s *trace.WatchState) []string {
 		for j, h := range shownHops(p) {
 			if len(s.Path) > 1 && h.Segment >= 0 && h.Segment != seg {
 				seg = h.Segment
-				out = append(out, fmt.Sprintf("segment %d → %s", seg+1, s.Path[seg]))
+				out = append(out, fmt.Sprintf("segment %d → %s", seg+1, s.Path[seg])+watchOneWay(s, seg))
 			}
 			out = append(out, v.hopLines(ctx, &p.Hops[j])...)
 		}
@@ -77,7 +78,38 @@ func (v *WatchView) Lines(ctx context.Context, s *trace.WatchState) []string {
 			out = append(out, "     "+endText(p, s))
 		}
 	}
+	if s.OneWay != nil && len(s.OneWay.Segments) == len(s.Path)+1 {
+		out = append(out, "return → "+s.Source.String()+watchOneWay(s, len(s.Path)))
+	}
+	if s.OneWayErr != "" {
+		out = append(out, s.OneWayErr)
+	}
 	return out
+}
+
+// watchOneWay is what the timestamped probes measured of segment i, to follow its heading.
+func watchOneWay(s *trace.WatchState, i int) string {
+	if s.OneWay == nil || i >= len(s.OneWay.Segments) {
+		return ""
+	}
+	seg := s.OneWay.Segments[i]
+	b := "   one-way"
+	if seg.Delay.Count > 0 {
+		b += fmt.Sprintf(" p50 %s ms", oam.FormatMillis(seg.Delay.P50))
+		if i < len(s.OneWayLast) && s.OneWayLast[i].State == oam.DelayMeasured {
+			b += ", last " + oam.FormatMillis(s.OneWayLast[i].Delay)
+		}
+		if s.OneWay.SharedClock {
+			b += " (shared clock)"
+		} else {
+			b += " ±" + oam.FormatMillis(seg.MaxBound)
+		}
+	} else if i < len(s.OneWayLast) {
+		b += " " + segmentValue(s.OneWayLast[i])
+	} else {
+		b += " ?"
+	}
+	return b + fmt.Sprintf(", %d measured, lost %d", seg.Delay.Count, seg.Lost)
 }
 
 // shownHops are a path's hops up to the last that ever answered, and one silent hop after it
@@ -230,6 +262,8 @@ type TraceReportDocument struct {
 	Target  TraceTarget        `json:"target"`
 	Options TraceReportOptions `json:"options"`
 	Paths   []TraceReportPath  `json:"paths"`
+	// OneWay (--timestamps) is each segment's one-way delay, the return to the prober last.
+	OneWay  []JSONReportOneWay `json:"one_way,omitempty"`
 	Summary TraceReportSummary `json:"summary"`
 	// Error is what stopped the run before or during its rounds (no route, a send error).
 	Error string `json:"error,omitempty"`
@@ -280,6 +314,23 @@ type TraceReportHop struct {
 type JSONHost struct {
 	Address string `json:"address"`
 	Name    string `json:"name,omitempty"`
+}
+
+// JSONReportOneWay is one segment's one-way delay over the timestamped probes.
+type JSONReportOneWay struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Measured counts the probes whose delay was measured (P50MS, AvgMS, BoundMS then set);
+	// Crossed and Lost count those that crossed the segment and those lost on it; Missing those
+	// without a timestamp at one end (no End.OAM there).
+	Measured int64    `json:"measured"`
+	P50MS    *float64 `json:"p50_ms,omitempty"`
+	AvgMS    *float64 `json:"avg_ms,omitempty"`
+	BoundMS  *float64 `json:"bound_ms,omitempty"`
+	Crossed  int      `json:"crossed"`
+	Lost     int      `json:"lost"`
+	Missing  int      `json:"missing"`
+	Liveness string   `json:"liveness"`
 }
 
 // TraceReportSummary says how the run went.
@@ -342,6 +393,22 @@ func NewTraceReportDocument(ctx context.Context, s *trace.WatchState, o trace.Wa
 		d.Paths = append(d.Paths, jp)
 	}
 	d.Summary.Reached = reached
+	if s.OneWay != nil {
+		for _, seg := range s.OneWay.Segments {
+			j := JSONReportOneWay{From: seg.From, To: seg.To, Measured: seg.Delay.Count, Crossed: seg.Crossed, Lost: seg.Lost,
+				Missing: seg.Missing, Liveness: seg.Liveness.String()}
+			if seg.Delay.Count > 0 {
+				j.P50MS, j.AvgMS = msp(ms(seg.Delay.P50)), msp(ms(seg.Delay.Avg))
+				if !s.OneWay.SharedClock {
+					j.BoundMS = msp(ms(seg.MaxBound))
+				}
+			}
+			d.OneWay = append(d.OneWay, j)
+		}
+	}
+	if s.OneWayErr != "" && d.Error == "" {
+		d.Error = s.OneWayErr
+	}
 	return d
 }
 
