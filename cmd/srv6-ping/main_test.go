@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 	"github.com/srv6oam/srv6oam/testnet"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
@@ -57,27 +58,11 @@ func warm(t *testing.T, lab *testnet.Lab, node, dst string) {
 
 // compileSchema compiles one of the published schemas, docs/json/<file>.
 func compileSchema(t *testing.T, file string) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	s, err := c.Compile("../../docs/json/" + file)
-	if err != nil {
-		t.Fatalf("compile schema %s: %v", file, err)
-	}
-	return s
+	return clitest.CompileSchema(t, file)
 }
 
 // validate checks that doc is JSON and valid against s.
-func validate(t *testing.T, s *jsonschema.Schema, doc string) {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	if err := s.Validate(v); err != nil {
-		t.Errorf("does not validate against %s: %v\n%s", s.Location, err, doc)
-	}
-}
+func validate(t *testing.T, s *jsonschema.Schema, doc string) { clitest.Validate(t, s, doc) }
 
 // TestJSONValidates runs srv6-ping --json and --json-lines in the lab, for replies, errors and
 // timeouts, and validates every document against the published schema.
@@ -178,14 +163,7 @@ func checkQuotes(t *testing.T, out string) {
 	var doc struct {
 		Results []struct {
 			Kind  string
-			Quote *struct {
-				Layers []struct {
-					Name         string
-					Src, Dst     string
-					SegmentsLeft *int     `json:"segleft"`
-					Segments     []string `json:"addr"`
-				}
-			}
+			Quote *output.JSONQuote
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {

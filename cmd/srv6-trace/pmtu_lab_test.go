@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
+	"github.com/srv6oam/srv6oam/cmd/internal/output"
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
@@ -135,15 +136,7 @@ func TestVerboseQuotes(t *testing.T) {
 			Probes []struct {
 				Kind     string
 				QuotedSL *int `json:"quoted_segments_left"`
-				Quote    *struct {
-					Layers []struct {
-						Name         string
-						Src, Dst     string
-						SegmentsLeft *int     `json:"segleft"`
-						Segments     []string `json:"addr"`
-						ICMPType     *int     `json:"icmp_type"`
-					}
-				}
+				Quote    *output.JSONQuote
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // maxCapture is the most an agent's report can capture of a probe (the Probe TLV's capture
@@ -96,18 +97,11 @@ func (p *Prober) takeTraces(seq uint32) []IOAMTrace {
 
 // traceOf decodes the IOAM trace of a Hop-by-Hop header.
 func traceOf(hbh []byte) (*ioam.Record, error) {
-	tr, ok, err := ioam.FindTrace(hbh)
-	switch {
-	case err != nil:
-		return nil, err
-	case !ok:
+	rec, err := probes.QuotedIOAM(hbh)
+	if rec == nil && err == nil {
 		return nil, errNoTrace
 	}
-	rec, err := tr.Record()
-	if err != nil {
-		return nil, err
-	}
-	return &rec, nil
+	return rec, err
 }
 
 // captureTrace decodes the IOAM trace of a report's capture: the probe's first bytes, from its

@@ -206,7 +206,11 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 	ptp := r.ErrorEstimate.PTP()
 	// The trace is decoded now: RX.HopByHop aliases the client's buffer, which the next Read
 	// overwrites.
-	rec, recErr := replyTrace(r.RX.HopByHop)
+	var rec *ioam.Record
+	var recErr error
+	if r.RX.HopByHop != nil {
+		rec, recErr = probes.QuotedIOAM(r.RX.HopByHop)
+	}
 	tai := func(ts oam.STAMPTimestamp) int64 {
 		if ptp {
 			return ts.Nanos(true)
@@ -246,22 +250,6 @@ func setIOAM(conn *net.UDPConn, tr *ioam.Trace) error {
 		return fmt.Errorf("IOAM trace: %w (Linux asks for CAP_NET_RAW)", err)
 	}
 	return probes.EnableHopByHop(conn)
-}
-
-// replyTrace reads the IOAM trace of a reply's Hop-by-Hop header: nil, nil without one.
-func replyTrace(hbh []byte) (*ioam.Record, error) {
-	if hbh == nil {
-		return nil, nil
-	}
-	tr, ok, err := ioam.FindTrace(hbh)
-	if err != nil || !ok {
-		return nil, err
-	}
-	rec, err := tr.Record()
-	if err != nil {
-		return nil, err
-	}
-	return &rec, nil
 }
 
 // Probe sends test packet seq and waits until deadline for its reply; replies to other

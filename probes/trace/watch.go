@@ -113,7 +113,7 @@ func (h *HopStats) add(p *Probe, history int) {
 		d := float64(rtt) - h.mean
 		h.mean += d / float64(h.Received)
 		h.m2 += d * (float64(rtt) - h.mean)
-		if !containsAddr(h.Hosts, p.From) {
+		if !contains(h.Hosts, p.From) {
 			h.Hosts = append(h.Hosts, p.From)
 		}
 		if p.Error != "" {
@@ -126,15 +126,6 @@ func (h *HopStats) add(p *Probe, history int) {
 		h.Recent = h.Recent[:history-1]
 	}
 	h.Recent = append(h.Recent, rtt)
-}
-
-func containsAddr(s []netip.Addr, a netip.Addr) bool {
-	for _, x := range s {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // PathStats is one path (one flow label, one ECMP branch) over the rounds.

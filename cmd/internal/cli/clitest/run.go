@@ -46,9 +46,9 @@ func WantUsageError(t testing.TB, binary, name string, args []string, msg string
 	}
 }
 
-// ValidateSchema checks that doc is JSON valid against the published schema docs/json/<file>
-// (the test runs two directories below the module root, as commands' tests do).
-func ValidateSchema(t testing.TB, file, doc string) {
+// CompileSchema compiles the published schema docs/json/<file> (the test runs two directories
+// below the module root, as commands' tests do).
+func CompileSchema(t testing.TB, file string) *jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
@@ -56,11 +56,23 @@ func ValidateSchema(t testing.TB, file, doc string) {
 	if err != nil {
 		t.Fatalf("compile schema %s: %v", file, err)
 	}
+	return s
+}
+
+// Validate checks that doc is JSON valid against s.
+func Validate(t testing.TB, s *jsonschema.Schema, doc string) {
+	t.Helper()
 	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
 	if err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, doc)
 	}
 	if err := s.Validate(v); err != nil {
-		t.Errorf("does not validate against %s: %v\n%s", file, err, doc)
+		t.Errorf("does not validate against %s: %v\n%s", s.Location, err, doc)
 	}
+}
+
+// ValidateSchema checks that doc is JSON valid against the published schema docs/json/<file>.
+func ValidateSchema(t testing.TB, file, doc string) {
+	t.Helper()
+	Validate(t, CompileSchema(t, file), doc)
 }
