@@ -203,8 +203,8 @@ func (x *tmux) waitFor(re string) string {
 // TestLiveInTmux drives srv6-trace --live --ecmp through a real terminal (tmux) in the diamond:
 // the table of both branches fills in and updates, p pauses (the round stops counting), n
 // shows addresses only, d switches to the graph, ? shows the keys, q quits with the terminal
-// restored (tmux's alternate screen off) and the last table printed; a second run ends on
-// SIGTERM the same way.
+// restored (tmux's alternate screen off) and the last table printed; a smaller window redraws
+// within its width; a second run ends on SIGTERM the same way.
 func TestLiveInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatalf("tmux: %v (make deps installs it)", err)
@@ -255,6 +255,17 @@ func TestLiveInTmux(t *testing.T) {
 	x.run("send-keys", "-t", "live", "x") // any key leaves the help page
 	x.waitFor(`Keys: q quit`)
 	x.run("send-keys", "-t", "live", "p") // resume
+	// A smaller terminal: the view is drawn again within it, lines cut, not wrapped.
+	x.run("resize-window", "-t", "live", "-x", "90", "-y", "20")
+	s = x.waitFor(`srv6-trace --live`)
+	for _, l := range strings.Split(s, "\n") {
+		if n := len([]rune(l)); n > 90 {
+			t.Errorf("after resizing to 90 columns a line of %d: %q", n, l)
+		}
+	}
+	if !strings.Contains(s, "Keys: q quit") || !regexp.MustCompile(`(?m)^  1\. fc00:0:2::1`).MatchString(s) {
+		t.Errorf("after resizing:\n%s", s)
+	}
 	x.run("send-keys", "-t", "live", "q")
 	s = x.waitFor(`EXITED \d+`)
 	if !strings.Contains(s, "EXITED 0") || !regexp.MustCompile(`srv6-trace --live: \d+ rounds`).MatchString(s) ||
