@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/srv6oam/srv6oam/cmd/internal/cli/clitest"
 
 	"github.com/srv6oam/srv6oam/cmd/internal/output"
 	"github.com/srv6oam/srv6oam/testnet"
@@ -20,17 +24,39 @@ import (
 // crossed a link, and the test checks it against what the commands said (the destination a
 // uSID node shifted to, the reduced SRH, the SRH a PSP node popped).
 
-// tools builds srv6-trace and srv6-ping once per test.
+var (
+	toolsOnce sync.Once
+	toolsDir  string
+	toolsErr  error
+)
+
+// TestMain removes the binaries tools built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if toolsDir != "" {
+		os.RemoveAll(toolsDir)
+	}
+	os.Exit(code)
+}
+
+// tools builds srv6-trace and srv6-ping once for every test of the package.
 func tools(t *testing.T) (trace, ping string) {
 	t.Helper()
-	dir := t.TempDir()
-	trace, ping = filepath.Join(dir, "srv6-trace"), filepath.Join(dir, "srv6-ping")
-	for bin, pkg := range map[string]string{trace: ".", ping: "../srv6-ping"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	toolsOnce.Do(func() {
+		if toolsDir, toolsErr = os.MkdirTemp("", "srv6-trace-tools"); toolsErr != nil {
+			return
 		}
+		for bin, pkg := range map[string]string{"srv6-trace": ".", "srv6-ping": "../srv6-ping"} {
+			if out, err := exec.Command("go", "build", "-o", filepath.Join(toolsDir, bin), pkg).CombinedOutput(); err != nil {
+				toolsErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if toolsErr != nil {
+		t.Fatal(toolsErr)
 	}
-	return trace, ping
+	return filepath.Join(toolsDir, "srv6-trace"), filepath.Join(toolsDir, "srv6-ping")
 }
 
 // runIn runs a command in node and returns its standard output, standard error and exit code.
