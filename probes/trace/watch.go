@@ -324,8 +324,13 @@ func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) error {
 	w.mu.Unlock()
 	flows := []uint32{w.opts.FlowLabel}
 	if w.opts.OneWay != nil {
-		done := w.startOneWay(ctx)
-		defer func() { <-done }()
+		// The timestamped probes stop when the rounds do.
+		octx, cancel := context.WithCancel(ctx)
+		done := w.startOneWay(octx)
+		defer func() {
+			cancel()
+			<-done
+		}()
 	}
 	if w.opts.ECMP {
 		rep, err := w.round(ctx, w.opts.FlowLabel, true)
