@@ -139,8 +139,14 @@ func runLive(ctx context.Context, target oam.Target, wo trace.WatchOptions, name
 	}
 	m := &liveModel{ctx: ctx, watch: w, view: &output.WatchView{Names: names, Numeric: numeric, Display: output.DisplayStatsSpark},
 		state: w.State(), title: fmt.Sprintf("srv6-trace --live %s%s from %s", target.Destination, via, w.State().Source)}
-	// The program ends with ctx (SIGTERM, SIGINT delivered as a signal), restoring the terminal.
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	// The program quits when ctx ends (SIGTERM, or SIGINT sent as a signal) the way q quits it,
+	// restoring the terminal. bubbletea's own signal handler is off: it sends its quit on an
+	// unbuffered channel without watching for the program's end, so a signal that comes as the
+	// program quits for another reason (the rounds ending with ctx) leaves its shutdown waiting
+	// for that send forever, on the alternate screen.
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithoutSignalHandler())
+	stopQuit := context.AfterFunc(ctx, p.Quit)
+	defer stopQuit()
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {

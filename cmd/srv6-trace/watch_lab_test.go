@@ -266,6 +266,7 @@ func TestLiveInTmux(t *testing.T) {
 	if !strings.Contains(s, "Keys: q quit") || !regexp.MustCompile(`(?m)^  1\. fc00:0:2::1`).MatchString(s) {
 		t.Errorf("after resizing:\n%s", s)
 	}
+	x.run("resize-window", "-t", "live", "-x", "132", "-y", "32") // room for the last table
 	x.run("send-keys", "-t", "live", "q")
 	s = x.waitFor(`EXITED \d+`)
 	if !strings.Contains(s, "EXITED 0") || !regexp.MustCompile(`srv6-trace --live: \d+ rounds`).MatchString(s) ||
