@@ -64,7 +64,11 @@ func run(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s: %d jobs OK\n", cfg.File, len(cfg.Jobs))
+		if cfg.Shard != nil {
+			fmt.Printf("%s: %d jobs OK; shard %d of %d runs %d of them\n", cfg.File, cfg.Total, cfg.Shard.Index, cfg.Shard.Count, len(cfg.Jobs))
+		} else {
+			fmt.Printf("%s: %d jobs OK\n", cfg.File, len(cfg.Jobs))
+		}
 		return nil
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))

@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +104,27 @@ type Job struct {
 type Config struct {
 	File string
 	Jobs []Job
+	// Shard, when set, is this monitor's share of the file's jobs (Jobs holds only those);
+	// Total is how many jobs the file has in all.
+	Shard *Shard
+	Total int
+}
+
+// Shard is one of Count monitors that split one job list with no coordination: a monitor runs
+// the jobs whose name hashes to its Index, by Prometheus's hashmod rule (ShardOf).
+type Shard struct {
+	Count, Index int
+}
+
+// MaxShards is the most monitors one job list can be split across.
+const MaxShards = 1024
+
+// ShardOf is the shard of count a job named name belongs to: the low 64 bits of the name's MD5,
+// big-endian, modulo count, as Prometheus's hashmod relabelling computes it, so that a scrape
+// configuration can shard the same way.
+func ShardOf(name string, count int) int {
+	sum := md5.Sum([]byte(name))
+	return int(binary.BigEndian.Uint64(sum[8:]) % uint64(count))
 }
 
 // ConfigError is a configuration mistake: where it is, which job and field, what was expected.
@@ -180,8 +203,16 @@ func ParseConfig(data []byte, file string) (*Config, error) {
 	root := doc.Content[0]
 	d := defaults{interval: defaultInterval, size: defaultEchoBytes, flowLabels: 1, detect: defaultDetect, up: defaultUp}
 	var jobsNode *yaml.Node
+	var shard *Shard
+	var shardNode *yaml.Node
 	err := p.mapping(root, map[string]func(*yaml.Node) error{
 		"defaults": func(v *yaml.Node) error { return p.defaults(v, &d) },
+		"shard": func(v *yaml.Node) error {
+			var err error
+			shardNode = v
+			shard, err = p.shard(v)
+			return err
+		},
 		"jobs": func(v *yaml.Node) error {
 			jobsNode = v
 			return nil
@@ -196,10 +227,14 @@ func ParseConfig(data []byte, file string) (*Config, error) {
 	if jobsNode.Kind != yaml.SequenceNode {
 		return nil, p.errf(jobsNode, "jobs", "want a list of jobs, got %s", kindName(jobsNode))
 	}
-	if len(jobsNode.Content) > MaxJobs {
-		return nil, p.errf(jobsNode, "jobs", "%d jobs: at most %d per monitor (shard jobs across monitors)", len(jobsNode.Content), MaxJobs)
+	limit := MaxJobs
+	if shard != nil {
+		limit *= shard.Count
 	}
-	cfg := &Config{File: file}
+	if len(jobsNode.Content) > limit {
+		return nil, p.errf(jobsNode, "jobs", "%d jobs: at most %d per monitor (shard jobs across monitors: shard: {count: N, index: I})", len(jobsNode.Content), MaxJobs)
+	}
+	cfg := &Config{File: file, Shard: shard}
 	seen := map[string]int{}
 	for _, jn := range jobsNode.Content {
 		job, err := p.parseJob(jn, d)
@@ -211,13 +246,51 @@ func ParseConfig(data []byte, file string) (*Config, error) {
 			return nil, p.errf(jn, "name", "duplicate: job %q is already defined at line %d", job.Name, line)
 		}
 		seen[job.Name] = job.Line
-		cfg.Jobs = append(cfg.Jobs, job)
+		cfg.Total++
+		// Every job is checked, whichever shard it belongs to: the monitors of one list agree.
+		if shard == nil || ShardOf(job.Name, shard.Count) == shard.Index {
+			cfg.Jobs = append(cfg.Jobs, job)
+		}
 	}
 	p.job = ""
-	if len(cfg.Jobs) == 0 {
+	if cfg.Total == 0 {
 		return nil, p.errf(jobsNode, "jobs", "empty: want at least one job")
 	}
+	if len(cfg.Jobs) == 0 {
+		return nil, p.errf(shardNode, "shard", "index %d of %d holds none of the %d jobs (their names hash to other shards): fewer shards", shard.Index, shard.Count, cfg.Total)
+	}
+	if len(cfg.Jobs) > MaxJobs {
+		return nil, p.errf(shardNode, "shard", "index %d of %d holds %d jobs: at most %d per monitor (more shards)", shard.Index, shard.Count, len(cfg.Jobs), MaxJobs)
+	}
 	return cfg, nil
+}
+
+// shard reads shard: {count: N, index: I}.
+func (p *parser) shard(v *yaml.Node) (*Shard, error) {
+	var sh Shard
+	var err error
+	count, index := false, false
+	if err = p.mapping(v, map[string]func(*yaml.Node) error{
+		"count": func(v *yaml.Node) error {
+			count = true
+			sh.Count, err = p.integer(v, "shard.count", 1, MaxShards)
+			return err
+		},
+		"index": func(v *yaml.Node) error {
+			index = true
+			sh.Index, err = p.integer(v, "shard.index", 0, MaxShards-1)
+			return err
+		},
+	}); err != nil {
+		return nil, err
+	}
+	switch {
+	case !count || !index:
+		return nil, p.errf(v, "shard", "want count and index: shard: {count: N, index: I}")
+	case sh.Index >= sh.Count:
+		return nil, p.errf(v, "shard.index", "%d: must be 0 to count-1 (%d)", sh.Index, sh.Count-1)
+	}
+	return &sh, nil
 }
 
 func kindName(n *yaml.Node) string {

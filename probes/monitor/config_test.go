@@ -45,6 +45,9 @@ var badConfigs = map[string]string{
 	"ioam-bad-type.yaml":                 `ioam-bad-type.yaml:6: job "hops": ioam.type: trace type: "colour" is not a bit name`,
 	"ioam-too-many-nodes.yaml":           `ioam-too-many-nodes.yaml:6: job "hops": ioam.nodes: 40: a trace of this type holds at most 15`,
 	"ioam-decap.yaml":                    `ioam-decap.yaml:6: job "hops": decap: an ioam probe returns to the monitor: it cannot end at a decapsulating SID`,
+	"shard-index.yaml":                   `shard-index.yaml:1: shard.index: 4: must be 0 to count-1 (3)`,
+	"shard-no-index.yaml":                `shard-no-index.yaml:1: shard: want count and index: shard: {count: N, index: I}`,
+	"shard-empty.yaml":                   `shard-empty.yaml:1: shard: index 0 of 4 holds none of the 1 jobs (their names hash to other shards): fewer shards`,
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -222,5 +225,52 @@ func TestIOAMConfig(t *testing.T) {
 	c2.Jobs[0].IOAM.Nodes = 4
 	if c2.Jobs[0].Equal(j) {
 		t.Error("jobs with different traces are equal")
+	}
+}
+
+// ShardOf is Prometheus's hashmod: these shards were computed with Python's hashlib (the low 8
+// bytes of the MD5, big-endian, modulo the count), an implementation of the rule of its own.
+func TestShardOfIsHashmod(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		count, shard int
+	}{{"line4-echo", 4, 3}, {"tour", 3, 1}, {"job-0001", 16, 8}, {"r1-r2", 2, 0}, {"wan10/ioam", 7, 4}} {
+		if got := ShardOf(c.name, c.count); got != c.shard {
+			t.Errorf("ShardOf(%q, %d) = %d, want %d", c.name, c.count, got, c.shard)
+		}
+	}
+}
+
+// Three monitors given one list with shard: {count: 3, index: 0..2} run disjoint parts of it
+// whose union is the whole list, each job where ShardOf puts it.
+func TestShardsSplitTheList(t *testing.T) {
+	var b strings.Builder
+	const n = 60
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  - {name: job-%03d, target: \"fc00:0:4::1\"}\n", i)
+	}
+	seen := map[string]int{}
+	for idx := 0; idx < 3; idx++ {
+		cfg, err := ParseConfig([]byte(fmt.Sprintf("shard: {count: 3, index: %d}\njobs:\n%s", idx, b.String())), "shard.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Total != n || cfg.Shard == nil || cfg.Shard.Index != idx || len(cfg.Jobs) == 0 {
+			t.Fatalf("index %d: total %d, shard %+v, %d jobs", idx, cfg.Total, cfg.Shard, len(cfg.Jobs))
+		}
+		for _, j := range cfg.Jobs {
+			if ShardOf(j.Name, 3) != idx {
+				t.Errorf("index %d runs %s, whose shard is %d", idx, j.Name, ShardOf(j.Name, 3))
+			}
+			seen[j.Name]++
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d of %d jobs run somewhere", len(seen), n)
+	}
+	for name, k := range seen {
+		if k != 1 {
+			t.Errorf("%s runs on %d monitors", name, k)
+		}
 	}
 }

@@ -57,6 +57,9 @@ func Serve(ctx context.Context, o DaemonOptions, reload <-chan struct{}) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "jobs", len(cfg.Jobs))
+	if cfg.Shard != nil {
+		log.Info("shard", "index", cfg.Shard.Index, "count", cfg.Shard.Count, "jobs", len(cfg.Jobs), "of", cfg.Total)
+	}
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
