@@ -145,6 +145,9 @@ type STAMPTest struct {
 	Sequence      uint32
 	Timestamp     STAMPTimestamp // the sender's transmit time
 	ErrorEstimate STAMPErrorEstimate
+	// SSID is the Session-Sender Identifier (RFC 8972 §3, octets 14-15; 0 when the sender
+	// sets none): the reflector copies it into its reply, and the sender matches replies on it.
+	SSID uint16
 }
 
 // MarshalTo writes p into b (at least STAMPPacketSize bytes) with the MBZ field zeroed, and
@@ -157,7 +160,8 @@ func (p *STAMPTest) MarshalTo(b []byte) (int, error) {
 	be.PutUint32(b[0:], p.Sequence)
 	be.PutUint64(b[4:], uint64(p.Timestamp))
 	be.PutUint16(b[12:], uint16(p.ErrorEstimate))
-	clear(b[14:STAMPPacketSize])
+	be.PutUint16(b[14:], p.SSID)
+	clear(b[16:STAMPPacketSize])
 	return STAMPPacketSize, nil
 }
 
@@ -173,6 +177,7 @@ func (p *STAMPTest) UnmarshalBinary(b []byte) error {
 	p.Sequence = be.Uint32(b[0:])
 	p.Timestamp = STAMPTimestamp(be.Uint64(b[4:]))
 	p.ErrorEstimate = STAMPErrorEstimate(be.Uint16(b[12:]))
+	p.SSID = be.Uint16(b[14:])
 	return checkTimestamp("test", "timestamp", "error estimate", p.Timestamp, p.ErrorEstimate)
 }
 
@@ -186,6 +191,8 @@ type STAMPReply struct {
 	SenderTimestamp     STAMPTimestamp
 	SenderErrorEstimate STAMPErrorEstimate
 	SenderTTL           uint8 // hop limit of the test packet as it reached the reflector
+	// SSID is the Session-Sender Identifier copied from the test packet (RFC 8972 §3).
+	SSID uint16
 }
 
 // MarshalTo writes r into b (at least STAMPPacketSize bytes) with the MBZ fields zeroed, and
@@ -198,7 +205,7 @@ func (r *STAMPReply) MarshalTo(b []byte) (int, error) {
 	be.PutUint32(b[0:], r.Sequence)
 	be.PutUint64(b[4:], uint64(r.Timestamp))
 	be.PutUint16(b[12:], uint16(r.ErrorEstimate))
-	be.PutUint16(b[14:], 0)
+	be.PutUint16(b[14:], r.SSID)
 	be.PutUint64(b[16:], uint64(r.ReceiveTimestamp))
 	be.PutUint32(b[24:], r.SenderSequence)
 	be.PutUint64(b[28:], uint64(r.SenderTimestamp))
@@ -219,6 +226,7 @@ func (r *STAMPReply) UnmarshalBinary(b []byte) error {
 	r.Sequence = be.Uint32(b[0:])
 	r.Timestamp = STAMPTimestamp(be.Uint64(b[4:]))
 	r.ErrorEstimate = STAMPErrorEstimate(be.Uint16(b[12:]))
+	r.SSID = be.Uint16(b[14:])
 	r.ReceiveTimestamp = STAMPTimestamp(be.Uint64(b[16:]))
 	r.SenderSequence = be.Uint32(b[24:])
 	r.SenderTimestamp = STAMPTimestamp(be.Uint64(b[28:]))
@@ -243,7 +251,7 @@ var stampFields = [...]struct {
 	{4, "sequence number", "sequence number"},
 	{12, "timestamp", "timestamp"},
 	{14, "error estimate", "error estimate"},
-	{16, "MBZ", "MBZ"},
+	{16, "SSID", "SSID"},
 	{24, "MBZ", "receive timestamp"},
 	{28, "MBZ", "session-sender sequence number"},
 	{36, "MBZ", "session-sender timestamp"},

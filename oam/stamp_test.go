@@ -221,3 +221,26 @@ func FuzzSTAMPDecode(f *testing.F) {
 		}
 	})
 }
+
+// The Session-Sender Identifier (RFC 8972 §3) sits in octets 14-15 of both packets: written,
+// read back, and in a reply where a reflector copies it.
+func TestSTAMPSessionSenderID(t *testing.T) {
+	tp := STAMPTest{Sequence: 7, Timestamp: PTPTimestamp(goldenT1), ErrorEstimate: NewSTAMPErrorEstimate(true, true, time.Nanosecond), SSID: 0xbeef}
+	b := make([]byte, STAMPPacketSize)
+	if _, err := tp.MarshalTo(b); err != nil || b[14] != 0xbe || b[15] != 0xef {
+		t.Fatalf("test packet octets 14-15 % x (%v), want be ef", b[14:16], err)
+	}
+	var dt STAMPTest
+	if err := dt.UnmarshalBinary(b); err != nil || dt.SSID != 0xbeef {
+		t.Errorf("decoded SSID %#x (%v)", dt.SSID, err)
+	}
+	rp := goldenReplyStruct()
+	rp.SSID = dt.SSID
+	if _, err := rp.MarshalTo(b); err != nil || b[14] != 0xbe || b[15] != 0xef {
+		t.Fatalf("reply octets 14-15 % x (%v), want be ef", b[14:16], err)
+	}
+	var dr STAMPReply
+	if err := dr.UnmarshalBinary(b); err != nil || dr.SSID != 0xbeef {
+		t.Errorf("decoded reply SSID %#x (%v)", dr.SSID, err)
+	}
+}

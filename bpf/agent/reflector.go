@@ -237,6 +237,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			SenderTimestamp:     test.Timestamp,
 			SenderErrorEstimate: test.ErrorEstimate,
 			SenderTTL:           hop,
+			SSID:                test.SSID, // RFC 8972: copied back, the sender matches on it
 		}
 		clear(out[oam.STAMPPacketSize:n])
 		outOOB = outOOB[:0]

@@ -67,6 +67,10 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 		return o, fmt.Errorf("--stamp-port %d: a UDP port 1 to 65535", p)
 	}
 	o.Port = uint16(c.Int("stamp-port"))
+	if v := c.Int("stamp-ssid"); v < 0 || v > 0xffff {
+		return o, fmt.Errorf("--stamp-ssid %d: the Session-Sender Identifier is 0 to 65535", v)
+	}
+	o.SSID = uint16(c.Int("stamp-ssid"))
 	if c.Int("c") < 0 {
 		return o, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
 	}

@@ -69,6 +69,8 @@ func TestStampLab(t *testing.T) {
 	}{
 		{"plain", nil, 0},
 		{"segs", []string{"--segs", "fc00:0:2::e,fc00:0:3::e"}, 2},
+		// RFC 8972's Session-Sender Identifier: replies match only if the reflector copies it.
+		{"ssid", []string{"--stamp-ssid", "48879"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--stamp", "--shared-clock", "-c", strconv.Itoa(n), "-i", "0.05"}, tc.segs...)
@@ -79,7 +81,7 @@ func TestStampLab(t *testing.T) {
 				t.Fatalf("exit %d, stderr %s", code, stderr)
 			}
 			header := "SRV6-PING STAMP fc00:0:4::1, reflector port 862: 44 bytes of UDP payload, from ["
-			if tc.segs != nil {
+			if tc.wantSegs > 0 {
 				header = "SRV6-PING STAMP fc00:0:4::1 via fc00:0:2::e → fc00:0:3::e, reflector port 862: 44 bytes of UDP payload, from ["
 			}
 			if !strings.HasPrefix(out, header) {

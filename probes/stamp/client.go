@@ -38,10 +38,14 @@ type Config struct {
 	// reflect_ioam) returns it in its reply's Hop-by-Hop header, where the hops on the way
 	// back go on filling it: Result.IOAM is then the whole trace, there and back.
 	IOAM *ioam.Trace
+	// SSID is the Session-Sender Identifier every test packet carries (RFC 8972; 0: none); a
+	// reply must carry it back to match.
+	SSID uint16
 }
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
 type Client struct {
+	ssid  uint16
 	conn  *net.UDPConn
 	clock func() oam.ClockState
 	out   []byte
@@ -114,7 +118,7 @@ func Dial(cfg Config) (*Client, error) {
 		oob = probes.OOBSizeHopByHop
 	}
 	size := max(cfg.Size, oam.STAMPPacketSize)
-	c := &Client{conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
+	c := &Client{ssid: cfg.SSID, conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
@@ -138,20 +142,21 @@ type Sent struct {
 	T1        int64
 	Timestamp oam.STAMPTimestamp
 	Error     oam.STAMPErrorEstimate
+	SSID      uint16
 }
 
 // Send sends test packet seq.
 func (c *Client) Send(seq uint32) (Sent, error) {
 	ee := c.clock().STAMPErrorEstimate()
 	t1 := probes.TAINow()
-	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.PTPTimestamp(t1)}
+	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.PTPTimestamp(t1), SSID: c.ssid}
 	if _, err := test.MarshalTo(c.out); err != nil {
 		return Sent{}, err
 	}
 	if _, err := c.conn.Write(c.out); err != nil {
 		return Sent{}, fmt.Errorf("stamp: send test packet %d: %w", seq, err)
 	}
-	return Sent{Sequence: seq, T1: t1, Timestamp: test.Timestamp, Error: ee}, nil
+	return Sent{Sequence: seq, T1: t1, Timestamp: test.Timestamp, Error: ee, SSID: c.ssid}, nil
 }
 
 // Reply is one datagram the Client read: a STAMP reply and when and from where it came.
@@ -195,7 +200,7 @@ func (c *Client) Read(deadline time.Time, r *Reply) error {
 
 // Matches reports whether r answers s.
 func (r *Reply) Matches(s *Sent) bool {
-	return r.SenderSequence == s.Sequence && r.SenderTimestamp == s.Timestamp
+	return r.SenderSequence == s.Sequence && r.SenderTimestamp == s.Timestamp && r.SSID == s.SSID
 }
 
 // Result is the round trip of s answered by r (r.Matches(s)).

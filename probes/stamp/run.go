@@ -36,6 +36,8 @@ type Options struct {
 	Clock func() oam.ClockState
 	// IOAM, when set, is the empty IOAM trace every test packet carries (Config.IOAM).
 	IOAM *ioam.Trace
+	// SSID is the Session-Sender Identifier of the test packets (Config.SSID; 0: none).
+	SSID uint16
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -130,7 +132,7 @@ func New(target oam.Target, opts Options) (*Sender, error) {
 		return nil, errors.New("decap: the reflector answers at the destination, the final segment")
 	}
 	reflector := netip.AddrPortFrom(target.Destination, opts.Port)
-	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM})
+	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID})
 	if err != nil {
 		return nil, err
 	}
