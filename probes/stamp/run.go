@@ -96,7 +96,10 @@ func (o *Outcome) OneWayState() oam.DelayState {
 type Summary struct {
 	Transmitted, Received, Errors int
 	// Unsynchronised and Negative count replies whose one-way delays are not believed.
-	Unsynchronised, Negative      int
+	Unsynchronised, Negative int
+	// Asymmetric counts replies whose size differs from the test packet's (Options.Size):
+	// a reflector that pads or truncates, which RFC 8762's symmetrical mode does not expect.
+	Asymmetric                    int
 	RTT, Forward, Backward, Resid oam.StatsSummary
 	// MaxBound is the largest error bound of a measured one-way delay.
 	MaxBound time.Duration
@@ -322,6 +325,9 @@ func (r *session) reply(res Result) {
 	out := Outcome{Seq: res.Sequence, Reply: &res}
 	out.Forward, out.Backward = Judge(&res, r.s.opts.SharedClock)
 	r.sum.Received++
+	if res.ReplyBytes != r.s.opts.Size {
+		r.sum.Asymmetric++
+	}
 	r.rtt.Add(res.RoundTrip())
 	r.residence.Add(res.Residence())
 	switch out.OneWayState() {

@@ -2,6 +2,7 @@ package stamp_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -136,5 +137,67 @@ func TestSRHBytes(t *testing.T) {
 	}
 	if _, err := stamp.SRHBytes(final, make([]netip.Addr, 128)); err == nil {
 		t.Error("128 segments before the final one accepted")
+	}
+}
+
+// foreignReflector answers every test packet on ::1 with a 44-byte reply, whatever the test
+// packet's size, copying its SSID only when copySSID: a reflector of another implementation.
+func foreignReflector(t *testing.T, copySSID bool) uint16 {
+	t.Helper()
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		in, out := make([]byte, 2048), make([]byte, oam.STAMPPacketSize)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(in)
+			if err != nil {
+				return
+			}
+			var test oam.STAMPTest
+			if test.UnmarshalBinary(in[:n]) != nil {
+				continue
+			}
+			now := oam.PTPTimestamp(time.Now().UnixNano())
+			reply := oam.STAMPReply{Sequence: test.Sequence, Timestamp: now, ErrorEstimate: test.ErrorEstimate, ReceiveTimestamp: now,
+				SenderSequence: test.Sequence, SenderTimestamp: test.Timestamp, SenderErrorEstimate: test.ErrorEstimate, SenderTTL: 64}
+			if copySSID {
+				reply.SSID = test.SSID
+			}
+			reply.MarshalTo(out)               //nolint:errcheck // out is 44 bytes
+			conn.WriteToUDPAddrPort(out, from) //nolint:errcheck // a lost reply is the test's to see
+		}
+	}()
+	return uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// Against a reflector that answers 200-byte test packets with 44-byte replies, every reply is
+// counted asymmetric; a sender with a Session-Sender Identifier matches only the replies that
+// carry it back: none from a reflector that zeroes it, all from one that copies it.
+func TestForeignReflector(t *testing.T) {
+	run := func(port, ssid uint16) stamp.Summary {
+		t.Helper()
+		s, err := stamp.New(oam.Target{Destination: netip.IPv6Loopback()}, stamp.Options{Count: 3, Interval: 5 * time.Millisecond,
+			Timeout: 300 * time.Millisecond, Port: port, Size: 200, SharedClock: true, SSID: ssid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := s.Run(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	copying := foreignReflector(t, true)
+	if sum := run(copying, 0); sum.Received != 3 || sum.Asymmetric != 3 {
+		t.Errorf("44-byte replies to 200-byte test packets: %d received, %d asymmetric; want 3 and 3", sum.Received, sum.Asymmetric)
+	}
+	if sum := run(copying, 0xbeef); sum.Received != 3 {
+		t.Errorf("SSID copied back: %d of 3 replies matched", sum.Received)
+	}
+	if sum := run(foreignReflector(t, false), 0xbeef); sum.Received != 0 {
+		t.Errorf("SSID zeroed by the reflector: %d replies matched, want none", sum.Received)
 	}
 }

@@ -43,6 +43,9 @@ func FormatStampOutcome(p stamp.Outcome, target oam.Target, o stamp.Options) str
 		default:
 			fmt.Fprintf(&b, "  fwd neg!  back neg!  reflector %.3f ms (neg! = the two clocks disagree: no one-way delay printed)", ms(r.Residence()))
 		}
+		if r.ReplyBytes != o.Size {
+			fmt.Fprintf(&b, "  [reply %d bytes, test packet %d]", r.ReplyBytes, o.Size)
+		}
 	}
 	return b.String()
 }
@@ -88,6 +91,9 @@ func FormatStampSummary(w io.Writer, s *stamp.Summary, o stamp.Options, reflecto
 	}
 	if s.Negative > 0 {
 		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a negative one-way delay (the two clocks disagree by more than the delay)\n", s.Negative, s.Received)
+	}
+	if s.Asymmetric > 0 {
+		fmt.Fprintf(&b, "%d of %d replies not as long as the test packets (%d bytes): the reflector pads or truncates its replies; the backward delay is that of another size\n", s.Asymmetric, s.Received, o.Size)
 	}
 	_, _ = io.WriteString(w, b.String())
 }

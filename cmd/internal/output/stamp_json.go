@@ -103,10 +103,12 @@ type StampSummary struct {
 	MaxBoundMS     *float64    `json:"max_bound_ms,omitempty"`
 	Unsynchronised int         `json:"unsynchronised"`
 	Negative       int         `json:"negative"`
+	// Asymmetric counts replies not as long as the test packets.
+	Asymmetric int `json:"asymmetric"`
 }
 
 func NewStampSummary(s *stamp.Summary, shared bool) StampSummary {
-	j := StampSummary{Transmitted: s.Transmitted, Received: s.Received, Errors: s.Errors,
+	j := StampSummary{Transmitted: s.Transmitted, Received: s.Received, Errors: s.Errors, Asymmetric: s.Asymmetric,
 		LossPercent: s.LossPercent(), ElapsedMS: ms(s.Elapsed), SharedClock: shared,
 		RTT: newStampStats(s.RTT), Forward: newStampStats(s.Forward),
 		Backward: newStampStats(s.Backward), Residence: newStampStats(s.Resid),
