@@ -289,6 +289,19 @@ func checkTimestamp(packet, tsField, eeField string, ts STAMPTimestamp, ee STAMP
 
 // STAMPErrorEstimate encodes the clock state for a STAMP packet whose timestamps are PTP (TAI):
 // S from Synchronised, the bound from the estimated error.
-func (c ClockState) STAMPErrorEstimate() STAMPErrorEstimate {
-	return NewSTAMPErrorEstimate(c.Synchronised, true, time.Duration(c.EstErrorMicros)*time.Microsecond)
+func (c ClockState) STAMPErrorEstimate() STAMPErrorEstimate { return c.STAMPErrorEstimateIn(true) }
+
+// STAMPErrorEstimateIn is STAMPErrorEstimate for timestamps in PTP (ptp) or NTP format: the Z
+// bit says which.
+func (c ClockState) STAMPErrorEstimateIn(ptp bool) STAMPErrorEstimate {
+	return NewSTAMPErrorEstimate(c.Synchronised, ptp, time.Duration(c.EstErrorMicros)*time.Microsecond)
+}
+
+// STAMPTimestampAt encodes taiNs (CLOCK_TAI nanoseconds) in PTP format, or in NTP format (UTC)
+// given taiOffset, CLOCK_TAI less CLOCK_REALTIME.
+func STAMPTimestampAt(taiNs int64, ptp bool, taiOffset time.Duration) STAMPTimestamp {
+	if ptp {
+		return PTPTimestamp(taiNs)
+	}
+	return NTPTimestamp(time.Unix(0, taiNs-int64(taiOffset)))
 }

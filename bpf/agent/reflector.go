@@ -43,6 +43,10 @@ type ReflectorConfig struct {
 	// gets the whole trace, there and back (srv6-ping --stamp --ioam). The reply's Hop-by-Hop
 	// header is never longer than the test packet's. Linux asks for CAP_NET_RAW to send one.
 	ReflectIOAM bool `yaml:"reflect_ioam"`
+	// Timestamps is the format of the reply's timestamps: "ptp" (default: PTPv2 truncated,
+	// CLOCK_TAI, Z=1) or "ntp" (NTP, UTC, Z=0, RFC 8762's default). Test packets are read in
+	// either format: the reflector only copies their timestamp.
+	Timestamps string `yaml:"timestamps"`
 }
 
 func (c *ReflectorConfig) validate() error {
@@ -60,6 +64,9 @@ func (c *ReflectorConfig) validate() error {
 	}
 	if c.Burst < 0 {
 		errs = append(errs, fmt.Errorf("reflector.burst: %d: negative", c.Burst))
+	}
+	if c.Timestamps != "" && c.Timestamps != "ptp" && c.Timestamps != "ntp" {
+		errs = append(errs, fmt.Errorf("reflector.timestamps: %q: want ptp or ntp", c.Timestamps))
 	}
 	return errors.Join(errs...)
 }
@@ -99,6 +106,7 @@ type Reflector struct {
 	stats     ReflectorStats
 	readClock func() oam.ClockState
 	ioam      bool // reflect IOAM traces
+	ptp       bool // timestamps in PTP format (else NTP)
 }
 
 // NewReflector opens the reflector's socket. allow is the senders allow-list (an empty list
@@ -124,7 +132,7 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 		}
 	}
 	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
-		ioam: cfg.ReflectIOAM}, nil
+		ioam: cfg.ReflectIOAM, ptp: cfg.Timestamps != "ntp"}, nil
 }
 
 // enableIOAM asks for the Hop-by-Hop header of every test packet and finds out now, not on the
@@ -231,8 +239,8 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		}
 		reply = oam.STAMPReply{
 			Sequence:            test.Sequence,
-			ErrorEstimate:       clock.STAMPErrorEstimate(),
-			ReceiveTimestamp:    oam.PTPTimestamp(rx.TAINs(offset)),
+			ErrorEstimate:       clock.STAMPErrorEstimateIn(r.ptp),
+			ReceiveTimestamp:    oam.STAMPTimestampAt(rx.TAINs(offset), r.ptp, offset),
 			SenderSequence:      test.Sequence,
 			SenderTimestamp:     test.Timestamp,
 			SenderErrorEstimate: test.ErrorEstimate,
@@ -251,7 +259,7 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			}
 		}
 		// The transmit timestamp is the last thing written before the send system call.
-		reply.Timestamp = oam.PTPTimestamp(probes.TAINow())
+		reply.Timestamp = oam.STAMPTimestampAt(probes.TAINow(), r.ptp, offset)
 		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
 		if _, _, err := r.conn.WriteMsgUDPAddrPort(out[:n], outOOB, from); err != nil {
 			r.stats.SendErrors.Add(1)

@@ -52,6 +52,7 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "stamp-sender", Usage: "allow STAMP test packets from `PREFIX` (repeatable)", DefaultText: "the --collector prefixes"},
 			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP `REPLIES` per second to any one sender", DefaultText: "100"},
 			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket `SIZE` per sender", DefaultText: "the rate"},
+			&cli.StringFlag{Name: "stamp-timestamps", Usage: "STAMP reply timestamps in `FORMAT` ptp (PTPv2, CLOCK_TAI) or ntp (RFC 8762's default, UTC); test packets are read in either", DefaultText: "ptp"},
 			&cli.BoolFlag{Name: "stamp-reflect-ioam", Usage: "return a test packet's IOAM trace in the reply's Hop-by-Hop header, for the hops on the way back to go on filling (srv6-ping --stamp --ioam; needs CAP_NET_RAW)"},
 			&cli.StringSliceFlag{Name: "pt", Usage: "attach an SRv6 Path Tracing midpoint to the egress of an interface: `dev=IFACE,id=N[,template=T][,rate=BPS]` (id 1-4095; template 1-4, default 3; rate the interface's bits per second for the load, default its speed) (repeatable)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
@@ -162,7 +163,7 @@ func config(c *cli.Context) (agent.Config, error) {
 	if c.IsSet("ring-buffer-bytes") {
 		cfg.RingBufferBytes = c.Int("ring-buffer-bytes")
 	}
-	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") || c.IsSet("stamp-reflect-ioam") {
+	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") || c.IsSet("stamp-reflect-ioam") || c.IsSet("stamp-timestamps") {
 		if cfg.Reflector == nil {
 			cfg.Reflector = &agent.ReflectorConfig{}
 		}
@@ -180,6 +181,9 @@ func config(c *cli.Context) (agent.Config, error) {
 		}
 		if c.IsSet("stamp-reflect-ioam") {
 			cfg.Reflector.ReflectIOAM = c.Bool("stamp-reflect-ioam")
+		}
+		if c.IsSet("stamp-timestamps") {
+			cfg.Reflector.Timestamps = c.String("stamp-timestamps")
 		}
 	}
 	if c.IsSet("pt") {

@@ -40,6 +40,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "names", Usage: "--timestamps: comma-separated `NAMES` printed instead of the --segs SIDs and DESTINATION, in order"},
 		&cli.BoolFlag{Name: "stamp", Usage: "two-way delay with STAMP test packets (RFC 8762, UDP) to srv6-agent's reflector on DESTINATION, through --segs when given: round trip, forward and backward one-way delays and the reflector's residence time (docs/srv6-ping.md); -W defaults to 2 here, -s is the UDP payload (44 to 1232, default 44)"},
 		&cli.IntFlag{Name: "stamp-port", Value: oam.STAMPPort, Usage: "--stamp: UDP `PORT` of the reflector"},
+		&cli.StringFlag{Name: "stamp-timestamps", Value: "ntp", Usage: "--stamp: the test packets' timestamp `FORMAT`: ntp (RFC 8762's default, UTC) or ptp (PTPv2, CLOCK_TAI); replies are read in whichever format the reflector uses"},
 		&cli.IntFlag{Name: "stamp-ssid", Usage: "--stamp: the Session-Sender Identifier `SSID` (RFC 8972, 0-65535) every test packet carries; replies must carry it back", DefaultText: "0, none"},
 	}...), s6cli.IOAMFlags()...)
 }

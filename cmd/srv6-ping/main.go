@@ -64,8 +64,8 @@ func run(c *cli.Context) error {
 	if c.IsSet("stamp-port") {
 		return fail(errors.New("--stamp-port needs --stamp"))
 	}
-	if c.IsSet("stamp-ssid") {
-		return fail(errors.New("--stamp-ssid needs --stamp"))
+	if c.IsSet("stamp-ssid") || c.IsSet("stamp-timestamps") {
+		return fail(errors.New("--stamp-ssid and --stamp-timestamps need --stamp"))
 	}
 	if c.Bool("timestamps") {
 		return runTimestamps(ctx, c, os.Stdout)

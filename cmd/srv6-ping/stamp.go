@@ -71,6 +71,13 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 		return o, fmt.Errorf("--stamp-ssid %d: the Session-Sender Identifier is 0 to 65535", v)
 	}
 	o.SSID = uint16(c.Int("stamp-ssid"))
+	switch f := c.String("stamp-timestamps"); f {
+	case "ntp":
+	case "ptp":
+		o.PTP = true
+	default:
+		return o, fmt.Errorf("--stamp-timestamps %q: want ntp or ptp", f)
+	}
 	if c.Int("c") < 0 {
 		return o, fmt.Errorf("-c %d: the count must be 0 or more", c.Int("c"))
 	}

@@ -41,11 +41,15 @@ type Config struct {
 	// SSID is the Session-Sender Identifier every test packet carries (RFC 8972; 0: none); a
 	// reply must carry it back to match.
 	SSID uint16
+	// PTP sends the timestamps in PTPv2 format (Z=1, CLOCK_TAI) instead of NTP's (Z=0, UTC),
+	// RFC 8762's default. Replies are read in whichever format the reflector chose.
+	PTP bool
 }
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
 type Client struct {
 	ssid  uint16
+	ptp   bool
 	conn  *net.UDPConn
 	clock func() oam.ClockState
 	out   []byte
@@ -118,7 +122,7 @@ func Dial(cfg Config) (*Client, error) {
 		oob = probes.OOBSizeHopByHop
 	}
 	size := max(cfg.Size, oam.STAMPPacketSize)
-	c := &Client{ssid: cfg.SSID, conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
+	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
@@ -147,9 +151,16 @@ type Sent struct {
 
 // Send sends test packet seq.
 func (c *Client) Send(seq uint32) (Sent, error) {
-	ee := c.clock().STAMPErrorEstimate()
+	ee := c.clock().STAMPErrorEstimateIn(c.ptp)
+	var off time.Duration
+	if !c.ptp {
+		var err error
+		if off, err = probes.TAIOffset(); err != nil {
+			return Sent{}, fmt.Errorf("stamp: %w", err)
+		}
+	}
 	t1 := probes.TAINow()
-	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.PTPTimestamp(t1), SSID: c.ssid}
+	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.STAMPTimestampAt(t1, c.ptp, off), SSID: c.ssid}
 	if _, err := test.MarshalTo(c.out); err != nil {
 		return Sent{}, err
 	}

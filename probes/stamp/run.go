@@ -38,6 +38,8 @@ type Options struct {
 	IOAM *ioam.Trace
 	// SSID is the Session-Sender Identifier of the test packets (Config.SSID; 0: none).
 	SSID uint16
+	// PTP sends PTPv2 timestamps instead of NTP's (Config.PTP).
+	PTP bool
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -135,7 +137,7 @@ func New(target oam.Target, opts Options) (*Sender, error) {
 		return nil, errors.New("decap: the reflector answers at the destination, the final segment")
 	}
 	reflector := netip.AddrPortFrom(target.Destination, opts.Port)
-	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID})
+	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID, PTP: opts.PTP})
 	if err != nil {
 		return nil, err
 	}

@@ -201,3 +201,42 @@ func TestForeignReflector(t *testing.T) {
 		t.Errorf("SSID zeroed by the reflector: %d replies matched, want none", sum.Received)
 	}
 }
+
+// Either timestamp format on either side: a sender in NTP and one in PTP against reflectors
+// answering in PTP and in NTP; on one host's clock every reply's forward and backward delays
+// are measured and not negative, and the reply says which format the reflector used.
+func TestTimestampFormats(t *testing.T) {
+	for _, refl := range []string{"ptp", "ntp"} {
+		r, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0", Timestamps: refl}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
+		if err != nil {
+			t.Skipf("no IPv6 loopback here: %v", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Serve(ctx) }()
+		for _, ptp := range []bool{false, true} {
+			s, err := stamp.New(oam.Target{Destination: netip.IPv6Loopback()}, stamp.Options{Count: 3, Interval: 5 * time.Millisecond,
+				Timeout: 2 * time.Second, Port: r.Addr().Port(), SharedClock: true, PTP: ptp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var outs []stamp.Outcome
+			sum, err := s.Run(context.Background(), func(o stamp.Outcome) { outs = append(outs, o) })
+			if err != nil || sum.Received != 3 {
+				t.Fatalf("reflector %s, sender PTP %v: %d received, %v", refl, ptp, sum.Received, err)
+			}
+			for _, o := range outs {
+				// NTP's fraction is 2^-32 s: a nanosecond of rounding each way.
+				if o.OneWayState() != oam.DelayMeasured || o.Forward.Delay < -time.Nanosecond || o.Backward.Delay < -time.Nanosecond ||
+					o.Reply.ReflectorTimestampsPTP != (refl == "ptp") {
+					t.Errorf("reflector %s, sender PTP %v: %+v, forward %v, backward %v, reflector PTP %v", refl, ptp,
+						o.OneWayState(), o.Forward.Delay, o.Backward.Delay, o.Reply.ReflectorTimestampsPTP)
+				}
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
