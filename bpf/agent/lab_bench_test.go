@@ -231,6 +231,15 @@ func plainIPv6(pkt []byte) []byte {
 	return out
 }
 
+// withHopByHop is plain (an IPv6 header with no next header) with the Hop-by-Hop header hbh
+// behind its IPv6 header.
+func withHopByHop(plain, hbh []byte) []byte {
+	out := append(append(append([]byte{}, plain[:40]...), hbh...), plain[40:]...)
+	out[6] = 0
+	out[4], out[5] = byte((len(out)-40)>>8), byte(len(out)-40)
+	return out
+}
+
 // BenchmarkAgentProbeReports sends probes through r1 at 50,000 per second (trafgen's pacing;
 // sent_pps is what it achieved) and reports how many events End.OAM lost to a full ring, how many
 // report records it sent, and how many the collector socket in h1 received and decoded.
@@ -307,9 +316,7 @@ func BenchmarkIOAMForwarding(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	withHBH := append(append(append([]byte{}, plain[:40]...), hbh...), plain[40:]...)
-	withHBH[6] = 0
-	withHBH[4], withHBH[5] = byte((len(withHBH)-40)>>8), byte(len(withHBH)-40)
+	withHBH := withHopByHop(plain, hbh)
 
 	type side struct {
 		pkt []byte
@@ -405,9 +412,7 @@ func BenchmarkPTForwarding(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	probe := append(append(append([]byte{}, plain[:40]...), hbh...), plain[40:]...)
-	probe[6] = 0
-	probe[4], probe[5] = byte((len(probe)-40)>>8), byte(len(probe)-40)
+	probe := withHopByHop(plain, hbh)
 
 	const chunks, minChunk = 10, 20000
 	for _, r := range []struct {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -48,13 +49,16 @@ type Config struct {
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
 type Client struct {
-	ssid  uint16
-	ptp   bool
-	conn  *net.UDPConn
-	clock func() oam.ClockState
-	out   []byte
-	in    []byte
-	oob   []byte
+	ssid uint16
+	ptp  bool
+	// taiOffset is CLOCK_TAI less CLOCK_REALTIME in nanoseconds as Dial, then each Read, found
+	// it (Run reads on a goroutine of its own while it sends).
+	taiOffset atomic.Int64
+	conn      *net.UDPConn
+	clock     func() oam.ClockState
+	out       []byte
+	in        []byte
+	oob       []byte
 }
 
 // Result is one round trip. The four timestamps are CLOCK_TAI nanoseconds:
@@ -126,6 +130,12 @@ func Dial(cfg Config) (*Client, error) {
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
+	off, err := probes.TAIOffset()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("stamp: %w", err)
+	}
+	c.taiOffset.Store(int64(off))
 	return c, nil
 }
 
@@ -152,15 +162,9 @@ type Sent struct {
 // Send sends test packet seq.
 func (c *Client) Send(seq uint32) (Sent, error) {
 	ee := c.clock().STAMPErrorEstimateIn(c.ptp)
-	var off time.Duration
-	if !c.ptp {
-		var err error
-		if off, err = probes.TAIOffset(); err != nil {
-			return Sent{}, fmt.Errorf("stamp: %w", err)
-		}
-	}
 	t1 := probes.TAINow()
-	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.STAMPTimestampAt(t1, c.ptp, off), SSID: c.ssid}
+	// An NTP timestamp is UTC: the TAI offset Read last took (it reads it for every reply).
+	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.STAMPTimestampAt(t1, c.ptp, time.Duration(c.taiOffset.Load())), SSID: c.ssid}
 	if _, err := test.MarshalTo(c.out); err != nil {
 		return Sent{}, err
 	}
@@ -202,6 +206,7 @@ func (c *Client) Read(deadline time.Time, r *Reply) error {
 	if r.TAIOffset, err = probes.TAIOffset(); err != nil {
 		return fmt.Errorf("stamp: %w", err)
 	}
+	c.taiOffset.Store(int64(r.TAIOffset))
 	if err := r.UnmarshalBinary(c.in[:n]); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotReply, err)
 	}

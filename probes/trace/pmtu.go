@@ -86,12 +86,23 @@ type PMTUReport struct {
 // SizeTry is one size tried and what came of it.
 type SizeTry struct {
 	Size int
-	// Outcome: "reached", "too big" (Packet Too Big, MTU and From set), "silent", "error".
+	// Outcome is one of the Try constants (TryTooBig: MTU and From set); TTL is the hop of
+	// From in the trace of small probes (0 when it answered none).
 	Outcome string
+	TTL     int
 	MTU     int
 	From    netip.Addr
 	Segment int
 }
+
+// Outcomes of a size tried (SizeTry.Outcome), as srv6-trace --pmtu --json spells them.
+const (
+	TryReached  = "reached"  // the destination answered
+	TryTooBig   = "too_big"  // a hop answered Packet Too Big
+	TrySilent   = "silent"   // nothing came back
+	TryExceeded = "exceeded" // Time Exceeded (a hop-limited try of the blackhole search)
+	TryError    = "error"    // another ICMPv6 error
+)
 
 // PathMTU finds the path MTU of target, per segment.
 func PathMTU(ctx context.Context, target oam.Target, opts PMTUOptions) (*PMTUReport, error) {
@@ -153,13 +164,13 @@ func pathMTU(ctx context.Context, target oam.Target, opts PMTUOptions, newTracer
 		}
 		rep.Tries = append(rep.Tries, t)
 		switch t.Outcome {
-		case "reached":
+		case TryReached:
 			rep.PathMTU = size
 			for i := range crossed {
 				crossed[i] = max(crossed[i], size)
 			}
-		case "too big":
-			h := MTUHop{TTL: ttlOf(tr, t.From), From: t.From, Segment: t.Segment, MTU: t.MTU, Size: size}
+		case TryTooBig:
+			h := MTUHop{TTL: t.TTL, From: t.From, Segment: t.Segment, MTU: t.MTU, Size: size}
 			rep.Hops = append(rep.Hops, h)
 			for i := 0; i < t.Segment && i < len(crossed); i++ {
 				crossed[i] = max(crossed[i], size)
@@ -169,7 +180,7 @@ func pathMTU(ctx context.Context, target oam.Target, opts PMTUOptions, newTracer
 			}
 			size = t.MTU
 			continue
-		case "silent":
+		case TrySilent:
 			h, err := d.blackhole(size, crossed)
 			if err != nil {
 				return nil, err
@@ -247,7 +258,7 @@ func (d *discovery) try(size, ttl int) (SizeTry, error) {
 	if rep != nil {
 		d.rep.Probes += rep.Probes
 	}
-	st := SizeTry{Size: size, Outcome: "silent", Segment: -1}
+	st := SizeTry{Size: size, Outcome: TrySilent, Segment: -1}
 	if errors.Is(err, syscall.EMSGSIZE) {
 		return st, fmt.Errorf("probe of %d bytes: larger than this host's link toward %s: %w", size, d.target.FirstHop(), err)
 	}
@@ -259,16 +270,17 @@ func (d *discovery) try(size, ttl int) (SizeTry, error) {
 			switch {
 			case !p.Answered:
 			case p.Kind == oam.KindReply:
-				st.Outcome = "reached"
+				st.Outcome = TryReached
 				return st, nil
 			case p.MTU > 0:
-				st.Outcome, st.MTU, st.From, st.Segment = "too big", p.MTU, p.From, p.At.Index
+				st.Outcome, st.MTU, st.From, st.Segment = TryTooBig, p.MTU, p.From, p.At.Index
+				st.TTL = ttlOf(d.rep.Trace, p.From)
 				return st, nil
 			case p.Kind == oam.KindError && p.ICMPType != probes.ICMPv6TimeExceeded:
-				st.Outcome = "error"
+				st.Outcome = TryError
 				return st, fmt.Errorf("probe of %d bytes: %s from %s", size, p.Error, p.From)
 			case p.Kind == oam.KindError:
-				st.Outcome = "exceeded"
+				st.Outcome = TryExceeded
 				st.From, st.Segment = p.From, p.At.Index
 			}
 		}
@@ -287,7 +299,7 @@ func (d *discovery) blackhole(size int, crossed []int) (*MTUHop, error) {
 		return nil, err
 	}
 	d.rep.Tries = append(d.rep.Tries, t)
-	if t.Outcome != "reached" {
+	if t.Outcome != TryReached {
 		return nil, nil
 	}
 	for hi-lo > 1 && d.ctx.Err() == nil {
@@ -298,12 +310,12 @@ func (d *discovery) blackhole(size int, crossed []int) (*MTUHop, error) {
 		}
 		d.rep.Tries = append(d.rep.Tries, t)
 		switch t.Outcome {
-		case "reached":
+		case TryReached:
 			lo = mid
-		case "too big":
+		case TryTooBig:
 			// A Packet Too Big after all (a hop before the blackhole): take its MTU as the next
 			// upper bound.
-			d.rep.Hops = append(d.rep.Hops, MTUHop{TTL: ttlOf(d.rep.Trace, t.From), From: t.From, Segment: t.Segment, MTU: t.MTU, Size: mid})
+			d.rep.Hops = append(d.rep.Hops, MTUHop{TTL: t.TTL, From: t.From, Segment: t.Segment, MTU: t.MTU, Size: mid})
 			hi = min(hi, t.MTU+1)
 		default:
 			hi = mid
@@ -319,7 +331,7 @@ func (d *discovery) blackhole(size int, crossed []int) (*MTUHop, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.Outcome != "exceeded" {
+		if t.Outcome != TryExceeded {
 			break
 		}
 		h.After, h.Segment = hop.TTL, hop.Segment

@@ -170,7 +170,6 @@ type Watch struct {
 	target oam.Target
 	opts   WatchOptions
 	source netip.Addr
-	path   oam.SegmentList
 	round  roundFunc
 
 	mu    sync.Mutex
@@ -248,11 +247,13 @@ func newWatch(target oam.Target, opts WatchOptions) (*Watch, error) {
 	if opts.AgentNextHops {
 		return nil, errors.New("watch: agent next hops are a one-time question, not a round's")
 	}
-	if _, err := opts.Options.withDefaults(); err != nil {
+	o, err := opts.Options.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	w := &Watch{target: target, opts: opts, path: target.Path(), kick: make(chan struct{}, 1)}
-	w.state = WatchState{Target: target, Path: w.path}
+	opts.Options = o // every round with the same identifier, first hop and limits
+	w := &Watch{target: target, opts: opts, kick: make(chan struct{}, 1)}
+	w.state = WatchState{Target: target, Path: target.Path()}
 	return w, nil
 }
 
@@ -468,11 +469,10 @@ func (w *Watch) absorb(p *PathStats, rep *Report) {
 		p.End = EndMaxHops
 	}
 	for _, h := range rep.Hops {
-		for len(p.Hops) <= h.TTL-w.opts.FirstHopOrDefault() {
-			ttl := w.opts.FirstHopOrDefault() + len(p.Hops)
-			p.Hops = append(p.Hops, HopStats{TTL: ttl, Segment: -1})
+		for len(p.Hops) <= h.TTL-w.opts.FirstHop {
+			p.Hops = append(p.Hops, HopStats{TTL: w.opts.FirstHop + len(p.Hops), Segment: -1})
 		}
-		hs := &p.Hops[h.TTL-w.opts.FirstHopOrDefault()]
+		hs := &p.Hops[h.TTL-w.opts.FirstHop]
 		if h.Segment >= 0 {
 			hs.Segment = h.Segment
 		}
@@ -497,17 +497,4 @@ func endedByError(hops []Hop) bool {
 		}
 	}
 	return false
-}
-
-// MaxHopsOrDefault is MaxHops with its default.
-func (o Options) MaxHopsOrDefault() int { return cmpOr(o.MaxHops, 30) }
-
-// FirstHopOrDefault is FirstHop with its default.
-func (o Options) FirstHopOrDefault() int { return cmpOr(o.FirstHop, 1) }
-
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }

@@ -31,13 +31,6 @@ func EncapRoom(mtu, sids int, reduced bool) int {
 // SIDs and its original destination (8 + 16 × (sids + 1)) into it.
 func InsertRoom(mtu, sids int) int { return mtu - 8 - 16*(sids+1) }
 
-func (p *TracePrinter) hostOf(ctx context.Context, a netip.Addr) string {
-	if name := p.Names.Name(ctx, a); name != "" {
-		return name + " (" + a.String() + ")"
-	}
-	return a.String()
-}
-
 func segmentOf(path []netip.Addr, i int) string {
 	if i < 0 || i >= len(path) {
 		return "segment ?"
@@ -55,10 +48,10 @@ func (p *TracePrinter) PMTU(ctx context.Context, rep *trace.PMTUReport) {
 	fmt.Fprintf(w, "srv6-trace --pmtu to %s%s from %s: from %d bytes (the route's MTU)\n", rep.Target.Destination, via, rep.Source, rep.Start)
 	for _, t := range rep.Tries {
 		switch t.Outcome {
-		case "reached":
+		case trace.TryReached:
 			fmt.Fprintf(w, "%5d bytes: reached %s\n", t.Size, rep.Target.Destination)
-		case "too big":
-			fmt.Fprintf(w, "%5d bytes: Packet Too Big from %s, hop %d, %s: mtu %d\n", t.Size, p.hostOf(ctx, t.From), ttlIn(rep, t.From), segmentOf(rep.Path, t.Segment), t.MTU)
+		case trace.TryTooBig:
+			fmt.Fprintf(w, "%5d bytes: Packet Too Big from %s, hop %d, %s: mtu %d\n", t.Size, hostText(ctx, p.Names, t.From), t.TTL, segmentOf(rep.Path, t.Segment), t.MTU)
 		default:
 			fmt.Fprintf(w, "%5d bytes: no answer\n", t.Size)
 		}
@@ -87,7 +80,7 @@ func (p *TracePrinter) PMTU(ctx context.Context, rep *trace.PMTUReport) {
 				if h.Blackhole {
 					line += fmt.Sprintf("  blackhole after hop %d", h.After)
 				} else {
-					line += fmt.Sprintf("  %s hop %d says so (Packet Too Big)", p.hostOf(ctx, h.From), h.TTL)
+					line += fmt.Sprintf("  %s hop %d says so (Packet Too Big)", hostText(ctx, p.Names, h.From), h.TTL)
 				}
 			}
 		case s.Crossed > 0:
@@ -101,15 +94,6 @@ func (p *TracePrinter) PMTU(ctx context.Context, rep *trace.PMTUReport) {
 		fmt.Fprintf(w, "room inside a policy over these %d SIDs (inner packet, its headers included): H.Encaps %d, H.Encaps.Red %d, H.Insert %d bytes\n",
 			n, EncapRoom(rep.PathMTU, n, false), EncapRoom(rep.PathMTU, n, true), InsertRoom(rep.PathMTU, n))
 	}
-}
-
-func ttlIn(rep *trace.PMTUReport, a netip.Addr) int {
-	for _, h := range rep.Hops {
-		if h.From == a {
-			return h.TTL
-		}
-	}
-	return 0
 }
 
 // TracePMTUDocument is srv6-trace --pmtu --json.
@@ -179,13 +163,6 @@ func segPtr(i int) *int {
 	return &n
 }
 
-func outcomeJSON(o string) string {
-	if o == "too big" {
-		return "too_big"
-	}
-	return o
-}
-
 // NewTracePMTUDocument converts a discovery (rep may be nil when it failed before any probe).
 func NewTracePMTUDocument(ctx context.Context, rep *trace.PMTUReport, target TraceTarget, names *Names, runErr error) TracePMTUDocument {
 	d := TracePMTUDocument{Command: "srv6-trace", Version: 1, Mode: "pmtu", Target: target,
@@ -202,11 +179,11 @@ func NewTracePMTUDocument(ctx context.Context, rep *trace.PMTUReport, target Tra
 		d.PathMTU = &v
 	}
 	for _, t := range rep.Tries {
-		j := JSONSizeTry{Size: t.Size, Outcome: outcomeJSON(t.Outcome), MTU: t.MTU}
+		j := JSONSizeTry{Size: t.Size, Outcome: t.Outcome, MTU: t.MTU}
 		if t.From.IsValid() {
 			j.From = t.From.String()
 		}
-		if t.Outcome == "too big" {
+		if t.Outcome == trace.TryTooBig {
 			j.Segment = segPtr(t.Segment)
 		}
 		d.Tries = append(d.Tries, j)

@@ -75,8 +75,6 @@ type JSONQuoteTLV struct {
 	Length int `json:"length"`
 }
 
-func ip(v int) *int { return &v }
-
 // optionName names a Hop-by-Hop or Destination option as Wireshark does.
 func optionName(t byte) string {
 	switch t {
@@ -114,8 +112,8 @@ func DecodeQuote(b []byte) *JSONQuote {
 			}
 			fl := binary.BigEndian.Uint32(b[0:4]) & 0xfffff
 			l := JSONQuoteLayer{Name: "ipv6", Src: netip.AddrFrom16([16]byte(b[8:24])).String(), Dst: netip.AddrFrom16([16]byte(b[24:40])).String(),
-				HopLimit: ip(int(b[7])), FlowLabel: &fl, TrafficClass: ip(int(binary.BigEndian.Uint16(b[0:2])>>4) & 0xff),
-				PayloadLength: ip(int(binary.BigEndian.Uint16(b[4:6]))), NextHeader: ip(int(b[6]))}
+				HopLimit: ptr(int(b[7])), FlowLabel: &fl, TrafficClass: ptr(int(binary.BigEndian.Uint16(b[0:2])>>4) & 0xff),
+				PayloadLength: ptr(int(binary.BigEndian.Uint16(b[4:6]))), NextHeader: ptr(int(b[6]))}
 			q.Layers = append(q.Layers, l)
 			next, b = int(b[6]), b[40:]
 		case 0, 60: // Hop-by-Hop, Destination options
@@ -128,7 +126,7 @@ func DecodeQuote(b []byte) *JSONQuote {
 				q.Truncated, q.Error = true, fmt.Sprintf("%s: the quote ends inside it", name)
 				return q
 			}
-			l := JSONQuoteLayer{Name: name, NextHeader: ip(int(b[0])), Length: ip(n), Options: []JSONQuoteOption{}}
+			l := JSONQuoteLayer{Name: name, NextHeader: ptr(int(b[0])), Length: ptr(n), Options: []JSONQuoteOption{}}
 			for o := 2; o < n; {
 				if b[o] == 0 {
 					l.Options = append(l.Options, JSONQuoteOption{Type: 0, Length: 0, Name: "Pad1"})
@@ -151,7 +149,7 @@ func DecodeQuote(b []byte) *JSONQuote {
 				q.Truncated, q.Error = true, "ipv6.routing: the quote ends inside it"
 				return q
 			}
-			l := JSONQuoteLayer{Name: "ipv6.routing", NextHeader: ip(int(b[0])), Length: ip(n), RoutingType: ip(int(b[2])), SegmentsLeft: ip(int(b[3]))}
+			l := JSONQuoteLayer{Name: "ipv6.routing", NextHeader: ptr(int(b[0])), Length: ptr(n), RoutingType: ptr(int(b[2])), SegmentsLeft: ptr(int(b[3]))}
 			if b[2] == srh.RoutingType {
 				var h srh.SRH
 				if err := h.DecodeFromBytes(b[:n], gopacket.NilDecodeFeedback); err != nil {
@@ -159,7 +157,7 @@ func DecodeQuote(b []byte) *JSONQuote {
 					q.Error = "ipv6.routing.srh: " + err.Error()
 					return q
 				}
-				l.LastEntry, l.Flags, l.Tag = ip(int(h.LastEntry)), ip(int(h.Flags)), ip(int(h.Tag))
+				l.LastEntry, l.Flags, l.Tag = ptr(int(h.LastEntry)), ptr(int(h.Flags)), ptr(int(h.Tag))
 				for i := len(h.Segments) - 1; i >= 0; i-- {
 					l.Segments = append(l.Segments, h.Segments[i].String())
 				}
@@ -174,20 +172,20 @@ func DecodeQuote(b []byte) *JSONQuote {
 				q.Truncated, q.Error = true, "ipv6.fraghdr: the quote ends inside it"
 				return q
 			}
-			q.Layers = append(q.Layers, JSONQuoteLayer{Name: "ipv6.fraghdr", NextHeader: ip(int(b[0])), Length: ip(8)})
+			q.Layers = append(q.Layers, JSONQuoteLayer{Name: "ipv6.fraghdr", NextHeader: ptr(int(b[0])), Length: ptr(8)})
 			next, b = int(b[0]), b[8:]
 		case 58:
 			if len(b) < 4 {
 				q.Truncated, q.Error = true, "icmpv6: the quote ends inside it"
 				return q
 			}
-			l := JSONQuoteLayer{Name: "icmpv6", ICMPType: ip(int(b[0])), ICMPCode: ip(int(b[1]))}
+			l := JSONQuoteLayer{Name: "icmpv6", ICMPType: ptr(int(b[0])), ICMPCode: ptr(int(b[1]))}
 			if (b[0] == 128 || b[0] == 129) && len(b) >= 8 {
-				l.EchoID, l.EchoSeq = ip(int(binary.BigEndian.Uint16(b[4:6]))), ip(int(binary.BigEndian.Uint16(b[6:8])))
+				l.EchoID, l.EchoSeq = ptr(int(binary.BigEndian.Uint16(b[4:6]))), ptr(int(binary.BigEndian.Uint16(b[6:8])))
 			}
 			q.Layers = append(q.Layers, l)
 			if len(b) > 8 {
-				q.Layers = append(q.Layers, JSONQuoteLayer{Name: "data", Length: ip(len(b) - 8)})
+				q.Layers = append(q.Layers, JSONQuoteLayer{Name: "data", Length: ptr(len(b) - 8)})
 			}
 			return q
 		case 17, 6:
@@ -199,12 +197,12 @@ func DecodeQuote(b []byte) *JSONQuote {
 				q.Truncated, q.Error = true, name+": the quote ends inside it"
 				return q
 			}
-			q.Layers = append(q.Layers, JSONQuoteLayer{Name: name, SrcPort: ip(int(binary.BigEndian.Uint16(b[0:2]))), DstPort: ip(int(binary.BigEndian.Uint16(b[2:4])))})
+			q.Layers = append(q.Layers, JSONQuoteLayer{Name: name, SrcPort: ptr(int(binary.BigEndian.Uint16(b[0:2]))), DstPort: ptr(int(binary.BigEndian.Uint16(b[2:4])))})
 			return q
 		case 59: // No Next Header
 			return q
 		default:
-			q.Layers = append(q.Layers, JSONQuoteLayer{Name: "data", NextHeader: ip(next), Length: ip(len(b))})
+			q.Layers = append(q.Layers, JSONQuoteLayer{Name: "data", NextHeader: ptr(next), Length: ptr(len(b))})
 			return q
 		}
 		if len(q.Layers) > 32 {

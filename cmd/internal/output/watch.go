@@ -189,7 +189,12 @@ func (v *WatchView) host(ctx context.Context, a netip.Addr) string {
 	if v.Numeric {
 		return a.String()
 	}
-	if name := v.Names.Name(ctx, a); name != "" {
+	return hostText(ctx, v.Names, a)
+}
+
+// hostText is an address as "name (address)", or the address alone without a name.
+func hostText(ctx context.Context, names *Names, a netip.Addr) string {
+	if name := names.Name(ctx, a); name != "" {
 		return name + " (" + a.String() + ")"
 	}
 	return a.String()
@@ -347,8 +352,8 @@ type TraceReportSummary struct {
 func NewTraceReportDocument(ctx context.Context, s *trace.WatchState, o trace.WatchOptions, encoding string, names *Names, stop string, runErr error) TraceReportDocument {
 	d := TraceReportDocument{Command: "srv6-trace", Version: 1, Mode: "report",
 		Target: NewJSONTarget(s.Target, encoding, sourceText(s.Source)),
-		Options: TraceReportOptions{Count: o.Count, IntervalMS: ms(o.Interval), FirstHop: o.FirstHopOrDefault(),
-			MaxHops: o.MaxHopsOrDefault(), WaitMS: ms(o.Wait), FlowLabel: o.FlowLabel, ECMP: o.ECMP},
+		Options: TraceReportOptions{Count: o.Count, IntervalMS: ms(o.Interval), FirstHop: o.FirstHop,
+			MaxHops: o.MaxHops, WaitMS: ms(o.Wait), FlowLabel: o.FlowLabel, ECMP: o.ECMP},
 		Paths:   []TraceReportPath{},
 		Summary: TraceReportSummary{Rounds: s.Rounds, Stop: stop},
 	}
