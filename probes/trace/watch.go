@@ -23,9 +23,9 @@ import (
 
 // WatchOptions configure a Watch.
 type WatchOptions struct {
-	// Options are each round's: Queries is 1 and NoRetry is set (the next round is the
-	// retry); with ECMP the branches are found once, before the first round, with the
-	// options as given.
+	// Options are each round's: Queries is 1, NoRetry is set (the next round is the retry)
+	// and a probe is lost only after Wait (WaitHere and WaitNear are off); with ECMP the
+	// branches are found once, before the first round, with the options as given.
 	Options
 	// Interval between the starts of two rounds; default 1s (mtr's). A round that takes longer
 	// is followed by the next at once.
@@ -262,7 +262,11 @@ func (w *Watch) roundOptions(flow uint32, ecmp bool) Options {
 	o := w.opts.Options
 	o.FlowLabel, o.ECMP, o.Progress = flow, ecmp, nil
 	if !ecmp {
+		// One probe per hop, no retry (the next round is it), and a probe lost only after
+		// -w MAX: the HERE and NEAR rules shorten a trace, but in rounds they would count a
+		// late answer as loss, which is the figure a watch is for (mtr waits its timeout too).
 		o.Queries, o.NoRetry = 1, true
+		o.WaitHere, o.WaitNear = -1, -1
 	}
 	return o
 }
