@@ -120,7 +120,8 @@ func TestTimestampsIOAM(t *testing.T) {
 	for _, n := range topo.Nodes {
 		id[n.Name] = uint64(n.IOAM.NodeID)
 	}
-	args := []string{"--timestamps", "--ioam", "--ioam-nodes", "12", "--shared-clock", "-c", "3", "-i", "0.1",
+	// --linger 1: the reports (batched by the agents) have a second after the probe is back.
+	args := []string{"--timestamps", "--ioam", "--ioam-nodes", "12", "--shared-clock", "-c", "3", "-i", "0.1", "--linger", "1",
 		"--segs", "fc00:0:3::b0", "fc00:0:8::b0"}
 	out, stderr, code := runCLI(t, lab, "h1", append([]string{"--json"}, args...)...)
 	if code != 0 {

@@ -180,7 +180,7 @@ func TestForeignReflector(t *testing.T) {
 	run := func(port, ssid uint16) stamp.Summary {
 		t.Helper()
 		s, err := stamp.New(oam.Target{Destination: netip.IPv6Loopback()}, stamp.Options{Count: 3, Interval: 5 * time.Millisecond,
-			Timeout: 300 * time.Millisecond, Port: port, Size: 200, SharedClock: true, SSID: ssid})
+			Timeout: 2 * time.Second, Port: port, Size: 200, SharedClock: true, SSID: ssid})
 		if err != nil {
 			t.Fatal(err)
 		}
