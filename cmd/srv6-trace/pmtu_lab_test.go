@@ -47,9 +47,9 @@ func TestPMTUNamesTheSegment(t *testing.T) {
 	bin, ping := tools(t)
 	lab := labtest.Up(t, "pmtu")
 	mustRunIn(t, lab, "h1", bin, "-q", "1", "fc00:0:6::1")
-	// -w 2,3,0: a size is silent only after 2 s, not after ten times the small probes' round
+	// -w 1,3,0: a size is silent only after 1 s, not after ten times the small probes' round
 	// trip, which a loaded machine's answer could overshoot.
-	args := []string{"--pmtu", "-w", "2,3,0", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"}
+	args := []string{"--pmtu", "-w", "1,3,0", "--segs", "fc00:0:2::e,fc00:0:5::e", "fc00:0:6::1"}
 	out := mustRunIn(t, lab, "h1", bin, append([]string{"--json"}, args...)...)
 	clitest.ValidateSchema(t, "srv6-trace-pmtu.schema.json", out)
 	var d pmtuDoc

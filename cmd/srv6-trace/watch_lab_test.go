@@ -154,7 +154,8 @@ func TestReportSilentHopAndErrors(t *testing.T) {
 	}
 
 	var stdout bytes.Buffer
-	cmd := exec.Command(bin, "--report", "-c", "0", "-i", "0.1", "--json", "fc00:0:6::1")
+	// -w 0.3: r2 is still silent, and a round waits -w for it (the interrupt comes after 1 s).
+	cmd := exec.Command(bin, "--report", "-c", "0", "-i", "0.1", "-w", "0.3", "--json", "fc00:0:6::1")
 	cmd.Stdout = &stdout
 	if err := lab.Start("h1", cmd); err != nil {
 		t.Fatal(err)
