@@ -5,10 +5,14 @@ BIN         := bin
 CMDS        := $(notdir $(wildcard cmd/srv6-*))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests and tools use; installed by `make deps` when missing.
-DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux
+DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux libcap2-bin
 export GOFLAGS := -buildvcs=false
+# The release the binaries and the package say they are: 0.1.0~git<date of the last commit>.<its
+# hash> unless given (make deb VERSION=0.2.0).
+VERSION     ?= $(shell git log -1 --format='0.1.0~git%cd.%h' --date=format:%Y%m%d 2>/dev/null || echo 0.1.0)
+LDFLAGS     := -X github.com/srv6oam/srv6oam/cmd/internal/cli.Version=$(VERSION)
 
-.PHONY: help build test test-unit bench generate lint fuzz demo deps clean
+.PHONY: help build deb test test-unit bench generate lint fuzz demo deps clean
 
 help:
 	@echo "make build     build every command into $(BIN)/"
@@ -19,11 +23,19 @@ help:
 	@echo "make lint      gofmt, go vet, staticcheck"
 	@echo "make fuzz      a short run of every fuzz target"
 	@echo "make demo      bring up the bundled lab, show srv6-ping and srv6-trace, tear it down"
+	@echo "make deb       a Debian package of the commands and systemd units, in dist/"
 	@echo "make deps      install the Debian packages the tests need (root)"
 
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# deb builds the commands stripped (-s -w: no symbol table or DWARF; panics still show file
+# and line) into dist/bin and packages them: dist/srv6oam_VERSION_ARCH.deb (docs/install.md).
+deb:
+	@mkdir -p dist/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/bin/ ./cmd/...
+	scripts/mkdeb.sh dist/bin dist '$(VERSION)'
 
 # deps installs only what is missing, so repeated runs cost nothing.
 deps:
@@ -72,4 +84,4 @@ demo: build
 	else echo "this kernel has no seg6local/End.BPF: the demo runs in a VM with Debian's kernel"; scripts/vmtest.sh ./scripts/demo.sh; fi
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -28,6 +28,7 @@ func main() { s6cli.Main(newApp(), s6cli.ExitFailure) }
 func newApp() *cli.App {
 	return &cli.App{
 		Name:            "srv6-agent",
+		Version:         s6cli.Version,
 		Usage:           "timestamp srv6oam probes in the kernel (End.BPF) and report them to collectors",
 		UsageText:       "srv6-agent [--config FILE] [--node-id N --sid SID,dev=IFACE ... --collector PREFIX ...] [--stamp-listen ADDR --stamp-sender PREFIX ...] [--pt dev=IFACE,id=N ...]",
 		HideHelpCommand: true,

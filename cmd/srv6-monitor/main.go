@@ -27,6 +27,7 @@ func main() { s6cli.Main(newApp(), s6cli.ExitFailure) }
 func newApp() *cli.App {
 	return &cli.App{
 		Name:            "srv6-monitor",
+		Version:         s6cli.Version,
 		Usage:           "run scheduled SRv6 delay and liveness jobs, export them to Prometheus",
 		UsageText:       "srv6-monitor --config monitor.yaml [--listen [::]:9471] [--results FILE|-] [--interface IFACE] [--check]",
 		HideHelpCommand: true,

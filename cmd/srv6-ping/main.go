@@ -34,6 +34,7 @@ func main() { s6cli.Main(newApp(), exitError) }
 func newApp() *cli.App {
 	return &cli.App{
 		Name:                   "srv6-ping",
+		Version:                s6cli.Version,
 		Usage:                  "ping a destination through an SRv6 segment list",
 		UsageText:              "srv6-ping [options] [--segs SID,SID,...] DESTINATION\n\nOptions may also follow DESTINATION; short ones take their value attached too (-c3).",
 		HideHelpCommand:        true,

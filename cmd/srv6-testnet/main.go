@@ -35,6 +35,7 @@ func main() { s6cli.Main(newApp(), s6cli.ExitFailure) }
 func newApp() *cli.App {
 	return &cli.App{
 		Name:            "srv6-testnet",
+		Version:         s6cli.Version,
 		Usage:           "build SRv6 labs of Linux network namespaces from YAML topologies",
 		UsageText:       "srv6-testnet COMMAND [options] [ARGUMENTS]",
 		HideHelpCommand: true,

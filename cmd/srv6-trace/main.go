@@ -37,6 +37,7 @@ func main() { s6cli.Main(newApp(), exitError) }
 func newApp() *cli.App {
 	return &cli.App{
 		Name:                   "srv6-trace",
+		Version:                s6cli.Version,
 		Usage:                  "traceroute along an SRv6 segment list",
 		UsageText:              "srv6-trace [options] [--segs SID,SID,...] DESTINATION\n\nOptions may also follow DESTINATION; short ones take their value attached too (-q1).",
 		HideHelpCommand:        true,
