@@ -58,6 +58,9 @@ type RXInfo struct {
 	HopLimit   int        // -1 when absent
 	Dst        netip.Addr // the address the datagram was sent to; invalid when absent
 	Ifindex    int
+	// TClass is the traffic class (DSCP and ECN) the datagram came with, on a socket
+	// EnableTClass asked for it; -1 when absent.
+	TClass int
 	// HopByHop is the Hop-by-Hop header the datagram came with, on a socket EnableHopByHop
 	// asked for it (nil without one). It aliases the control-message buffer.
 	HopByHop []byte
@@ -68,7 +71,7 @@ func (r *RXInfo) TAINs(taiOffset time.Duration) int64 { return r.RealtimeNs + in
 
 // ParseRXInfo reads the control messages of one datagram into info without allocating.
 func ParseRXInfo(oob []byte, info *RXInfo) {
-	*info = RXInfo{HopLimit: -1}
+	*info = RXInfo{HopLimit: -1, TClass: -1}
 	WalkCmsgs(oob, func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(data) >= 16:
@@ -77,6 +80,8 @@ func ParseRXInfo(oob []byte, info *RXInfo) {
 			info.RealtimeNs = sec*1e9 + nsec
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			info.HopLimit = int(int32(binary.NativeEndian.Uint32(data)))
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_TCLASS && len(data) >= 4:
+			info.TClass = int(int32(binary.NativeEndian.Uint32(data)))
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= 20:
 			info.Dst = netip.AddrFrom16([16]byte(data[0:16]))
 			info.Ifindex = int(binary.NativeEndian.Uint32(data[16:]))
@@ -105,6 +110,33 @@ func AppendPktinfo(b []byte, src netip.Addr, ifindex int) []byte {
 	a := src.As16()
 	copy(m[unix.SizeofCmsghdr:], a[:])
 	binary.NativeEndian.PutUint32(m[unix.SizeofCmsghdr+16:], uint32(ifindex))
+	return b
+}
+
+// EnableTClass asks the kernel to attach the traffic class of every datagram received on conn
+// (IPV6_RECVTCLASS; RXInfo.TClass). OOBSize has room for it.
+func EnableTClass(conn *net.UDPConn) error {
+	return setsockopt(conn, "IPV6_RECVTCLASS", func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1)
+	})
+}
+
+// TClassSize is the size of the control message AppendTClass writes.
+var TClassSize = unix.CmsgSpace(4)
+
+// AppendTClass appends an IPV6_TCLASS control message that gives one datagram the traffic
+// class tc (DSCP << 2 | ECN).
+func AppendTClass(b []byte, tc int) []byte {
+	start := len(b)
+	for range TClassSize {
+		b = append(b, 0)
+	}
+	m := b[start:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&m[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_TCLASS
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(m[unix.SizeofCmsghdr:], uint32(int32(tc)))
 	return b
 }
 

@@ -59,8 +59,15 @@ func newRegistry(stats *Stats, prog *bpf.EndOAM, sidsBound func() int, refl *Ref
 			counter("stamp_rate_limited_total", "STAMP test packets over their sender's token bucket, not answered.", &rs.RateLimited),
 			counter("stamp_send_errors_total", "STAMP replies the socket refused.", &rs.SendErrors),
 			counter("stamp_ioam_reflected_total", "STAMP replies that carried their test packet's IOAM trace back (reflect_ioam).", &rs.IOAMReflected),
+			counter("stamp_tlv_unrecognized_total", "STAMP TLVs returned flagged U: unknown, or a request the reflector could not honour (RFC 8972, RFC 9503).", &rs.TLVUnrecognized),
+			counter("stamp_tlv_malformed_total", "STAMP test packets whose TLVs were malformed (returned flagged M).", &rs.TLVMalformed),
+			counter("stamp_hmac_failures_total", "STAMP test packets whose HMAC TLV did not verify (TLVs returned flagged I).", &rs.HMACFailures),
+			counter("stamp_no_reply_requested_total", "STAMP test packets whose Return Path TLV asked for no reply.", &rs.NoReplyRequested),
+			counter("stamp_return_path_replies_total", "STAMP replies sent through the segment list or to the address a Return Path TLV gave.", &rs.ReturnPathReplies),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "stamp_senders_tracked", Help: "STAMP senders with a token bucket (at most 4096)."},
 				func() float64 { return float64(rs.SendersTracked.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "srv6_agent", Name: "stamp_sessions", Help: "STAMP sessions a stateful reflector keeps (at most 4096)."},
+				func() float64 { return float64(rs.Sessions.Load()) }),
 		)
 	}
 	return reg

@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/srv6oam/srv6oam/oam"
@@ -47,7 +50,30 @@ type ReflectorConfig struct {
 	// CLOCK_TAI, Z=1) or "ntp" (NTP, UTC, Z=0, RFC 8762's default). Test packets are read in
 	// either format: the reflector only copies their timestamp.
 	Timestamps string `yaml:"timestamps"`
+	// Mode is "stateless" (default: a reply's sequence number is its test packet's) or
+	// "stateful" (RFC 8762 §4.3: per session, the reflector numbers its replies and counts
+	// what it received and sent, which the Direct Measurement TLV returns: loss per
+	// direction). A session is the sender's address and port, this address and the SSID.
+	Mode string `yaml:"mode"`
+	// HMACKeyFile holds the key (its bytes as they are, at least 16) that verifies the HMAC
+	// TLV of test packets and seals that of replies (RFC 8972 §4.8). Without it an HMAC TLV
+	// comes back flagged U (not recognised).
+	HMACKeyFile string `yaml:"hmac_key_file"`
+	// DSCP is the list of DSCP values a Class of Service TLV may ask for the reply (empty:
+	// any); another comes back with RP set and the reply keeps the test packet's DSCP.
+	DSCP []int `yaml:"dscp"`
+	// SyncSource is what the Timestamp Information TLV says the clock follows: "ntp", "ptp",
+	// "gnss", "ssu" or "free-running"; default: "ntp" while the kernel says the clock is
+	// synchronised, "free-running" otherwise (adjtimex cannot tell NTP from PTP).
+	SyncSource string `yaml:"sync_source"`
 }
+
+var syncSources = map[string]uint8{"ntp": oam.STAMPSyncNTP, "ptp": oam.STAMPSyncPTP, "gnss": oam.STAMPSyncGNSS,
+	"ssu": oam.STAMPSyncSSU, "free-running": oam.STAMPSyncFreeRun}
+
+// minHMACKey is the shortest HMAC key the reflector accepts: RFC 2104 advises against keys
+// shorter than the hash's output, 16 bytes is the truncated HMAC's length.
+const minHMACKey = 16
 
 func (c *ReflectorConfig) validate() error {
 	var errs []error
@@ -67,6 +93,17 @@ func (c *ReflectorConfig) validate() error {
 	}
 	if c.Timestamps != "" && c.Timestamps != "ptp" && c.Timestamps != "ntp" {
 		errs = append(errs, fmt.Errorf("reflector.timestamps: %q: want ptp or ntp", c.Timestamps))
+	}
+	if c.Mode != "" && c.Mode != "stateless" && c.Mode != "stateful" {
+		errs = append(errs, fmt.Errorf("reflector.mode: %q: want stateless or stateful", c.Mode))
+	}
+	for i, d := range c.DSCP {
+		if d < 0 || d > 63 {
+			errs = append(errs, fmt.Errorf("reflector.dscp[%d]: %d: a DSCP is 0-63", i, d))
+		}
+	}
+	if _, ok := syncSources[c.SyncSource]; c.SyncSource != "" && !ok {
+		errs = append(errs, fmt.Errorf("reflector.sync_source: %q: want ntp, ptp, gnss, ssu or free-running", c.SyncSource))
 	}
 	return errors.Join(errs...)
 }
@@ -93,6 +130,16 @@ type ReflectorStats struct {
 	RateLimited      atomic.Uint64 // test packets over a sender's token bucket
 	SendErrors       atomic.Uint64 // replies the socket refused
 	IOAMReflected    atomic.Uint64 // replies that carried the test packet's IOAM trace back
+	// TLV processing (RFC 8972, RFC 9503): TLVs returned with U, test packets whose TLVs
+	// were malformed (M) or failed the HMAC (I), test packets that asked for no reply, and
+	// replies sent through a segment list or to a return address a Return Path TLV gave.
+	TLVUnrecognized   atomic.Uint64
+	TLVMalformed      atomic.Uint64
+	HMACFailures      atomic.Uint64
+	NoReplyRequested  atomic.Uint64
+	ReturnPathReplies atomic.Uint64
+	// Sessions is the number of sessions a stateful reflector keeps now (at most 4096).
+	Sessions atomic.Int64
 	// SendersTracked is the number of senders with a token bucket now (at most 4096).
 	SendersTracked atomic.Int64
 }
@@ -107,6 +154,11 @@ type Reflector struct {
 	readClock func() oam.ClockState
 	ioam      bool // reflect IOAM traces
 	ptp       bool // timestamps in PTP format (else NTP)
+	stateful  bool
+	hmacKey   []byte
+	dscp      []int
+	sync      string
+	locals    localAddrs
 }
 
 // NewReflector opens the reflector's socket. allow is the senders allow-list (an empty list
@@ -131,8 +183,25 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 			return nil, fmt.Errorf("reflector.reflect_ioam: %w", err)
 		}
 	}
-	return &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
-		ioam: cfg.ReflectIOAM, ptp: cfg.Timestamps != "ntp"}, nil
+	if err := probes.EnableTClass(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("reflector: %w", err)
+	}
+	r := &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
+		ioam: cfg.ReflectIOAM, ptp: cfg.Timestamps != "ntp", stateful: cfg.Mode == "stateful", dscp: cfg.DSCP, sync: cfg.SyncSource}
+	if cfg.HMACKeyFile != "" {
+		key, err := os.ReadFile(cfg.HMACKeyFile)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("reflector.hmac_key_file: %w", err)
+		}
+		if len(key) < minHMACKey {
+			conn.Close()
+			return nil, fmt.Errorf("reflector.hmac_key_file %s: %d bytes, want at least %d", cfg.HMACKeyFile, len(key), minHMACKey)
+		}
+		r.hmacKey = key
+	}
+	return r, nil
 }
 
 // enableIOAM asks for the Hop-by-Hop header of every test packet and finds out now, not on the
@@ -194,6 +263,16 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	outOOB := make([]byte, 0, probes.OOBSizeHopByHop)
 	hbh := make([]byte, 0, 2048)
 	senders := newRateTable(r.rate, r.burst, maxReflectorSenders)
+	sessions := newSessionTable(maxReflectorSenders)
+	port := r.Addr().Port()
+	env := oam.STAMPReflectEnv{MethodIn: oam.STAMPMethodSWLocal, MethodOut: oam.STAMPMethodSWLocal,
+		IsLocal: r.locals.has, AllowReturn: r.allowed}
+	if len(r.dscp) > 0 {
+		env.AllowDSCP = func(d uint8) bool { return slices.Contains(r.dscp, int(d)) }
+	}
+	if r.hmacKey != nil {
+		env.HMACKey = r.hmacKey
+	}
 	var test oam.STAMPTest
 	var reply oam.STAMPReply
 	var rx probes.RXInfo
@@ -237,8 +316,16 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		if rx.HopLimit >= 0 {
 			hop = uint8(rx.HopLimit)
 		}
+		var sess *oam.STAMPSession
+		seq := test.Sequence
+		if r.stateful {
+			sess = sessions.get(sessionKey{from, rx.Dst, test.SSID})
+			r.stats.Sessions.Store(int64(sessions.len()))
+			sess.Received++
+			seq = sess.Next
+		}
 		reply = oam.STAMPReply{
-			Sequence:            test.Sequence,
+			Sequence:            seq,
 			ErrorEstimate:       clock.STAMPErrorEstimateIn(r.ptp),
 			ReceiveTimestamp:    oam.STAMPTimestampAt(rx.TAINs(offset), r.ptp, offset),
 			SenderSequence:      test.Sequence,
@@ -247,10 +334,34 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			SenderTTL:           hop,
 			SSID:                test.SSID, // RFC 8972: copied back, the sender matches on it
 		}
-		clear(out[oam.STAMPPacketSize:n])
+		// The reply carries the test packet's TLVs back, answered (RFC 8972): those this
+		// reflector does not know flagged U, the rest copied as they came.
+		copy(out[oam.STAMPPacketSize:n], in[oam.STAMPPacketSize:n])
+		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes; T3 is written again below
+		env.Src, env.Dst, env.TClass, env.Session = from, netip.AddrPortFrom(rx.Dst, port), rx.TClass, sess
+		env.SyncSource = r.syncSource(clock)
+		act := oam.ReflectSTAMPTLVs(in[:n], out[:n], &env)
+		r.countTLVs(&act)
+		if act.NoReply {
+			r.stats.NoReplyRequested.Add(1)
+			continue
+		}
+		src, to, ifindex := rx.Dst, from, 0
+		if act.Source.IsValid() {
+			src = act.Source
+		}
+		if act.SameLink {
+			ifindex = rx.Ifindex
+		}
+		if act.ReturnAddr.IsValid() {
+			to = netip.AddrPortFrom(act.ReturnAddr, from.Port())
+		}
 		outOOB = outOOB[:0]
-		if rx.Dst.IsValid() {
-			outOOB = probes.AppendPktinfo(outOOB, rx.Dst, 0)
+		if src.IsValid() {
+			outOOB = probes.AppendPktinfo(outOOB, src, ifindex)
+		}
+		if act.DSCP >= 0 {
+			outOOB = probes.AppendTClass(outOOB, act.DSCP<<2)
 		}
 		reflected := false
 		if r.ioam && rx.HopByHop != nil {
@@ -258,16 +369,141 @@ func (r *Reflector) Serve(ctx context.Context) error {
 				outOOB, reflected = probes.AppendHopOpts(outOOB, h), true
 			}
 		}
-		// The transmit timestamp is the last thing written before the send system call.
+		if act.ReturnSegments != nil {
+			// The per-datagram IPV6_RTHDR control message takes no type 4: the sticky option,
+			// set for this reply and removed after it.
+			rthdr, err := probes.SRHBytes(to.Addr(), segmentsOf(act.ReturnSegments))
+			if err != nil || probes.SetRoutingHeader(r.conn, rthdr) != nil {
+				r.stats.SendErrors.Add(1)
+				continue
+			}
+		}
+		// The transmit timestamp is the last thing written before the send system call (the
+		// reply's HMAC does not cover it).
 		reply.Timestamp = oam.STAMPTimestampAt(probes.TAINow(), r.ptp, offset)
 		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
-		if _, _, err := r.conn.WriteMsgUDPAddrPort(out[:n], outOOB, from); err != nil {
+		if act.HMACOff >= 0 {
+			oam.SealSTAMPHMAC(r.hmacKey, out[:n], act.HMACOff)
+		}
+		_, _, err = r.conn.WriteMsgUDPAddrPort(out[:n], outOOB, to)
+		if act.ReturnSegments != nil {
+			if cerr := probes.SetRoutingHeader(r.conn, nil); cerr != nil {
+				return fmt.Errorf("reflector: remove a reply's segment list: %w", cerr)
+			}
+			if err == nil {
+				r.stats.ReturnPathReplies.Add(1)
+			}
+		} else if err == nil && act.ReturnAddr.IsValid() {
+			r.stats.ReturnPathReplies.Add(1)
+		}
+		if err != nil {
 			r.stats.SendErrors.Add(1)
 			continue
 		}
 		r.stats.Replies.Add(1)
+		if sess != nil {
+			sess.Sent++
+			sess.PrevSeq, sess.PrevTx, sess.HavePrev = sess.Next, reply.Timestamp, true
+			sess.Next++
+		}
 		if reflected {
 			r.stats.IOAMReflected.Add(1)
 		}
 	}
+}
+
+// syncSource is what the Timestamp Information TLV says the clock follows.
+func (r *Reflector) syncSource(c oam.ClockState) uint8 {
+	if s, ok := syncSources[r.sync]; ok {
+		return s
+	}
+	if c.Synchronised {
+		return oam.STAMPSyncNTP
+	}
+	return oam.STAMPSyncFreeRun
+}
+
+func (r *Reflector) countTLVs(act *oam.STAMPReflectAction) {
+	if act.Unrecognized > 0 {
+		r.stats.TLVUnrecognized.Add(uint64(act.Unrecognized))
+	}
+	if act.Malformed {
+		r.stats.TLVMalformed.Add(1)
+	}
+	if act.IntegrityFailed {
+		r.stats.HMACFailures.Add(1)
+	}
+}
+
+// segmentsOf reads a Return Path's SRv6 Segment List (16-octet SIDs, the first to visit
+// first).
+func segmentsOf(b []byte) []netip.Addr {
+	segs := make([]netip.Addr, 0, len(b)/16)
+	for i := 0; i+16 <= len(b); i += 16 {
+		segs = append(segs, netip.AddrFrom16([16]byte(b[i:])))
+	}
+	return segs
+}
+
+// sessionKey is a STAMP session as a stateful reflector tells them apart (RFC 8972 §3): the
+// sender's address and port, the address the test packet was sent to, the SSID.
+type sessionKey struct {
+	from netip.AddrPort
+	dst  netip.Addr
+	ssid uint16
+}
+
+// sessionTable keeps at most max sessions; a new one evicts the least recently used.
+type sessionTable struct {
+	max     int
+	entries map[sessionKey]*list.Element
+	order   *list.List // of *sessionEntry, most recently used first
+}
+
+type sessionEntry struct {
+	key sessionKey
+	s   oam.STAMPSession
+}
+
+func newSessionTable(max int) *sessionTable {
+	return &sessionTable{max: max, entries: map[sessionKey]*list.Element{}, order: list.New()}
+}
+
+func (t *sessionTable) get(k sessionKey) *oam.STAMPSession {
+	if e, ok := t.entries[k]; ok {
+		t.order.MoveToFront(e)
+		return &e.Value.(*sessionEntry).s
+	}
+	if t.order.Len() >= t.max {
+		old := t.order.Back()
+		delete(t.entries, old.Value.(*sessionEntry).key)
+		t.order.Remove(old)
+	}
+	e := t.order.PushFront(&sessionEntry{key: k})
+	t.entries[k] = e
+	return &e.Value.(*sessionEntry).s
+}
+
+func (t *sessionTable) len() int { return t.order.Len() }
+
+// localAddrs answers "is this address one of this node's?" from the interfaces' addresses,
+// read again at most once a second (a Destination Node Address TLV asks it per test packet).
+type localAddrs struct {
+	readNs int64
+	addrs  []netip.Addr
+}
+
+func (l *localAddrs) has(a netip.Addr) bool {
+	if now := probes.TAINow(); now-l.readNs > 1e9 {
+		l.readNs = now
+		l.addrs = l.addrs[:0]
+		if as, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range as {
+				if p, err := netip.ParsePrefix(ia.String()); err == nil {
+					l.addrs = append(l.addrs, p.Addr().Unmap())
+				}
+			}
+		}
+	}
+	return slices.Contains(l.addrs, a)
 }

@@ -54,6 +54,10 @@ func newApp() *cli.App {
 			&cli.Float64Flag{Name: "stamp-rate", Usage: "STAMP `REPLIES` per second to any one sender", DefaultText: "100"},
 			&cli.IntFlag{Name: "stamp-burst", Usage: "STAMP token bucket `SIZE` per sender", DefaultText: "the rate"},
 			&cli.StringFlag{Name: "stamp-timestamps", Usage: "STAMP reply timestamps in `FORMAT` ptp (PTPv2, CLOCK_TAI) or ntp (RFC 8762's default, UTC); test packets are read in either", DefaultText: "ptp"},
+			&cli.StringFlag{Name: "stamp-mode", Usage: "STAMP reflector `MODE`: stateless (a reply's sequence number is its test packet's) or stateful (per session: own sequence numbers and the counts the Direct Measurement TLV returns)", DefaultText: "stateless"},
+			&cli.StringFlag{Name: "stamp-hmac-key-file", Usage: "`FILE` holding the key (at least 16 bytes) that verifies test packets' HMAC TLV and seals the replies' (RFC 8972); without it an HMAC TLV comes back flagged U"},
+			&cli.IntSliceFlag{Name: "stamp-dscp", Usage: "a `DSCP` a Class of Service TLV may ask for the reply (repeatable; default: any); others come back with RP set"},
+			&cli.StringFlag{Name: "stamp-sync-source", Usage: "what the Timestamp Information TLV says the clock follows: `SOURCE` ntp, ptp, gnss, ssu or free-running", DefaultText: "ntp when the kernel says the clock is synchronised, else free-running"},
 			&cli.BoolFlag{Name: "stamp-reflect-ioam", Usage: "return a test packet's IOAM trace in the reply's Hop-by-Hop header, for the hops on the way back to go on filling (srv6-ping --stamp --ioam; needs CAP_NET_RAW)"},
 			&cli.StringSliceFlag{Name: "pt", Usage: "attach an SRv6 Path Tracing midpoint to the egress of an interface: `dev=IFACE,id=N[,template=T][,rate=BPS]` (id 1-4095; template 1-4, default 3; rate the interface's bits per second for the load, default its speed) (repeatable)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log at debug level"},
@@ -164,7 +168,8 @@ func config(c *cli.Context) (agent.Config, error) {
 	if c.IsSet("ring-buffer-bytes") {
 		cfg.RingBufferBytes = c.Int("ring-buffer-bytes")
 	}
-	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") || c.IsSet("stamp-reflect-ioam") || c.IsSet("stamp-timestamps") {
+	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") || c.IsSet("stamp-reflect-ioam") || c.IsSet("stamp-timestamps") ||
+		c.IsSet("stamp-mode") || c.IsSet("stamp-hmac-key-file") || c.IsSet("stamp-dscp") || c.IsSet("stamp-sync-source") {
 		if cfg.Reflector == nil {
 			cfg.Reflector = &agent.ReflectorConfig{}
 		}
@@ -185,6 +190,18 @@ func config(c *cli.Context) (agent.Config, error) {
 		}
 		if c.IsSet("stamp-timestamps") {
 			cfg.Reflector.Timestamps = c.String("stamp-timestamps")
+		}
+		if c.IsSet("stamp-mode") {
+			cfg.Reflector.Mode = c.String("stamp-mode")
+		}
+		if c.IsSet("stamp-hmac-key-file") {
+			cfg.Reflector.HMACKeyFile = c.String("stamp-hmac-key-file")
+		}
+		if c.IsSet("stamp-dscp") {
+			cfg.Reflector.DSCP = c.IntSlice("stamp-dscp")
+		}
+		if c.IsSet("stamp-sync-source") {
+			cfg.Reflector.SyncSource = c.String("stamp-sync-source")
 		}
 	}
 	if c.IsSet("pt") {

@@ -1,6 +1,8 @@
 package stamp
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -45,12 +47,22 @@ type Config struct {
 	// PTP sends the timestamps in PTPv2 format (Z=1, CLOCK_TAI) instead of NTP's (Z=0, UTC),
 	// RFC 8762's default. Replies are read in whichever format the reflector chose.
 	PTP bool
+	// TLVs are the RFC 8972 / RFC 9503 TLVs every test packet carries, after the base packet;
+	// room left up to Size goes to an Extra Padding TLV. Result.TLVs is what the reply's say.
+	TLVs oam.STAMPTLVRequest
 }
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
 type Client struct {
 	ssid uint16
 	ptp  bool
+	// key seals the test packets' HMAC TLV (at hmacOff in the TLV area, -1: none) and checks
+	// the replies'; dmOff is the offset in out of the Direct Measurement TLV's S_TxC (0:
+	// none), count the test packets sent.
+	key     []byte
+	hmacOff int
+	dmOff   int
+	count   uint32
 	// taiOffset is CLOCK_TAI less CLOCK_REALTIME in nanoseconds as Dial, then each Read, found
 	// it (Run reads on a goroutine of its own while it sends).
 	taiOffset atomic.Int64
@@ -78,6 +90,14 @@ type Result struct {
 	// IOAMErr says why one did not read.
 	IOAM    *ioam.Record
 	IOAMErr error
+	// ReplyTClass is the traffic class the reply arrived with (DSCP << 2 | ECN; -1 unknown):
+	// with a Class of Service TLV, the DSCP the reflector was asked for.
+	ReplyTClass int
+	// ReflectorSequence is the reply's own sequence number: the test packet's from a
+	// stateless reflector, the session's count of replies (from 0) from a stateful one.
+	ReflectorSequence uint32
+	// TLVs is what the reply's TLVs say (Config.TLVs).
+	TLVs oam.STAMPReplyTLVs
 }
 
 // RoundTrip is the delay of the path there and back: (T4 − T1) − (T3 − T2).
@@ -111,8 +131,12 @@ func Dial(cfg Config) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("stamp: %w", err)
 	}
+	if err := probes.EnableTClass(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("stamp: %w", err)
+	}
 	if len(cfg.Segments) > 0 {
-		if err := setSRH(conn, cfg.Target.Addr(), cfg.Segments); err != nil {
+		if err := probes.SetSRH(conn, cfg.Target.Addr(), cfg.Segments); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("stamp: %w", err)
 		}
@@ -125,8 +149,19 @@ func Dial(cfg Config) (*Client, error) {
 		}
 		oob = probes.OOBSizeHopByHop
 	}
-	size := max(cfg.Size, oam.STAMPPacketSize)
-	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, out: make([]byte, size), in: make([]byte, 2048), oob: make([]byte, oob)}
+	out, err := testPacket(&cfg.TLVs, cfg.Size)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("stamp: %w", err)
+	}
+	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, out: out, in: make([]byte, 2048), oob: make([]byte, oob),
+		key: cfg.TLVs.HMACKey, hmacOff: oam.FindSTAMPHMAC(out)}
+	oam.WalkSTAMPTLVs(out[oam.STAMPPacketSize:], func(off int, t oam.STAMPTLV) bool {
+		if t.Type == oam.STAMPTLVDirectMeasurement {
+			c.dmOff = oam.STAMPPacketSize + off + oam.STAMPTLVHeaderLen
+		}
+		return true
+	})
 	if c.clock == nil {
 		c.clock = func() oam.ClockState { return oam.ClockState{EstErrorMicros: 16_000_000} }
 	}
@@ -138,6 +173,31 @@ func Dial(cfg Config) (*Client, error) {
 	c.taiOffset.Store(int64(off))
 	return c, nil
 }
+
+// testPacket is the test packet's buffer: 44 octets of base packet (written per packet), the
+// TLVs req asks for, and up to size (0: no more than needed) an Extra Padding TLV of
+// pseudo-random octets (RFC 8972 §4.1 advises against zeros, which links may compress), or
+// zeros where fewer than 4 octets are left.
+func testPacket(req *oam.STAMPTLVRequest, size int) ([]byte, error) {
+	b, err := req.AppendTLVs(make([]byte, oam.STAMPPacketSize), 0)
+	if err != nil {
+		return nil, err
+	}
+	switch pad := size - len(b); {
+	case size > 0 && pad < 0:
+		return nil, fmt.Errorf("size %d: the TLVs asked for need %d bytes of UDP payload", size, len(b))
+	case pad >= oam.STAMPTLVHeaderLen:
+		v := make([]byte, pad-oam.STAMPTLVHeaderLen)
+		rand.Read(v) //nolint:errcheck // crypto/rand.Read never fails (Go ≥ 1.24)
+		b = oam.AppendSTAMPTLV(b, 0, oam.STAMPTLVExtraPadding, v)
+	case pad > 0:
+		b = append(b, make([]byte, pad)...)
+	}
+	return b, nil
+}
+
+// Size is the UDP payload of the client's test packets.
+func (c *Client) Size() int { return len(c.out) }
 
 // LocalAddr is the client's address and port.
 func (c *Client) LocalAddr() netip.AddrPort { return c.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
@@ -168,9 +228,16 @@ func (c *Client) Send(seq uint32) (Sent, error) {
 	if _, err := test.MarshalTo(c.out); err != nil {
 		return Sent{}, err
 	}
+	if c.dmOff > 0 {
+		binary.BigEndian.PutUint32(c.out[c.dmOff:], c.count+1) // S_TxC: this one included
+	}
+	if c.hmacOff >= 0 {
+		oam.SealSTAMPHMAC(c.key, c.out, c.hmacOff) // it covers the sequence number
+	}
 	if _, err := c.conn.Write(c.out); err != nil {
 		return Sent{}, fmt.Errorf("stamp: send test packet %d: %w", seq, err)
 	}
+	c.count++
 	return Sent{Sequence: seq, T1: t1, Timestamp: test.Timestamp, Error: ee, SSID: c.ssid}, nil
 }
 
@@ -183,6 +250,8 @@ type Reply struct {
 	Bytes     int
 	RX        probes.RXInfo
 	TAIOffset time.Duration
+	// TLVs is what the reply's TLVs say, decoded (and its HMAC checked) as it was read.
+	TLVs oam.STAMPReplyTLVs
 }
 
 // ErrNotReply: the datagram read was not a STAMP reply.
@@ -211,6 +280,7 @@ func (c *Client) Read(deadline time.Time, r *Reply) error {
 		return fmt.Errorf("%w: %w", ErrNotReply, err)
 	}
 	r.From, r.Bytes = from, n
+	r.TLVs = oam.ParseSTAMPReplyTLVs(c.in[:n], c.key)
 	return nil
 }
 
@@ -254,6 +324,9 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 		ReflectorTimestampsPTP: ptp,
 		IOAM:                   rec,
 		IOAMErr:                recErr,
+		ReflectorSequence:      r.Sequence,
+		ReplyTClass:            r.RX.TClass,
+		TLVs:                   r.TLVs,
 	}, nil
 }
 

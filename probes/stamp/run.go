@@ -24,7 +24,8 @@ type Options struct {
 	Timeout time.Duration
 	// Port of the reflector; default 862.
 	Port uint16
-	// Size is the UDP payload of a test packet (44 to 1232; default 44).
+	// Size is the UDP payload of a test packet (44 to 1232; default: 44, or what the TLVs
+	// need). Options() gives the size the packets have.
 	Size int
 	// Source address; unspecified: the kernel's choice.
 	Source netip.Addr
@@ -40,6 +41,9 @@ type Options struct {
 	SSID uint16
 	// PTP sends PTPv2 timestamps instead of NTP's (Config.PTP).
 	PTP bool
+	// TLVs are the RFC 8972 / RFC 9503 TLVs of every test packet (Config.TLVs). With Size 0
+	// the packet is as long as they need.
+	TLVs oam.STAMPTLVRequest
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -65,9 +69,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Port == 0 {
 		o.Port = oam.STAMPPort
-	}
-	if o.Size == 0 {
-		o.Size = oam.STAMPPacketSize
 	}
 	if o.Clock == nil {
 		o.Clock = probes.LocalClock
@@ -103,6 +104,11 @@ type Summary struct {
 	// a reflector that pads or truncates, which RFC 8762's symmetrical mode does not expect.
 	Asymmetric                    int
 	RTT, Forward, Backward, Resid oam.StatsSummary
+	// Directional says a stateful reflector returned Direct Measurement counts (RFC 8972
+	// §4.5): ForwardLost test packets never reached it and BackwardLost of its replies never
+	// came back, as of the last reply that carried them (later losses are in neither).
+	Directional               bool
+	ForwardLost, BackwardLost int
 	// MaxBound is the largest error bound of a measured one-way delay.
 	MaxBound time.Duration
 	Start    time.Time
@@ -137,9 +143,13 @@ func New(target oam.Target, opts Options) (*Sender, error) {
 		return nil, errors.New("decap: the reflector answers at the destination, the final segment")
 	}
 	reflector := netip.AddrPortFrom(target.Destination, opts.Port)
-	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID, PTP: opts.PTP})
+	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID, PTP: opts.PTP, TLVs: opts.TLVs})
 	if err != nil {
 		return nil, err
+	}
+	if opts.Size = client.Size(); opts.Size > MaxSize {
+		client.Close()
+		return nil, fmt.Errorf("the TLVs asked for need %d bytes of UDP payload, more than %d", opts.Size, MaxSize)
 	}
 	return &Sender{opts: opts, target: target, client: client, reflector: reflector}, nil
 }
@@ -329,6 +339,11 @@ func (r *session) reply(res Result) {
 	r.sum.Received++
 	if res.ReplyBytes != r.s.opts.Size {
 		r.sum.Asymmetric++
+	}
+	if t := &res.TLVs; t.DirectOK {
+		r.sum.Directional = true
+		r.sum.ForwardLost = max(0, int(t.SenderTx)-int(t.ReflRx))
+		r.sum.BackwardLost = max(0, int(t.ReflTx)-r.sum.Received)
 	}
 	r.rtt.Add(res.RoundTrip())
 	r.residence.Add(res.Residence())

@@ -1,4 +1,4 @@
-package stamp
+package probes
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 )
 
 // SRHBytes builds the routing header the kernel expects for the sticky IPV6_RTHDR option of type
-// 4: Segment List[0] is a placeholder the kernel replaces with the socket's destination (the
+// 4 (SetRoutingHeader; the per-datagram control message accepts no type 4): Segment List[0] is a placeholder the kernel replaces with the socket's destination (the
 // final segment), Segment List[n−1] the first SID, Segments Left n−1. The kernel fills in the
 // next header. oam/srh encodes it.
 func SRHBytes(final netip.Addr, segments []netip.Addr) ([]byte, error) {
@@ -32,18 +32,26 @@ func SRHBytes(final netip.Addr, segments []netip.Addr) ([]byte, error) {
 	return b, nil
 }
 
-func setSRH(conn *net.UDPConn, final netip.Addr, segments []netip.Addr) error {
+// SetSRH makes every datagram conn sends go through segments, then to its destination (the
+// SRH's final segment, which the kernel writes per datagram).
+func SetSRH(conn *net.UDPConn, final netip.Addr, segments []netip.Addr) error {
 	rthdr, err := SRHBytes(final, segments)
 	if err != nil {
 		return err
 	}
+	return SetRoutingHeader(conn, rthdr)
+}
+
+// SetRoutingHeader sets the sticky IPV6_RTHDR option of conn to rthdr (SRHBytes; nil removes
+// it). No capability is needed.
+func SetRoutingHeader(conn *net.UDPConn, rthdr []byte) error {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("attach SRH: %w", err)
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RTHDR, string(rthdr))
+		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RTHDR, string(rthdr)) // "" removes it
 	}); err != nil {
 		return fmt.Errorf("attach SRH: %w", err)
 	}

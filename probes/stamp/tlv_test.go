@@ -1,0 +1,140 @@
+package stamp_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/srv6oam/srv6oam/bpf/agent"
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes/stamp"
+)
+
+// loopbackReflector serves srv6-agent's reflector on ::1 for the test.
+func loopbackReflector(t *testing.T, cfg agent.ReflectorConfig) *agent.Reflector {
+	t.Helper()
+	cfg.Listen = "[::1]:0"
+	r, err := agent.NewReflector(cfg, []netip.Prefix{netip.MustParsePrefix("::1/128")})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+func keyFile(t *testing.T, key string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestTLVsOverLoopback: the RFC 8972 TLVs between the client and a stateful reflector with an
+// HMAC key, on real sockets. Each TLV's answer is checked against what the test knows
+// independently: the addresses and ports of both sockets, the DSCP the reply arrived with
+// (IPV6_RECVTCLASS), the reflector's own reply sequence and the previous reply's T3.
+func TestTLVsOverLoopback(t *testing.T) {
+	const key = "sixteen+ bytes of shared key"
+	r := loopbackReflector(t, agent.ReflectorConfig{Mode: "stateful", HMACKeyFile: keyFile(t, key), DSCP: []int{0, 46}, SyncSource: "ptp"})
+	req := oam.STAMPTLVRequest{Location: true, TimestampInfo: true, CoS: true, DSCP: 46, DirectMeasurement: true,
+		FollowUp: true, DestinationNode: netip.MustParseAddr("::1"), HMACKey: []byte(key)}
+	c, err := stamp.Dial(stamp.Config{Target: r.Addr(), TLVs: req, Size: 200, SSID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Size() != 200 {
+		t.Fatalf("test packets of %d bytes, want 200 (TLVs and Extra Padding)", c.Size())
+	}
+	var prev stamp.Result
+	for seq := uint32(1); seq <= 4; seq++ {
+		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("probe %d: %v", seq, err)
+		}
+		tl := &res.TLVs
+		if !tl.HMACChecked || tl.IntegrityFailed || tl.Malformed || len(tl.Unrecognized) != 0 || res.ReplyBytes != 200 {
+			t.Fatalf("probe %d: %d bytes, TLVs %+v", seq, res.ReplyBytes, *tl)
+		}
+		if !tl.LocationOK || tl.SeenSrc != c.LocalAddr() || tl.SeenDst != r.Addr() {
+			t.Errorf("Location: reflector saw %v → %v, sockets are %v → %v", tl.SeenSrc, tl.SeenDst, c.LocalAddr(), r.Addr())
+		}
+		if !tl.TimestampInfoOK || tl.SyncSource != oam.STAMPSyncPTP || tl.MethodIn != oam.STAMPMethodSWLocal {
+			t.Errorf("Timestamp Information: %+v", *tl)
+		}
+		if !tl.CoSOK || tl.DSCPRefused || tl.DSCPArrived != 0 || res.ReplyTClass>>2 != 46 {
+			t.Errorf("Class of Service: arrived DSCP %d, refused %v; the reply came with traffic class %d, want DSCP 46", tl.DSCPArrived, tl.DSCPRefused, res.ReplyTClass)
+		}
+		// A stateful reflector numbers its replies per session from 0 and counts both ways.
+		if res.ReflectorSequence != seq-1 || !tl.DirectOK || tl.SenderTx != seq || tl.ReflRx != seq || tl.ReflTx != seq {
+			t.Errorf("probe %d: reflector sequence %d, Direct Measurement %d/%d/%d", seq, res.ReflectorSequence, tl.SenderTx, tl.ReflRx, tl.ReflTx)
+		}
+		// Follow-Up Telemetry: the previous reply's sequence and the T3 it carried.
+		if seq > 1 && (!tl.FollowUpOK || tl.FollowUpSeq != seq-2 || tl.FollowUpTx.Nanos(true) != prev.T3) {
+			t.Errorf("probe %d: Follow-Up seq %d at %d, previous reply %d sent at %d", seq, tl.FollowUpSeq, tl.FollowUpTx.Nanos(true), prev.ReflectorSequence, prev.T3)
+		}
+		if !tl.DestinationNodeConfirmed {
+			t.Error("::1 not confirmed as the reflector's own address")
+		}
+		prev = res
+	}
+	if got := r.Stats().Sessions.Load(); got != 1 {
+		t.Errorf("%d sessions, want 1", got)
+	}
+}
+
+// TestTLVRefusals: what the reflector cannot or may not do comes back flagged, and a request
+// for no reply gets none.
+func TestTLVRefusals(t *testing.T) {
+	r := loopbackReflector(t, agent.ReflectorConfig{HMACKeyFile: keyFile(t, "the reflector's own key"), DSCP: []int{0}})
+	probe := func(req oam.STAMPTLVRequest) (stamp.Result, error) {
+		t.Helper()
+		c, err := stamp.Dial(stamp.Config{Target: r.Addr(), TLVs: req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.Probe(1, time.Now().Add(time.Second))
+	}
+	// Stateless: no Direct Measurement counts; a DSCP off the list; a destination that is not
+	// this node; a return address off the senders allow-list.
+	res, err := probe(oam.STAMPTLVRequest{DirectMeasurement: true, CoS: true, DSCP: 10,
+		DestinationNode: netip.MustParseAddr("2001:db8::1"), ReturnAddress: netip.MustParseAddr("2001:db8::2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []oam.STAMPTLVType{oam.STAMPTLVDirectMeasurement, oam.STAMPTLVDestinationNode, oam.STAMPTLVReturnPath}
+	if !slices.Equal(res.TLVs.Unrecognized, want) || !res.TLVs.DSCPRefused || res.ReplyTClass>>2 != 0 || res.ReflectorSequence != 1 {
+		t.Errorf("TLVs %+v, reply traffic class %d, reflector sequence %d", res.TLVs, res.ReplyTClass, res.ReflectorSequence)
+	}
+	// Another key: every TLV back with I.
+	res, err = probe(oam.STAMPTLVRequest{Location: true, HMACKey: []byte("not the reflector's key")})
+	if err != nil || !res.TLVs.IntegrityFailed || res.TLVs.LocationOK {
+		t.Errorf("wrong key: %+v, %v", res.TLVs, err)
+	}
+	if r.Stats().HMACFailures.Load() != 1 {
+		t.Errorf("stamp_hmac_failures_total %d, want 1", r.Stats().HMACFailures.Load())
+	}
+	// No reply requested: none comes.
+	if _, err := probe(oam.STAMPTLVRequest{NoReply: true}); !errors.Is(err, stamp.ErrTimeout) {
+		t.Errorf("no reply requested: %v, want a timeout", err)
+	}
+	if r.Stats().NoReplyRequested.Load() != 1 {
+		t.Errorf("stamp_no_reply_requested_total %d, want 1", r.Stats().NoReplyRequested.Load())
+	}
+}
