@@ -262,11 +262,13 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	oob := make([]byte, probes.OOBSizeHopByHop)
 	outOOB := make([]byte, 0, probes.OOBSizeHopByHop)
 	hbh := make([]byte, 0, 2048)
+	var rx probes.RXInfo
 	senders := newRateTable(r.rate, r.burst, maxReflectorSenders)
 	sessions := newSessionTable(maxReflectorSenders)
 	port := r.Addr().Port()
-	env := oam.STAMPReflectEnv{MethodIn: oam.STAMPMethodSWLocal, MethodOut: oam.STAMPMethodSWLocal,
-		IsLocal: r.locals.has, AllowReturn: r.allowed}
+	env := oam.STAMPReflectEnv{MethodIn: oam.STAMPMethodSWLocal, MethodOut: oam.STAMPMethodSWLocal, AllowReturn: r.allowed,
+		// The address the test packet was sent to first: no lookup in the common case.
+		IsLocal: func(a netip.Addr) bool { return a == rx.Dst || r.locals.has(a) }}
 	if len(r.dscp) > 0 {
 		env.AllowDSCP = func(d uint8) bool { return slices.Contains(r.dscp, int(d)) }
 	}
@@ -275,7 +277,6 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	}
 	var test oam.STAMPTest
 	var reply oam.STAMPReply
-	var rx probes.RXInfo
 	var clock oam.ClockState
 	var clockReadNs int64 = -clockRefreshNs
 	for {

@@ -41,6 +41,10 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "stamp", Usage: "two-way delay with STAMP test packets (RFC 8762, UDP) to srv6-agent's reflector on DESTINATION, through --segs when given: round trip, forward and backward one-way delays and the reflector's residence time (docs/srv6-ping.md); -W defaults to 2 here, -s is the UDP payload (44 to 1232, default 44)"},
 		&cli.IntFlag{Name: "stamp-port", Value: oam.STAMPPort, Usage: "--stamp: UDP `PORT` of the reflector"},
 		&cli.StringFlag{Name: "stamp-timestamps", Value: "ntp", Usage: "--stamp: the test packets' timestamp `FORMAT`: ntp (RFC 8762's default, UTC) or ptp (PTPv2, CLOCK_TAI); replies are read in whichever format the reflector uses"},
+		&cli.StringFlag{Name: "stamp-tlv", Usage: "--stamp: RFC 8972 / 9503 TLVs every test packet carries, comma-separated `LIST` of location (the addresses and ports the reflector saw), timestamp-info (its clock source and timestamping methods), cos=DSCP (the reply's DSCP; the DSCP and ECN the test packet arrived with), direct (Direct Measurement: loss per direction from a stateful reflector), follow-up (the previous reply's real transmit time), dna=ADDR (Destination Node Address: only ADDR should answer)"},
+		&cli.StringFlag{Name: "stamp-return-segs", Usage: "--stamp: Return Path TLV (RFC 9503): the reflector sends its reply through this comma-separated SRv6 segment `LIST` (this host needs seg6_enabled to accept it), measuring a chosen return path"},
+		&cli.StringFlag{Name: "stamp-return-addr", Usage: "--stamp: Return Path TLV: the reflector sends its reply to `ADDR` instead of this host (only an address of its senders allow-list)"},
+		&cli.StringFlag{Name: "stamp-hmac-key-file", Usage: "--stamp: an HMAC TLV (RFC 8972 §4.8, HMAC-SHA-256/128) with the key in `FILE` protects the TLVs both ways; the reflector needs the same key"},
 		&cli.IntFlag{Name: "stamp-ssid", Usage: "--stamp: the Session-Sender Identifier `SSID` (RFC 8972, 0-65535) every test packet carries; replies must carry it back", DefaultText: "0, none"},
 	}...), s6cli.IOAMFlags()...)
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,7 +98,9 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 		}
 		o.Timeout = time.Duration(w * float64(time.Second))
 	}
-	o.Size = oam.STAMPPacketSize
+	if o.TLVs, err = parseStampTLVs(c); err != nil {
+		return o, err
+	}
 	if c.IsSet("s") {
 		if s := c.Int("s"); s < oam.STAMPPacketSize || s > stamp.MaxSize {
 			return o, fmt.Errorf("-s %d: with --stamp the test packet's UDP payload must be %d to %d bytes", s, oam.STAMPPacketSize, stamp.MaxSize)
@@ -119,6 +124,68 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 	return o, nil
 }
 
+// parseStampTLVs reads --stamp-tlv, --stamp-return-segs, --stamp-return-addr and
+// --stamp-hmac-key-file.
+func parseStampTLVs(c *cli.Context) (oam.STAMPTLVRequest, error) {
+	var r oam.STAMPTLVRequest
+	if l := c.String("stamp-tlv"); l != "" {
+		for _, item := range strings.Split(l, ",") {
+			name, val, hasVal := strings.Cut(strings.TrimSpace(item), "=")
+			switch {
+			case name == "location" && !hasVal:
+				r.Location = true
+			case name == "timestamp-info" && !hasVal:
+				r.TimestampInfo = true
+			case name == "direct" && !hasVal:
+				r.DirectMeasurement = true
+			case name == "follow-up" && !hasVal:
+				r.FollowUp = true
+			case name == "cos" && hasVal:
+				d, err := strconv.Atoi(val)
+				if err != nil || d < 0 || d > 63 {
+					return r, fmt.Errorf("--stamp-tlv cos=%s: a DSCP is 0 to 63", val)
+				}
+				r.CoS, r.DSCP = true, uint8(d)
+			case name == "dna" && hasVal:
+				a, err := netip.ParseAddr(val)
+				if err != nil || !a.Is6() || a.Is4In6() {
+					return r, fmt.Errorf("--stamp-tlv dna=%s: want the reflector's IPv6 address", val)
+				}
+				r.DestinationNode = a
+			default:
+				return r, fmt.Errorf("--stamp-tlv %q: want location, timestamp-info, direct, follow-up, cos=DSCP or dna=ADDR", item)
+			}
+		}
+	}
+	if l := c.String("stamp-return-segs"); l != "" {
+		for _, f := range strings.Split(l, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(f))
+			if err != nil || !a.Is6() || a.Is4In6() {
+				return r, fmt.Errorf("--stamp-return-segs: %q is not an IPv6 SID", f)
+			}
+			r.ReturnSegments = append(r.ReturnSegments, a)
+		}
+	}
+	if v := c.String("stamp-return-addr"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			return r, fmt.Errorf("--stamp-return-addr %q: want an IPv6 address", v)
+		}
+		r.ReturnAddress = a
+	}
+	if f := c.String("stamp-hmac-key-file"); f != "" {
+		key, err := os.ReadFile(f)
+		if err != nil {
+			return r, fmt.Errorf("--stamp-hmac-key-file: %w", err)
+		}
+		if len(key) < 16 {
+			return r, fmt.Errorf("--stamp-hmac-key-file %s: %d bytes, want at least 16", f, len(key))
+		}
+		r.HMACKey = key
+	}
+	return r, nil
+}
+
 // runStamp is `srv6-ping --stamp`: STAMP test packets (probes/stamp) to srv6-agent's reflector.
 func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 	o, err := parseStamp(c)
@@ -130,6 +197,7 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 		return fail(err)
 	}
 	defer sender.Close()
+	o.Options = sender.Options() // the size the TLVs made
 	src, reflector := sender.LocalAddr(), sender.Reflector()
 	var view *output.IOAMView
 	if o.IOAM != nil {
@@ -163,6 +231,9 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 			if view != nil {
 				view.StampJSON(&p, &j)
 			}
+			if p.Reply != nil {
+				j.TLVs = output.NewStampTLVs(p.Reply, &o.TLVs)
+			}
 			if jsonMode {
 				results = append(results, j)
 				return
@@ -176,6 +247,9 @@ func runStamp(ctx context.Context, c *cli.Context, out io.Writer) error {
 				line = stampReceiveTime(p.Reply) + line
 			}
 			fmt.Fprintln(out, line)
+			if p.Reply != nil {
+				fmt.Fprint(out, output.FormatStampTLVs(output.NewStampTLVs(p.Reply, &o.TLVs)))
+			}
 			if view != nil {
 				fmt.Fprint(out, view.StampLines(&p))
 			}

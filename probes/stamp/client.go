@@ -96,8 +96,10 @@ type Result struct {
 	// ReflectorSequence is the reply's own sequence number: the test packet's from a
 	// stateless reflector, the session's count of replies (from 0) from a stateful one.
 	ReflectorSequence uint32
-	// TLVs is what the reply's TLVs say (Config.TLVs).
-	TLVs oam.STAMPReplyTLVs
+	// TLVs is what the reply's TLVs say (Config.TLVs); PrevT3 is the Follow-Up Telemetry
+	// TLV's transmit time of the reflector's previous reply, CLOCK_TAI nanoseconds (0: none).
+	TLVs   oam.STAMPReplyTLVs
+	PrevT3 int64
 }
 
 // RoundTrip is the delay of the path there and back: (T4 − T1) − (T3 − T2).
@@ -308,6 +310,10 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 		}
 		return ts.Nanos(false) + int64(r.TAIOffset) // NTP timestamps are UTC
 	}
+	var prevT3 int64
+	if r.TLVs.FollowUpOK {
+		prevT3 = tai(r.TLVs.FollowUpTx)
+	}
 	return Result{
 		Sequence:               s.Sequence,
 		T1:                     s.T1,
@@ -324,6 +330,7 @@ func (r *Reply) Result(s *Sent) (Result, error) {
 		ReflectorTimestampsPTP: ptp,
 		IOAM:                   rec,
 		IOAMErr:                recErr,
+		PrevT3:                 prevT3,
 		ReflectorSequence:      r.Sequence,
 		ReplyTClass:            r.RX.TClass,
 		TLVs:                   r.TLVs,

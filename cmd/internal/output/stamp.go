@@ -92,6 +92,9 @@ func FormatStampSummary(w io.Writer, s *stamp.Summary, o stamp.Options, reflecto
 	if s.Negative > 0 {
 		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a negative one-way delay (the two clocks disagree by more than the delay)\n", s.Negative, s.Received)
 	}
+	if s.Directional {
+		fmt.Fprintf(&b, "loss per direction (Direct Measurement): forward %d, backward %d\n", s.ForwardLost, s.BackwardLost)
+	}
 	if s.Asymmetric > 0 {
 		fmt.Fprintf(&b, "%d of %d replies not as long as the test packets (%d bytes): the reflector pads or truncates its replies; the backward delay is that of another size\n", s.Asymmetric, s.Received, o.Size)
 	}

@@ -46,6 +46,8 @@ type StampResult struct {
 	// filled on the way back; IOAMError says why there is none.
 	IOAM      *JSONIOAM `json:"ioam,omitempty"`
 	IOAMError string    `json:"ioam_error,omitempty"`
+	// TLVs (--stamp-tlv and the other TLV flags) is what the reply's TLVs said.
+	TLVs *StampTLVs `json:"tlvs,omitempty"`
 }
 
 // StampTimes are the four STAMP timestamps, CLOCK_TAI nanoseconds.
@@ -105,6 +107,15 @@ type StampSummary struct {
 	Negative       int         `json:"negative"`
 	// Asymmetric counts replies not as long as the test packets.
 	Asymmetric int `json:"asymmetric"`
+	// Directional is the loss per direction a stateful reflector's Direct Measurement counts
+	// gave (--stamp-tlv direct), as of the last reply that carried them.
+	Directional *StampDirectional `json:"loss_per_direction,omitempty"`
+}
+
+// StampDirectional is the loss per direction.
+type StampDirectional struct {
+	Forward  int `json:"forward"`
+	Backward int `json:"backward"`
 }
 
 func NewStampSummary(s *stamp.Summary, shared bool) StampSummary {
@@ -113,6 +124,9 @@ func NewStampSummary(s *stamp.Summary, shared bool) StampSummary {
 		RTT: newStampStats(s.RTT), Forward: newStampStats(s.Forward),
 		Backward: newStampStats(s.Backward), Residence: newStampStats(s.Resid),
 		Unsynchronised: s.Unsynchronised, Negative: s.Negative}
+	if s.Directional {
+		j.Directional = &StampDirectional{Forward: s.ForwardLost, Backward: s.BackwardLost}
+	}
 	if s.Forward.Count > 0 {
 		j.MaxBoundMS = ptr(0.0)
 		if !shared {
@@ -136,6 +150,8 @@ type StampOptions struct {
 	SharedClock bool    `json:"shared_clock"`
 	// IOAM is the trace every test packet carried (--ioam).
 	IOAM *JSONIOAMOptions `json:"ioam,omitempty"`
+	// TLVs are the TLVs every test packet carried, by name.
+	TLVs []string `json:"tlvs,omitempty"`
 }
 
 // NewStampDocument assembles the envelope of a finished STAMP run.
@@ -144,7 +160,8 @@ func NewStampDocument(target oam.Target, o stamp.Options, src, reflector netip.A
 	if results == nil {
 		results = []StampResult{}
 	}
-	opts := StampOptions{Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), Size: o.Size, SharedClock: o.SharedClock}
+	opts := StampOptions{Count: o.Count, IntervalMS: ms(o.Interval), TimeoutMS: ms(o.Timeout), Size: o.Size, SharedClock: o.SharedClock,
+		TLVs: stampTLVNames(&o.TLVs)}
 	if io != nil {
 		v := io.Options()
 		opts.IOAM = &v
