@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 )
 
 // STAMP TLVs (RFC 8972 §4, RFC 9503): they follow the 44-octet base packet of both test
@@ -744,4 +746,36 @@ func ParseSTAMPReplyTLVs(reply, key []byte) STAMPReplyTLVs {
 		return true
 	})
 	return r
+}
+
+// ParseItem adds to r what one item of a TLV list asks, as srv6-ping's --stamp-tlv and
+// a monitor job's stamp.tlvs spell them: location, timestamp-info, direct, follow-up,
+// cos=DSCP, dna=ADDR.
+func (r *STAMPTLVRequest) ParseItem(item string) error {
+	name, val, hasVal := strings.Cut(strings.TrimSpace(item), "=")
+	switch {
+	case name == "location" && !hasVal:
+		r.Location = true
+	case name == "timestamp-info" && !hasVal:
+		r.TimestampInfo = true
+	case name == "direct" && !hasVal:
+		r.DirectMeasurement = true
+	case name == "follow-up" && !hasVal:
+		r.FollowUp = true
+	case name == "cos" && hasVal:
+		d, err := strconv.Atoi(val)
+		if err != nil || d < 0 || d > 63 {
+			return fmt.Errorf("cos=%s: a DSCP is 0 to 63", val)
+		}
+		r.CoS, r.DSCP = true, uint8(d)
+	case name == "dna" && hasVal:
+		a, err := netip.ParseAddr(val)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			return fmt.Errorf("dna=%s: want the reflector's IPv6 address", val)
+		}
+		r.DestinationNode = a
+	default:
+		return fmt.Errorf("%q: want location, timestamp-info, direct, follow-up, cos=DSCP or dna=ADDR", item)
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -130,30 +129,8 @@ func parseStampTLVs(c *cli.Context) (oam.STAMPTLVRequest, error) {
 	var r oam.STAMPTLVRequest
 	if l := c.String("stamp-tlv"); l != "" {
 		for _, item := range strings.Split(l, ",") {
-			name, val, hasVal := strings.Cut(strings.TrimSpace(item), "=")
-			switch {
-			case name == "location" && !hasVal:
-				r.Location = true
-			case name == "timestamp-info" && !hasVal:
-				r.TimestampInfo = true
-			case name == "direct" && !hasVal:
-				r.DirectMeasurement = true
-			case name == "follow-up" && !hasVal:
-				r.FollowUp = true
-			case name == "cos" && hasVal:
-				d, err := strconv.Atoi(val)
-				if err != nil || d < 0 || d > 63 {
-					return r, fmt.Errorf("--stamp-tlv cos=%s: a DSCP is 0 to 63", val)
-				}
-				r.CoS, r.DSCP = true, uint8(d)
-			case name == "dna" && hasVal:
-				a, err := netip.ParseAddr(val)
-				if err != nil || !a.Is6() || a.Is4In6() {
-					return r, fmt.Errorf("--stamp-tlv dna=%s: want the reflector's IPv6 address", val)
-				}
-				r.DestinationNode = a
-			default:
-				return r, fmt.Errorf("--stamp-tlv %q: want location, timestamp-info, direct, follow-up, cos=DSCP or dna=ADDR", item)
+			if err := r.ParseItem(item); err != nil {
+				return r, fmt.Errorf("--stamp-tlv %w", err)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam/srh"
 	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/pathtrace"
+	"github.com/srv6oam/srv6oam/probes/stamp"
 )
 
 // Kind is how a job probes.
@@ -37,6 +39,10 @@ const (
 	// it on) and back to the monitor, carrying an IOAM Pre-allocated Trace every IOAM-enabled
 	// hop fills (probes/pathtrace): per-hop delay and path changes, end-to-end liveness.
 	KindIOAM Kind = "ioam"
+	// KindStamp: STAMP test packets (RFC 8762, UDP) to a Session-Reflector (srv6-agent's or a
+	// router's) on the target, through the segments when given: round trip, one-way delay
+	// each way, the reflector's residence, loss per direction from a stateful reflector.
+	KindStamp Kind = "stamp"
 )
 
 // JobIOAM is the trace an ioam job's probes carry, and what is known of the hops' clocks.
@@ -48,6 +54,29 @@ type JobIOAM struct {
 	// ClockError is how well the IOAM hops' realtime clocks are synchronised (0: unknown; then
 	// only shared_clock lets a delay count).
 	ClockError time.Duration
+}
+
+// JobSTAMP is a stamp job's session: what its stamp: mapping says.
+type JobSTAMP struct {
+	// Port is the reflector's UDP port (default 862).
+	Port uint16
+	// SSID is the Session-Sender Identifier (0: none).
+	SSID uint16
+	// PTP sends PTPv2 timestamps instead of NTP's (RFC 8762's default).
+	PTP bool
+	// TLVs are the RFC 8972 / RFC 9503 TLVs of every test packet; HMACKeyFile is where the
+	// HMAC key (TLVs.HMACKey) was read from.
+	TLVs        oam.STAMPTLVRequest
+	HMACKeyFile string
+}
+
+func (s *JobSTAMP) equal(o *JobSTAMP) bool {
+	a, b := s.TLVs, o.TLVs
+	return s.Port == o.Port && s.SSID == o.SSID && s.PTP == o.PTP && s.HMACKeyFile == o.HMACKeyFile &&
+		a.Location == b.Location && a.TimestampInfo == b.TimestampInfo && a.CoS == b.CoS && a.DSCP == b.DSCP &&
+		a.DirectMeasurement == b.DirectMeasurement && a.FollowUp == b.FollowUp && a.DestinationNode == b.DestinationNode &&
+		a.ReturnAddress == b.ReturnAddress && slices.Equal(a.ReturnSegments, b.ReturnSegments) && a.NoReply == b.NoReply &&
+		string(a.HMACKey) == string(b.HMACKey)
 }
 
 // DefaultJobIOAM is an ioam job's trace when its ioam: mapping says nothing: namespace 0,
@@ -94,6 +123,8 @@ type Job struct {
 	SharedClock bool
 	// IOAM is the trace of an ioam job (nil for other kinds).
 	IOAM *JobIOAM
+	// STAMP is a stamp job's session (nil for other kinds).
+	STAMP *JobSTAMP
 	// Labels are added to every series of the job.
 	Labels map[string]string
 	// Line is where the job starts in its file.
@@ -463,11 +494,11 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 				return err
 			}
 			switch Kind(s) {
-			case KindEcho, KindTimestamped, KindIOAM:
+			case KindEcho, KindTimestamped, KindIOAM, KindStamp:
 				job.Kind = Kind(s)
 				return nil
 			}
-			return p.errf(v, "kind", "%q: want echo, timestamped or ioam", s)
+			return p.errf(v, "kind", "%q: want echo, timestamped, ioam or stamp", s)
 		},
 		"target": func(v *yaml.Node) error {
 			s, err := p.scalar(v, "target")
@@ -563,9 +594,29 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 			job.IOAM, err = p.ioam(v)
 			return err
 		},
+		"stamp": func(v *yaml.Node) error {
+			job.STAMP, err = p.stamp(v)
+			return err
+		},
 	})
 	if err != nil {
 		return job, err
+	}
+	switch {
+	case job.Kind == KindStamp && job.STAMP == nil:
+		job.STAMP = &JobSTAMP{Port: oam.STAMPPort}
+	case job.Kind != KindStamp && job.STAMP != nil:
+		return job, p.errf(at("stamp"), "stamp", "only a job of kind stamp has a stamp: mapping")
+	}
+	if job.Kind == KindStamp {
+		for _, f := range []string{"encoding", "decap", "flow_labels", "flow_label", "hop_limit"} {
+			if at(f) != n {
+				return job, p.errf(at(f), f, "a stamp job's test packets are UDP from an ordinary socket: %s has no meaning for them", f)
+			}
+		}
+		if at("size") == n {
+			job.Size = 0 // as long as the TLVs need, 44 bytes at least
+		}
 	}
 	switch {
 	case job.Kind == KindIOAM && job.IOAM == nil:
@@ -630,6 +681,20 @@ func (p *parser) engineLimits(job *Job, at func(string) *yaml.Node) error {
 		if job.Size > pathtrace.MaxPayload {
 			return p.errf(at("size"), "size", "%d: an ioam probe carries 0 to %d bytes of echo data", job.Size, pathtrace.MaxPayload)
 		}
+	case KindStamp:
+		if job.Size != 0 && (job.Size < oam.STAMPPacketSize || job.Size > stamp.MaxSize) {
+			return p.errf(at("size"), "size", "%d: a STAMP test packet's UDP payload is %d to %d bytes", job.Size, oam.STAMPPacketSize, stamp.MaxSize)
+		}
+		if len(path) > srh.MaxSegments {
+			return p.errf(at("segments"), "segments", "%d segments and the target make %d; an SRH holds at most %d", len(job.Target.Segments), len(path), srh.MaxSegments)
+		}
+		b, err := job.STAMP.TLVs.AppendTLVs(make([]byte, oam.STAMPPacketSize), 0)
+		if err != nil {
+			return p.errf(at("stamp"), "stamp", "%v", err)
+		}
+		if len(b) > stamp.MaxSize || (job.Size != 0 && len(b) > job.Size) {
+			return p.errf(at("stamp"), "stamp.tlvs", "the TLVs need %d bytes of UDP payload; size is %d (at most %d)", len(b), job.Size, stamp.MaxSize)
+		}
 	case KindTimestamped:
 		if job.Target.Decap {
 			return p.errf(at("decap"), "decap", "a timestamped probe returns to the monitor: it cannot end at a decapsulating SID")
@@ -692,7 +757,104 @@ func (j Job) Equal(o Job) bool {
 		j.FlowLabels == o.FlowLabels && j.FlowLabel == o.FlowLabel && j.HopLimit == o.HopLimit &&
 		j.DetectMultiplier == o.DetectMultiplier && j.UpMultiplier == o.UpMultiplier &&
 		j.SharedClock == o.SharedClock && mapsEqual(j.Labels, o.Labels) &&
-		(j.IOAM == nil) == (o.IOAM == nil) && (j.IOAM == nil || *j.IOAM == *o.IOAM)
+		(j.IOAM == nil) == (o.IOAM == nil) && (j.IOAM == nil || *j.IOAM == *o.IOAM) &&
+		(j.STAMP == nil) == (o.STAMP == nil) && (j.STAMP == nil || j.STAMP.equal(o.STAMP))
+}
+
+// stamp reads a stamp job's stamp: mapping (port, ssid, timestamps, tlvs, return_segments,
+// return_address, hmac_key_file).
+func (p *parser) stamp(v *yaml.Node) (*JobSTAMP, error) {
+	st := &JobSTAMP{Port: oam.STAMPPort}
+	if v.Kind != yaml.MappingNode {
+		return nil, p.errf(v, "stamp", "want a mapping (port, ssid, timestamps, tlvs, return_segments, return_address, hmac_key_file), got %s", kindName(v))
+	}
+	addr := func(n *yaml.Node, field string) (netip.Addr, error) {
+		s, err := p.scalar(n, field)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			return netip.Addr{}, p.errf(n, field, "%q: want an IPv6 address", s)
+		}
+		return a, nil
+	}
+	err := p.mapping(v, map[string]func(*yaml.Node) error{
+		"port": func(n *yaml.Node) error {
+			port, err := p.integer(n, "stamp.port", 1, 65535)
+			st.Port = uint16(port)
+			return err
+		},
+		"ssid": func(n *yaml.Node) error {
+			id, err := p.integer(n, "stamp.ssid", 0, 0xffff)
+			st.SSID = uint16(id)
+			return err
+		},
+		"timestamps": func(n *yaml.Node) error {
+			s, err := p.scalar(n, "stamp.timestamps")
+			if err != nil {
+				return err
+			}
+			switch s {
+			case "ntp":
+			case "ptp":
+				st.PTP = true
+			default:
+				return p.errf(n, "stamp.timestamps", "%q: want ntp (RFC 8762's default) or ptp", s)
+			}
+			return nil
+		},
+		"tlvs": func(n *yaml.Node) error {
+			if n.Kind != yaml.SequenceNode {
+				return p.errf(n, "stamp.tlvs", "want a list (location, timestamp-info, direct, follow-up, cos=DSCP, dna=ADDR), got %s", kindName(n))
+			}
+			for i, e := range n.Content {
+				field := fmt.Sprintf("stamp.tlvs[%d]", i)
+				s, err := p.scalar(e, field)
+				if err != nil {
+					return err
+				}
+				if err := st.TLVs.ParseItem(s); err != nil {
+					return p.errf(e, field, "%v", err)
+				}
+			}
+			return nil
+		},
+		"return_segments": func(n *yaml.Node) error {
+			if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+				return p.errf(n, "stamp.return_segments", "want a list of SIDs the reply comes back through")
+			}
+			for i, e := range n.Content {
+				a, err := addr(e, fmt.Sprintf("stamp.return_segments[%d]", i))
+				if err != nil {
+					return err
+				}
+				st.TLVs.ReturnSegments = append(st.TLVs.ReturnSegments, a)
+			}
+			return nil
+		},
+		"return_address": func(n *yaml.Node) error {
+			a, err := addr(n, "stamp.return_address")
+			st.TLVs.ReturnAddress = a
+			return err
+		},
+		"hmac_key_file": func(n *yaml.Node) error {
+			s, err := p.scalar(n, "stamp.hmac_key_file")
+			if err != nil {
+				return err
+			}
+			key, err := os.ReadFile(s)
+			if err != nil {
+				return p.errf(n, "stamp.hmac_key_file", "%v", err)
+			}
+			if len(key) < 16 {
+				return p.errf(n, "stamp.hmac_key_file", "%s: %d bytes, want at least 16", s, len(key))
+			}
+			st.TLVs.HMACKey, st.HMACKeyFile = key, s
+			return nil
+		},
+	})
+	return st, err
 }
 
 // ioam reads a job's ioam: mapping (namespace, type, nodes, clock_error); what it does not

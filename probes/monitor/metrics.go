@@ -32,8 +32,10 @@ type jobMetrics struct {
 	lost    prometheus.Counter
 	rtt     prometheus.Histogram
 	segLost []prometheus.Counter
-	owd     []prometheus.Histogram // timestamped jobs
-	segDesc []segDescs
+	owd     []prometheus.Histogram // timestamped and stamp jobs
+	// residence is a stamp job's reflector residence time (T3 − T2).
+	residence prometheus.Histogram
+	segDesc   []segDescs
 	// ioam jobs: the delay to each entry from the one before, by hop and IOAM node id; the
 	// changes of the nodes' sequence.
 	hopDelay    *prometheus.HistogramVec
@@ -57,6 +59,10 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 			Help: "Probes that did not come back in time (or came back as an ICMPv6 error).", ConstLabels: labels}),
 		rtt: prometheus.NewHistogram(histogramOpts("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels)),
 	}
+	if j.Kind == KindStamp {
+		jm.residence = prometheus.NewHistogram(histogramOpts("stamp_reflector_residence_seconds",
+			"Time the STAMP reflector held the job's test packets (T3 − T2, the reflector's clock only).", labels))
+	}
 	if j.Kind == KindIOAM {
 		jm.hopDelay = prometheus.NewHistogramVec(histogramOpts("ioam_hop_delay_seconds",
 			"Delay from the IOAM entry before (the probe's transmission for hop 1) to this hop's receive time, measured only with a shared clock or a clock_error bound.", labels),
@@ -71,7 +77,7 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 		}
 		jm.segLost = append(jm.segLost, prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "segment_probes_lost_total",
 			Help: "Probes lost on the segment (loss localised by the collector; an echo job has one end-to-end segment).", ConstLabels: sl}))
-		if j.Kind == KindTimestamped {
+		if j.Kind == KindTimestamped || j.Kind == KindStamp {
 			jm.owd = append(jm.owd, prometheus.NewHistogram(histogramOpts("one_way_delay_seconds",
 				"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", sl)))
 		}
@@ -119,6 +125,9 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, h := range jm.owd {
 			h.Collect(ch)
 		}
+		if jm.residence != nil {
+			jm.residence.Collect(ch)
+		}
 		if jm.hopDelay != nil {
 			jm.hopDelay.Collect(ch)
 			jm.pathChanges.Collect(ch)
@@ -140,7 +149,7 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 			if !s.changedAt.IsZero() {
 				ch <- prometheus.MustNewConstMetric(d.changed, prometheus.GaugeValue, float64(s.changedAt.UnixNano())/1e9)
 			}
-			if rj.job.Kind == KindTimestamped {
+			if rj.job.Kind == KindTimestamped || rj.job.Kind == KindStamp {
 				ch <- prometheus.MustNewConstMetric(d.unsynced, prometheus.GaugeValue, b2f(s.unsynced))
 			}
 		}

@@ -30,6 +30,9 @@ var probers = map[Kind]prober{
 	// IOAM jobs are probes/pathtrace sessions carrying an IOAM trace, on the ioam jobs' one
 	// loop and socket pair (probes/monitor/ioam.go).
 	KindIOAM: {prepare: prepareEcho, start: startIOAM},
+	// STAMP jobs are probes/stamp sessions, each on a UDP socket and goroutine of its own
+	// (probes/monitor/stamp.go).
+	KindStamp: {prepare: prepareStamp, start: startStamp},
 }
 
 func prepareEcho(m *Monitor, rj *runningJob) error {

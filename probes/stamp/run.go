@@ -44,6 +44,8 @@ type Options struct {
 	// TLVs are the RFC 8972 / RFC 9503 TLVs of every test packet (Config.TLVs). With Size 0
 	// the packet is as long as they need.
 	TLVs oam.STAMPTLVRequest
+	// OnSend, when set, is called (on Run's loop) for every test packet sent.
+	OnSend func(seq uint32)
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -267,6 +269,9 @@ func (r *session) Wake(now time.Time) (time.Time, bool) {
 		switch {
 		case err == nil:
 			r.waiting = append(r.waiting, waiting{sent: sent, deadline: now.Add(o.Timeout)})
+			if o.OnSend != nil {
+				o.OnSend(seq)
+			}
 		case errors.As(err, &errno):
 			// Refused with nothing waiting: this packet's error, as iputils counts them.
 			r.sum.Errors++

@@ -1,0 +1,131 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/srv6oam/srv6oam/oam"
+	"github.com/srv6oam/srv6oam/probes/stamp"
+)
+
+// A stamp job is a probes/stamp session (RFC 8762, RFC 8972) on a socket of its own, run on a
+// goroutine of its own: STAMP test packets are ordinary UDP, nothing is shared with the other
+// kinds' raw sockets. Its two segments are the two directions: the monitor to the reflector
+// and back. A reply takes both up, a lost probe counts against both (the liveness of a
+// STAMP session is its round trip's); a stateful reflector's Direct Measurement counts
+// (stamp.tlvs: [direct]) say which way probes were lost, and the segments' loss counters
+// follow them.
+
+func prepareStamp(_ *Monitor, rj *runningJob) error {
+	refl := netip.AddrPortFrom(rj.job.Target.Destination, rj.job.STAMP.Port).String()
+	rj.segs = []segState{{from: "src", to: refl}, {from: refl, to: "src"}}
+	return nil
+}
+
+// startStamp starts one stamp job. Called with m.mu held.
+func startStamp(m *Monitor, rj *runningJob) {
+	j := rj.job
+	fail := func(err error) {
+		rj.mu.Lock()
+		rj.lastErr = err.Error()
+		rj.mu.Unlock()
+		m.log.Error("stamp job", "job", j.Name, "err", err)
+	}
+	opts := stamp.Options{Interval: j.Interval, Timeout: j.Timeout, Port: j.STAMP.Port, Size: j.Size,
+		SharedClock: j.SharedClock, SSID: j.STAMP.SSID, PTP: j.STAMP.PTP, TLVs: j.STAMP.TLVs,
+		OnSend: func(uint32) {
+			rj.mu.Lock()
+			rj.sentN++
+			rj.mu.Unlock()
+			rj.metrics.sent.Inc()
+		}}
+	var s *stamp.Sender
+	err := m.opts.Exec(func() error {
+		var err error
+		s, err = stamp.New(j.Target, opts)
+		return err
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	rj.mu.Lock()
+	rj.source = s.LocalAddr().Addr()
+	rj.mu.Unlock()
+	ctx, cancel := context.WithCancel(m.runCtx)
+	rj.cancel = cancel
+	st := &stampState{}
+	go func() {
+		_, err := s.Run(ctx, func(o stamp.Outcome) { rj.stampResult(m, st, &o) })
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fail(fmt.Errorf("stopped: %w", err))
+		}
+	}()
+}
+
+// stampState is what a stamp job remembers between outcomes (on its Run goroutine).
+type stampState struct {
+	// fwdLost and backLost are the losses per direction the last Direct Measurement counts
+	// gave.
+	fwdLost, backLost int
+}
+
+func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) {
+	now := time.Now()
+	line := resultLine{Time: now, Job: rj.job.Name, Kind: string(KindStamp), Seq: int(o.Seq)}
+	rj.mu.Lock()
+	switch {
+	case o.Reply != nil:
+		r := o.Reply
+		line.Status, line.From, line.RTTMillis = "reply", r.Reflector.String(), ms(r.RoundTrip())
+		rj.received++
+		rj.lastRTT = r.RoundTrip()
+		rj.metrics.rtt.Observe(r.RoundTrip().Seconds())
+		rj.metrics.residence.Observe(r.Residence().Seconds())
+		for i, ow := range []oam.OneWay{o.Forward, o.Backward} {
+			seg := &rj.segs[i]
+			seg.unsynced = ow.State == oam.DelayUnsynchronised
+			sl := segmentLine{Index: i, From: seg.from, To: seg.to, State: ow.State.String()}
+			if ow.State == oam.DelayMeasured {
+				seg.lastDelay, seg.haveDelay = ow.Delay, true
+				rj.metrics.owd[i].Observe(ow.Delay.Seconds())
+				v, b := ms(ow.Delay), ms(ow.Bound)
+				sl.DelayMillis, sl.BoundMillis = &v, &b
+			}
+			line.Segments = append(line.Segments, sl)
+			rj.outcome(m, i, true, now)
+		}
+		if t := &r.TLVs; t.DirectOK {
+			fwd := max(0, int(t.SenderTx)-int(t.ReflRx))
+			back := max(0, int(t.ReflTx)-int(rj.received))
+			rj.lostDirection(0, fwd-st.fwdLost)
+			rj.lostDirection(1, back-st.backLost)
+			st.fwdLost, st.backLost = fwd, back
+		}
+	default:
+		line.Status = "lost"
+		if o.Err != nil {
+			line.Status, line.Error = "error", o.Err.Error()
+			rj.errorsN++
+			rj.lastErr = o.Err.Error()
+		}
+		rj.lostN++
+		rj.metrics.lost.Inc()
+		rj.outcome(m, 0, false, now)
+		rj.outcome(m, 1, false, now)
+	}
+	rj.mu.Unlock()
+	m.writeResult(line)
+}
+
+// lostDirection adds n probes lost in direction i (0: to the reflector, 1: back). rj.mu held.
+func (rj *runningJob) lostDirection(i, n int) {
+	if n <= 0 {
+		return
+	}
+	rj.segs[i].lost += uint64(n)
+	rj.metrics.segLost[i].Add(float64(n))
+}
