@@ -15,19 +15,7 @@ import (
 // TestProbeOverLoopback runs the agent's reflector and a client on ::1 of the test's own
 // namespace (no lab needed): the reply matches the probe and the timestamps are ordered.
 func TestProbeOverLoopback(t *testing.T) {
-	r, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0"}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	r := loopbackReflector(t, agent.ReflectorConfig{})
 	c, err := stamp.Dial(stamp.Config{Target: r.Addr(), Size: 64,
 		Clock: func() oam.ClockState { return oam.ClockState{Synchronised: true, EstErrorMicros: 3} }})
 	if err != nil {
@@ -58,19 +46,7 @@ func TestProbeOverLoopback(t *testing.T) {
 // in the first; in the second every one ends as an error (the kernel's port unreachable),
 // none as a reply, and the run ends on its own.
 func TestSenderOverLoopback(t *testing.T) {
-	r, err := agent.NewReflector(agent.ReflectorConfig{Listen: "[::1]:0"}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	r := loopbackReflector(t, agent.ReflectorConfig{})
 	const count = 5
 	run := func(port uint16) ([]stamp.Outcome, stamp.Summary) {
 		t.Helper()
