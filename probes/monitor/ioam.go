@@ -153,6 +153,7 @@ func (rj *runningJob) ioamResult(m *Monitor, r *pathtrace.Result, nodes oam.EndC
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, time.Now())
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
+		rj.hist.observe(0, time.Now(), r.RTT, false)
 		delays := r.IOAMDelays(hostClock().ClockEnd(), nodes, rj.job.SharedClock, taiOffset)
 		path := make([]string, len(r.IOAM.Entries))
 		for i, e := range r.IOAM.Entries {

@@ -40,6 +40,9 @@ type runningJob struct {
 	started  time.Time
 	// ioamPath is the node ids of an ioam job's last trace, joined by '>'.
 	ioamPath string
+	// hist is the job's recent past for the page (series 0: the round trip; then, for
+	// timestamped and stamp jobs, each segment's one-way delay).
+	hist *history
 }
 
 // segState is one segment's liveness and last figures. Echo jobs run the liveness machine of
@@ -61,7 +64,13 @@ func (m *Monitor) prepare(j Job, id uint16) (*runningJob, error) {
 	if err := probers[j.Kind].prepare(m, rj); err != nil {
 		return nil, err
 	}
-	rj.metrics = newJobMetrics(j, rj.segmentNames())
+	names := rj.segmentNames()
+	rj.metrics = newJobMetrics(j, names)
+	n := 1
+	if j.Kind == KindTimestamped || j.Kind == KindStamp {
+		n += len(names)
+	}
+	rj.hist = newHistory(n, uint64(id)<<32|uint64(rj.started.UnixNano()&0xffffffff))
 	return rj, nil
 }
 
@@ -116,6 +125,9 @@ func (rj *runningJob) noteTransition(m *Monitor, i int, old, to collect.Liveness
 	s := &rj.segs[i]
 	s.changedAt = now
 	s.transitions++
+	if rj.hist != nil {
+		rj.hist.transition(now, i, to.String())
+	}
 	m.log.Info("liveness", "job", rj.job.Name, "segment", i, "from", s.from, "to", s.to, "old", old.String(), "new", to.String())
 }
 

@@ -344,6 +344,38 @@ func (m *Monitor) Jobs() []JobState {
 	return out
 }
 
+// History is job name's recent past over the last window (at most an hour): its series
+// (round trip, and each segment's one-way delay for timestamped and stamp jobs) by bucket, and
+// its last liveness transitions. ok is false when there is no such job.
+func (m *Monitor) History(name string, window time.Duration) (JobHistory, bool) {
+	m.mu.Lock()
+	rj := m.jobs[name]
+	m.mu.Unlock()
+	if rj == nil {
+		return JobHistory{}, false
+	}
+	since := time.Now().Add(-window)
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	h := JobHistory{Name: name, BucketSeconds: historyStep, Transitions: []TransitionHistory{}}
+	for i := range rj.hist.series {
+		name, from, to := "round trip", "", ""
+		if i > 0 {
+			name = fmt.Sprintf("segment %d one-way", i-1)
+			if i-1 < len(rj.segs) {
+				from, to = rj.segs[i-1].from, rj.segs[i-1].to
+			}
+		}
+		h.Series = append(h.Series, seriesHistory(name, from, to, rj.hist.window(i, since)))
+	}
+	for _, t := range rj.hist.transitions {
+		if t.at.After(since) {
+			h.Transitions = append(h.Transitions, TransitionHistory{Time: t.at, Segment: t.segment, State: t.state})
+		}
+	}
+	return h, true
+}
+
 // Registry is the monitor's Prometheus registry (no global state).
 func (m *Monitor) Registry() *prometheus.Registry { return m.reg }
 

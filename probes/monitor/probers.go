@@ -120,6 +120,7 @@ func (rj *runningJob) echoResult(m *Monitor, r oam.Result) {
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, r.Received)
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
+		rj.hist.observe(0, r.Received, r.RTT, false)
 	case oam.KindError:
 		status = "error"
 		rj.errorsN++
@@ -151,6 +152,7 @@ func (rj *runningJob) lost(m *Monitor) {
 	rj.lostN++
 	rj.segs[0].lost++
 	rj.metrics.lost.Inc()
+	rj.hist.observe(0, time.Now(), 0, true)
 	rj.metrics.segLost[0].Inc()
 	rj.outcome(m, 0, false, time.Now())
 }

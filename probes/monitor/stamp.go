@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -84,6 +85,7 @@ func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) 
 		rj.received++
 		rj.lastRTT = r.RoundTrip()
 		rj.metrics.rtt.Observe(r.RoundTrip().Seconds())
+		rj.hist.observe(0, now, r.RoundTrip(), false)
 		rj.metrics.residence.Observe(r.Residence().Seconds())
 		for i, ow := range []oam.OneWay{o.Forward, o.Backward} {
 			seg := &rj.segs[i]
@@ -92,8 +94,11 @@ func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) 
 			if ow.State == oam.DelayMeasured {
 				seg.lastDelay, seg.haveDelay = ow.Delay, true
 				rj.metrics.owd[i].Observe(ow.Delay.Seconds())
+				rj.hist.observe(1+i, now, ow.Delay, false)
 				v, b := ms(ow.Delay), ms(ow.Bound)
 				sl.DelayMillis, sl.BoundMillis = &v, &b
+			} else {
+				rj.hist.counted(1+i, now)
 			}
 			line.Segments = append(line.Segments, sl)
 			rj.outcome(m, i, true, now)
@@ -114,6 +119,7 @@ func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) 
 		}
 		rj.lostN++
 		rj.metrics.lost.Inc()
+		rj.hist.observe(0, now, 0, true) // the directions' series get it once the counts say which
 		rj.outcome(m, 0, false, now)
 		rj.outcome(m, 1, false, now)
 	}
@@ -128,4 +134,8 @@ func (rj *runningJob) lostDirection(i, n int) {
 	}
 	rj.segs[i].lost += uint64(n)
 	rj.metrics.segLost[i].Add(float64(n))
+	now := time.Now()
+	for range min(n, math.MaxUint16) {
+		rj.hist.observe(1+i, now, 0, true)
+	}
 }

@@ -138,10 +138,12 @@ func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {
 	if r.Status == collect.StatusLost {
 		rj.lostN++
 		rj.metrics.lost.Inc()
+		rj.hist.observe(0, now, 0, true)
 	} else {
 		rj.received++
 		rj.lastRTT = r.RTT
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
+		rj.hist.observe(0, now, r.RTT, false)
 		line.RTTMillis = ms(r.RTT)
 	}
 	for i, s := range r.Segments {
@@ -155,11 +157,15 @@ func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {
 		case oam.DelayMeasured:
 			seg.lastDelay, seg.haveDelay = s.Delay, true
 			rj.metrics.owd[i].Observe(s.Delay.Seconds())
+			rj.hist.observe(1+i, now, s.Delay, false)
 			v, b := ms(s.Delay), ms(s.Bound)
 			sl.DelayMillis, sl.BoundMillis = &v, &b
 		case oam.DelayLost:
 			seg.lost++
 			rj.metrics.segLost[i].Inc()
+			rj.hist.observe(1+i, now, 0, true)
+		default:
+			rj.hist.counted(1+i, now)
 		}
 		line.Segments = append(line.Segments, sl)
 	}
