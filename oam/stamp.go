@@ -1,7 +1,10 @@
 package oam
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -304,4 +307,128 @@ func STAMPTimestampAt(taiNs int64, ptp bool, taiOffset time.Duration) STAMPTimes
 		return PTPTimestamp(taiNs)
 	}
 	return NTPTimestamp(time.Unix(0, taiNs-int64(taiOffset)))
+}
+
+// STAMPAuthPacketSize is the size of both authenticated test packets (RFC 8762 §4.2.2,
+// §4.3.2): the fields of the unauthenticated ones spread over 16-octet blocks, and an HMAC.
+const STAMPAuthPacketSize = 112
+
+// stampAuthHMACAt is where the HMAC starts: it covers the six blocks before it (96 octets).
+const stampAuthHMACAt = 96
+
+// ErrSTAMPIntegrity: an authenticated packet's HMAC does not verify with the key.
+var ErrSTAMPIntegrity = errors.New("STAMP: HMAC does not verify (wrong key, or the packet was changed)")
+
+// sealAuth writes the HMAC (HMAC-SHA-256 truncated to 128 bits, RFC 8762 §4.4) of b[:96]
+// into b[96:112].
+func sealAuth(key, b []byte) {
+	m := hmac.New(sha256.New, key)
+	m.Write(b[:stampAuthHMACAt])
+	var sum [sha256.Size]byte
+	copy(b[stampAuthHMACAt:STAMPAuthPacketSize], m.Sum(sum[:0]))
+}
+
+func verifyAuth(key, b []byte) bool {
+	m := hmac.New(sha256.New, key)
+	m.Write(b[:stampAuthHMACAt])
+	var sum [sha256.Size]byte
+	return hmac.Equal(m.Sum(sum[:0])[:16], b[stampAuthHMACAt:STAMPAuthPacketSize])
+}
+
+func checkAuthLen(packet string, b []byte) error {
+	if len(b) < STAMPAuthPacketSize {
+		return &STAMPError{Packet: packet, Field: "authenticated packet", Reason: fmt.Sprintf("truncated: %d bytes, want at least %d", len(b), STAMPAuthPacketSize)}
+	}
+	return nil
+}
+
+// MarshalAuthTo writes p into b (at least STAMPAuthPacketSize bytes) in authenticated mode
+// (RFC 8762 §4.2.2; the SSID of RFC 8972 at octets 26-27) with its HMAC under key, and returns
+// STAMPAuthPacketSize. Bytes beyond it are left alone.
+//
+//	 0: Sequence Number   4: MBZ (12)   16: Timestamp   24: Error Estimate   26: SSID
+//	28: MBZ (68)   96: HMAC (16)
+func (p *STAMPTest) MarshalAuthTo(b, key []byte) (int, error) {
+	if len(b) < STAMPAuthPacketSize {
+		return 0, fmt.Errorf("STAMP test packet: buffer of %d bytes, need %d", len(b), STAMPAuthPacketSize)
+	}
+	clear(b[:STAMPAuthPacketSize])
+	be := binary.BigEndian
+	be.PutUint32(b[0:], p.Sequence)
+	be.PutUint64(b[16:], uint64(p.Timestamp))
+	be.PutUint16(b[24:], uint16(p.ErrorEstimate))
+	be.PutUint16(b[26:], p.SSID)
+	sealAuth(key, b)
+	return STAMPAuthPacketSize, nil
+}
+
+// UnmarshalAuth decodes an authenticated test packet whose HMAC verifies under key
+// (ErrSTAMPIntegrity otherwise), with UnmarshalBinary's checks.
+func (p *STAMPTest) UnmarshalAuth(b, key []byte) error {
+	if err := checkAuthLen("test", b); err != nil {
+		return err
+	}
+	if !verifyAuth(key, b) {
+		return ErrSTAMPIntegrity
+	}
+	be := binary.BigEndian
+	p.Sequence = be.Uint32(b[0:])
+	p.Timestamp = STAMPTimestamp(be.Uint64(b[16:]))
+	p.ErrorEstimate = STAMPErrorEstimate(be.Uint16(b[24:]))
+	p.SSID = be.Uint16(b[26:])
+	return checkTimestamp("test", "timestamp", "error estimate", p.Timestamp, p.ErrorEstimate)
+}
+
+// MarshalAuthTo writes r into b (at least STAMPAuthPacketSize bytes) in authenticated mode
+// (RFC 8762 §4.3.2) with its HMAC under key:
+//
+//	 0: Sequence Number   4: MBZ (12)   16: Timestamp   24: Error Estimate   26: SSID
+//	28: MBZ (4)   32: Receive Timestamp   40: MBZ (8)   48: Session-Sender Sequence Number
+//	52: MBZ (12)   64: Session-Sender Timestamp   72: Session-Sender Error Estimate
+//	74: MBZ (6)   80: Ses-Sender TTL   81: MBZ (15)   96: HMAC (16)
+func (r *STAMPReply) MarshalAuthTo(b, key []byte) (int, error) {
+	if len(b) < STAMPAuthPacketSize {
+		return 0, fmt.Errorf("STAMP reply packet: buffer of %d bytes, need %d", len(b), STAMPAuthPacketSize)
+	}
+	clear(b[:STAMPAuthPacketSize])
+	be := binary.BigEndian
+	be.PutUint32(b[0:], r.Sequence)
+	be.PutUint64(b[16:], uint64(r.Timestamp))
+	be.PutUint16(b[24:], uint16(r.ErrorEstimate))
+	be.PutUint16(b[26:], r.SSID)
+	be.PutUint64(b[32:], uint64(r.ReceiveTimestamp))
+	be.PutUint32(b[48:], r.SenderSequence)
+	be.PutUint64(b[64:], uint64(r.SenderTimestamp))
+	be.PutUint16(b[72:], uint16(r.SenderErrorEstimate))
+	b[80] = r.SenderTTL
+	sealAuth(key, b)
+	return STAMPAuthPacketSize, nil
+}
+
+// UnmarshalAuth decodes an authenticated reply whose HMAC verifies under key
+// (ErrSTAMPIntegrity otherwise), with UnmarshalBinary's checks.
+func (r *STAMPReply) UnmarshalAuth(b, key []byte) error {
+	if err := checkAuthLen("reply", b); err != nil {
+		return err
+	}
+	if !verifyAuth(key, b) {
+		return ErrSTAMPIntegrity
+	}
+	be := binary.BigEndian
+	r.Sequence = be.Uint32(b[0:])
+	r.Timestamp = STAMPTimestamp(be.Uint64(b[16:]))
+	r.ErrorEstimate = STAMPErrorEstimate(be.Uint16(b[24:]))
+	r.SSID = be.Uint16(b[26:])
+	r.ReceiveTimestamp = STAMPTimestamp(be.Uint64(b[32:]))
+	r.SenderSequence = be.Uint32(b[48:])
+	r.SenderTimestamp = STAMPTimestamp(be.Uint64(b[64:]))
+	r.SenderErrorEstimate = STAMPErrorEstimate(be.Uint16(b[72:]))
+	r.SenderTTL = b[80]
+	if err := checkTimestamp("reply", "timestamp", "error estimate", r.Timestamp, r.ErrorEstimate); err != nil {
+		return err
+	}
+	if err := checkTimestamp("reply", "receive timestamp", "error estimate", r.ReceiveTimestamp, r.ErrorEstimate); err != nil {
+		return err
+	}
+	return checkTimestamp("reply", "session-sender timestamp", "session-sender error estimate", r.SenderTimestamp, r.SenderErrorEstimate)
 }

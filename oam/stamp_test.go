@@ -244,3 +244,80 @@ func TestSTAMPSessionSenderID(t *testing.T) {
 		t.Errorf("decoded reply SSID %#x (%v)", dr.SSID, err)
 	}
 }
+
+// TestSTAMPAuthenticated: the authenticated layouts put each field at RFC 8762's offsets
+// (§4.2.2, §4.3.2), the HMAC covers the first 96 octets, and a changed octet or another key
+// fails it.
+func TestSTAMPAuthenticated(t *testing.T) {
+	key := []byte("authenticated mode key")
+	r := goldenReplyStruct()
+	r.SSID = 0xbeef
+	b := make([]byte, STAMPAuthPacketSize)
+	if n, err := r.MarshalAuthTo(b, key); err != nil || n != STAMPAuthPacketSize {
+		t.Fatalf("marshal: %d, %v", n, err)
+	}
+	at := func(off, n int) []byte { return b[off : off+n] }
+	for _, f := range []struct {
+		name string
+		off  int
+		want []byte
+	}{
+		{"sequence", 0, goldenReply[0:4]}, {"timestamp", 16, goldenReply[4:12]}, {"error estimate", 24, goldenReply[12:14]},
+		{"SSID", 26, []byte{0xbe, 0xef}}, {"receive timestamp", 32, goldenReply[16:24]}, {"sender sequence", 48, goldenReply[24:28]},
+		{"sender timestamp", 64, goldenReply[28:36]}, {"sender error estimate", 72, goldenReply[36:38]}, {"TTL", 80, goldenReply[40:41]},
+	} {
+		if !bytes.Equal(at(f.off, len(f.want)), f.want) {
+			t.Errorf("%s at %d: % x, want % x", f.name, f.off, at(f.off, len(f.want)), f.want)
+		}
+	}
+	for _, mbz := range [][2]int{{4, 12}, {28, 4}, {40, 8}, {52, 12}, {74, 6}, {81, 15}} {
+		if !bytes.Equal(at(mbz[0], mbz[1]), make([]byte, mbz[1])) {
+			t.Errorf("MBZ at %d not zero", mbz[0])
+		}
+	}
+	var got STAMPReply
+	if err := got.UnmarshalAuth(b, key); err != nil || got != r {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for _, off := range []int{0, 5, 95} { // an MBZ octet is covered too
+		c := bytes.Clone(b)
+		c[off] ^= 1
+		if err := got.UnmarshalAuth(c, key); !errors.Is(err, ErrSTAMPIntegrity) {
+			t.Errorf("octet %d changed: %v, want ErrSTAMPIntegrity", off, err)
+		}
+	}
+	if err := got.UnmarshalAuth(b, []byte("another key")); !errors.Is(err, ErrSTAMPIntegrity) {
+		t.Errorf("another key: %v", err)
+	}
+	test := STAMPTest{Sequence: 9, Timestamp: PTPTimestamp(goldenT1), ErrorEstimate: 0xc005, SSID: 3}
+	if _, err := test.MarshalAuthTo(b, key); err != nil {
+		t.Fatal(err)
+	}
+	var gt STAMPTest
+	if err := gt.UnmarshalAuth(b, key); err != nil || gt != test || !bytes.Equal(b[28:96], make([]byte, 68)) {
+		t.Errorf("test packet round trip: %+v, %v", gt, err)
+	}
+	if err := gt.UnmarshalAuth(b[:100], key); err == nil || errors.Is(err, ErrSTAMPIntegrity) {
+		t.Errorf("short packet: %v, want a length error", err)
+	}
+}
+
+func FuzzSTAMPAuthDecode(f *testing.F) {
+	key := []byte("k")
+	b := make([]byte, STAMPAuthPacketSize)
+	(&STAMPTest{Sequence: 1, ErrorEstimate: 1}).MarshalAuthTo(b, key) //nolint:errcheck
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p STAMPTest
+		var r STAMPReply
+		if p.UnmarshalAuth(b, key) == nil {
+			c := make([]byte, STAMPAuthPacketSize)
+			p.MarshalAuthTo(c, key) //nolint:errcheck
+			var q STAMPTest
+			if err := q.UnmarshalAuth(c, key); err != nil || q != p {
+				t.Fatalf("re-encoded test packet: %+v, %v", q, err)
+			}
+		}
+		_ = r.UnmarshalAuth(b, key)
+	})
+}

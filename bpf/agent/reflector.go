@@ -62,6 +62,10 @@ type ReflectorConfig struct {
 	// DSCP is the list of DSCP values a Class of Service TLV may ask for the reply (empty:
 	// any); another comes back with RP set and the reply keeps the test packet's DSCP.
 	DSCP []int `yaml:"dscp"`
+	// AuthKeyFile, when set, makes the reflector authenticated (RFC 8762 §4.4): it answers
+	// only 112-octet test packets whose HMAC verifies under the key in the file (the file's
+	// bytes, at least 16), with authenticated replies; TLVs are not processed in this mode.
+	AuthKeyFile string `yaml:"auth_key_file"`
 	// SyncSource is what the Timestamp Information TLV says the clock follows: "ntp", "ptp",
 	// "gnss", "ssu" or "free-running"; default: "ntp" while the kernel says the clock is
 	// synchronised, "free-running" otherwise (adjtimex cannot tell NTP from PTP).
@@ -159,6 +163,7 @@ type Reflector struct {
 	dscp      []int
 	sync      string
 	locals    localAddrs
+	authKey   []byte // authenticated mode
 }
 
 // NewReflector opens the reflector's socket. allow is the senders allow-list (an empty list
@@ -189,17 +194,23 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 	}
 	r := &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
 		ioam: cfg.ReflectIOAM, ptp: cfg.Timestamps != "ntp", stateful: cfg.Mode == "stateful", dscp: cfg.DSCP, sync: cfg.SyncSource}
-	if cfg.HMACKeyFile != "" {
-		key, err := os.ReadFile(cfg.HMACKeyFile)
+	for _, k := range []struct {
+		field, file string
+		dst         *[]byte
+	}{{"hmac_key_file", cfg.HMACKeyFile, &r.hmacKey}, {"auth_key_file", cfg.AuthKeyFile, &r.authKey}} {
+		if k.file == "" {
+			continue
+		}
+		key, err := os.ReadFile(k.file)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("reflector.hmac_key_file: %w", err)
+			return nil, fmt.Errorf("reflector.%s: %w", k.field, err)
 		}
 		if len(key) < minHMACKey {
 			conn.Close()
-			return nil, fmt.Errorf("reflector.hmac_key_file %s: %d bytes, want at least %d", cfg.HMACKeyFile, len(key), minHMACKey)
+			return nil, fmt.Errorf("reflector.%s %s: %d bytes, want at least %d", k.field, k.file, len(key), minHMACKey)
 		}
-		r.hmacKey = key
+		*k.dst = key
 	}
 	return r, nil
 }
@@ -294,7 +305,16 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			r.stats.RefusedAllowList.Add(1)
 			continue
 		}
-		if n > maxReplySize || test.UnmarshalBinary(in[:n]) != nil || rx.RealtimeNs == 0 {
+		if r.authKey != nil {
+			// RFC 8762 §4.4: a test packet whose HMAC does not verify is discarded.
+			if err := test.UnmarshalAuth(in[:min(n, maxReplySize)], r.authKey); errors.Is(err, oam.ErrSTAMPIntegrity) {
+				r.stats.HMACFailures.Add(1)
+				continue
+			} else if err != nil || n > maxReplySize || rx.RealtimeNs == 0 {
+				r.stats.Malformed.Add(1)
+				continue
+			}
+		} else if n > maxReplySize || test.UnmarshalBinary(in[:n]) != nil || rx.RealtimeNs == 0 {
 			r.stats.Malformed.Add(1)
 			continue
 		}
@@ -341,7 +361,10 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes; T3 is written again below
 		env.Src, env.Dst, env.TClass, env.Session = from, netip.AddrPortFrom(rx.Dst, port), rx.TClass, sess
 		env.SyncSource = r.syncSource(clock)
-		act := oam.ReflectSTAMPTLVs(in[:n], out[:n], &env)
+		act := oam.STAMPReflectAction{DSCP: -1, HMACOff: -1}
+		if r.authKey == nil { // TLVs are read in unauthenticated mode only
+			act = oam.ReflectSTAMPTLVs(in[:n], out[:n], &env)
+		}
 		r.countTLVs(&act)
 		if act.NoReply {
 			r.stats.NoReplyRequested.Add(1)
@@ -382,7 +405,11 @@ func (r *Reflector) Serve(ctx context.Context) error {
 		// The transmit timestamp is the last thing written before the send system call (the
 		// reply's HMAC does not cover it).
 		reply.Timestamp = oam.STAMPTimestampAt(probes.TAINow(), r.ptp, offset)
-		reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
+		if r.authKey != nil {
+			reply.MarshalAuthTo(out, r.authKey) //nolint:errcheck // out is maxReplySize ≥ 112 bytes
+		} else {
+			reply.MarshalTo(out) //nolint:errcheck // out is maxReplySize ≥ 44 bytes
+		}
 		if act.HMACOff >= 0 {
 			oam.SealSTAMPHMAC(r.hmacKey, out[:n], act.HMACOff)
 		}

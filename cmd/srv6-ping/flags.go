@@ -45,6 +45,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "stamp-return-segs", Usage: "--stamp: Return Path TLV (RFC 9503): the reflector sends its reply through this comma-separated SRv6 segment `LIST` (this host needs seg6_enabled to accept it), measuring a chosen return path"},
 		&cli.StringFlag{Name: "stamp-return-addr", Usage: "--stamp: Return Path TLV: the reflector sends its reply to `ADDR` instead of this host (only an address of its senders allow-list)"},
 		&cli.StringFlag{Name: "stamp-hmac-key-file", Usage: "--stamp: an HMAC TLV (RFC 8972 §4.8, HMAC-SHA-256/128) with the key in `FILE` protects the TLVs both ways; the reflector needs the same key"},
+		&cli.StringFlag{Name: "stamp-auth-key-file", Usage: "--stamp: authenticated mode (RFC 8762 §4.4): 112-octet test packets with an HMAC under the key in `FILE` (at least 16 bytes); replies whose HMAC does not verify are counted and ignored; not with TLVs"},
 		&cli.IntFlag{Name: "stamp-ssid", Usage: "--stamp: the Session-Sender Identifier `SSID` (RFC 8972, 0-65535) every test packet carries; replies must carry it back", DefaultText: "0, none"},
 	}...), s6cli.IOAMFlags()...)
 }

@@ -100,6 +100,19 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 	if o.TLVs, err = parseStampTLVs(c); err != nil {
 		return o, err
 	}
+	if f := c.String("stamp-auth-key-file"); f != "" {
+		if !o.TLVs.Empty() {
+			return o, fmt.Errorf("--stamp-auth-key-file cannot be used with TLVs (--stamp-tlv, --stamp-return-*, --stamp-hmac-key-file): srv6oam reads TLVs in unauthenticated mode, where --stamp-hmac-key-file protects them")
+		}
+		key, err := os.ReadFile(f)
+		if err != nil {
+			return o, fmt.Errorf("--stamp-auth-key-file: %w", err)
+		}
+		if len(key) < 16 {
+			return o, fmt.Errorf("--stamp-auth-key-file %s: %d bytes, want at least 16", f, len(key))
+		}
+		o.AuthKey = key
+	}
 	if c.IsSet("s") {
 		if s := c.Int("s"); s < oam.STAMPPacketSize || s > stamp.MaxSize {
 			return o, fmt.Errorf("-s %d: with --stamp the test packet's UDP payload must be %d to %d bytes", s, oam.STAMPPacketSize, stamp.MaxSize)

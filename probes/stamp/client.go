@@ -50,6 +50,10 @@ type Config struct {
 	// TLVs are the RFC 8972 / RFC 9503 TLVs every test packet carries, after the base packet;
 	// room left up to Size goes to an Extra Padding TLV. Result.TLVs is what the reply's say.
 	TLVs oam.STAMPTLVRequest
+	// AuthKey, when set, runs the session in authenticated mode (RFC 8762 §4.4): 112-octet
+	// packets with an HMAC under this key, replies whose HMAC does not verify ignored
+	// (Client.IntegrityFailures counts them). Not with TLVs.
+	AuthKey []byte
 }
 
 // Client sends STAMP test packets and receives the replies. It is not safe for concurrent use.
@@ -63,6 +67,10 @@ type Client struct {
 	hmacOff int
 	dmOff   int
 	count   uint32
+	// auth is the authenticated mode's key (nil: unauthenticated); integrity counts replies
+	// whose HMAC did not verify.
+	auth      []byte
+	integrity atomic.Int64
 	// taiOffset is CLOCK_TAI less CLOCK_REALTIME in nanoseconds as Dial, then each Read, found
 	// it (Run reads on a goroutine of its own while it sends).
 	taiOffset atomic.Int64
@@ -151,13 +159,23 @@ func Dial(cfg Config) (*Client, error) {
 		}
 		oob = probes.OOBSizeHopByHop
 	}
+	if cfg.AuthKey != nil && !cfg.TLVs.Empty() {
+		conn.Close()
+		return nil, errors.New("stamp: TLVs in authenticated mode are not supported (srv6oam sends and reflects them in unauthenticated mode, with an HMAC TLV for their integrity)")
+	}
 	out, err := testPacket(&cfg.TLVs, cfg.Size)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("stamp: %w", err)
 	}
+	if cfg.AuthKey != nil {
+		out = make([]byte, max(cfg.Size, oam.STAMPAuthPacketSize))
+	}
 	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, out: out, in: make([]byte, 2048), oob: make([]byte, oob),
-		key: cfg.TLVs.HMACKey, hmacOff: oam.FindSTAMPHMAC(out)}
+		key: cfg.TLVs.HMACKey, hmacOff: oam.FindSTAMPHMAC(out), auth: cfg.AuthKey}
+	if c.auth != nil {
+		c.hmacOff = -1
+	}
 	oam.WalkSTAMPTLVs(out[oam.STAMPPacketSize:], func(off int, t oam.STAMPTLV) bool {
 		if t.Type == oam.STAMPTLVDirectMeasurement {
 			c.dmOff = oam.STAMPPacketSize + off + oam.STAMPTLVHeaderLen
@@ -198,6 +216,9 @@ func testPacket(req *oam.STAMPTLVRequest, size int) ([]byte, error) {
 	return b, nil
 }
 
+// IntegrityFailures is the number of replies whose HMAC did not verify (authenticated mode).
+func (c *Client) IntegrityFailures() int { return int(c.integrity.Load()) }
+
 // Size is the UDP payload of the client's test packets.
 func (c *Client) Size() int { return len(c.out) }
 
@@ -227,7 +248,13 @@ func (c *Client) Send(seq uint32) (Sent, error) {
 	t1 := probes.TAINow()
 	// An NTP timestamp is UTC: the TAI offset Read last took (it reads it for every reply).
 	test := oam.STAMPTest{Sequence: seq, ErrorEstimate: ee, Timestamp: oam.STAMPTimestampAt(t1, c.ptp, time.Duration(c.taiOffset.Load())), SSID: c.ssid}
-	if _, err := test.MarshalTo(c.out); err != nil {
+	var err error
+	if c.auth != nil {
+		_, err = test.MarshalAuthTo(c.out, c.auth)
+	} else {
+		_, err = test.MarshalTo(c.out)
+	}
+	if err != nil {
 		return Sent{}, err
 	}
 	if c.dmOff > 0 {
@@ -278,7 +305,15 @@ func (c *Client) Read(deadline time.Time, r *Reply) error {
 		return fmt.Errorf("stamp: %w", err)
 	}
 	c.taiOffset.Store(int64(r.TAIOffset))
-	if err := r.UnmarshalBinary(c.in[:n]); err != nil {
+	if c.auth != nil {
+		err = r.UnmarshalAuth(c.in[:n], c.auth)
+		if errors.Is(err, oam.ErrSTAMPIntegrity) {
+			c.integrity.Add(1)
+		}
+	} else {
+		err = r.UnmarshalBinary(c.in[:n])
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotReply, err)
 	}
 	r.From, r.Bytes = from, n

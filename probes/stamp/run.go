@@ -46,6 +46,8 @@ type Options struct {
 	TLVs oam.STAMPTLVRequest
 	// OnSend, when set, is called (on Run's loop) for every test packet sent.
 	OnSend func(seq uint32)
+	// AuthKey runs the session in authenticated mode (Config.AuthKey).
+	AuthKey []byte
 }
 
 // MaxSize is the largest test packet: srv6-agent's reflector answers with a reply as long as
@@ -106,6 +108,9 @@ type Summary struct {
 	// a reflector that pads or truncates, which RFC 8762's symmetrical mode does not expect.
 	Asymmetric                    int
 	RTT, Forward, Backward, Resid oam.StatsSummary
+	// IntegrityFailures counts replies whose HMAC did not verify (authenticated mode): a
+	// reflector with another key, or replies changed on the way. They count as lost.
+	IntegrityFailures int
 	// Directional says a stateful reflector returned Direct Measurement counts (RFC 8972
 	// §4.5): ForwardLost test packets never reached it and BackwardLost of its replies never
 	// came back, as of the last reply that carried them (later losses are in neither).
@@ -145,7 +150,7 @@ func New(target oam.Target, opts Options) (*Sender, error) {
 		return nil, errors.New("decap: the reflector answers at the destination, the final segment")
 	}
 	reflector := netip.AddrPortFrom(target.Destination, opts.Port)
-	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID, PTP: opts.PTP, TLVs: opts.TLVs})
+	client, err := Dial(Config{Target: reflector, Segments: target.Segments, Source: opts.Source, Size: opts.Size, Clock: opts.Clock, IOAM: opts.IOAM, SSID: opts.SSID, PTP: opts.PTP, TLVs: opts.TLVs, AuthKey: opts.AuthKey})
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +212,7 @@ func (s *Sender) Run(ctx context.Context, emit func(Outcome)) (Summary, error) {
 		err = run.err
 	}
 	sum := run.sum
+	sum.IntegrityFailures = s.client.IntegrityFailures()
 	sum.RTT, sum.Forward, sum.Backward, sum.Resid = run.rtt.Summary(), run.fwd.Summary(), run.back.Summary(), run.residence.Summary()
 	if !sum.Start.IsZero() {
 		sum.Elapsed = time.Since(sum.Start)

@@ -3,6 +3,7 @@ package stamp_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -136,5 +137,88 @@ func TestTLVRefusals(t *testing.T) {
 	}
 	if r.Stats().NoReplyRequested.Load() != 1 {
 		t.Errorf("stamp_no_reply_requested_total %d, want 1", r.Stats().NoReplyRequested.Load())
+	}
+}
+
+// TestAuthenticatedOverLoopback: RFC 8762's authenticated mode between the client and the
+// reflector with the same key (112-octet packets both ways, every reply verified); with another
+// key the reflector discards every test packet (counted) and nothing comes back; an
+// unauthenticated test packet is not answered either.
+func TestAuthenticatedOverLoopback(t *testing.T) {
+	const key = "authenticated-mode key, 16+"
+	r := loopbackReflector(t, agent.ReflectorConfig{AuthKeyFile: keyFile(t, key)})
+	dial := func(cfg stamp.Config) *stamp.Client {
+		t.Helper()
+		cfg.Target = r.Addr()
+		c, err := stamp.Dial(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := dial(stamp.Config{AuthKey: []byte(key), SSID: 5})
+	if c.Size() != oam.STAMPAuthPacketSize {
+		t.Fatalf("authenticated test packets of %d bytes", c.Size())
+	}
+	for seq := uint32(1); seq <= 3; seq++ {
+		res, err := c.Probe(seq, time.Now().Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("probe %d: %v", seq, err)
+		}
+		if res.ReplyBytes != oam.STAMPAuthPacketSize || res.Sequence != seq || !(res.T1 < res.T2 && res.T2 <= res.T3 && res.T3 < res.T4) {
+			t.Errorf("probe %d: %+v", seq, res)
+		}
+	}
+	if _, err := dial(stamp.Config{AuthKey: []byte("another key of 16+ bytes")}).Probe(1, time.Now().Add(300*time.Millisecond)); !errors.Is(err, stamp.ErrTimeout) {
+		t.Errorf("another key: %v, want no reply", err)
+	}
+	if _, err := dial(stamp.Config{Size: oam.STAMPAuthPacketSize}).Probe(1, time.Now().Add(300*time.Millisecond)); !errors.Is(err, stamp.ErrTimeout) {
+		t.Errorf("unauthenticated: %v, want no reply", err)
+	}
+	st := r.Stats()
+	if st.Replies.Load() != 3 || st.HMACFailures.Load() != 2 {
+		t.Errorf("reflector: %d replies, %d HMAC failures; want 3 and 2", st.Replies.Load(), st.HMACFailures.Load())
+	}
+	if _, err := stamp.Dial(stamp.Config{Target: r.Addr(), AuthKey: []byte(key), TLVs: oam.STAMPTLVRequest{Location: true}}); err == nil {
+		t.Error("TLVs in authenticated mode were accepted")
+	}
+}
+
+// TestAuthenticatedReplyChanged: a reply changed on the way (here by a reflector that flips an
+// octet of a correctly sealed reply) is counted as an integrity failure and not taken.
+func TestAuthenticatedReplyChanged(t *testing.T) {
+	key := []byte("authenticated-mode key, 16+")
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer conn.Close()
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(b)
+			if err != nil {
+				return
+			}
+			var tp oam.STAMPTest
+			if tp.UnmarshalAuth(b[:n], key) != nil {
+				continue
+			}
+			r := oam.STAMPReply{Sequence: tp.Sequence, ErrorEstimate: 1, SenderSequence: tp.Sequence, SenderTimestamp: tp.Timestamp,
+				SenderErrorEstimate: tp.ErrorEstimate, SSID: tp.SSID}
+			r.MarshalAuthTo(b, key) //nolint:errcheck
+			b[90] ^= 1              // an MBZ octet the HMAC covers
+			_, _ = conn.WriteToUDPAddrPort(b[:n], from)
+		}
+	}()
+	target := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	sum, err := stamp.Probe(context.Background(), oam.Target{Destination: target.Addr()},
+		stamp.Options{Count: 2, Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Port: target.Port(), AuthKey: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Received != 0 || sum.IntegrityFailures != 2 {
+		t.Errorf("summary: %d received, %d integrity failures; want 0 and 2", sum.Received, sum.IntegrityFailures)
 	}
 }

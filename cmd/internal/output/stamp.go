@@ -92,6 +92,9 @@ func FormatStampSummary(w io.Writer, s *stamp.Summary, o stamp.Options, reflecto
 	if s.Negative > 0 {
 		fmt.Fprintf(&b, "%d of %d replies without one-way delays: a negative one-way delay (the two clocks disagree by more than the delay)\n", s.Negative, s.Received)
 	}
+	if s.IntegrityFailures > 0 {
+		fmt.Fprintf(&b, "%d replies whose HMAC did not verify (authenticated mode: another key, or changed on the way), counted as lost\n", s.IntegrityFailures)
+	}
 	if s.Directional {
 		fmt.Fprintf(&b, "loss per direction (Direct Measurement): forward %d, backward %d\n", s.ForwardLost, s.BackwardLost)
 	}

@@ -110,6 +110,8 @@ type StampSummary struct {
 	// Directional is the loss per direction a stateful reflector's Direct Measurement counts
 	// gave (--stamp-tlv direct), as of the last reply that carried them.
 	Directional *StampDirectional `json:"loss_per_direction,omitempty"`
+	// IntegrityFailures counts replies whose HMAC did not verify (--stamp-auth-key-file).
+	IntegrityFailures int `json:"integrity_failures,omitempty"`
 }
 
 // StampDirectional is the loss per direction.
@@ -124,6 +126,7 @@ func NewStampSummary(s *stamp.Summary, shared bool) StampSummary {
 		RTT: newStampStats(s.RTT), Forward: newStampStats(s.Forward),
 		Backward: newStampStats(s.Backward), Residence: newStampStats(s.Resid),
 		Unsynchronised: s.Unsynchronised, Negative: s.Negative}
+	j.IntegrityFailures = s.IntegrityFailures
 	if s.Directional {
 		j.Directional = &StampDirectional{Forward: s.ForwardLost, Backward: s.BackwardLost}
 	}
