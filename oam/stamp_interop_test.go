@@ -39,7 +39,8 @@ func stampPackets(t *testing.T) (test, reply []byte) {
 	(&oam.STAMPReply{Sequence: 3, Timestamp: ts + 5000, ErrorEstimate: oam.NewSTAMPErrorEstimate(false, true, 1000), ReceiveTimestamp: ts + 4000,
 		SenderSequence: 7, SenderTimestamp: ts, SenderErrorEstimate: oam.NewSTAMPErrorEstimate(true, true, 1000), SenderTTL: 62, SSID: 0xbeef}).MarshalTo(rp) //nolint:errcheck
 	act := oam.ReflectSTAMPTLVs(tp, rp, &oam.STAMPReflectEnv{Src: src, Dst: dst, TClass: 0,
-		IsLocal: func(a netip.Addr) bool { return a == dst.Addr() }, Session: &oam.STAMPSession{Received: 3, Sent: 2}, HMACKey: key})
+		IsLocal: func(a netip.Addr) bool { return a == dst.Addr() }, Session: &oam.STAMPSession{Received: 3, Sent: 2}, HMACKey: key,
+		AllowSegment: func(netip.Addr) bool { return true }})
 	if act.HMACOff < 0 || act.Unrecognized != 0 {
 		t.Fatalf("reflect: %+v", act)
 	}

@@ -307,8 +307,11 @@ type STAMPReflectEnv struct {
 	AllowDSCP func(dscp uint8) bool
 	// IsLocal says whether an address is the reflector's own (Destination Node Address).
 	IsLocal func(netip.Addr) bool
-	// AllowReturn says whether a reply may be sent to an address a Return Path TLV names.
-	AllowReturn func(netip.Addr) bool
+	// AllowReturn says whether a reply may be sent to an address a Return Path TLV names;
+	// AllowSegment whether it may be sent through a SID a Return Path's segment list names
+	// (nil: through none).
+	AllowReturn  func(netip.Addr) bool
+	AllowSegment func(netip.Addr) bool
 	// Session is the stateful reflector's session (nil: stateless).
 	Session *STAMPSession
 	// HMACKey verifies and seals HMAC TLVs (nil: an HMAC TLV is not recognised).
@@ -616,6 +619,14 @@ func reflectReturnPath(v []byte, env *STAMPReflectEnv, act *STAMPReflectAction) 
 		}
 		act.ReturnAddr = a
 	}
+	for i := 0; i+16 <= len(segs); i += 16 {
+		// The reply goes to the first SID: a segment list may steer replies only through SIDs
+		// the reflector's operator allows, never toward an arbitrary address.
+		if env.AllowSegment == nil || !env.AllowSegment(netip.AddrFrom16([16]byte(segs[i:]))) {
+			act.ReturnAddr = netip.Addr{}
+			return STAMPFlagUnrecognized
+		}
+	}
 	act.ReturnSegments = segs
 	return 0
 }
@@ -660,6 +671,17 @@ func ParseSTAMPReplyTLVs(reply, key []byte) STAMPReplyTLVs {
 		return r
 	}
 	area := reply[STAMPPacketSize:]
+	malformed := false
+	WalkSTAMPTLVs(area, func(_ int, t STAMPTLV) bool {
+		malformed = malformed || t.Flags&STAMPFlagMalformed != 0
+		return !malformed
+	})
+	if malformed {
+		// The reflector stopped at a malformed TLV and sealed nothing: M, not an HMAC
+		// failure, is what happened.
+		r.Malformed = true
+		return r
+	}
 	if hoff := FindSTAMPHMAC(reply); hoff >= 0 && key != nil && area[hoff]&STAMPFlagUnrecognized == 0 {
 		r.HMACChecked = true
 		if !verifySTAMPHMAC(key, reply, hoff) {

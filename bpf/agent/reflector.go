@@ -66,6 +66,10 @@ type ReflectorConfig struct {
 	// only 112-octet test packets whose HMAC verifies under the key in the file (the file's
 	// bytes, at least 16), with authenticated replies; TLVs are not processed in this mode.
 	AuthKeyFile string `yaml:"auth_key_file"`
+	// ReturnSIDs are the SIDs (prefixes or addresses) a Return Path TLV's segment list may
+	// name (empty: none). The reply goes to the first of them, and carries an SRH the test
+	// packet did not: only the operator's own SIDs.
+	ReturnSIDs []string `yaml:"return_sids"`
 	// SyncSource is what the Timestamp Information TLV says the clock follows: "ntp", "ptp",
 	// "gnss", "ssu" or "free-running"; default: "ntp" while the kernel says the clock is
 	// synchronised, "free-running" otherwise (adjtimex cannot tell NTP from PTP).
@@ -87,6 +91,9 @@ func (c *ReflectorConfig) validate() error {
 		}
 	}
 	if _, err := parsePrefixes("reflector.senders", c.Senders); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parsePrefixes("reflector.return_sids", c.ReturnSIDs); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Rate < 0 {
@@ -164,6 +171,8 @@ type Reflector struct {
 	sync      string
 	locals    localAddrs
 	authKey   []byte // authenticated mode
+	// returnSIDs are the SIDs a Return Path's segment list may name.
+	returnSIDs []netip.Prefix
 }
 
 // NewReflector opens the reflector's socket. allow is the senders allow-list (an empty list
@@ -192,7 +201,8 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 		conn.Close()
 		return nil, fmt.Errorf("reflector: %w", err)
 	}
-	r := &Reflector{conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
+	returnSIDs, _ := parsePrefixes("reflector.return_sids", cfg.ReturnSIDs)
+	r := &Reflector{returnSIDs: returnSIDs, conn: conn, allow: allow, rate: cfg.Rate, burst: float64(cfg.Burst), readClock: probes.LocalClock,
 		ioam: cfg.ReflectIOAM, ptp: cfg.Timestamps != "ntp", stateful: cfg.Mode == "stateful", dscp: cfg.DSCP, sync: cfg.SyncSource}
 	for _, k := range []struct {
 		field, file string
@@ -278,6 +288,9 @@ func (r *Reflector) Serve(ctx context.Context) error {
 	sessions := newSessionTable(maxReflectorSenders)
 	port := r.Addr().Port()
 	env := oam.STAMPReflectEnv{MethodIn: oam.STAMPMethodSWLocal, MethodOut: oam.STAMPMethodSWLocal, AllowReturn: r.allowed,
+		AllowSegment: func(a netip.Addr) bool {
+			return slices.ContainsFunc(r.returnSIDs, func(p netip.Prefix) bool { return p.Contains(a) })
+		},
 		// The address the test packet was sent to first: no lookup in the common case.
 		IsLocal: func(a netip.Addr) bool { return a == rx.Dst || r.locals.has(a) }}
 	if len(r.dscp) > 0 {
@@ -388,7 +401,9 @@ func (r *Reflector) Serve(ctx context.Context) error {
 			outOOB = probes.AppendTClass(outOOB, act.DSCP<<2)
 		}
 		reflected := false
-		if r.ioam && rx.HopByHop != nil {
+		// A per-datagram Hop-by-Hop header makes the kernel ignore the socket's sticky options,
+		// the reply's segment list included: no IOAM reflection through a Return Path.
+		if r.ioam && rx.HopByHop != nil && act.ReturnSegments == nil {
 			if h := ioamHopByHop(hbh, rx.HopByHop); h != nil {
 				outOOB, reflected = probes.AppendHopOpts(outOOB, h), true
 			}

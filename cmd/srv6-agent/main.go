@@ -57,6 +57,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "stamp-mode", Usage: "STAMP reflector `MODE`: stateless (a reply's sequence number is its test packet's) or stateful (per session: own sequence numbers and the counts the Direct Measurement TLV returns)", DefaultText: "stateless"},
 			&cli.StringFlag{Name: "stamp-hmac-key-file", Usage: "`FILE` holding the key (at least 16 bytes) that verifies test packets' HMAC TLV and seals the replies' (RFC 8972); without it an HMAC TLV comes back flagged U"},
 			&cli.StringFlag{Name: "stamp-auth-key-file", Usage: "authenticated mode (RFC 8762 §4.4): answer only 112-octet test packets whose HMAC verifies under the key in `FILE` (at least 16 bytes), with authenticated replies; TLVs are not read in this mode"},
+			&cli.StringSliceFlag{Name: "stamp-return-sid", Usage: "a SID `PREFIX` a STAMP Return Path TLV's segment list may name (repeatable; default: none, segment lists refused)"},
 			&cli.IntSliceFlag{Name: "stamp-dscp", Usage: "a `DSCP` a Class of Service TLV may ask for the reply (repeatable; default: any); others come back with RP set"},
 			&cli.StringFlag{Name: "stamp-sync-source", Usage: "what the Timestamp Information TLV says the clock follows: `SOURCE` ntp, ptp, gnss, ssu or free-running", DefaultText: "ntp when the kernel says the clock is synchronised, else free-running"},
 			&cli.BoolFlag{Name: "stamp-reflect-ioam", Usage: "return a test packet's IOAM trace in the reply's Hop-by-Hop header, for the hops on the way back to go on filling (srv6-ping --stamp --ioam; needs CAP_NET_RAW)"},
@@ -170,7 +171,7 @@ func config(c *cli.Context) (agent.Config, error) {
 		cfg.RingBufferBytes = c.Int("ring-buffer-bytes")
 	}
 	if c.IsSet("stamp-listen") || c.IsSet("stamp-sender") || c.IsSet("stamp-rate") || c.IsSet("stamp-burst") || c.IsSet("stamp-reflect-ioam") || c.IsSet("stamp-timestamps") ||
-		c.IsSet("stamp-mode") || c.IsSet("stamp-hmac-key-file") || c.IsSet("stamp-dscp") || c.IsSet("stamp-sync-source") || c.IsSet("stamp-auth-key-file") {
+		c.IsSet("stamp-mode") || c.IsSet("stamp-hmac-key-file") || c.IsSet("stamp-dscp") || c.IsSet("stamp-sync-source") || c.IsSet("stamp-auth-key-file") || c.IsSet("stamp-return-sid") {
 		if cfg.Reflector == nil {
 			cfg.Reflector = &agent.ReflectorConfig{}
 		}
@@ -203,6 +204,9 @@ func config(c *cli.Context) (agent.Config, error) {
 		}
 		if c.IsSet("stamp-sync-source") {
 			cfg.Reflector.SyncSource = c.String("stamp-sync-source")
+		}
+		if c.IsSet("stamp-return-sid") {
+			cfg.Reflector.ReturnSIDs = c.StringSlice("stamp-return-sid")
 		}
 		if c.IsSet("stamp-auth-key-file") {
 			cfg.Reflector.AuthKeyFile = c.String("stamp-auth-key-file")

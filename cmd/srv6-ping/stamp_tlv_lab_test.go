@@ -28,7 +28,8 @@ func TestStampTLVsLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	agenttest.Start(t, lab, "h2", agent.Config{Reflector: &agent.ReflectorConfig{
-		Senders: []string{"fc00:0:1::/48"}, Rate: 1000, Mode: "stateful", HMACKeyFile: key, DSCP: []int{0, 46}}})
+		Senders: []string{"fc00:0:1::/48"}, Rate: 1000, Mode: "stateful", HMACKeyFile: key, DSCP: []int{0, 46},
+		ReturnSIDs: []string{"fc00:0:2::e", "fc00:0:3::e"}}})
 	warm(t, lab, "h1", "fc00:0:4::1")
 	ctx := context.Background()
 	for _, c := range [][]string{
@@ -120,5 +121,20 @@ func TestStampTLVsLab(t *testing.T) {
 	}
 	if got := counted(); got != n {
 		t.Errorf("r2 saw %d replies addressed to its End SID with an SRH, want %d", got, n)
+	}
+	// The reflector removed each reply's segment list after sending it: plain replies again.
+	if _, stderr, code := runCLI(t, lab, "h1", append(base, "fc00:0:4::1")...); code != 0 {
+		t.Fatalf("after the return path: exit %d: %s", code, stderr)
+	}
+	if got := counted(); got != n {
+		t.Errorf("after a run without Return Path, r2 counts %d replies to its End SID, want still %d: a segment list stayed on the reflector's socket", got, n)
+	}
+	// A SID the reflector does not allow: the Return Path comes back flagged U, replies plain.
+	out, _, code = runCLI(t, lab, "h1", append(base, "--stamp-return-segs", "fc00:0:3::e1", "fc00:0:4::1")...)
+	if code != 0 || !strings.Contains(out, "return path NOT honoured") || !strings.Contains(out, "not recognised: Return Path") {
+		t.Errorf("Return Path through a SID off reflector.return_sids: exit %d\n%s", code, out)
+	}
+	if got := counted(); got != n {
+		t.Errorf("r2 counts %d replies to its End SID, want still %d", got, n)
 	}
 }

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -26,7 +25,8 @@ func prepareStamp(_ *Monitor, rj *runningJob) error {
 	return nil
 }
 
-// startStamp starts one stamp job. Called with m.mu held.
+// startStamp starts one stamp job. Called with m.mu held. A job that cannot start (no route
+// or address yet) or whose session fails tries again every interval, as an ioam job does.
 func startStamp(m *Monitor, rj *runningJob) {
 	j := rj.job
 	fail := func(err error) {
@@ -34,6 +34,15 @@ func startStamp(m *Monitor, rj *runningJob) {
 		rj.lastErr = err.Error()
 		rj.mu.Unlock()
 		m.log.Error("stamp job", "job", j.Name, "err", err)
+	}
+	retry := func() {
+		rj.retry = time.AfterFunc(j.Interval, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.jobs[j.Name] == rj && m.runCtx.Err() == nil && rj.cancel == nil {
+				startStamp(m, rj)
+			}
+		})
 	}
 	opts := stamp.Options{Interval: j.Interval, Timeout: j.Timeout, Port: j.STAMP.Port, Size: j.Size,
 		SharedClock: j.SharedClock, SSID: j.STAMP.SSID, PTP: j.STAMP.PTP, TLVs: j.STAMP.TLVs,
@@ -51,6 +60,7 @@ func startStamp(m *Monitor, rj *runningJob) {
 	})
 	if err != nil {
 		fail(err)
+		retry()
 		return
 	}
 	rj.mu.Lock()
@@ -59,19 +69,28 @@ func startStamp(m *Monitor, rj *runningJob) {
 	ctx, cancel := context.WithCancel(m.runCtx)
 	rj.cancel = cancel
 	st := &stampState{}
+	m.wg.Add(1) // Run waits for the session before it flushes the results
 	go func() {
+		defer m.wg.Done()
 		_, err := s.Run(ctx, func(o stamp.Outcome) { rj.stampResult(m, st, &o) })
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fail(fmt.Errorf("stopped: %w", err))
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		fail(fmt.Errorf("stopped: %w", err))
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.jobs[j.Name] == rj && m.runCtx.Err() == nil {
+			cancel()
+			rj.cancel = nil
+			retry()
 		}
 	}()
 }
 
 // stampState is what a stamp job remembers between outcomes (on its Run goroutine).
 type stampState struct {
-	// fwdLost and backLost are the losses per direction the last Direct Measurement counts
-	// gave.
-	fwdLost, backLost int
+	loss     stamp.LossCounter
+	received int
 }
 
 func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) {
@@ -103,13 +122,10 @@ func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) 
 			line.Segments = append(line.Segments, sl)
 			rj.outcome(m, i, true, now)
 		}
-		if t := &r.TLVs; t.DirectOK {
-			fwd := max(0, int(t.SenderTx)-int(t.ReflRx))
-			back := max(0, int(t.ReflTx)-int(rj.received))
-			rj.lostDirection(0, fwd-st.fwdLost)
-			rj.lostDirection(1, back-st.backLost)
-			st.fwdLost, st.backLost = fwd, back
-		}
+		st.received++ // this session's replies (rj.received spans the job's sessions)
+		fwd, back := st.loss.Observe(&r.TLVs, st.received)
+		rj.lostDirection(0, fwd)
+		rj.lostDirection(1, back)
 	default:
 		line.Status = "lost"
 		if o.Err != nil {

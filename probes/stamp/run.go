@@ -237,7 +237,9 @@ type session struct {
 	plan                      time.Time // when it is due
 	// waiting are the packets sent and neither answered nor lost, in sequence order.
 	waiting []waiting
-	err     error
+	// loss turns Direct Measurement counts into losses per direction.
+	loss LossCounter
+	err  error
 }
 
 type waiting struct {
@@ -351,10 +353,10 @@ func (r *session) reply(res Result) {
 	if res.ReplyBytes != r.s.opts.Size {
 		r.sum.Asymmetric++
 	}
-	if t := &res.TLVs; t.DirectOK {
+	if res.TLVs.DirectOK {
+		r.loss.Observe(&res.TLVs, r.sum.Received)
 		r.sum.Directional = true
-		r.sum.ForwardLost = max(0, int(t.SenderTx)-int(t.ReflRx))
-		r.sum.BackwardLost = max(0, int(t.ReflTx)-r.sum.Received)
+		r.sum.ForwardLost, r.sum.BackwardLost = r.loss.Forward, r.loss.Backward
 	}
 	r.rtt.Add(res.RoundTrip())
 	r.residence.Add(res.Residence())
@@ -395,4 +397,37 @@ func Probe(ctx context.Context, target oam.Target, opts Options, emit func(Outco
 		return Summary{}, err
 	}
 	return s.Run(ctx, emit)
+}
+
+// LossCounter turns a stateful reflector's Direct Measurement counts (RFC 8972 §4.5), reply
+// after reply, into losses per direction. It counts differences between readings, so that a
+// reflector whose counts start again (restarted, or its session evicted) costs nothing but the
+// reading that shows it: then the counts are taken as the new baseline.
+type LossCounter struct {
+	started                  bool
+	sentTx, reflRx, reflTx   uint32
+	received                 int
+	Forward, Backward, Reset int // totals so far; Reset counts the baselines taken again
+}
+
+// Observe takes the counts of one reply, received being the replies received so far (this one
+// included), and returns what it adds: test packets lost on the way to the reflector and
+// replies lost on the way back since the last reading.
+func (l *LossCounter) Observe(t *oam.STAMPReplyTLVs, received int) (forward, backward int) {
+	if !t.DirectOK {
+		return 0, 0
+	}
+	if l.started && (t.SenderTx < l.sentTx || t.ReflRx < l.reflRx || t.ReflTx < l.reflTx) {
+		l.Reset++
+		l.sentTx, l.reflRx, l.reflTx, l.received = t.SenderTx, t.ReflRx, t.ReflTx, received
+		return 0, 0
+	}
+	// The first reading counts from zero: the reflector's session began with this sender's.
+	forward = max(0, int(t.SenderTx-l.sentTx)-int(t.ReflRx-l.reflRx))
+	backward = max(0, int(t.ReflTx-l.reflTx)-(received-l.received))
+	l.started = true
+	l.sentTx, l.reflRx, l.reflTx, l.received = t.SenderTx, t.ReflRx, t.ReflTx, received
+	l.Forward += forward
+	l.Backward += backward
+	return forward, backward
 }

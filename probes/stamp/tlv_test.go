@@ -1,6 +1,7 @@
 package stamp_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -123,10 +124,37 @@ func TestTLVRefusals(t *testing.T) {
 	if !slices.Equal(res.TLVs.Unrecognized, want) || !res.TLVs.DSCPRefused || res.ReplyTClass>>2 != 0 || res.ReflectorSequence != 1 {
 		t.Errorf("TLVs %+v, reply traffic class %d, reflector sequence %d", res.TLVs, res.ReplyTClass, res.ReflectorSequence)
 	}
-	// Another key: every TLV back with I.
-	res, err = probe(oam.STAMPTLVRequest{Location: true, HMACKey: []byte("not the reflector's key")})
-	if err != nil || !res.TLVs.IntegrityFailed || res.TLVs.LocationOK {
-		t.Errorf("wrong key: %+v, %v", res.TLVs, err)
+	// Another key: every TLV back with I, nothing filled in (read on the wire: the client's
+	// own HMAC check would fail the reply anyway).
+	req := oam.STAMPTLVRequest{Location: true, TimestampInfo: true, HMACKey: []byte("not the reflector's key")}
+	pkt := make([]byte, oam.STAMPPacketSize)
+	(&oam.STAMPTest{Sequence: 1, ErrorEstimate: 1}).MarshalTo(pkt) //nolint:errcheck
+	pkt, _ = req.AppendTLVs(pkt, 0)
+	oam.SealSTAMPHMAC(req.HMACKey, pkt, oam.FindSTAMPHMAC(pkt))
+	conn, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(r.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 2048)
+	n, err := conn.Read(reply)
+	if err != nil || n != len(pkt) {
+		t.Fatalf("reply: %d bytes, %v", n, err)
+	}
+	tlvs := 0
+	oam.WalkSTAMPTLVs(reply[oam.STAMPPacketSize:n], func(off int, tl oam.STAMPTLV) bool {
+		tlvs++
+		if tl.Flags != oam.STAMPFlagIntegrity || !bytes.Equal(tl.Value, pkt[oam.STAMPPacketSize+off+4:oam.STAMPPacketSize+off+4+len(tl.Value)]) {
+			t.Errorf("%v came back with flags %#x, value % x; want I and the value as sent", tl.Type, tl.Flags, tl.Value)
+		}
+		return true
+	})
+	if tlvs != 3 {
+		t.Errorf("%d TLVs came back, want 3", tlvs)
 	}
 	if r.Stats().HMACFailures.Load() != 1 {
 		t.Errorf("stamp_hmac_failures_total %d, want 1", r.Stats().HMACFailures.Load())
@@ -220,5 +248,35 @@ func TestAuthenticatedReplyChanged(t *testing.T) {
 	}
 	if sum.Received != 0 || sum.IntegrityFailures != 2 {
 		t.Errorf("summary: %d received, %d integrity failures; want 0 and 2", sum.Received, sum.IntegrityFailures)
+	}
+}
+
+// TestLossCounter: losses per direction from successive Direct Measurement counts, and a
+// reflector whose counts start again (restarted) taken as a new baseline, not as loss.
+func TestLossCounter(t *testing.T) {
+	var l stamp.LossCounter
+	dm := func(s, rx, tx uint32) *oam.STAMPReplyTLVs {
+		return &oam.STAMPReplyTLVs{DirectOK: true, SenderTx: s, ReflRx: rx, ReflTx: tx}
+	}
+	for i, c := range []struct {
+		t              *oam.STAMPReplyTLVs
+		received       int
+		fwd, back      int
+		totalF, totalB int
+	}{
+		{dm(1, 1, 1), 1, 0, 0, 0, 0},
+		{dm(3, 2, 2), 2, 1, 0, 1, 0},           // packet 2 lost on the way there
+		{dm(5, 4, 4), 3, 0, 1, 1, 1},           // a reply lost on the way back
+		{dm(6, 1, 1), 4, 0, 0, 1, 1},           // the reflector restarted: baseline, no loss
+		{dm(8, 3, 3), 5, 0, 1, 1, 2},           // from the new baseline: one reply lost
+		{&oam.STAMPReplyTLVs{}, 6, 0, 0, 1, 2}, // no counts: nothing
+	} {
+		f, b := l.Observe(c.t, c.received)
+		if f != c.fwd || b != c.back || l.Forward != c.totalF || l.Backward != c.totalB {
+			t.Errorf("reading %d: +%d/+%d, totals %d/%d; want +%d/+%d, %d/%d", i, f, b, l.Forward, l.Backward, c.fwd, c.back, c.totalF, c.totalB)
+		}
+	}
+	if l.Reset != 1 {
+		t.Errorf("%d baselines taken again, want 1", l.Reset)
 	}
 }

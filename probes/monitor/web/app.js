@@ -115,6 +115,16 @@ function makeChart(key, jobName, title, data, width) {
   return box;
 }
 
+function destroyCharts(job, from) {
+  for (const key of Object.keys(state.charts)) {
+    const [name, i] = [key.slice(0, key.lastIndexOf("|")), Number(key.slice(key.lastIndexOf("|") + 1))];
+    if (name === job && i >= from) {
+      state.charts[key].destroy();
+      delete state.charts[key];
+    }
+  }
+}
+
 async function refresh() {
   const win = Number($("#window").value);
   let jobs;
@@ -134,8 +144,15 @@ async function refresh() {
   for (const job of jobs) {
     seen.add(job.name);
     let card = main.querySelector(`.job[data-job="${CSS.escape(job.name)}"]`);
+    const shape = `${job.kind} ${job.target}`;
+    if (card && card.dataset.shape !== shape) {
+      // Reloaded as another kind or target: draw it again.
+      destroyCharts(job.name, 0);
+      card.remove();
+      card = null;
+    }
     if (!card) {
-      card = el("section", { class: "job", "data-job": job.name });
+      card = el("section", { class: "job", "data-job": job.name, "data-shape": shape });
       card.append(el("h2", {}, job.name, el("span", { class: "kind" }, `${job.kind} → ${job.target}`)),
         el("div", { class: "state" }), el("div", { class: "charts" }));
       main.append(card);
@@ -151,6 +168,10 @@ async function refresh() {
     }
     state.history[job.name] = h;
     const charts = $(".charts", card);
+    destroyCharts(job.name, h.series.length);
+    for (const box of charts.querySelectorAll(".chart")) {
+      if (!state.charts[box.dataset.key]) box.remove();
+    }
     h.series.forEach((s, i) => {
       const key = `${job.name}|${i}`;
       const title = i === 0 ? "round trip" : `one-way ${s.from} → ${s.to}`;
@@ -165,18 +186,35 @@ async function refresh() {
   }
   for (const card of main.querySelectorAll(".job")) {
     if (!seen.has(card.dataset.job)) {
-      for (const key of Object.keys(state.charts)) {
-        if (key.startsWith(card.dataset.job + "|")) {
-          state.charts[key].destroy();
-          delete state.charts[key];
-        }
-      }
+      destroyCharts(card.dataset.job, 0);
+      delete state.history[card.dataset.job];
       card.remove();
     }
   }
   state.updated = Date.now();
 }
 
-$("#window").addEventListener("change", refresh);
-refresh();
-setInterval(refresh, 5000);
+// One refresh at a time: the next is planned when one ends (a refresh fetches every job's
+// history, which with many jobs can take longer than the period).
+let running = false, again = false, timer = null;
+async function tick() {
+  if (running) {
+    again = true;
+    return;
+  }
+  running = true;
+  clearTimeout(timer);
+  try {
+    await refresh();
+  } finally {
+    running = false;
+    if (again) {
+      again = false;
+      tick();
+    } else {
+      timer = setTimeout(tick, 5000);
+    }
+  }
+}
+$("#window").addEventListener("change", tick);
+tick();
