@@ -235,6 +235,11 @@ func (r *STAMPReply) UnmarshalBinary(b []byte) error {
 	r.SenderTimestamp = STAMPTimestamp(be.Uint64(b[28:]))
 	r.SenderErrorEstimate = STAMPErrorEstimate(be.Uint16(b[36:]))
 	r.SenderTTL = b[40]
+	return r.checkTimestamps()
+}
+
+// checkTimestamps checks the reply's three timestamps against their error estimates.
+func (r *STAMPReply) checkTimestamps() error {
 	if err := checkTimestamp("reply", "timestamp", "error estimate", r.Timestamp, r.ErrorEstimate); err != nil {
 		return err
 	}
@@ -424,11 +429,5 @@ func (r *STAMPReply) UnmarshalAuth(b, key []byte) error {
 	r.SenderTimestamp = STAMPTimestamp(be.Uint64(b[64:]))
 	r.SenderErrorEstimate = STAMPErrorEstimate(be.Uint16(b[72:]))
 	r.SenderTTL = b[80]
-	if err := checkTimestamp("reply", "timestamp", "error estimate", r.Timestamp, r.ErrorEstimate); err != nil {
-		return err
-	}
-	if err := checkTimestamp("reply", "receive timestamp", "error estimate", r.ReceiveTimestamp, r.ErrorEstimate); err != nil {
-		return err
-	}
-	return checkTimestamp("reply", "session-sender timestamp", "session-sender error estimate", r.SenderTimestamp, r.SenderErrorEstimate)
+	return r.checkTimestamps()
 }

@@ -29,10 +29,9 @@ import (
 // destination), so the far end needs no seg6local route and this runs on kernels without
 // them, natively, where a lab would need the VM.
 type fastPair struct {
-	m, f   netns.NsHandle
-	names  [2]string
-	veth   string // the far end's side
-	cleanM func()
+	m, f  netns.NsHandle
+	names [2]string
+	veth  string // the far end's side
 }
 
 func inNS(ns netns.NsHandle, fn func() error) error {
@@ -159,14 +158,7 @@ func newFastPair(b *testing.B, targets int) *fastPair {
 // receive sockets dropped (the receiver fell behind).
 func BenchmarkFastLiveness(b *testing.B) {
 	b.ReportAllocs()
-	jobs := 1000
-	if s := os.Getenv("SRV6_MONITOR_FAST_JOBS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("SRV6_MONITOR_FAST_JOBS %q: a number of jobs", s)
-		}
-		jobs = n
-	}
+	jobs := envJobs(b, "SRV6_MONITOR_FAST_JOBS", 1000)
 	window := 10 * time.Second
 	for range b.N {
 		p := newFastPair(b, jobs)

@@ -48,14 +48,7 @@ func benchConfig(jobs int) string {
 // compared with their schedule (p99).
 func BenchmarkTenThousandJobs(b *testing.B) {
 	b.ReportAllocs()
-	jobs := 10000
-	if s := os.Getenv("SRV6_MONITOR_BENCH_JOBS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("SRV6_MONITOR_BENCH_JOBS %q: a number of jobs", s)
-		}
-		jobs = n
-	}
+	jobs := envJobs(b, "SRV6_MONITOR_BENCH_JOBS", 10000)
 	window := 20 * time.Second
 	if s := os.Getenv("SRV6_MONITOR_BENCH_WINDOW"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -113,6 +106,19 @@ func BenchmarkTenThousandJobs(b *testing.B) {
 	b.ReportMetric(latMax, "lateness-max-ms")
 	b.ReportMetric(pps, "probes/s")
 	b.ReportMetric(lossPct, "loss-%")
+}
+
+// envJobs is the number of jobs the environment variable name says, def without it.
+func envJobs(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s %q: a number of jobs", name, s)
+	}
+	return n
 }
 
 func totals(m *Monitor) (sent, lost uint64) {
