@@ -205,6 +205,18 @@ func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 		}
 		l.mu.Unlock()
 		if len(due) > 0 && wait <= 0 {
+			// Behind schedule (more probes due than the loop can send): take the answers
+			// waiting before sending more, or they starve in the channel and the socket
+			// behind it until every probe has timed out; and stop when told, which a loop
+			// that never reached the select below could not.
+			l.drain()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-l.stopped:
+				return l.stopErr
+			default:
+			}
 			continue
 		}
 		timer.Reset(max(wait, 0))
@@ -216,20 +228,24 @@ func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 		case a := <-l.in:
 			timer.Stop()
 			l.input(&a)
-			// Take every input waiting before looking at the clock again.
-			for more := true; more; {
-				select {
-				case a := <-l.in:
-					l.input(&a)
-				default:
-					more = false
-				}
-			}
+			l.drain() // every input waiting, before looking at the clock again
 		case <-l.wake:
 			timer.Stop()
 		case <-idle:
 			timer.Stop()
 		case <-timer.C:
+		}
+	}
+}
+
+// drain takes every input waiting, without blocking.
+func (l *Loop[In]) drain() {
+	for {
+		select {
+		case a := <-l.in:
+			l.input(&a)
+		default:
+			return
 		}
 	}
 }

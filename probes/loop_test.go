@@ -114,3 +114,54 @@ func TestLoopStop(t *testing.T) {
 	}
 	t.Fatal("Deliver kept accepting after Close")
 }
+
+// behind is a Session always due again at once (a loop that cannot keep up with its
+// schedule); it says on got when it has had want inputs.
+type behind struct {
+	wakes, inputs, want int
+	got                 chan struct{}
+}
+
+func (b *behind) Wake(now time.Time) (time.Time, bool) {
+	b.wakes++
+	return now.Add(-time.Millisecond), false
+}
+func (b *behind) Input(*int, time.Time) (time.Time, bool) {
+	if b.inputs++; b.inputs == b.want {
+		close(b.got)
+	}
+	return time.Time{}, false
+}
+
+// TestLoopInputsWhileBehind: a Loop whose session is always due still takes the inputs
+// delivered meanwhile (answers must not wait behind sends that never catch up: before, the
+// loop went on waking the session and never read them), and stops when its context ends.
+func TestLoopInputsWhileBehind(t *testing.T) {
+	l := NewLoop[int]()
+	defer l.Close()
+	b := &behind{want: 100, got: make(chan struct{})}
+	h, err := l.Add(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx, false) }()
+	go func() {
+		one := 1
+		for range b.want {
+			h.Deliver(&one)
+		}
+	}()
+	select {
+	case <-b.got:
+	case <-time.After(20 * time.Second):
+		t.Error("the inputs were not taken while the session was always due")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context ended while the session was always due")
+	}
+}
