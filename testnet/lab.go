@@ -373,6 +373,10 @@ func (l *Lab) Exec(node string, fn func() error) error {
 	return execIn(n.ns, fn)
 }
 
+// InNamespace runs fn on a thread switched into ns, as Lab.Exec does for a node (for
+// namespaces a test makes itself).
+func InNamespace(ns netns.NsHandle, fn func() error) error { return execIn(ns, fn) }
+
 func execIn(ns netns.NsHandle, fn func() error) error {
 	runtime.LockOSThread()
 	orig, err := netns.Get()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync/atomic"
 
@@ -78,10 +77,6 @@ type ReflectorConfig struct {
 
 var syncSources = map[string]uint8{"ntp": oam.STAMPSyncNTP, "ptp": oam.STAMPSyncPTP, "gnss": oam.STAMPSyncGNSS,
 	"ssu": oam.STAMPSyncSSU, "free-running": oam.STAMPSyncFreeRun}
-
-// minHMACKey is the shortest HMAC key the reflector accepts: RFC 2104 advises against keys
-// shorter than the hash's output, 16 bytes is the truncated HMAC's length.
-const minHMACKey = 16
 
 func (c *ReflectorConfig) validate() error {
 	var errs []error
@@ -211,14 +206,10 @@ func NewReflector(cfg ReflectorConfig, allow []netip.Prefix) (*Reflector, error)
 		if k.file == "" {
 			continue
 		}
-		key, err := os.ReadFile(k.file)
+		key, err := probes.ReadSTAMPKey(k.file)
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("reflector.%s: %w", k.field, err)
-		}
-		if len(key) < minHMACKey {
-			conn.Close()
-			return nil, fmt.Errorf("reflector.%s %s: %d bytes, want at least %d", k.field, k.file, len(key), minHMACKey)
 		}
 		*k.dst = key
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -104,14 +103,9 @@ func parseStamp(c *cli.Context) (stampOptions, error) {
 		if !o.TLVs.Empty() {
 			return o, fmt.Errorf("--stamp-auth-key-file cannot be used with TLVs (--stamp-tlv, --stamp-return-*, --stamp-hmac-key-file): srv6oam reads TLVs in unauthenticated mode, where --stamp-hmac-key-file protects them")
 		}
-		key, err := os.ReadFile(f)
-		if err != nil {
-			return o, fmt.Errorf("--stamp-auth-key-file: %w", err)
+		if o.AuthKey, err = probes.ReadSTAMPKey(f); err != nil {
+			return o, fmt.Errorf("--stamp-auth-key-file %w", err)
 		}
-		if len(key) < 16 {
-			return o, fmt.Errorf("--stamp-auth-key-file %s: %d bytes, want at least 16", f, len(key))
-		}
-		o.AuthKey = key
 	}
 	if c.IsSet("s") {
 		if s := c.Int("s"); s < oam.STAMPPacketSize || s > stamp.MaxSize {
@@ -164,14 +158,10 @@ func parseStampTLVs(c *cli.Context) (oam.STAMPTLVRequest, error) {
 		r.ReturnAddress = a
 	}
 	if f := c.String("stamp-hmac-key-file"); f != "" {
-		key, err := os.ReadFile(f)
-		if err != nil {
-			return r, fmt.Errorf("--stamp-hmac-key-file: %w", err)
+		var err error
+		if r.HMACKey, err = probes.ReadSTAMPKey(f); err != nil {
+			return r, fmt.Errorf("--stamp-hmac-key-file %w", err)
 		}
-		if len(key) < 16 {
-			return r, fmt.Errorf("--stamp-hmac-key-file %s: %d bytes, want at least 16", f, len(key))
-		}
-		r.HMACKey = key
 	}
 	return r, nil
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/testnet"
 )
 
 // fastPair is two network namespaces of their own joined by a veth pair: the monitor's ("m",
@@ -32,21 +33,6 @@ type fastPair struct {
 	m, f  netns.NsHandle
 	names [2]string
 	veth  string // the far end's side
-}
-
-func inNS(ns netns.NsHandle, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	defer netns.Set(orig) //nolint:errcheck // restored before the thread is unlocked
-	return fn()
 }
 
 func sysctl(path, v string) error {
@@ -96,7 +82,7 @@ func newFastPair(b *testing.B, targets int) *fastPair {
 			b.Fatal(err)
 		}
 	}
-	must(inNS(p.m, func() error {
+	must(testnet.InNamespace(p.m, func() error {
 		la := netlink.NewLinkAttrs()
 		la.Name = "fast-m"
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: p.veth, PeerNamespace: netlink.NsFd(int(p.f))}); err != nil {
@@ -109,7 +95,7 @@ func newFastPair(b *testing.B, targets int) *fastPair {
 		return netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), 128)},
 			Flags: unix.IFA_F_NODAD})
 	}
-	must(inNS(p.m, func() error {
+	must(testnet.InNamespace(p.m, func() error {
 		lo, _ := netlink.LinkByName("lo")
 		m, err := netlink.LinkByName("fast-m")
 		if err != nil {
@@ -123,7 +109,7 @@ func newFastPair(b *testing.B, targets int) *fastPair {
 		_, dst, _ := net.ParseCIDR("fc00::/16")
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: m.Attrs().Index, Dst: dst, Gw: net.ParseIP("fd00::2")})
 	}))
-	must(inNS(p.f, func() error {
+	must(testnet.InNamespace(p.f, func() error {
 		lo, _ := netlink.LinkByName("lo")
 		f, err := netlink.LinkByName(p.veth)
 		if err != nil {
@@ -171,7 +157,7 @@ func BenchmarkFastLiveness(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, err := New(c, Options{Exec: func(fn func() error) error { return inNS(p.m, fn) }})
+		m, err := New(c, Options{Exec: func(fn func() error) error { return testnet.InNamespace(p.m, fn) }})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,17 +166,7 @@ func BenchmarkFastLiveness(b *testing.B) {
 		go func() { done <- m.Run(ctx) }()
 		time.Sleep(2 * time.Second) // every job started and up
 
-		sent0, lost0 := totals(m)
-		m.ResetLateness()
-		var ru0, ru1 unix.Rusage
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
-		t0 := time.Now()
-		time.Sleep(window)
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
-		wall := time.Since(t0)
-		sent1, lost1 := totals(m)
-		cpu := tv(ru1.Utime) - tv(ru0.Utime) + tv(ru1.Stime) - tv(ru0.Stime)
-		lat := m.Lateness()
+		w := measureWindow(b, m, window)
 		up := 0
 		m.mu.Lock()
 		for _, rj := range m.jobs {
@@ -205,7 +181,7 @@ func BenchmarkFastLiveness(b *testing.B) {
 		// What the monitor's receive sockets dropped (their buffer full: the receiver fell
 		// behind), from the kernel's per-socket counters.
 		drops := 0
-		_ = inNS(p.m, func() error {
+		_ = testnet.InNamespace(p.m, func() error {
 			bs, err := os.ReadFile("/proc/thread-self/net/raw6")
 			for _, l := range strings.Split(string(bs), "\n")[1:] {
 				if fs := strings.Fields(l); len(fs) > 0 {
@@ -217,7 +193,7 @@ func BenchmarkFastLiveness(b *testing.B) {
 		})
 		// The cut.
 		var cutAt time.Time
-		if err := inNS(p.f, func() error {
+		if err := testnet.InNamespace(p.f, func() error {
 			l, err := netlink.LinkByName(p.veth)
 			if err != nil {
 				return err
@@ -253,14 +229,13 @@ func BenchmarkFastLiveness(b *testing.B) {
 			}
 			return float64(detect[min(len(detect)-1, int(f*float64(len(detect))))]) / 1e6
 		}
-		b.Logf("%d jobs, %d up before the cut; user %v, system %v over %v; %d not down 2 s after the cut",
-			jobs, up, tv(ru1.Utime)-tv(ru0.Utime), tv(ru1.Stime)-tv(ru0.Stime), wall.Round(time.Millisecond), notDown)
-		b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
-		b.ReportMetric(float64(sent1-sent0)/wall.Seconds(), "probes/s")
-		if sent1 > sent0 {
-			b.ReportMetric(float64(lost1-lost0)*100/float64(sent1-sent0), "loss-%")
+		b.Logf("%d jobs, %d up before the cut; %d not down 2 s after the cut", jobs, up, notDown)
+		b.ReportMetric(w.cores, "cores")
+		b.ReportMetric(w.pps, "probes/s")
+		if w.pps > 0 {
+			b.ReportMetric(w.lossPct, "loss-%")
 		}
-		b.ReportMetric(float64(lat.P99)/1e6, "lateness-p99-ms")
+		b.ReportMetric(float64(w.lat.P99)/1e6, "lateness-p99-ms")
 		b.ReportMetric(q(0.5), "detect-p50-ms")
 		b.ReportMetric(q(0.99), "detect-p99-ms")
 		b.ReportMetric(q(1), "detect-max-ms")

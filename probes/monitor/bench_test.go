@@ -80,24 +80,9 @@ func BenchmarkTenThousandJobs(b *testing.B) {
 	b.ResetTimer()
 	var cores, latP99, latMax, pps, lossPct float64
 	for range b.N {
-		sent0, lost0 := totals(m)
-		m.ResetLateness()
-		var ru0, ru1 unix.Rusage
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
-		t0 := time.Now()
-		time.Sleep(window)
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
-		wall := time.Since(t0)
-		sent1, lost1 := totals(m)
-		cpu := tv(ru1.Utime) - tv(ru0.Utime) + tv(ru1.Stime) - tv(ru0.Stime)
-		cores = cpu.Seconds() / wall.Seconds()
-		lat := m.Lateness()
-		latP99, latMax = float64(lat.P99)/1e6, float64(lat.Max)/1e6
-		pps = float64(sent1-sent0) / wall.Seconds()
-		if sent1 > sent0 {
-			lossPct = float64(lost1-lost0) * 100 / float64(sent1-sent0)
-		}
-		b.Logf("user %v, system %v over %v", tv(ru1.Utime)-tv(ru0.Utime), tv(ru1.Stime)-tv(ru0.Stime), wall.Round(time.Millisecond))
+		w := measureWindow(b, m, window)
+		cores, pps, lossPct = w.cores, w.pps, w.lossPct
+		latP99, latMax = float64(w.lat.P99)/1e6, float64(w.lat.Max)/1e6
 	}
 	b.StopTimer()
 	b.ReportMetric(cores, "cores")
@@ -119,6 +104,35 @@ func envJobs(b *testing.B, name string, def int) int {
 		b.Fatalf("%s %q: a number of jobs", name, s)
 	}
 	return n
+}
+
+// windowFigures are what a monitor did over a measurement window.
+type windowFigures struct {
+	cores, pps, lossPct float64
+	lat                 LatenessStats
+}
+
+// measureWindow runs the monitor for window and measures the CPU of the whole process
+// (getrusage: user + system, as a fraction of one core), the probes sent per second, the
+// share lost, and how late probes left; it logs user and system time.
+func measureWindow(b *testing.B, m *Monitor, window time.Duration) windowFigures {
+	b.Helper()
+	sent0, lost0 := totals(m)
+	m.ResetLateness()
+	var ru0, ru1 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	t0 := time.Now()
+	time.Sleep(window)
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	wall := time.Since(t0)
+	sent1, lost1 := totals(m)
+	user, sys := tv(ru1.Utime)-tv(ru0.Utime), tv(ru1.Stime)-tv(ru0.Stime)
+	w := windowFigures{cores: (user + sys).Seconds() / wall.Seconds(), pps: float64(sent1-sent0) / wall.Seconds(), lat: m.Lateness()}
+	if sent1 > sent0 {
+		w.lossPct = float64(lost1-lost0) * 100 / float64(sent1-sent0)
+	}
+	b.Logf("user %v, system %v over %v", user, sys, wall.Round(time.Millisecond))
+	return w
 }
 
 func totals(m *Monitor) (sent, lost uint64) {

@@ -843,12 +843,9 @@ func (p *parser) stamp(v *yaml.Node) (*JobSTAMP, error) {
 			if err != nil {
 				return err
 			}
-			key, err := os.ReadFile(s)
+			key, err := probes.ReadSTAMPKey(s)
 			if err != nil {
 				return p.errf(n, "stamp.hmac_key_file", "%v", err)
-			}
-			if len(key) < 16 {
-				return p.errf(n, "stamp.hmac_key_file", "%s: %d bytes, want at least 16", s, len(key))
 			}
 			st.TLVs.HMACKey, st.HMACKeyFile = key, s
 			return nil

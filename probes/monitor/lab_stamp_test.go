@@ -11,9 +11,11 @@ import (
 	"github.com/srv6oam/srv6oam/testnet/labtest"
 )
 
+// The timeout is long (500 ms): a reply later than it counts as lost on the way back, and the
+// test compares that loss with what nftables dropped.
 const stampJobs = `defaults:
   interval: 200ms
-  timeout: 200ms
+  timeout: 500ms
   detect_multiplier: 3
 jobs:
   - name: sla

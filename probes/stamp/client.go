@@ -163,20 +163,18 @@ func Dial(cfg Config) (*Client, error) {
 		conn.Close()
 		return nil, errors.New("stamp: TLVs in authenticated mode are not supported (srv6oam sends and reflects them in unauthenticated mode, with an HMAC TLV for their integrity)")
 	}
-	out, err := testPacket(&cfg.TLVs, cfg.Size)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("stamp: %w", err)
-	}
-	if cfg.AuthKey != nil {
-		out = make([]byte, max(cfg.Size, oam.STAMPAuthPacketSize))
-	}
-	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, out: out, in: make([]byte, 2048), oob: make([]byte, oob),
-		key: cfg.TLVs.HMACKey, hmacOff: oam.FindSTAMPHMAC(out), auth: cfg.AuthKey}
+	c := &Client{ssid: cfg.SSID, ptp: cfg.PTP, conn: conn, clock: cfg.Clock, in: make([]byte, 2048), oob: make([]byte, oob),
+		key: cfg.TLVs.HMACKey, hmacOff: -1, auth: cfg.AuthKey}
 	if c.auth != nil {
-		c.hmacOff = -1
+		c.out = make([]byte, max(cfg.Size, oam.STAMPAuthPacketSize)) // no TLVs in this mode
+	} else {
+		if c.out, err = testPacket(&cfg.TLVs, cfg.Size); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("stamp: %w", err)
+		}
+		c.hmacOff = oam.FindSTAMPHMAC(c.out)
 	}
-	oam.WalkSTAMPTLVs(out[oam.STAMPPacketSize:], func(off int, t oam.STAMPTLV) bool {
+	oam.WalkSTAMPTLVs(c.out[oam.STAMPPacketSize:], func(off int, t oam.STAMPTLV) bool {
 		if t.Type == oam.STAMPTLVDirectMeasurement {
 			c.dmOff = oam.STAMPPacketSize + off + oam.STAMPTLVHeaderLen
 		}
