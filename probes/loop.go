@@ -234,6 +234,10 @@ func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 		case <-idle:
 			timer.Stop()
 		case <-timer.C:
+			// Answers already here count before anything expires: after a stall (a loaded
+			// host, a long GC) a timer that fired late must not call lost a probe whose
+			// answer waits in the channel.
+			l.drain()
 		}
 	}
 }

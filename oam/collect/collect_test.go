@@ -517,3 +517,34 @@ func TestPathPoints(t *testing.T) {
 		t.Errorf("reflected final point %+v", pts[4])
 	}
 }
+
+// TestMachineSilent: the detection timer takes an up segment down at once; losses after it
+// find it down, one crossing does not bring it back with Up 2, two do; a segment not yet up
+// is left alone.
+func TestMachineSilent(t *testing.T) {
+	m := Machine{Detect: 3, Up: 2}
+	if st, ch := m.Silent(); st != LiveUnknown || ch {
+		t.Fatalf("unknown segment: Silent = %v, %v; want unknown, unchanged", st, ch)
+	}
+	m.Observe(true)
+	if st, ch := m.Observe(true); st != LiveUp || !ch {
+		t.Fatalf("two crossings: %v, %v; want up, changed", st, ch)
+	}
+	if st, ch := m.Silent(); st != LiveDown || !ch {
+		t.Fatalf("Silent on up: %v, %v; want down, changed", st, ch)
+	}
+	if st, ch := m.Observe(false); st != LiveDown || ch {
+		t.Fatalf("loss after Silent: %v, %v; want down, unchanged", st, ch)
+	}
+	if st, ch := m.Observe(true); st != LiveDown || ch {
+		t.Fatalf("one crossing with Up 2: %v, %v; want down, unchanged", st, ch)
+	}
+	if st, ch := m.Observe(true); st != LiveUp || !ch {
+		t.Fatalf("second crossing: %v, %v; want up, changed", st, ch)
+	}
+	// Silent on a down segment changes nothing.
+	m.Silent()
+	if st, ch := m.Silent(); st != LiveDown || ch {
+		t.Fatalf("Silent twice: %v, %v; want down, unchanged", st, ch)
+	}
+}

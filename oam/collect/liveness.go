@@ -60,6 +60,19 @@ func (l *Machine) Observe(crossed bool) (Liveness, bool) {
 	return l.State, true
 }
 
+// Silent takes an up segment down because its detection time passed without a probe crossing
+// it (BFD's rule, RFC 5880 §6.8.4, for probers that keep that timer): the losses still to come
+// then find it down, and Up crossings in a row bring it back. It returns the state and whether
+// it changed; a segment not up is left as it is.
+func (l *Machine) Silent() (Liveness, bool) {
+	if l.State != LiveUp {
+		return l.State, false
+	}
+	l.upRun, l.downRun = 0, l.Detect
+	l.State = LiveDown
+	return l.State, true
+}
+
 // Transition is a change of a segment's liveness.
 type Transition struct {
 	// Segment is the segment index (Points[Segment] → Points[Segment+1]); From/To name its ends.

@@ -20,7 +20,9 @@ type runningJob struct {
 	firstHop netip.Addr
 	metrics  *jobMetrics
 	handle   *probes.Handle[probes.Match] // echo jobs, once started
-	thandle  *probes.Handle[delay.Event]  // timestamped jobs, once started
+	// detect is an echo job's detection timer (detector), on the loop goroutine.
+	detect  *detector
+	thandle *probes.Handle[delay.Event] // timestamped jobs, once started
 	// unregister frees a timestamped or ioam job's echo identifier on the echo Demux.
 	unregister func()
 	// cancel takes an ioam job's session off the ioam jobs' Loop; retry is the timer that
@@ -110,6 +112,16 @@ func (rj *runningJob) outcome(m *Monitor, i int, crossed bool, now time.Time) {
 	s.live.Detect, s.live.Up = rj.job.DetectMultiplier, rj.job.UpMultiplier
 	old := s.live.State
 	if to, changed := s.live.Observe(crossed); changed {
+		rj.noteTransition(m, i, old, to, now)
+	}
+}
+
+// silent takes segment i down because its detection time passed without a reply (detector).
+// rj.mu held.
+func (rj *runningJob) silent(m *Monitor, i int, now time.Time) {
+	s := &rj.segs[i]
+	old := s.live.State
+	if to, changed := s.live.Silent(); changed {
 		rj.noteTransition(m, i, old, to, now)
 	}
 }

@@ -291,12 +291,15 @@ func TestLabLine4(t *testing.T) {
 		return j.Liveness[0].State == "down", j.Liveness[0].State
 	})
 	j := lm.jobs()["via-r1-r2"]
-	// The rule (down after detect_multiplier probes lost in a row) is TestLivenessStateMachine's;
-	// here the network's effect: down after the break, having lost at least that many. How long
-	// it took depends on how busy the machine is: logged, not asserted.
-	if j.Lost < 3 || j.Liveness[0].LastTransition.Before(broke) {
-		t.Errorf("via-r1-r2 went down with %d probes lost, transition at %v (break at %v): want at least 3 lost, after the break",
-			j.Lost, j.Liveness[0].LastTransition, broke)
+	// The rules (down after detect_multiplier probes lost in a row, or detect_multiplier ×
+	// interval without a reply) are TestLivenessStateMachine's and TestDetectionTimer's; here
+	// the network's effect: down after the break, with a probe lost, and more than an interval
+	// after it (the timer runs 3 intervals from the last reply, which came before the break:
+	// sooner would mean two replies missing before it; a timer cannot fire early, so this
+	// holds on a loaded machine). How long it took depends on how busy the machine is: logged.
+	if took := j.Liveness[0].LastTransition.Sub(broke); j.Lost < 1 || took < 200*time.Millisecond {
+		t.Errorf("via-r1-r2 went down %v after the break with %d probes lost: want more than one 200 ms interval, one lost",
+			took, j.Lost)
 	}
 	t.Logf("via-r1-r2 went down %v after the break (%d probes lost)", j.Liveness[0].LastTransition.Sub(broke), j.Lost)
 	lm.promValue("via-r1-r2 down in Prometheus", up, "via-r1-r2", 10*time.Second, isZero)

@@ -57,6 +57,7 @@ func echoWindow(j Job) int { return min(int(j.Timeout/j.Interval)+2, 32768) }
 
 func startEcho(m *Monitor, rj *runningJob) {
 	j := rj.job
+	rj.detect = newDetector(m, rj)
 	opts := ping.Options{
 		Interval: j.Interval, Timeout: j.Timeout, PayloadSize: j.Size, NoPayload: j.Size == 0,
 		HopLimit: int(j.HopLimit), FlowLabel: j.FlowLabel, FlowLabels: j.FlowLabels, Encoding: j.Encoding,
@@ -77,6 +78,7 @@ func startEcho(m *Monitor, rj *runningJob) {
 		},
 		OnSend: func(_ int, planned, at time.Time) {
 			m.noteSend(planned, at)
+			rj.detect.sentOne()
 			rj.mu.Lock()
 			rj.sentN++
 			rj.mu.Unlock()
@@ -85,7 +87,8 @@ func startEcho(m *Monitor, rj *runningJob) {
 	}
 	sess, _, err := ping.NewSession(m.conn, j.Target, opts, func(r oam.Result) { rj.echoResult(m, r) })
 	if err == nil {
-		rj.handle, err = m.loop.Add(rj.id, sess)
+		rj.detect.Session = sess
+		rj.handle, err = m.loop.Add(rj.id, rj.detect)
 	}
 	if err != nil {
 		rj.mu.Lock()
@@ -119,6 +122,9 @@ func (rj *runningJob) echoResult(m *Monitor, r oam.Result) {
 		rj.received++
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, r.Received)
+		if rj.detect != nil {
+			rj.detect.reply(r.Received)
+		}
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
 		rj.hist.observe(0, r.Received, r.RTT, false)
 	case oam.KindError:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
+	"github.com/srv6oam/srv6oam/probes"
 	"github.com/srv6oam/srv6oam/probes/ping"
 	"github.com/srv6oam/srv6oam/probes/probetest"
 )
@@ -67,5 +68,75 @@ func TestFlowLabelSpread(t *testing.T) {
 		if want := rj.flowLabel(int(p.Seq)); p.FlowLabel != want {
 			t.Errorf("probe %d: flow label %d in the packet, want %d", p.Seq, p.FlowLabel, want)
 		}
+	}
+}
+
+// idle is a ping session stand-in: it never wants to be woken.
+type idle struct{}
+
+func (idle) Wake(time.Time) (time.Time, bool)                 { return time.Time{}, false }
+func (idle) Input(*probes.Match, time.Time) (time.Time, bool) { return time.Time{}, false }
+
+// TestDetectionTimer: an up echo job goes down detect_multiplier × interval after its last
+// reply, not before, and asks to be woken then; not while fewer than detect_multiplier − 1
+// probes have left since (a monitor behind schedule); a job not yet up stays as it is; a reply
+// restarts the timer.
+func TestDetectionTimer(t *testing.T) {
+	m := &Monitor{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	newJob := func() (*runningJob, *detector) {
+		rj := &runningJob{job: Job{Name: "j", Interval: 10 * time.Millisecond, DetectMultiplier: 3, UpMultiplier: 1},
+			segs: []segState{{from: "src", to: "d"}}}
+		d := newDetector(m, rj)
+		d.Session = idle{}
+		rj.detect = d
+		return rj, d
+	}
+	t0 := time.Unix(100, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+
+	rj, d := newJob()
+	rj.outcome(m, 0, true, t0)
+	d.reply(t0)
+	d.sentOne()
+	d.sentOne()
+	if next, _ := d.Wake(ms(29)); !next.Equal(ms(30)) || rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("29 ms after the reply: next wake %v, state %v; want %v, up", next, rj.segs[0].live.State, ms(30))
+	}
+	d.Wake(ms(30))
+	if s := rj.segs[0]; s.live.State != collect.LiveDown || !s.changedAt.Equal(ms(30)) || s.transitions != 2 {
+		t.Fatalf("30 ms after the reply: %v at %v (%d transitions); want down at %v", s.live.State, s.changedAt, s.transitions, ms(30))
+	}
+	// The timeouts of the probes in flight find it down; a reply brings it up (Up 1) and
+	// restarts the timer.
+	rj.outcome(m, 0, false, ms(31))
+	rj.outcome(m, 0, true, ms(40))
+	d.reply(ms(40))
+	if next, _ := d.Input(&probes.Match{}, ms(41)); !next.Equal(ms(70)) || rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("after a reply at 40 ms: next %v, state %v; want %v, up", next, rj.segs[0].live.State, ms(70))
+	}
+
+	// Behind schedule: one probe sent since the reply is not enough.
+	rj, d = newJob()
+	rj.outcome(m, 0, true, t0)
+	d.reply(t0)
+	d.sentOne()
+	d.Wake(ms(45))
+	if rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("one probe sent in 45 ms: %v, want still up", rj.segs[0].live.State)
+	}
+	d.sentOne()
+	d.Wake(ms(46))
+	if rj.segs[0].live.State != collect.LiveDown {
+		t.Fatalf("two probes sent, 46 ms: %v, want down", rj.segs[0].live.State)
+	}
+
+	// A job not yet up is left to the lost probes.
+	rj, d = newJob()
+	d.reply(t0)
+	d.sentOne()
+	d.sentOne()
+	d.Wake(ms(100))
+	if rj.segs[0].live.State != collect.LiveUnknown {
+		t.Fatalf("unknown job after 100 ms of silence: %v, want unknown", rj.segs[0].live.State)
 	}
 }
