@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -114,6 +115,11 @@ type EchoBuilder struct {
 	payload  gopacket.Payload
 	list     []gopacket.SerializableLayer
 	firstHop netip.Addr
+	// tmpl is the probe with sequence number 0, serialized once; Build copies it into out and
+	// writes the sequence number and the ICMPv6 checksum at icmp (the offset of the ICMPv6
+	// header), which is all that differs from one probe to the next.
+	tmpl, out []byte
+	icmp6     int
 }
 
 // NewEchoBuilder checks cfg and prepares the layers; the error names the field at fault.
@@ -273,6 +279,7 @@ func (b *EchoBuilder) withIOAM() error {
 	}
 	b.outer.NextHeader = layers.IPProtocolIPv6HopByHop
 	b.list = append([]gopacket.SerializableLayer{&b.outer, &b.hbh}, b.list[1:]...)
+	b.tmpl = nil
 	if _, err := b.Build(0); err != nil {
 		return fmt.Errorf("build the probe: %w", err)
 	}
@@ -282,13 +289,36 @@ func (b *EchoBuilder) withIOAM() error {
 // FirstHop is where the packet goes first: the address to pass to Conn.Send.
 func (b *EchoBuilder) FirstHop() netip.Addr { return b.firstHop }
 
-// Build crafts the echo probe with sequence number seq. The bytes are valid until the next Build.
+// Build crafts the echo probe with sequence number seq. The bytes are valid until the next Build
+// (which does not read them back: a caller may change them, as ping does the flow label).
 func (b *EchoBuilder) Build(seq uint16) ([]byte, error) {
-	b.echo.SeqNumber = seq
-	if err := gopacket.SerializeLayers(b.buf, b.opts, b.list...); err != nil {
-		return nil, err
+	if b.tmpl == nil {
+		if err := b.serialize(); err != nil {
+			return nil, err
+		}
 	}
-	return b.buf.Bytes(), nil
+	copy(b.out, b.tmpl)
+	icmp := b.out[b.icmp6:]
+	binary.BigEndian.PutUint16(icmp[6:8], seq)
+	// The template's sequence number is 0: the checksum changes by seq alone (RFC 1624, eqn. 3:
+	// HC' = ~(~HC + ~m + m'), with ~m = ~0, one's complement's zero).
+	sum := uint32(^binary.BigEndian.Uint16(icmp[2:4])) + uint32(seq)
+	sum = sum&0xffff + sum>>16
+	binary.BigEndian.PutUint16(icmp[2:4], ^uint16(sum&0xffff+sum>>16))
+	return b.out, nil
+}
+
+// serialize makes the template: the whole probe, sequence number 0, through gopacket.
+func (b *EchoBuilder) serialize() error {
+	b.echo.SeqNumber = 0
+	if err := gopacket.SerializeLayers(b.buf, b.opts, b.list...); err != nil {
+		return err
+	}
+	pkt := b.buf.Bytes()
+	b.tmpl = append(b.tmpl[:0], pkt...)
+	b.out = make([]byte, len(pkt))
+	b.icmp6 = len(pkt) - b.EchoBytes()
+	return nil
 }
 
 // EchoBytes is the size of the ICMPv6 echo message (header and payload) that Build makes.

@@ -1,10 +1,12 @@
 package probes
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
@@ -175,5 +177,57 @@ func TestEchoBuilderIOAM(t *testing.T) {
 		if allocs := testing.AllocsPerRun(50, func() { _, _ = b.Build(4) }); allocs != 0 {
 			t.Errorf("%s: Build allocates %v times", c.name, allocs)
 		}
+	}
+}
+
+// TestEchoBuilderPatchEqualsSerialize: Build patches a template; for every sequence number, in
+// every encoding, with and without segments and an IOAM trace, its probe is byte for byte what
+// gopacket serializes from the layers (the checksum as gopacket computes it, including the
+// sums where one's complement has two zeros), and a caller writing into a probe does not change
+// the next one.
+func TestEchoBuilderPatchEqualsSerialize(t *testing.T) {
+	src := netip.MustParseAddr("fc00:0:1::1")
+	tg := testTarget()
+	tr, err := ioam.NewTrace(123, ioam.Bits(ioam.BitHopLimitNodeID, ioam.BitTimestampSeconds, ioam.BitTimestampFraction), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		cfg  EchoConfig
+	}{
+		{"plain", EchoConfig{Target: oam.Target{Destination: tg.Destination}}},
+		{"encap", EchoConfig{Target: tg, Encoding: Encap}},
+		{"insert", EchoConfig{Target: tg, Encoding: Insert, PayloadSize: 1}},
+		{"encap.red-one", EchoConfig{Target: oam.Target{Destination: tg.Destination, Segments: tg.Segments[:1], Decap: true}, Encoding: EncapRed}},
+		{"insert.red", EchoConfig{Target: tg, Encoding: InsertRed, PayloadSize: 200}},
+		{"encap-ioam", EchoConfig{Target: tg, Encoding: Encap, IOAM: &tr}},
+		{"plain-ioam", EchoConfig{Target: oam.Target{Destination: tg.Destination}, IOAM: &tr}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.Source, cfg.ID, cfg.HopLimit, cfg.FlowLabel = src, 0xbeef, 64, 0x12345
+			if cfg.PayloadSize == 0 {
+				cfg.PayloadSize = 56
+			}
+			eb, err := NewEchoBuilder(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := range 1 << 16 {
+				got, err := eb.Build(uint16(seq))
+				if err != nil {
+					t.Fatal(err)
+				}
+				eb.echo.SeqNumber = uint16(seq)
+				if err := gopacket.SerializeLayers(eb.buf, eb.opts, eb.list...); err != nil {
+					t.Fatal(err)
+				}
+				if want := eb.buf.Bytes(); !bytes.Equal(got, want) {
+					t.Fatalf("seq %d:\n got %x\nwant %x", seq, got, want)
+				}
+				got[0] ^= 0xff // a caller's change, which the next probe must not carry
+			}
+		})
 	}
 }
