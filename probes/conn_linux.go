@@ -86,6 +86,8 @@ type Conn struct {
 	sendMsg unix.Msghdr
 	sendIov unix.Iovec
 	txKey   uint32
+	// sendPktinfo is an IPV6_PKTINFO control message whose address Send fills in.
+	sendPktinfo [40]byte
 
 	// TX timestamp reading state.
 	errMsg unix.Msghdr
@@ -100,6 +102,8 @@ type Conn struct {
 	rxRes  recvResult
 	rxFn   func(fd uintptr) bool
 	tapBuf []byte
+	// try is TryReceive's state, made at its first call.
+	try *tryState
 }
 
 type recvResult struct {
@@ -150,6 +154,9 @@ func open(cfg Config, send bool) (*Conn, error) {
 	c.sendMsg.Iov = &c.sendIov
 	c.sendMsg.Iovlen = 1
 	c.dst.Family = unix.AF_INET6
+	ch := (*unix.Cmsghdr)(unsafe.Pointer(&c.sendPktinfo[0]))
+	ch.Level, ch.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	ch.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
 	c.rxMsg.Name = (*byte)(unsafe.Pointer(&c.rxName))
 	c.rxMsg.Iov = &c.rxIov
 	c.rxMsg.Iovlen = 1
@@ -287,6 +294,16 @@ func (c *Conn) Send(pkt []byte, firstHop netip.Addr) (SendInfo, error) {
 	c.dst.Addr = firstHop.As16()
 	c.sendIov.Base = &pkt[0]
 	c.sendIov.SetLen(len(pkt))
+	// The packet's source as IPV6_PKTINFO: the kernel's route lookup then takes it instead of
+	// selecting a source address for every packet (which it does not use: the header is ours),
+	// and a rule or route by source applies to the probe as it would to the traffic it stands
+	// for. A source not local to the host is refused with EINVAL: then the packet goes without.
+	withSource := len(pkt) >= 40
+	if withSource {
+		copy(c.sendPktinfo[unix.CmsgLen(0):], pkt[8:24])
+		c.sendMsg.Control = &c.sendPktinfo[0]
+		c.sendMsg.SetControllen(len(c.sendPktinfo))
+	}
 	if c.cfg.Tap != nil {
 		// Before the send: on veth the reply can be received (and tapped by Receive) before
 		// sendmsg even returns, and the capture should stay in order.
@@ -299,6 +316,12 @@ func (c *Conn) Send(pkt []byte, firstHop netip.Addr) (SendInfo, error) {
 			info := SendInfo{Key: c.txKey, UserTime: now}
 			c.txKey++
 			return info, nil
+		}
+		if errno == unix.EINVAL && withSource {
+			withSource = false
+			c.sendMsg.Control = nil
+			c.sendMsg.SetControllen(0)
+			continue
 		}
 		if (errno == unix.EAGAIN || errno == unix.ENOBUFS) && tries < 1000 {
 			// The send buffer is full: wait until it drains a little.
@@ -399,9 +422,78 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 	if c.rxRes.err != nil {
 		return fmt.Errorf("receive ICMPv6: %w", c.rxRes.err)
 	}
-	*r = Received{ICMPv6: c.rxBuf[:c.rxRes.n], HopLimit: -1}
-	r.From = netip.AddrFrom16(c.rxName.Addr)
-	WalkCmsgs(c.rxOob[:c.rxRes.oobn], func(level, typ int32, data []byte) {
+	c.fill(r, c.rxBuf[:c.rxRes.n], &c.rxName, c.rxOob[:c.rxRes.oobn])
+	if c.cfg.Tap != nil {
+		c.tapBuf = AppendIPv6Header(c.tapBuf[:0], r)
+		c.tapBuf = append(c.tapBuf, r.ICMPv6...)
+		c.cfg.Tap.Packet(r.Time, c.tapBuf)
+	}
+	return nil
+}
+
+// TryReceive is Receive without waiting, for a goroutine other than Receive's: it reports false
+// when no message is waiting. It has buffers of its own (r's slices are valid until its next
+// call) and reads the socket directly, beside a Receive parked in the runtime's poller: a loop
+// that sends can take its answers between sends instead of waiting for the reader goroutine to
+// be scheduled. It is not available with a Tap (whose writer expects one goroutine).
+func (c *Conn) TryReceive(r *Received) (bool, error) {
+	if c.cfg.Tap != nil {
+		return false, errors.New("TryReceive: not with a Tap")
+	}
+	t := c.try
+	if t == nil {
+		t = &tryState{}
+		t.msg.Name = (*byte)(unsafe.Pointer(&t.name))
+		t.msg.Iov = &t.iov
+		t.msg.Iovlen = 1
+		t.iov.Base = &t.buf[0]
+		t.iov.SetLen(len(t.buf))
+		t.msg.Control = &t.oob[0]
+		t.fn = t.once
+		c.try = t
+	}
+	// Control holds the descriptor open for the call: a Close meanwhile waits for it.
+	if err := c.recvRC.Control(t.fn); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return false, net.ErrClosed
+		}
+		return false, err
+	}
+	switch t.errno {
+	case 0:
+	case unix.EAGAIN, unix.EINTR:
+		return false, nil
+	default:
+		return false, fmt.Errorf("receive ICMPv6: %w", t.errno)
+	}
+	c.fill(r, t.buf[:t.n], &t.name, t.oob[:t.msg.Controllen])
+	return true, nil
+}
+
+// tryState is TryReceive's reused receive state.
+type tryState struct {
+	msg   unix.Msghdr
+	iov   unix.Iovec
+	name  unix.RawSockaddrInet6
+	oob   [2880]byte
+	buf   [65536]byte
+	n     int
+	errno unix.Errno
+	fn    func(fd uintptr) // once, made once (no allocation per call)
+}
+
+func (t *tryState) once(fd uintptr) {
+	t.msg.Namelen = unix.SizeofSockaddrInet6
+	t.msg.SetControllen(len(t.oob))
+	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&t.msg)), unix.MSG_DONTWAIT)
+	t.n, t.errno = int(n), errno
+}
+
+// fill makes r of a received message: its bytes, its source, its ancillary data.
+func (c *Conn) fill(r *Received, msg []byte, name *unix.RawSockaddrInet6, oob []byte) {
+	*r = Received{ICMPv6: msg, HopLimit: -1}
+	r.From = netip.AddrFrom16(name.Addr)
+	WalkCmsgs(oob, func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SO_TIMESTAMPNS && len(data) >= 16:
 			r.Time = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
@@ -423,12 +515,6 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	if c.cfg.Tap != nil {
-		c.tapBuf = AppendIPv6Header(c.tapBuf[:0], r)
-		c.tapBuf = append(c.tapBuf, r.ICMPv6...)
-		c.cfg.Tap.Packet(r.Time, c.tapBuf)
-	}
-	return nil
 }
 
 // recvOnce is the RawConn read callback; it reports false ("not ready") on EAGAIN so that the
