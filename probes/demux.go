@@ -72,6 +72,7 @@ type Demux struct {
 	err       error // why the reader stopped; set before done is closed
 	closing   atomic.Bool
 	closeOnce sync.Once
+	poll      *pollState // Poll's, made at its first call
 }
 
 // NewDemux starts reading conn; Close stops it and closes conn.
@@ -145,18 +146,64 @@ func (d *Demux) read() {
 			d.err = fmt.Errorf("receive ICMPv6: %w", err)
 			return
 		}
-		if !classify(&rx, &msg, &m) {
-			continue
+		if classify(&rx, &msg, &m) {
+			d.dispatch(&m)
 		}
-		d.mu.RLock()
-		h := d.handlers[m.ID]
-		d.mu.RUnlock()
-		if h == nil {
-			d.unmatched.Add(1)
-			continue
-		}
-		h(&m)
 	}
+}
+
+// TryReceiver is a PacketConn that can also be read without waiting, from another goroutine
+// than its Receive's (Conn.TryReceive).
+type TryReceiver interface {
+	TryReceive(r *Received) (bool, error)
+}
+
+// Poll takes up to max messages waiting in the socket now, without blocking, on the caller's
+// goroutine, beside the reader's: each message about an echo probe goes to direct, or, when
+// direct declines it (it returns false: not one of its identifiers), to the handler registered
+// for it, as the reader would. It returns how many messages it took; 0 when the PacketConn
+// cannot be read that way. One goroutine at a time may Poll.
+func (d *Demux) Poll(max int, direct func(*Match) bool) (int, error) {
+	tr, ok := d.conn.(TryReceiver)
+	if !ok {
+		return 0, nil
+	}
+	if d.poll == nil {
+		d.poll = &pollState{}
+	}
+	p := d.poll
+	n := 0
+	for n < max {
+		got, err := tr.TryReceive(&p.rx)
+		if err != nil || !got {
+			return n, err
+		}
+		n++
+		if !classify(&p.rx, &p.msg, &p.m) || direct(&p.m) {
+			continue
+		}
+		d.dispatch(&p.m)
+	}
+	return n, nil
+}
+
+// pollState is Poll's reused decoding state.
+type pollState struct {
+	rx  Received
+	msg ICMPv6Message
+	m   Match
+}
+
+// dispatch hands m to the handler of its identifier, or counts it unmatched.
+func (d *Demux) dispatch(m *Match) {
+	d.mu.RLock()
+	h := d.handlers[m.ID]
+	d.mu.RUnlock()
+	if h == nil {
+		d.unmatched.Add(1)
+		return
+	}
+	h(m)
 }
 
 // classify decodes one received ICMPv6 message into m when it is about an echo probe (an Echo

@@ -43,6 +43,9 @@ type Loop[In any] struct {
 	idle chan struct{} // closed and renewed when the last session leaves
 	due  []wakeup[In]  // reused by Run
 	cur  In            // the input being handed to a session (no allocation per input)
+	// poll, when set, takes the inputs waiting at their source on the Loop's goroutine, before
+	// each round of wake-ups (EchoLoop.TakeAnswers).
+	poll func()
 }
 
 // Handle is a Session's place on a Loop, and the way inputs reach it.
@@ -178,10 +181,13 @@ func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if l.poll != nil {
+			l.poll()
+		}
 		now := time.Now()
 		l.mu.Lock()
 		due := l.due[:0]
-		for len(l.heap) > 0 && !l.heap[0].at.After(now) {
+		for len(l.heap) > 0 && !l.heap[0].at.After(now) && len(due) < maxWakes {
 			w := l.heap.pop()
 			if w.gen == w.h.gen && !w.h.done {
 				due = append(due, w)
@@ -266,6 +272,18 @@ func (l *Loop[In]) input(a *input[In]) {
 	l.reschedule(a.h, next, fin)
 }
 
+// inputNow hands in to h's session at once, on the Loop's goroutine (a poll's input).
+func (l *Loop[In]) inputNow(h *Handle[In], in *In) {
+	l.mu.Lock()
+	done := h.done
+	l.mu.Unlock()
+	if done {
+		return
+	}
+	next, fin := h.s.Input(in, time.Now())
+	l.reschedule(h, next, fin)
+}
+
 func (l *Loop[In]) reschedule(h *Handle[In], next time.Time, done bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -284,6 +302,49 @@ type EchoLoop struct {
 	// KeepQuotes gives each error's Match a copy of the quoted packet (Match.Quote); without
 	// it Quote is nil. Set it before Add.
 	KeepQuotes bool
+
+	idMu sync.RWMutex
+	byID map[uint16]*Handle[Match] // for TakeAnswers
+}
+
+// maxWakes is the most sessions the Loop wakes in one round: with more due at once (thousands
+// of monitor jobs after a stall), it takes the inputs waiting between rounds rather than after
+// every one of them has sent.
+const maxWakes = 64
+
+// pollBudget is the most answers the Loop takes from the socket before a round of wake-ups.
+const pollBudget = 256
+
+// TakeAnswers makes the Loop read the Demux's socket itself, without waiting, before every round
+// of wake-ups (Demux.Poll), besides the Demux's reader goroutine: answers to its sessions'
+// probes then reach them between sends, without a hand-over to another goroutine per answer,
+// and a loop busy sending on one CPU (GOMAXPROCS 1) does not leave them to wait in the socket
+// until the runtime polls it (up to 10 ms, which is a timeout at 100 Hz). Call it before Run.
+func (l *EchoLoop) TakeAnswers() {
+	l.byID = map[uint16]*Handle[Match]{}
+	direct := func(m *Match) bool {
+		l.idMu.RLock()
+		h := l.byID[m.ID]
+		l.idMu.RUnlock()
+		if h == nil {
+			return false
+		}
+		l.quote(m)
+		l.inputNow(h, m)
+		return true
+	}
+	l.poll = func() { _, _ = l.demux.Poll(pollBudget, direct) } // the reader reports a failed socket
+}
+
+// quote gives m a copy of its quote, or none (KeepQuotes): it aliases a receive buffer.
+func (l *EchoLoop) quote(m *Match) {
+	if m.Quote != nil {
+		if l.KeepQuotes {
+			m.Quote = append([]byte(nil), m.Quote...)
+		} else {
+			m.Quote = nil
+		}
+	}
 }
 
 // NewEchoLoop makes a Loop over demux; Run returns the Demux's error when its socket fails.
@@ -304,21 +365,27 @@ func NewEchoLoop(demux *Demux) *EchoLoop {
 func (l *EchoLoop) Add(id uint16, s Session[Match]) (*Handle[Match], error) {
 	return l.Loop.Add(s, func(h *Handle[Match]) error {
 		unregister, err := l.demux.Register(id, func(m *Match) {
-			// The quote aliases the Demux's receive buffer, which the next read overwrites:
-			// a copy for a loop that keeps them, none otherwise.
-			if m.Quote != nil {
-				if l.KeepQuotes {
-					m.Quote = append([]byte(nil), m.Quote...)
-				} else {
-					m.Quote = nil
-				}
-			}
+			l.quote(m)
 			h.Deliver(m)
 		})
 		if err != nil {
 			return err
 		}
-		h.OnRemove(unregister)
+		if l.byID != nil {
+			l.idMu.Lock()
+			l.byID[id] = h
+			l.idMu.Unlock()
+		}
+		h.OnRemove(func() {
+			unregister()
+			if l.byID != nil {
+				l.idMu.Lock()
+				if l.byID[id] == h {
+					delete(l.byID, id)
+				}
+				l.idMu.Unlock()
+			}
+		})
 		return nil
 	})
 }

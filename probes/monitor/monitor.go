@@ -116,6 +116,7 @@ func New(cfg *Config, opts Options) (*Monitor, error) {
 	}
 	m.demux = probes.NewDemux(m.conn)
 	m.loop = probes.NewEchoLoop(m.demux)
+	m.loop.TakeAnswers()
 	m.tloop = probes.NewLoop[delay.Event]()
 	m.iloop = probes.NewLoop[probes.Received]()
 	m.registerMetrics()

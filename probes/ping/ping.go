@@ -392,7 +392,9 @@ func (r *run) moreToSend() bool { return r.opts.Count == 0 || r.next <= r.opts.C
 func (r *run) done() bool { return !r.moreToSend() && r.oldest >= r.next }
 
 // planNext plans the probe after the one just sent: one interval after the last plan (moved by
-// the jitter), or now when the run fell more than an interval behind (no burst to catch up).
+// the jitter). A run that fell more than an interval behind skips the intervals it missed (no
+// burst to catch up) and keeps its phase: the monitor's jobs, all late after a stall, must not
+// all be planned for the same instant, or they stay in step, one wave of every probe at once.
 func (r *run) planNext(now time.Time) {
 	iv := r.interval()
 	r.plan = r.plan.Add(iv)
@@ -405,8 +407,12 @@ func (r *run) planNext(now time.Time) {
 			r.plan = r.plan.Add(time.Duration(r.rng.Int64N(span) - span/2))
 		}
 	}
-	if now.Sub(r.plan) > iv {
-		r.plan = now
+	if behind := now.Sub(r.plan); behind > iv {
+		if iv > 0 {
+			r.plan = r.plan.Add(behind / iv * iv)
+		} else {
+			r.plan = now
+		}
 	}
 }
 

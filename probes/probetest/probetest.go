@@ -109,6 +109,7 @@ type Conn struct {
 	tx      []txStamp
 	sent    []*Probe
 	sendErr error
+	tried   int
 }
 
 type pending struct {
@@ -201,31 +202,10 @@ func (c *Conn) Send(pkt []byte, firstHop netip.Addr) (probes.SendInfo, error) {
 // Receive returns the next answer that is due, in order of arrival time.
 func (c *Conn) Receive(deadline time.Time, r *probes.Received) error {
 	for {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return net.ErrClosed
+		got, wait, err := c.take(r, false)
+		if err != nil || got {
+			return err
 		}
-		now := time.Now()
-		next := -1
-		for i := range c.queue {
-			if next < 0 || c.queue[i].at.Before(c.queue[next].at) {
-				next = i
-			}
-		}
-		if next >= 0 && !c.queue[next].at.After(now) {
-			p := c.queue[next]
-			c.queue = append(c.queue[:next], c.queue[next+1:]...)
-			c.mu.Unlock()
-			*r = probes.Received{ICMPv6: p.a.ICMPv6, From: p.a.From, HopLimit: p.a.HopLimit, Time: now, TimeFromKernel: true,
-				RoutingHeader: p.a.RoutingHeader, HopByHop: p.a.HopByHop}
-			return nil
-		}
-		wait := time.Hour
-		if next >= 0 {
-			wait = c.queue[next].at.Sub(now)
-		}
-		c.mu.Unlock()
 		if !deadline.IsZero() {
 			if d := time.Until(deadline); d <= 0 {
 				return fmt.Errorf("probetest: receive: %w", os.ErrDeadlineExceeded)
@@ -240,6 +220,49 @@ func (c *Conn) Receive(deadline time.Time, r *probes.Received) error {
 		}
 		t.Stop()
 	}
+}
+
+// TryReceive returns the next answer that is due, if one is, without waiting (as
+// probes.Conn.TryReceive); Tried counts the answers it returned.
+func (c *Conn) TryReceive(r *probes.Received) (bool, error) {
+	got, _, err := c.take(r, true)
+	return got, err
+}
+
+// Tried is the number of answers TryReceive returned.
+func (c *Conn) Tried() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tried
+}
+
+// take hands r the earliest answer that is due, or says how long until one is.
+func (c *Conn) take(r *probes.Received, try bool) (bool, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false, 0, net.ErrClosed
+	}
+	now := time.Now()
+	next := -1
+	for i := range c.queue {
+		if next < 0 || c.queue[i].at.Before(c.queue[next].at) {
+			next = i
+		}
+	}
+	if next < 0 {
+		return false, time.Hour, nil
+	}
+	if p := c.queue[next]; !p.at.After(now) {
+		c.queue = append(c.queue[:next], c.queue[next+1:]...)
+		*r = probes.Received{ICMPv6: p.a.ICMPv6, From: p.a.From, HopLimit: p.a.HopLimit, Time: now, TimeFromKernel: true,
+			RoutingHeader: p.a.RoutingHeader, HopByHop: p.a.HopByHop}
+		if try {
+			c.tried++
+		}
+		return true, 0, nil
+	}
+	return false, c.queue[next].at.Sub(now), nil
 }
 
 // ReadTxTimestamps hands fn a TX timestamp (send time + 2 µs) for every probe sent since the
