@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,14 +28,15 @@ func histogramOpts(name, help string, labels prometheus.Labels) prometheus.Histo
 
 // jobMetrics are the series one job owns; they disappear with the job.
 type jobMetrics struct {
-	labels  prometheus.Labels
-	sent    prometheus.Counter
-	lost    prometheus.Counter
-	rtt     prometheus.Histogram
+	labels prometheus.Labels
+	sent   prometheus.Counter
+	lost   prometheus.Counter
+	// The delay histograms are written under the job's lock (delayHist).
+	rtt     *delayHist
 	segLost []prometheus.Counter
-	owd     []prometheus.Histogram // timestamped and stamp jobs
+	owd     []*delayHist // timestamped and stamp jobs
 	// residence is a stamp job's reflector residence time (T3 − T2).
-	residence prometheus.Histogram
+	residence *delayHist
 	segDesc   []segDescs
 	// ioam jobs: the delay to each entry from the one before, by hop and IOAM node id; the
 	// changes of the nodes' sequence.
@@ -47,6 +49,7 @@ type segDescs struct {
 }
 
 func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
+	now := time.Now()
 	labels := prometheus.Labels{"job_name": j.Name, "kind": string(j.Kind)}
 	for k, v := range j.Labels {
 		labels[k] = v
@@ -57,11 +60,11 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 			Help: "Probes sent by the job.", ConstLabels: labels}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_lost_total",
 			Help: "Probes that did not come back in time (or came back as an ICMPv6 error).", ConstLabels: labels}),
-		rtt: prometheus.NewHistogram(histogramOpts("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels)),
+		rtt: newDelayHist("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels, now),
 	}
 	if j.Kind == KindStamp {
-		jm.residence = prometheus.NewHistogram(histogramOpts("stamp_reflector_residence_seconds",
-			"Time the STAMP reflector held the job's test packets (T3 − T2, the reflector's clock only).", labels))
+		jm.residence = newDelayHist("stamp_reflector_residence_seconds",
+			"Time the STAMP reflector held the job's test packets (T3 − T2, the reflector's clock only).", labels, now)
 	}
 	if j.Kind == KindIOAM {
 		jm.hopDelay = prometheus.NewHistogramVec(histogramOpts("ioam_hop_delay_seconds",
@@ -78,8 +81,8 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 		jm.segLost = append(jm.segLost, prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "segment_probes_lost_total",
 			Help: "Probes lost on the segment (loss localised by the collector; an echo job has one end-to-end segment).", ConstLabels: sl}))
 		if j.Kind == KindTimestamped || j.Kind == KindStamp {
-			jm.owd = append(jm.owd, prometheus.NewHistogram(histogramOpts("one_way_delay_seconds",
-				"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", sl)))
+			jm.owd = append(jm.owd, newDelayHist("one_way_delay_seconds",
+				"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", sl, now))
 		}
 		jm.segDesc = append(jm.segDesc, segDescs{
 			up: prometheus.NewDesc(ns+"_segment_up", "1 when the segment is up, 0 when down (absent while unknown); BFD-like with the job's detect multiplier.", nil, sl),
@@ -121,18 +124,18 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 		jm := rj.metrics
 		jm.sent.Collect(ch)
 		jm.lost.Collect(ch)
-		jm.rtt.Collect(ch)
-		for _, h := range jm.owd {
-			h.Collect(ch)
-		}
-		if jm.residence != nil {
-			jm.residence.Collect(ch)
-		}
 		if jm.hopDelay != nil {
 			jm.hopDelay.Collect(ch)
 			jm.pathChanges.Collect(ch)
 		}
 		rj.mu.Lock()
+		ch <- jm.rtt.snapshot()
+		for _, h := range jm.owd {
+			ch <- h.snapshot()
+		}
+		if jm.residence != nil {
+			ch <- jm.residence.snapshot()
+		}
 		for i := range rj.segs {
 			if i >= len(jm.segDesc) {
 				break
