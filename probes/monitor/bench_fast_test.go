@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -133,19 +135,23 @@ func newFastPair(b *testing.B, targets int) *fastPair {
 }
 
 // BenchmarkFastLiveness runs 1,000 segment lists (SRV6_MONITOR_FAST_JOBS overrides) at 100 Hz
-// each (interval 10 ms, timeout 10 ms, detect multiplier 3: BFD-like 30 ms) from one monitor,
-// every probe through two SIDs (fc00:0:2::e, fc00:0:3::e) to a target of its own, over a veth
-// pair between two namespaces of its own (fastPair). Over a window it measures the CPU of the
-// whole process (getrusage: user + system, as a fraction of one core; the system time includes
-// the kernel's SRH processing and echo replies of the far end, done in the sender's context),
-// how late probes left (p99) and the loss; then it takes the far end of the veth down (netlink;
-// the time taken just before the call) and reports, per job, the time from that cut to the
-// job's DOWN transition: p50, p99 and max over the jobs, and how many probes the monitor's
-// receive sockets dropped (the receiver fell behind).
+// each (interval 10 ms, timeout 10 ms, detect multiplier 3: BFD's 30 ms) from one monitor, every
+// probe through two SIDs (fc00:0:2::e, fc00:0:3::e) to a target of its own, over a veth pair
+// between two namespaces of its own (fastPair). The monitor is confined to one CPU
+// (pinMonitor: CPU 0, GOMAXPROCS 1; SRV6_MONITOR_FAST_PIN=0 leaves it free and the far end
+// inline), the far end's work and the receive path of the replies steered to the other.
+// Over a window it measures the monitor's CPU (getrusage: user + system of the process, as a
+// fraction of one core; "cpu0-busy" is CPU 0 as a whole from /proc/stat, whatever ran there),
+// how late probes left (p99), the loss, and the liveness changes while nothing was cut (each a
+// false alarm); then it takes the far end of the veth down (from another process on the other
+// CPU, the time taken when it is told to) and reports, per job, the time from that cut to the
+// job's DOWN transition: p50, p99 and max over the jobs, and how many replies the monitor's
+// receive socket dropped (the receiver fell behind).
 func BenchmarkFastLiveness(b *testing.B) {
 	b.ReportAllocs()
 	jobs := envJobs(b, "SRV6_MONITOR_FAST_JOBS", 1000)
 	window := 10 * time.Second
+	pin := os.Getenv("SRV6_MONITOR_FAST_PIN") != "0"
 	for range b.N {
 		p := newFastPair(b, jobs)
 		var cfg strings.Builder
@@ -164,19 +170,27 @@ func BenchmarkFastLiveness(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- m.Run(ctx) }()
-		time.Sleep(2 * time.Second) // every job started and up
-
-		w := measureWindow(b, m, window)
-		up := 0
-		m.mu.Lock()
-		for _, rj := range m.jobs {
-			rj.mu.Lock()
-			if rj.segs[0].live.State == collect.LiveUp {
-				up++
-			}
-			rj.mu.Unlock()
+		unpin := func() {}
+		if pin {
+			unpin = pinMonitor(b, p)
 		}
-		m.mu.Unlock()
+		// Every job started and up: the first probes wait for neighbour discovery, which
+		// loses its first solicitation now and then (a retry a second later), so wait for
+		// every job to be up, then a second more.
+		for deadline := time.Now().Add(10 * time.Second); upJobs(m) < jobs && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+
+		flaps0 := transitions(m)
+		busy0, steal0 := cpuBusy(b)
+		t0 := time.Now()
+		w := measureWindow(b, m, window)
+		// Liveness changes during the window, when nothing was cut: each is a false alarm.
+		flaps := transitions(m) - flaps0
+		busy1, steal1 := cpuBusy(b)
+		secs := time.Since(t0).Seconds() * 100 // USER_HZ
+		up := upJobs(m)
 
 		// What the monitor's receive sockets dropped (their buffer full: the receiver fell
 		// behind), from the kernel's per-socket counters.
@@ -191,19 +205,12 @@ func BenchmarkFastLiveness(b *testing.B) {
 			}
 			return err
 		})
-		// The cut.
-		var cutAt time.Time
-		if err := testnet.InNamespace(p.f, func() error {
-			l, err := netlink.LinkByName(p.veth)
-			if err != nil {
-				return err
-			}
-			cutAt = time.Now()
-			return netlink.LinkSetDown(l)
-		}); err != nil {
-			b.Fatal(err)
-		}
+		// The cut, by another process on the other CPU (ip -batch, started before and waiting
+		// for its command): made from this one it would take the monitor's only P (and
+		// thread) for the netlink calls, holding the monitor up just before the cut.
+		cutAt := p.cut(b, pin)
 		time.Sleep(2 * time.Second)
+		unpin()
 		var detect []time.Duration
 		notDown := 0
 		m.mu.Lock()
@@ -231,6 +238,10 @@ func BenchmarkFastLiveness(b *testing.B) {
 		}
 		b.Logf("%d jobs, %d up before the cut; %d not down 2 s after the cut", jobs, up, notDown)
 		b.ReportMetric(w.cores, "cores")
+		if pin {
+			b.ReportMetric((busy1[0]-busy0[0])/secs, "cpu0-busy")
+		}
+		b.ReportMetric((steal1-steal0)/secs, "steal-cores")
 		b.ReportMetric(w.pps, "probes/s")
 		if w.pps > 0 {
 			b.ReportMetric(w.lossPct, "loss-%")
@@ -240,6 +251,149 @@ func BenchmarkFastLiveness(b *testing.B) {
 		b.ReportMetric(q(0.99), "detect-p99-ms")
 		b.ReportMetric(q(1), "detect-max-ms")
 		b.ReportMetric(float64(notDown), "not-down")
+		b.ReportMetric(float64(flaps), "false-transitions")
 		b.ReportMetric(float64(drops), "socket-drops")
 	}
+}
+
+// pinMonitor confines this process, the monitor, to CPU 0 (every thread, and GOMAXPROCS 1, as
+// the Go runtime would choose under taskset) and steers the veth pair's receive work by RPS:
+// what the far end receives to CPU 1 (its SRH processing and echo replies: another host's work
+// on a real network), what the monitor's side receives back to CPU 0 (the monitor host's
+// receive path). CPU 0 is then the monitor's one core, and its busy time (/proc/stat: user,
+// system, irq and softirq) what the monitor cost. It returns the undoing.
+func pinMonitor(b *testing.B, p *fastPair) func() {
+	b.Helper()
+	if runtime.NumCPU() < 2 {
+		b.Skip("pinning needs two CPUs")
+	}
+	rps := func(ns, dev, mask string) {
+		b.Helper()
+		out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c",
+			"for q in /sys/class/net/"+dev+"/queues/rx-*/rps_cpus; do echo "+mask+" > $q || exit 1; done").CombinedOutput()
+		if err != nil {
+			b.Fatalf("rps_cpus of %s: %v: %s", dev, err, out)
+		}
+	}
+	rps(p.names[1], p.veth, "2")
+	rps(p.names[0], "fast-m", "2")
+	var one, all unix.CPUSet
+	one.Set(0)
+	for i := range runtime.NumCPU() {
+		all.Set(i)
+	}
+	setAll := func(set *unix.CPUSet) error {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, _ := strconv.Atoi(t.Name())
+			if err := unix.SchedSetaffinity(tid, set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		return nil
+	}
+	procs := runtime.GOMAXPROCS(1)
+	if err := setAll(&one); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		_ = setAll(&all)
+		runtime.GOMAXPROCS(procs)
+	}
+}
+
+// cpuBusy is each CPU's busy time so far and the steal time of all, in USER_HZ ticks
+// (/proc/stat). Tick-based: a CPU that only wakes for softirqs between ticks shows as idle.
+func cpuBusy(b *testing.B) (busy []float64, steal float64) {
+	b.Helper()
+	bs, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(bs), "\n") {
+		fs := strings.Fields(l)
+		if len(fs) < 9 || !strings.HasPrefix(fs[0], "cpu") || fs[0] == "cpu" {
+			continue
+		}
+		var v [8]float64
+		for i := range v {
+			v[i], _ = strconv.ParseFloat(fs[i+1], 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		busy = append(busy, v[0]+v[1]+v[2]+v[5]+v[6])
+		steal += v[7]
+	}
+	return busy, steal
+}
+
+// transitions is the number of liveness changes of every job so far.
+func transitions(m *Monitor) int {
+	n := 0
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rj := range m.jobs {
+		rj.mu.Lock()
+		n += rj.segs[0].transitions
+		rj.mu.Unlock()
+	}
+	return n
+}
+
+// cut takes the far end of the veth down and returns the time it asked to: with pinned, from an
+// ip -batch process on CPU 1, already running and waiting for its command when the time is
+// taken; otherwise from this process.
+func (p *fastPair) cut(b *testing.B, pinned bool) time.Time {
+	b.Helper()
+	if !pinned {
+		var at time.Time
+		if err := testnet.InNamespace(p.f, func() error {
+			l, err := netlink.LinkByName(p.veth)
+			if err != nil {
+				return err
+			}
+			at = time.Now()
+			return netlink.LinkSetDown(l)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		return at
+	}
+	cmd := exec.Command("taskset", "-c", "1", "ip", "-n", p.names[1], "-batch", "-")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := new(strings.Builder)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // ip is up and reading
+	at := time.Now()
+	if _, err := io.WriteString(in, "link set dev "+p.veth+" down\n"); err != nil {
+		b.Fatal(err)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	return at
+}
+
+// upJobs is the number of jobs up.
+func upJobs(m *Monitor) int {
+	up := 0
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rj := range m.jobs {
+		rj.mu.Lock()
+		if rj.segs[0].live.State == collect.LiveUp {
+			up++
+		}
+		rj.mu.Unlock()
+	}
+	return up
 }
