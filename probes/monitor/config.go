@@ -619,6 +619,8 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 		}
 	}
 	switch {
+	case job.Kind == KindIOAM && job.FlowLabels > maxIOAMFlowLabels:
+		return job, p.errf(at("flow_labels"), "flow_labels", "%d: an ioam job keeps each label's last path, at most %d labels", job.FlowLabels, maxIOAMFlowLabels)
 	case job.Kind == KindIOAM && job.IOAM == nil:
 		d := DefaultJobIOAM
 		job.IOAM = &d

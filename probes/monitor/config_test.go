@@ -45,6 +45,7 @@ var badConfigs = map[string]string{
 	"ioam-bad-type.yaml":                 `ioam-bad-type.yaml:6: job "hops": ioam.type: trace type: "colour" is not a bit name`,
 	"ioam-too-many-nodes.yaml":           `ioam-too-many-nodes.yaml:6: job "hops": ioam.nodes: 40: a trace of this type holds at most 15`,
 	"ioam-decap.yaml":                    `ioam-decap.yaml:6: job "hops": decap: an ioam probe returns to the monitor: it cannot end at a decapsulating SID`,
+	"ioam-flow-labels.yaml":              `ioam-flow-labels.yaml:5: job "hops": flow_labels: 4096: an ioam job keeps each label's last path, at most 1024 labels`,
 	"stamp-encoding.yaml":                `stamp-encoding.yaml:5: job "sla": encoding: a stamp job's test packets are UDP from an ordinary socket: encoding has no meaning for them`,
 	"stamp-bad-tlv.yaml":                 `stamp-bad-tlv.yaml:6: job "sla": stamp.tlvs[1]: "colour": want location, timestamp-info, direct, follow-up, cos=DSCP or dna=ADDR`,
 	"stamp-on-echo.yaml":                 `stamp-on-echo.yaml:4: job "plain": stamp: only a job of kind stamp has a stamp: mapping`,

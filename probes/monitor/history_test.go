@@ -238,3 +238,51 @@ func TestPageInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx)
 }
+
+// TestPageBranches: an ioam job's branches are on its card, one row per path the API lists,
+// with its node ids in order; the last reply's row is the active one, a path not seen for a
+// minute is faded.
+func TestPageBranches(t *testing.T) {
+	b := browser(t)
+	m := &Monitor{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: prometheus.NewRegistry(), jobs: map[string]*runningJob{}}
+	now := time.Now()
+	rj := &runningJob{job: Job{Name: "ecmp", Kind: KindIOAM, Target: oam.Target{Destination: netip.MustParseAddr("fc00:0:9::e")}},
+		segs: []segState{{from: "src", to: "fc00:0:9::e"}}, hist: newHistory(1, 1)}
+	rj.segs[0].live.State = collect.LiveUp
+	rj.branches.observe(7, "1>2>3>7>5>9", now.Add(-5*time.Minute)) // stale
+	rj.branches.observe(1, "1>2>6>4>5>9", now.Add(-2*time.Second))
+	rj.branches.observe(2, "1>2>6>7>5>9", now.Add(-time.Second))
+	rj.branches.observe(3, "1>2>6>4>5>9", now) // the last reply: active
+	m.jobs["ecmp"] = rj
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	ctx := browse(t, b, srv.URL+"/")
+	type row struct {
+		Path, Active, Stale string
+		Nodes               []string
+	}
+	var rows []row
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var err error
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[[]row](`[...document.querySelectorAll('.job[data-job="ecmp"] .branch')].map(r => ({
+			Path: r.dataset.path, Active: r.dataset.active, Stale: r.dataset.stale,
+			Nodes: [...r.querySelectorAll('.node')].map(n => n.textContent)}))`))
+		if err == nil && len(rows) > 0 {
+			break
+		}
+	}
+	api := rj.state().IOAMBranches
+	if len(rows) != len(api) || len(api) != 3 {
+		t.Fatalf("%d branch rows on the page, the API lists %d (want 3): %+v", len(rows), len(api), rows)
+	}
+	for i, a := range api {
+		r := rows[i]
+		wantStale := now.Sub(a.LastSeen) > time.Minute
+		if r.Path != a.Path || strings.Join(r.Nodes, ">") != a.Path || r.Active != strconv.FormatBool(a.Active) || r.Stale != strconv.FormatBool(wantStale) {
+			t.Errorf("row %d: %+v; API %s active %v, stale %v", i, r, a.Path, a.Active, wantStale)
+		}
+	}
+	if !api[1].Active || api[1].Path != "1>2>6>4>5>9" || !slices.Equal(api[1].FlowLabels, []uint32{1, 3}) {
+		t.Errorf("API branch 1: %+v, want 1>2>6>4>5>9 active with labels 1 and 3", api[1])
+	}
+}

@@ -106,7 +106,7 @@ func startIOAM(m *Monitor, rj *runningJob) {
 	}
 	offset, _ := probes.TAIOffset()
 	opts := pathtrace.Options{IOAM: &tr, Count: math.MaxInt, Interval: j.Interval, Timeout: j.Timeout,
-		PayloadSize: j.Size, HopLimit: j.HopLimit, FlowLabel: j.FlowLabel, Identifier: rj.id, Source: src, KeepGoing: true,
+		PayloadSize: j.Size, HopLimit: j.HopLimit, FlowLabel: j.FlowLabel, FlowLabels: j.FlowLabels, Identifier: rj.id, Source: src, KeepGoing: true,
 		OnSend: func(uint16, time.Time) {
 			rj.mu.Lock()
 			rj.sentN++
@@ -163,9 +163,10 @@ func (rj *runningJob) ioamResult(m *Monitor, r *pathtrace.Result, nodes oam.EndC
 			}
 		}
 		key := strings.Join(path, ">")
-		if rj.ioamPath != "" && key != rj.ioamPath {
+		old := rj.branches.byLabel[r.FlowLabel]
+		if rj.branches.observe(r.FlowLabel, key, time.Now()) {
 			rj.metrics.pathChanges.Inc()
-			m.log.Info("ioam path changed", "job", rj.job.Name, "old", rj.ioamPath, "new", key)
+			m.log.Info("ioam path changed", "job", rj.job.Name, "flow_label", r.FlowLabel, "old", old, "new", key)
 		}
 		rj.ioamPath = key
 	}
@@ -174,7 +175,7 @@ func (rj *runningJob) ioamResult(m *Monitor, r *pathtrace.Result, nodes oam.EndC
 	if m.results == nil {
 		return
 	}
-	line := resultLine{Time: time.Now(), Job: rj.job.Name, Kind: string(KindIOAM), Seq: int(r.Seq), Status: status, FlowLabel: rj.job.FlowLabel}
+	line := resultLine{Time: time.Now(), Job: rj.job.Name, Kind: string(KindIOAM), Seq: int(r.Seq), Status: status, FlowLabel: r.FlowLabel}
 	switch status {
 	case "reply":
 		line.RTTMillis = ms(r.RTT)

@@ -40,8 +40,10 @@ type runningJob struct {
 	lastRTT  time.Duration
 	lastErr  string
 	started  time.Time
-	// ioamPath is the node ids of an ioam job's last trace, joined by '>'.
+	// ioamPath is the node ids of an ioam job's last trace, joined by '>'; branches every
+	// path its probes took.
 	ioamPath string
+	branches branches
 	// hist is the job's recent past for the page (series 0: the round trip; then, for
 	// timestamped and stamp jobs, each segment's one-way delay).
 	hist *history
@@ -166,6 +168,9 @@ type JobState struct {
 	// IOAMPath is an ioam job's last path: the IOAM node ids of its last trace, in order,
 	// joined by '>'.
 	IOAMPath string `json:"ioam_path,omitempty"`
+	// IOAMBranches are the distinct paths an ioam job's probes took (ECMP branches, when
+	// flow_labels spreads them), the last reply's marked active.
+	IOAMBranches []BranchState `json:"ioam_branches,omitempty"`
 }
 
 // SegmentState is one segment of a job.
@@ -188,7 +193,8 @@ func (rj *runningJob) state() JobState {
 	st := JobState{Name: j.Name, Kind: string(j.Kind), Target: j.Target.Destination.String(),
 		Interval: j.Interval.String(), Timeout: j.Timeout.String(), FlowLabels: j.FlowLabels, Labels: j.Labels,
 		Started: rj.started, Sent: rj.sentN, Received: rj.received, Lost: rj.lostN, Errors: rj.errorsN,
-		LastError: rj.lastErr, Segments: []string{}, Liveness: []SegmentState{}, IOAMPath: rj.ioamPath}
+		LastError: rj.lastErr, Segments: []string{}, Liveness: []SegmentState{}, IOAMPath: rj.ioamPath,
+		IOAMBranches: rj.branches.state()}
 	for _, s := range j.Target.Segments {
 		st.Segments = append(st.Segments, s.String())
 	}

@@ -2,8 +2,10 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,16 @@ func TestLabIOAM(t *testing.T) {
 	}
 	// And a job whose first segment has no route: down, saying why, and trying again.
 	cfg = append(cfg, []byte("  - {name: nowhere, kind: ioam, target: \"2001:db8::e\", interval: 200ms}\n")...)
+	// And one to h3 over r1's three equal-cost paths to r4, its probes spread over 16 flow
+	// labels: the branches they take.
+	cfg = append(cfg, []byte(`  - name: h3-ecmp
+    kind: ioam
+    target: fc00:0:9::e
+    interval: 100ms
+    flow_labels: 16
+    shared_clock: true
+    ioam: {namespace: 0, type: "hop_limit_node_id", nodes: 14}
+`)...)
 	lm := startLabMonitor(t, lab, "h1", string(cfg))
 	const job = "h2-via-r2"
 	isOne := func(v float64, ok bool) bool { return ok && v == 1 }
@@ -37,6 +49,33 @@ func TestLabIOAM(t *testing.T) {
 		t.Errorf("nowhere: sent %d lost %d last error %q, want every probe lost to %q, tried again", j.Sent, j.Lost, j.LastError, "no route")
 	}
 	lm.promValue("path steady", `srv6_monitor_ioam_path_changes_total`, job, 10*time.Second, func(v float64, ok bool) bool { return ok && v == 0 })
+
+	// ECMP: more than one branch, each from r1 (node 2) through r4 (5) to h3 (9) and home to
+	// h1 (1); every label on one of them, one branch active; no label changed its path.
+	lm.waitFor("h3-ecmp on several branches", 30*time.Second, func() (bool, string) {
+		j := lm.jobs()["h3-ecmp"]
+		labels := 0
+		for _, b := range j.IOAMBranches {
+			labels += len(b.FlowLabels)
+		}
+		return len(j.IOAMBranches) >= 2 && labels == 16, fmt.Sprintf("%d branches, %d labels", len(j.IOAMBranches), labels)
+	})
+	active := 0
+	for _, b := range lm.jobs()["h3-ecmp"].IOAMBranches {
+		n := strings.Split(b.Path, ">")
+		if n[0] != "2" || n[len(n)-1] != "1" || !slices.Contains(n, "5") || !slices.Contains(n, "9") {
+			t.Errorf("branch %s: want r1 (2) first, h1 (1) last, through r4 (5) and h3 (9)", b.Path)
+		}
+		if b.Active {
+			active++
+		}
+		t.Logf("branch %s: flow labels %v, %d probes", b.Path, b.FlowLabels, b.Probes)
+	}
+	if active != 1 {
+		t.Errorf("%d active branches, want 1", active)
+	}
+	lm.promValue("each label's path steady", `srv6_monitor_ioam_path_changes_total`, "h3-ecmp", 10*time.Second,
+		func(v float64, ok bool) bool { return ok && v == 0 })
 
 	if resp, err := lm.client.Get("http://" + lm.addr + "/metrics"); err == nil {
 		body, _ := io.ReadAll(resp.Body)

@@ -16,6 +16,7 @@ package pathtrace
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,7 +55,11 @@ type Options struct {
 	Identifier, Session uint16
 	HopLimit            uint8
 	FlowLabel           uint32
-	PayloadSize         int
+	// FlowLabels spreads the probes over this many flow labels (FlowLabel, FlowLabel+1, …, by
+	// sequence), so that the probes take every ECMP branch a router hashes them onto; 0 or
+	// 1: one label. Result.FlowLabel says which one a probe had.
+	FlowLabels  int
+	PayloadSize int
 	// IOAM, when set, is the IOAM trace every probe carries instead of the PT option (MCDs
 	// and Template are then unused).
 	IOAM *ioam.Trace
@@ -100,6 +105,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("MCDs %d: want 1 to %d", o.MCDs, pt.MaxMCDs)
 	case !o.Template.Valid():
 		return o, fmt.Errorf("timestamp template %d: want 1 to 4", o.Template)
+	case o.FlowLabels < 0 || o.FlowLabel+uint32(max(o.FlowLabels, 1))-1 > 0xfffff:
+		return o, fmt.Errorf("flow labels %#x + %d: must be at least 0 and stay within 20 bits", o.FlowLabel, o.FlowLabels)
 	}
 	return o, nil
 }
@@ -130,6 +137,8 @@ type Result struct {
 	Sent, Received time.Time
 	RTT            time.Duration
 	Lost           bool
+	// FlowLabel is the flow label the probe was sent with (Options.FlowLabels).
+	FlowLabel uint32
 	// Hops are the MCDs midpoints wrote, in path order. Full says the stack's last MCD was
 	// written: the probe may have crossed more midpoints than it kept.
 	Hops []Hop
@@ -464,7 +473,10 @@ func (r *Returns) Run(stop func(error)) {
 
 // sentAt is when a probe left: on the Loop's clock (for its timeout) and on CLOCK_TAI (its
 // T64, what midpoints' timestamps are read against).
-type sentAt struct{ wall, tai time.Time }
+type sentAt struct {
+	wall, tai time.Time
+	label     uint32
+}
 
 // session is the run's probing logic on a probes.Loop.
 type session struct {
@@ -484,7 +496,7 @@ func (s *session) Wake(now time.Time) (time.Time, bool) {
 	for seq, sent := range s.pending {
 		if now.Sub(sent.wall) >= s.opts.Timeout {
 			delete(s.pending, seq)
-			s.emitResult(Result{Seq: seq, Sent: sent.tai, Lost: true})
+			s.emitResult(Result{Seq: seq, Sent: sent.tai, Lost: true, FlowLabel: sent.label})
 		}
 	}
 	if s.next < s.opts.Count && !now.Before(s.plan) {
@@ -492,6 +504,13 @@ func (s *session) Wake(now time.Time) (time.Time, bool) {
 		seq := uint16(s.next)
 		t := time.Unix(0, probes.TAINow())
 		pkt := s.b.Build(seq, t)
+		label := s.opts.FlowLabel
+		if n := s.opts.FlowLabels; n > 1 {
+			// Outside every checksum: rewritten in place (the outer header's, which routers
+			// hash).
+			label += uint32(int(seq) % n)
+			binary.BigEndian.PutUint32(pkt[0:4], binary.BigEndian.Uint32(pkt[0:4])&^0xfffff|label)
+		}
 		if _, err := s.conn.Send(pkt, s.b.FirstHop()); err != nil {
 			err = fmt.Errorf("send probe %d: %w", seq, err)
 			if !s.opts.KeepGoing {
@@ -499,11 +518,11 @@ func (s *session) Wake(now time.Time) (time.Time, bool) {
 				return time.Time{}, true
 			}
 			s.plan = now.Add(s.opts.Interval)
-			s.emitResult(Result{Seq: seq, Sent: t, Err: err})
+			s.emitResult(Result{Seq: seq, Sent: t, Err: err, FlowLabel: label})
 			return s.nextWake(), s.done()
 		}
 		s.sum.Sent++
-		s.pending[seq] = sentAt{wall: now, tai: t}
+		s.pending[seq] = sentAt{wall: now, tai: t, label: label}
 		if s.opts.OnSend != nil {
 			s.opts.OnSend(seq, now)
 		}
@@ -531,6 +550,7 @@ func (s *session) Input(in *probes.Received, now time.Time) (time.Time, bool) {
 	if err != nil {
 		r = Result{Seq: seq, Sent: sent.tai, Received: rx, RTT: rx.Sub(sent.tai), Err: err}
 	}
+	r.FlowLabel = sent.label
 	s.sum.Received++
 	if err == nil && s.opts.IOAM == nil {
 		s.sum.Paths[r.PathKey()]++

@@ -2,15 +2,18 @@ package pathtrace
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 
+	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 var (
@@ -249,5 +252,58 @@ func TestDecodeIOAM(t *testing.T) {
 	}
 	if _, err := NewBuilder(BuildConfig{Path: path, Source: prober, IOAM: &ioam.Trace{}}); err == nil {
 		t.Error("an IOAM trace with no room accepted")
+	}
+}
+
+// sentConn records the packets a session sends.
+type sentConn struct{ pkts [][]byte }
+
+func (c *sentConn) Send(pkt []byte, _ netip.Addr) (probes.SendInfo, error) {
+	c.pkts = append(c.pkts, append([]byte(nil), pkt...))
+	return probes.SendInfo{}, nil
+}
+func (c *sentConn) Receive(time.Time, *probes.Received) error            { return net.ErrClosed }
+func (c *sentConn) ReadTxTimestamps(func(key uint32, t time.Time)) error { return nil }
+func (c *sentConn) Close() error                                         { return nil }
+
+// TestFlowLabelsSpread: with FlowLabels n, probe seq leaves with FlowLabel + seq mod n in its
+// outer header, and its Result (here: lost) says which; a spread past 20 bits is refused.
+func TestFlowLabelsSpread(t *testing.T) {
+	tr, err := ioam.NewTrace(0, ioam.Bits(ioam.BitHopLimitNodeID), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &sentConn{}
+	var results []Result
+	target := oam.Target{Destination: netip.MustParseAddr("fc00:0:4::e")}
+	opts := Options{IOAM: &tr, Count: 6, Interval: time.Millisecond, Timeout: time.Millisecond, FlowLabel: 0x100, FlowLabels: 4,
+		Source: netip.MustParseAddr("fc00:0:1::1")}
+	sess, _, err := NewSession(conn, target, opts, func(r Result) { results = append(results, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := 0; i < 100 && len(results) < 6; i++ {
+		sess.Wake(now)
+		now = now.Add(time.Millisecond)
+	}
+	if len(conn.pkts) != 6 || len(results) != 6 {
+		t.Fatalf("%d probes sent, %d results; want 6, 6", len(conn.pkts), len(results))
+	}
+	for i, pkt := range conn.pkts {
+		seq := i + 1
+		want := uint32(0x100 + seq%4)
+		if got := binary.BigEndian.Uint32(pkt[0:4]) & 0xfffff; got != want {
+			t.Errorf("probe %d: flow label %#x, want %#x", seq, got, want)
+		}
+	}
+	for _, r := range results {
+		if want := uint32(0x100 + int(r.Seq)%4); r.FlowLabel != want || !r.Lost {
+			t.Errorf("result %d: flow label %#x (lost %v), want %#x, lost", r.Seq, r.FlowLabel, r.Lost, want)
+		}
+	}
+	opts.FlowLabel, opts.FlowLabels = 0xffffe, 4
+	if _, _, err := NewSession(conn, target, opts, nil); err == nil {
+		t.Error("flow labels 0xffffe + 4 accepted")
 	}
 }

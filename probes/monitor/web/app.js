@@ -40,6 +40,25 @@ function drawPath(job) {
   return p;
 }
 
+// An ioam job's branches: every path its probes took (IOAM node ids there and back), with the
+// flow labels now on it; the last reply's is marked active, one not seen for a minute is faded.
+function drawBranches(job) {
+  const d = el("div", { class: "branches" });
+  const now = Date.now();
+  for (const b of job.ioam_branches || []) {
+    const row = el("div", { class: "branch", "data-path": b.path, "data-active": String(b.active),
+      "data-stale": String(now - new Date(b.last_seen).getTime() > 60000) });
+    b.path.split(">").forEach((n, i) => {
+      if (i > 0) row.append(el("span", { class: "hop" }, "→"));
+      row.append(el("span", { class: "node" }, n));
+    });
+    const labels = b.flow_labels.length === 1 ? "1 flow label" : `${b.flow_labels.length} flow labels`;
+    row.append(el("span", { class: "branch-meta" }, `${labels} · ${b.probes} probes${b.active ? " · active" : ""}`));
+    d.append(row);
+  }
+  return d;
+}
+
 function stateLine(job) {
   const d = el("div", { class: "meta" });
   for (const s of job.liveness) {
@@ -158,7 +177,7 @@ async function refresh() {
       main.append(card);
     }
     const st = $(".state", card);
-    st.replaceChildren(drawPath(job), stateLine(job));
+    st.replaceChildren(drawPath(job), drawBranches(job), stateLine(job));
     let h;
     try {
       h = await (await fetch(`api/v1/jobs/${encodeURIComponent(job.name)}/history?window=${win}`)).json();
