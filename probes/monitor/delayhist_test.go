@@ -60,7 +60,7 @@ func TestDelayHistAsClientGolang(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ref := prometheus.NewHistogram(histogramOpts("x_seconds", "x", prometheus.Labels{"a": "b"}))
-			ours := newDelayHist("x_seconds", "x", prometheus.Labels{"a": "b"}, time.Now())
+			ours := newDelayHist(prometheus.NewDesc("srv6_monitor_x_seconds", "x", nil, nil), labelPairs(prometheus.Labels{"a": "b"}), time.Now())
 			for range c.n {
 				v := c.gen()
 				ref.Observe(max(v, 0)) // ours takes a negative value as 0
@@ -121,7 +121,7 @@ func BenchmarkDelayHist(b *testing.B) {
 	b.Run("delayHist", func(b *testing.B) {
 		hs := make([]*delayHist, 1000)
 		for i := range hs {
-			hs[i] = newDelayHist("x_seconds", "x", nil, time.Now())
+			hs[i] = newDelayHist(descRTT, nil, time.Now())
 		}
 		b.ReportAllocs()
 		i := 0

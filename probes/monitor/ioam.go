@@ -76,7 +76,6 @@ func startIOAM(m *Monitor, rj *runningJob) {
 		// As an echo job without a route: the probe that could not leave counts as sent and
 		// lost, and the job goes down.
 		fail(fmt.Errorf("first segment: %w", err))
-		rj.metrics.sent.Inc()
 		rj.mu.Lock()
 		rj.sentN++
 		rj.lost(m)
@@ -111,7 +110,6 @@ func startIOAM(m *Monitor, rj *runningJob) {
 			rj.mu.Lock()
 			rj.sentN++
 			rj.mu.Unlock()
-			rj.metrics.sent.Inc()
 		}}
 	sess, _, err := pathtrace.NewSession(conn, j.Target, opts, func(r pathtrace.Result) { rj.ioamResult(m, &r, nodes, offset) })
 	if err != nil {

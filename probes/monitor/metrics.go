@@ -1,10 +1,14 @@
 package monitor
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/collect"
@@ -26,26 +30,62 @@ func histogramOpts(name, help string, labels prometheus.Labels) prometheus.Histo
 	}
 }
 
-// jobMetrics are the series one job owns; they disappear with the job.
+// The per-job series share one descriptor per name, without labels: each job's series carry
+// their labels themselves (jobMetrics.labels, segLabels), built once when the job starts. A
+// prometheus.Desc per job and series held 4 KB of every job (NewDesc hashes, sorts and keeps
+// its label pairs); the registry, not pedantic, takes a collected series' labels from the
+// series itself and its name and help from the descriptor.
+var (
+	descSent = prometheus.NewDesc(ns+"_probes_sent_total", "Probes sent by the job.", nil, nil)
+	descLost = prometheus.NewDesc(ns+"_probes_lost_total",
+		"Probes that did not come back in time (or came back as an ICMPv6 error).", nil, nil)
+	descSegLost = prometheus.NewDesc(ns+"_segment_probes_lost_total",
+		"Probes lost on the segment (loss localised by the collector; an echo job has one end-to-end segment).", nil, nil)
+	descUp = prometheus.NewDesc(ns+"_segment_up",
+		"1 when the segment is up, 0 when down (absent while unknown); BFD-like with the job's detect multiplier.", nil, nil)
+	descChanged = prometheus.NewDesc(ns+"_segment_last_transition_timestamp_seconds",
+		"Unix time of the segment's last liveness change.", nil, nil)
+	descUnsynced = prometheus.NewDesc(ns+"_clock_unsynchronised",
+		"1 when the last probe's one-way delay on the segment could not be measured because a clock is not synchronised.", nil, nil)
+	descRTT       = prometheus.NewDesc(ns+"_rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", nil, nil)
+	descResidence = prometheus.NewDesc(ns+"_stamp_reflector_residence_seconds",
+		"Time the STAMP reflector held the job's test packets (T3 − T2, the reflector's clock only).", nil, nil)
+	descOWD = prometheus.NewDesc(ns+"_one_way_delay_seconds",
+		"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", nil, nil)
+)
+
+// jobMetrics are the series one job owns; they disappear with the job. The counters are the
+// job's own (runningJob.sentN, lostN, segState.lost), read at scrape time.
 type jobMetrics struct {
-	labels prometheus.Labels
-	sent   prometheus.Counter
-	lost   prometheus.Counter
+	// labels are the job's label pairs (job_name, kind and its labels:), sorted; segLabels
+	// each segment's (and segment, from, to).
+	labels    []*dto.LabelPair
+	segLabels [][]*dto.LabelPair
+	// created is when the job's counters started (their created timestamp).
+	created *timestamppb.Timestamp
 	// The delay histograms are written under the job's lock (delayHist).
-	rtt     *delayHist
-	segLost []prometheus.Counter
-	owd     []*delayHist // timestamped and stamp jobs
+	rtt *delayHist
+	owd []*delayHist // timestamped and stamp jobs
 	// residence is a stamp job's reflector residence time (T3 − T2).
 	residence *delayHist
-	segDesc   []segDescs
 	// ioam jobs: the delay to each entry from the one before, by hop and IOAM node id; the
 	// changes of the nodes' sequence.
 	hopDelay    *prometheus.HistogramVec
 	pathChanges prometheus.Counter
 }
 
-type segDescs struct {
-	up, changed, unsynced *prometheus.Desc
+// labelPairs makes sorted label pairs of l.
+func labelPairs(l prometheus.Labels) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(l))
+	pairs := make([]dto.LabelPair, len(l))
+	i := 0
+	for k, v := range l {
+		pairs[i].Name, pairs[i].Value = new(k), new(v)
+		out = append(out, &pairs[i])
+		i++
+	}
+	slices.SortFunc(out, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
 }
 
 func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
@@ -54,45 +94,51 @@ func newJobMetrics(j Job, segs [][2]string) *jobMetrics {
 	for k, v := range j.Labels {
 		labels[k] = v
 	}
-	jm := &jobMetrics{
-		labels: labels,
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_sent_total",
-			Help: "Probes sent by the job.", ConstLabels: labels}),
-		lost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "probes_lost_total",
-			Help: "Probes that did not come back in time (or came back as an ICMPv6 error).", ConstLabels: labels}),
-		rtt: newDelayHist("rtt_seconds", "Round-trip time of the job's probes (prober's clock only).", labels, now),
-	}
+	jm := &jobMetrics{labels: labelPairs(labels), created: timestamppb.New(now)}
+	jm.rtt = newDelayHist(descRTT, jm.labels, now)
 	if j.Kind == KindStamp {
-		jm.residence = newDelayHist("stamp_reflector_residence_seconds",
-			"Time the STAMP reflector held the job's test packets (T3 − T2, the reflector's clock only).", labels, now)
+		jm.residence = newDelayHist(descResidence, jm.labels, now)
 	}
 	if j.Kind == KindIOAM {
 		jm.hopDelay = prometheus.NewHistogramVec(histogramOpts("ioam_hop_delay_seconds",
 			"Delay from the IOAM entry before (the probe's transmission for hop 1) to this hop's receive time, measured only with a shared clock or a clock_error bound.", labels),
 			[]string{"hop", "node"})
 		jm.pathChanges = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ioam_path_changes_total",
-			Help: "Probes whose IOAM trace named other nodes, or the same in another order, than the probe before.", ConstLabels: labels})
+			Help: "Probes whose IOAM trace named other nodes, or the same in another order, than the last probe of their flow label.", ConstLabels: labels})
 	}
 	for i, s := range segs {
 		sl := prometheus.Labels{"segment": strconv.Itoa(i), "from": s[0], "to": s[1]}
 		for k, v := range labels {
 			sl[k] = v
 		}
-		jm.segLost = append(jm.segLost, prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "segment_probes_lost_total",
-			Help: "Probes lost on the segment (loss localised by the collector; an echo job has one end-to-end segment).", ConstLabels: sl}))
+		pairs := labelPairs(sl)
+		jm.segLabels = append(jm.segLabels, pairs)
 		if j.Kind == KindTimestamped || j.Kind == KindStamp {
-			jm.owd = append(jm.owd, newDelayHist("one_way_delay_seconds",
-				"One-way delay of the segment, measured only when both ends' clocks are synchronised (or shared).", sl, now))
+			jm.owd = append(jm.owd, newDelayHist(descOWD, pairs, now))
 		}
-		jm.segDesc = append(jm.segDesc, segDescs{
-			up: prometheus.NewDesc(ns+"_segment_up", "1 when the segment is up, 0 when down (absent while unknown); BFD-like with the job's detect multiplier.", nil, sl),
-			changed: prometheus.NewDesc(ns+"_segment_last_transition_timestamp_seconds",
-				"Unix time of the segment's last liveness change.", nil, sl),
-			unsynced: prometheus.NewDesc(ns+"_clock_unsynchronised",
-				"1 when the last probe's one-way delay on the segment could not be measured because a clock is not synchronised.", nil, sl),
-		})
 	}
 	return jm
+}
+
+// jobSeries is one counter or gauge of a job at scrape time.
+type jobSeries struct {
+	desc    *prometheus.Desc
+	labels  []*dto.LabelPair
+	gauge   bool
+	value   float64
+	created *timestamppb.Timestamp // a counter's
+}
+
+func (s *jobSeries) Desc() *prometheus.Desc { return s.desc }
+
+func (s *jobSeries) Write(m *dto.Metric) error {
+	m.Label = s.labels
+	if s.gauge {
+		m.Gauge = &dto.Gauge{Value: &s.value}
+	} else {
+		m.Counter = &dto.Counter{Value: &s.value, CreatedTimestamp: s.created}
+	}
+	return nil
 }
 
 // timestampedSegments names a timestamped job's segments as probes/delay's points do: the
@@ -122,13 +168,13 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.RUnlock()
 	for _, rj := range jobs {
 		jm := rj.metrics
-		jm.sent.Collect(ch)
-		jm.lost.Collect(ch)
 		if jm.hopDelay != nil {
 			jm.hopDelay.Collect(ch)
 			jm.pathChanges.Collect(ch)
 		}
 		rj.mu.Lock()
+		ch <- &jobSeries{desc: descSent, labels: jm.labels, value: float64(rj.sentN), created: jm.created}
+		ch <- &jobSeries{desc: descLost, labels: jm.labels, value: float64(rj.lostN), created: jm.created}
 		ch <- jm.rtt.snapshot()
 		for _, h := range jm.owd {
 			ch <- h.snapshot()
@@ -137,23 +183,23 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- jm.residence.snapshot()
 		}
 		for i := range rj.segs {
-			if i >= len(jm.segDesc) {
+			if i >= len(jm.segLabels) {
 				break
 			}
 			s := &rj.segs[i]
-			jm.segLost[i].Collect(ch)
-			d := jm.segDesc[i]
+			l := jm.segLabels[i]
+			ch <- &jobSeries{desc: descSegLost, labels: l, value: float64(s.lost), created: jm.created}
 			switch s.live.State {
 			case collect.LiveUp:
-				ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 1)
+				ch <- &jobSeries{desc: descUp, labels: l, gauge: true, value: 1}
 			case collect.LiveDown:
-				ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, 0)
+				ch <- &jobSeries{desc: descUp, labels: l, gauge: true, value: 0}
 			}
 			if !s.changedAt.IsZero() {
-				ch <- prometheus.MustNewConstMetric(d.changed, prometheus.GaugeValue, float64(s.changedAt.UnixNano())/1e9)
+				ch <- &jobSeries{desc: descChanged, labels: l, gauge: true, value: float64(s.changedAt.UnixNano()) / 1e9}
 			}
 			if rj.job.Kind == KindTimestamped || rj.job.Kind == KindStamp {
-				ch <- prometheus.MustNewConstMetric(d.unsynced, prometheus.GaugeValue, b2f(s.unsynced))
+				ch <- &jobSeries{desc: descUnsynced, labels: l, gauge: true, value: b2f(s.unsynced)}
 			}
 		}
 		rj.mu.Unlock()

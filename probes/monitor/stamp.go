@@ -50,7 +50,6 @@ func startStamp(m *Monitor, rj *runningJob) {
 			rj.mu.Lock()
 			rj.sentN++
 			rj.mu.Unlock()
-			rj.metrics.sent.Inc()
 		}}
 	var s *stamp.Sender
 	err := m.opts.Exec(func() error {
@@ -134,7 +133,6 @@ func (rj *runningJob) stampResult(m *Monitor, st *stampState, o *stamp.Outcome) 
 			rj.lastErr = o.Err.Error()
 		}
 		rj.lostN++
-		rj.metrics.lost.Inc()
 		rj.hist.observe(0, now, 0, true) // the directions' series get it once the counts say which
 		rj.outcome(m, 0, false, now)
 		rj.outcome(m, 1, false, now)
@@ -149,7 +147,6 @@ func (rj *runningJob) lostDirection(i, n int) {
 		return
 	}
 	rj.segs[i].lost += uint64(n)
-	rj.metrics.segLost[i].Add(float64(n))
 	now := time.Now()
 	for range min(n, math.MaxUint16) {
 		rj.hist.observe(1+i, now, 0, true)

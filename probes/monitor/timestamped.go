@@ -134,10 +134,8 @@ func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {
 		Status: r.Status.String(), FlowLabel: rj.job.FlowLabel}
 	rj.mu.Lock()
 	rj.sentN++
-	rj.metrics.sent.Inc()
 	if r.Status == collect.StatusLost {
 		rj.lostN++
-		rj.metrics.lost.Inc()
 		rj.hist.observe(0, now, 0, true)
 	} else {
 		rj.received++
@@ -162,7 +160,6 @@ func (rj *runningJob) timestampedResult(m *Monitor, r *delay.Result) {
 			sl.DelayMillis, sl.BoundMillis = &v, &b
 		case oam.DelayLost:
 			seg.lost++
-			rj.metrics.segLost[i].Inc()
 			rj.hist.observe(1+i, now, 0, true)
 		default:
 			rj.hist.counted(1+i, now)
