@@ -94,21 +94,11 @@ type Conn struct {
 	errOob [512]byte
 
 	// Receive state, reused.
-	rxMsg  unix.Msghdr
-	rxIov  unix.Iovec
-	rxName unix.RawSockaddrInet6
-	rxOob  [2880]byte // room for an IPV6_RTHDR of up to 2048 bytes and a Hop-by-Hop header of 264
-	rxBuf  [65536]byte
-	rxRes  recvResult
+	rx     *rxState // Receive's
 	rxFn   func(fd uintptr) bool
 	tapBuf []byte
 	// try is TryReceive's state, made at its first call.
-	try *tryState
-}
-
-type recvResult struct {
-	n, oobn int
-	err     error
+	try *rxState
 }
 
 // Dial opens the sockets. The error wraps ErrPermission when CAP_NET_RAW is missing.
@@ -148,6 +138,7 @@ func open(cfg Config, send bool) (*Conn, error) {
 		return nil, fmt.Errorf("receive socket: %w", err)
 	}
 	c.recvRC = rc
+	c.rx = newRxState()
 	c.rxFn = c.recvOnce
 	c.sendMsg.Name = (*byte)(unsafe.Pointer(&c.dst))
 	c.sendMsg.Namelen = unix.SizeofSockaddrInet6
@@ -157,12 +148,6 @@ func open(cfg Config, send bool) (*Conn, error) {
 	ch := (*unix.Cmsghdr)(unsafe.Pointer(&c.sendPktinfo[0]))
 	ch.Level, ch.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
 	ch.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	c.rxMsg.Name = (*byte)(unsafe.Pointer(&c.rxName))
-	c.rxMsg.Iov = &c.rxIov
-	c.rxMsg.Iovlen = 1
-	c.rxIov.Base = &c.rxBuf[0]
-	c.rxIov.SetLen(len(c.rxBuf))
-	c.rxMsg.Control = &c.rxOob[0]
 	c.errMsg.Control = &c.errOob[0]
 	return c, nil
 }
@@ -412,17 +397,16 @@ func (c *Conn) Receive(deadline time.Time, r *Received) error {
 	if err := c.recvFile.SetReadDeadline(deadline); err != nil {
 		return fmt.Errorf("set receive deadline: %w", err)
 	}
-	c.rxRes = recvResult{}
 	if err := c.recvRC.Read(c.rxFn); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return net.ErrClosed
 		}
 		return err
 	}
-	if c.rxRes.err != nil {
-		return fmt.Errorf("receive ICMPv6: %w", c.rxRes.err)
+	if st := c.rx; st.errno != 0 {
+		return fmt.Errorf("receive ICMPv6: %w", st.errno)
 	}
-	c.fill(r, c.rxBuf[:c.rxRes.n], &c.rxName, c.rxOob[:c.rxRes.oobn])
+	c.fill(r, c.rx)
 	if c.cfg.Tap != nil {
 		c.tapBuf = AppendIPv6Header(c.tapBuf[:0], r)
 		c.tapBuf = append(c.tapBuf, r.ICMPv6...)
@@ -442,14 +426,8 @@ func (c *Conn) TryReceive(r *Received) (bool, error) {
 	}
 	t := c.try
 	if t == nil {
-		t = &tryState{}
-		t.msg.Name = (*byte)(unsafe.Pointer(&t.name))
-		t.msg.Iov = &t.iov
-		t.msg.Iovlen = 1
-		t.iov.Base = &t.buf[0]
-		t.iov.SetLen(len(t.buf))
-		t.msg.Control = &t.oob[0]
-		t.fn = t.once
+		t = newRxState()
+		t.fn = func(fd uintptr) { t.recv(fd, unix.MSG_DONTWAIT) }
 		c.try = t
 	}
 	// Control holds the descriptor open for the call: a Close meanwhile waits for it.
@@ -466,34 +444,46 @@ func (c *Conn) TryReceive(r *Received) (bool, error) {
 	default:
 		return false, fmt.Errorf("receive ICMPv6: %w", t.errno)
 	}
-	c.fill(r, t.buf[:t.n], &t.name, t.oob[:t.msg.Controllen])
+	c.fill(r, t)
 	return true, nil
 }
 
-// tryState is TryReceive's reused receive state.
-type tryState struct {
+// rxState is a receiver's reused state: Receive's, and TryReceive's apart.
+type rxState struct {
 	msg   unix.Msghdr
 	iov   unix.Iovec
 	name  unix.RawSockaddrInet6
-	oob   [2880]byte
+	oob   [2880]byte // room for an IPV6_RTHDR of up to 2048 bytes and a Hop-by-Hop header of 264
 	buf   [65536]byte
 	n     int
 	errno unix.Errno
-	fn    func(fd uintptr) // once, made once (no allocation per call)
+	fn    func(fd uintptr) // TryReceive's Control callback, made once (no allocation per call)
 }
 
-func (t *tryState) once(fd uintptr) {
-	t.msg.Namelen = unix.SizeofSockaddrInet6
-	t.msg.SetControllen(len(t.oob))
-	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&t.msg)), unix.MSG_DONTWAIT)
-	t.n, t.errno = int(n), errno
+func newRxState() *rxState {
+	st := &rxState{}
+	st.msg.Name = (*byte)(unsafe.Pointer(&st.name))
+	st.msg.Iov = &st.iov
+	st.msg.Iovlen = 1
+	st.iov.Base = &st.buf[0]
+	st.iov.SetLen(len(st.buf))
+	st.msg.Control = &st.oob[0]
+	return st
 }
 
-// fill makes r of a received message: its bytes, its source, its ancillary data.
-func (c *Conn) fill(r *Received, msg []byte, name *unix.RawSockaddrInet6, oob []byte) {
-	*r = Received{ICMPv6: msg, HopLimit: -1}
-	r.From = netip.AddrFrom16(name.Addr)
-	WalkCmsgs(oob, func(level, typ int32, data []byte) {
+// recv reads one message with recvmsg(2) and flags.
+func (st *rxState) recv(fd uintptr, flags int) {
+	st.msg.Namelen = unix.SizeofSockaddrInet6
+	st.msg.SetControllen(len(st.oob))
+	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&st.msg)), uintptr(flags))
+	st.n, st.errno = int(n), errno
+}
+
+// fill makes r of the message st received: its bytes, its source, its ancillary data.
+func (c *Conn) fill(r *Received, st *rxState) {
+	*r = Received{ICMPv6: st.buf[:st.n], HopLimit: -1}
+	r.From = netip.AddrFrom16(st.name.Addr)
+	WalkCmsgs(st.oob[:st.msg.Controllen], func(level, typ int32, data []byte) {
 		switch {
 		case level == unix.SOL_SOCKET && typ == unix.SO_TIMESTAMPNS && len(data) >= 16:
 			r.Time = time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
@@ -520,19 +510,8 @@ func (c *Conn) fill(r *Received, msg []byte, name *unix.RawSockaddrInet6, oob []
 // recvOnce is the RawConn read callback; it reports false ("not ready") on EAGAIN so that the
 // runtime poller parks the goroutine.
 func (c *Conn) recvOnce(fd uintptr) bool {
-	c.rxMsg.Namelen = unix.SizeofSockaddrInet6
-	c.rxMsg.SetControllen(len(c.rxOob))
-	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.rxMsg)), 0)
-	if errno == unix.EAGAIN {
-		return false
-	}
-	if errno != 0 {
-		c.rxRes.err = errno
-		return true
-	}
-	c.rxRes.n = int(n)
-	c.rxRes.oobn = int(c.rxMsg.Controllen)
-	return true
+	c.rx.recv(fd, 0)
+	return c.rx.errno != unix.EAGAIN
 }
 
 // AppendIPv6Header rebuilds the IPv6 header of a received message from the ancillary data (the

@@ -330,17 +330,7 @@ func cpuBusy(b *testing.B) (busy []float64, steal float64) {
 }
 
 // transitions is the number of liveness changes of every job so far.
-func transitions(m *Monitor) int {
-	n := 0
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rj := range m.jobs {
-		rj.mu.Lock()
-		n += rj.segs[0].transitions
-		rj.mu.Unlock()
-	}
-	return n
-}
+func transitions(m *Monitor) int { return sumJobs(m, func(s *segState) int { return s.transitions }) }
 
 // cut takes the far end of the veth down and returns the time it asked to: with pinned, from an
 // ip -batch process on CPU 1, already running and waiting for its command when the time is
@@ -385,15 +375,23 @@ func (p *fastPair) cut(b *testing.B, pinned bool) time.Time {
 
 // upJobs is the number of jobs up.
 func upJobs(m *Monitor) int {
-	up := 0
+	return sumJobs(m, func(s *segState) int {
+		if s.live.State == collect.LiveUp {
+			return 1
+		}
+		return 0
+	})
+}
+
+// sumJobs sums f over every job's (first) segment.
+func sumJobs(m *Monitor, f func(*segState) int) int {
+	n := 0
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, rj := range m.jobs {
 		rj.mu.Lock()
-		if rj.segs[0].live.State == collect.LiveUp {
-			up++
-		}
+		n += f(&rj.segs[0])
 		rj.mu.Unlock()
 	}
-	return up
+	return n
 }
