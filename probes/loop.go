@@ -237,8 +237,10 @@ func (l *Loop[In]) Run(ctx context.Context, untilIdle bool) error {
 			l.drain() // every input waiting, before looking at the clock again
 		case <-l.wake:
 			timer.Stop()
+			l.drain()
 		case <-idle:
 			timer.Stop()
+			l.drain()
 		case <-timer.C:
 			// Answers already here count before anything expires: after a stall (a loaded
 			// host, a long GC) a timer that fired late must not call lost a probe whose
@@ -364,27 +366,35 @@ func NewEchoLoop(demux *Demux) *EchoLoop {
 // The Demux's handler waits for room in the Loop's queue: an echo engine loses no answer.
 func (l *EchoLoop) Add(id uint16, s Session[Match]) (*Handle[Match], error) {
 	return l.Loop.Add(s, func(h *Handle[Match]) error {
+		// The loop's own table first: a Poll that finds an answer for id once the Demux
+		// routes it must take it directly, never through Deliver, which would wait on this
+		// very goroutine when the queue is full.
+		forget := func() {}
+		if l.byID != nil {
+			l.idMu.Lock()
+			if _, taken := l.byID[id]; !taken {
+				l.byID[id] = h
+				forget = func() {
+					l.idMu.Lock()
+					if l.byID[id] == h {
+						delete(l.byID, id)
+					}
+					l.idMu.Unlock()
+				}
+			}
+			l.idMu.Unlock()
+		}
 		unregister, err := l.demux.Register(id, func(m *Match) {
 			l.quote(m)
 			h.Deliver(m)
 		})
 		if err != nil {
+			forget()
 			return err
-		}
-		if l.byID != nil {
-			l.idMu.Lock()
-			l.byID[id] = h
-			l.idMu.Unlock()
 		}
 		h.OnRemove(func() {
 			unregister()
-			if l.byID != nil {
-				l.idMu.Lock()
-				if l.byID[id] == h {
-					delete(l.byID, id)
-				}
-				l.idMu.Unlock()
-			}
+			forget()
 		})
 		return nil
 	})

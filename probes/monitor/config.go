@@ -192,8 +192,8 @@ func LoadConfig(path string) (*Config, error) {
 var (
 	jobNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	// Label names the monitor sets itself.
-	reservedLabels = []string{"job_name", "segment", "from", "to", "kind", "job", "instance"}
+	// Label names the monitor sets itself (le: a histogram bucket's; hop, node: an ioam job's).
+	reservedLabels = []string{"job_name", "segment", "from", "to", "kind", "job", "instance", "le", "hop", "node"}
 )
 
 type parser struct {
@@ -620,7 +620,11 @@ func (p *parser) parseJob(n *yaml.Node, d defaults) (Job, error) {
 	}
 	switch {
 	case job.Kind == KindIOAM && job.FlowLabels > maxIOAMFlowLabels:
-		return job, p.errf(at("flow_labels"), "flow_labels", "%d: an ioam job keeps each label's last path, at most %d labels", job.FlowLabels, maxIOAMFlowLabels)
+		from := ""
+		if at("flow_labels") == n {
+			from = " (defaults.flow_labels; give the job its own)"
+		}
+		return job, p.errf(at("flow_labels"), "flow_labels", "%d%s: an ioam job keeps each label's last path, at most %d labels", job.FlowLabels, from, maxIOAMFlowLabels)
 	case job.Kind == KindIOAM && job.IOAM == nil:
 		d := DefaultJobIOAM
 		job.IOAM = &d

@@ -166,21 +166,23 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 		jobs = append(jobs, rj)
 	}
 	c.m.mu.RUnlock()
+	var out []prometheus.Metric
 	for _, rj := range jobs {
 		jm := rj.metrics
 		if jm.hopDelay != nil {
 			jm.hopDelay.Collect(ch)
 			jm.pathChanges.Collect(ch)
 		}
+		out = out[:0]
 		rj.mu.Lock()
-		ch <- &jobSeries{desc: descSent, labels: jm.labels, value: float64(rj.sentN), created: jm.created}
-		ch <- &jobSeries{desc: descLost, labels: jm.labels, value: float64(rj.lostN), created: jm.created}
-		ch <- jm.rtt.snapshot()
+		out = append(out, &jobSeries{desc: descSent, labels: jm.labels, value: float64(rj.sentN), created: jm.created})
+		out = append(out, &jobSeries{desc: descLost, labels: jm.labels, value: float64(rj.lostN), created: jm.created})
+		out = append(out, jm.rtt.snapshot())
 		for _, h := range jm.owd {
-			ch <- h.snapshot()
+			out = append(out, h.snapshot())
 		}
 		if jm.residence != nil {
-			ch <- jm.residence.snapshot()
+			out = append(out, jm.residence.snapshot())
 		}
 		for i := range rj.segs {
 			if i >= len(jm.segLabels) {
@@ -188,21 +190,26 @@ func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			s := &rj.segs[i]
 			l := jm.segLabels[i]
-			ch <- &jobSeries{desc: descSegLost, labels: l, value: float64(s.lost), created: jm.created}
+			out = append(out, &jobSeries{desc: descSegLost, labels: l, value: float64(s.lost), created: jm.created})
 			switch s.live.State {
 			case collect.LiveUp:
-				ch <- &jobSeries{desc: descUp, labels: l, gauge: true, value: 1}
+				out = append(out, &jobSeries{desc: descUp, labels: l, gauge: true, value: 1})
 			case collect.LiveDown:
-				ch <- &jobSeries{desc: descUp, labels: l, gauge: true, value: 0}
+				out = append(out, &jobSeries{desc: descUp, labels: l, gauge: true, value: 0})
 			}
 			if !s.changedAt.IsZero() {
-				ch <- &jobSeries{desc: descChanged, labels: l, gauge: true, value: float64(s.changedAt.UnixNano()) / 1e9}
+				out = append(out, &jobSeries{desc: descChanged, labels: l, gauge: true, value: float64(s.changedAt.UnixNano()) / 1e9})
 			}
 			if rj.job.Kind == KindTimestamped || rj.job.Kind == KindStamp {
-				ch <- &jobSeries{desc: descUnsynced, labels: l, gauge: true, value: b2f(s.unsynced)}
+				out = append(out, &jobSeries{desc: descUnsynced, labels: l, gauge: true, value: b2f(s.unsynced)})
 			}
 		}
 		rj.mu.Unlock()
+		// Sent once the job's lock is free: the registry's channel can be full, and the
+		// job's results wait on that lock.
+		for _, s := range out {
+			ch <- s
+		}
 	}
 }
 

@@ -122,7 +122,7 @@ func (rj *runningJob) echoResult(m *Monitor, r oam.Result) {
 		rj.lastRTT = r.RTT
 		rj.outcome(m, 0, true, r.Received)
 		if rj.detect != nil {
-			rj.detect.reply(r.Received)
+			rj.detect.reply(time.Now())
 		}
 		rj.metrics.rtt.Observe(r.RTT.Seconds())
 		rj.hist.observe(0, r.Received, r.RTT, false)

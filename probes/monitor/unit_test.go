@@ -77,8 +77,8 @@ type idle struct{}
 func (idle) Wake(time.Time) (time.Time, bool)                 { return time.Time{}, false }
 func (idle) Input(*probes.Match, time.Time) (time.Time, bool) { return time.Time{}, false }
 
-// TestDetectionTimer: an up echo job goes down detect_multiplier × interval after its last
-// reply, not before, and asks to be woken then; not while fewer than detect_multiplier − 1
+// TestDetectionTimer: an up echo job goes down detect_multiplier × interval (and 5 % of an
+// interval of jitter) after its last reply, not before, and asks to be woken then; not while fewer than detect_multiplier − 1
 // probes have left since (a monitor behind schedule); a job not yet up stays as it is; a reply
 // restarts the timer.
 func TestDetectionTimer(t *testing.T) {
@@ -99,20 +99,22 @@ func TestDetectionTimer(t *testing.T) {
 	d.reply(t0)
 	d.sentOne()
 	d.sentOne()
-	if next, _ := d.Wake(ms(29)); !next.Equal(ms(30)) || rj.segs[0].live.State != collect.LiveUp {
-		t.Fatalf("29 ms after the reply: next wake %v, state %v; want %v, up", next, rj.segs[0].live.State, ms(30))
+	// 3 × 10 ms and the schedule's 5 % jitter of an interval: 30.5 ms.
+	due := t0.Add(30*time.Millisecond + 500*time.Microsecond)
+	if next, _ := d.Wake(ms(30)); !next.Equal(due) || rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("30 ms after the reply: next wake %v, state %v; want %v, up", next.Sub(t0), rj.segs[0].live.State, due.Sub(t0))
 	}
-	d.Wake(ms(30))
-	if s := rj.segs[0]; s.live.State != collect.LiveDown || !s.changedAt.Equal(ms(30)) || s.transitions != 2 {
-		t.Fatalf("30 ms after the reply: %v at %v (%d transitions); want down at %v", s.live.State, s.changedAt, s.transitions, ms(30))
+	d.Wake(due)
+	if s := rj.segs[0]; s.live.State != collect.LiveDown || !s.changedAt.Equal(due) || s.transitions != 2 {
+		t.Fatalf("30.5 ms after the reply: %v at %v (%d transitions); want down at %v", s.live.State, s.changedAt, s.transitions, due)
 	}
 	// The timeouts of the probes in flight find it down; a reply brings it up (Up 1) and
 	// restarts the timer.
 	rj.outcome(m, 0, false, ms(31))
 	rj.outcome(m, 0, true, ms(40))
 	d.reply(ms(40))
-	if next, _ := d.Input(&probes.Match{}, ms(41)); !next.Equal(ms(70)) || rj.segs[0].live.State != collect.LiveUp {
-		t.Fatalf("after a reply at 40 ms: next %v, state %v; want %v, up", next, rj.segs[0].live.State, ms(70))
+	if next, _ := d.Input(&probes.Match{}, ms(41)); !next.Equal(ms(70).Add(500*time.Microsecond)) || rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("after a reply at 40 ms: next %v, state %v; want 70.5 ms, up", next.Sub(t0), rj.segs[0].live.State)
 	}
 
 	// Behind schedule: one probe sent since the reply is not enough.
@@ -128,6 +130,17 @@ func TestDetectionTimer(t *testing.T) {
 	d.Wake(ms(46))
 	if rj.segs[0].live.State != collect.LiveDown {
 		t.Fatalf("two probes sent, 46 ms: %v, want down", rj.segs[0].live.State)
+	}
+
+	// A multiplier of 1: no timer (it would race every reply), the lost probes decide.
+	rj, d = newJob()
+	rj.job.DetectMultiplier = 1
+	d = newDetector(m, rj)
+	d.Session = idle{}
+	rj.outcome(m, 0, true, t0)
+	d.reply(t0)
+	if next, _ := d.Wake(ms(100)); !next.IsZero() || rj.segs[0].live.State != collect.LiveUp {
+		t.Fatalf("multiplier 1, 100 ms of silence: next wake %v, state %v; want none, up", next, rj.segs[0].live.State)
 	}
 
 	// A job not yet up is left to the lost probes.
