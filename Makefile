@@ -5,7 +5,7 @@ BIN         := bin
 CMDS        := $(notdir $(wildcard cmd/srv6-*))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests and tools use; installed by `make deps` when missing.
-DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux libcap2-bin chromium
+DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux libcap2-bin chromium zsh
 export GOFLAGS := -buildvcs=false
 # The release the binaries and the package say they are: 0.1.0~git<date of the last commit>.<its
 # hash> unless given (make deb VERSION=0.2.0).

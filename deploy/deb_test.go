@@ -89,6 +89,9 @@ func TestDebInstallPurge(t *testing.T) {
 	}
 	for _, c := range commands {
 		want["./usr/bin/"+c] = "-rwxr-xr-x"
+		want["./usr/share/man/man8/"+c+".8.gz"] = "-rw-r--r--"
+		want["./usr/share/bash-completion/completions/"+c] = "-rw-r--r--"
+		want["./usr/share/zsh/vendor-completions/_"+c] = "-rw-r--r--"
 	}
 	for _, line := range strings.Split(strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-c", deb)), "\n") {
 		f := strings.Fields(line)
@@ -128,16 +131,59 @@ func TestDebInstallPurge(t *testing.T) {
 	if v := dpkg("--verify", "srv6oam"); v != "" {
 		t.Errorf("dpkg --verify: %s", v)
 	}
+	// Every installed command runs: --version says the release, --help lists --man-page (the
+	// last flag Run adds); its manual page is the one it prints, and man reads it; its bash
+	// completion completes its flags.
+	for _, c := range commands {
+		p := filepath.Join(root, "usr/bin", c)
+		if v := run(t, "", nil, p, "--version"); v != c+" version "+testVersion+"\n" {
+			t.Errorf("%s --version: %q", c, v)
+		}
+		if h := run(t, "", nil, p, "--help"); !strings.Contains(h, "--man-page") || !strings.Contains(h, c) {
+			t.Errorf("%s --help: no --man-page, or not its name:\n%s", c, h)
+		}
+		page := run(t, "", nil, "sh", "-c", "zcat "+filepath.Join(root, "usr/share/man/man8", c+".8.gz"))
+		if page != run(t, "", nil, p, "--man-page") || !strings.HasPrefix(strings.TrimSpace(page), ".nh\n.TH "+c+" 8") {
+			t.Errorf("%s.8.gz is not %s --man-page, or not a section 8 page: %.80q", c, c, page)
+		}
+		if _, err := exec.LookPath("man"); err == nil {
+			if txt := run(t, "", []string{"MANWIDTH=80"}, "man", "-l", filepath.Join(root, "usr/share/man/man8", c+".8.gz")); !strings.Contains(txt, "--help") {
+				t.Errorf("man -l %s.8.gz: no --help in:\n%.300s", c, txt)
+			}
+		}
+		script := filepath.Join(root, "usr/share/bash-completion/completions", c)
+		fn := "_" + strings.ReplaceAll(c, "-", "_")
+		if got := run(t, "", nil, "bash", "-c", `source "$1"; COMP_WORDS=("$2" --ver); COMP_CWORD=1; `+fn+`; echo "${COMPREPLY[@]}"`, "bash", script, c); got != "--version\n" {
+			t.Errorf("%s: bash completes --ver as %q, want --version", c, got)
+		}
+	}
 	// The probers may be run by any user: CAP_NET_RAW in their file capabilities (postinst).
 	for _, c := range []string{"srv6-ping", "srv6-trace"} {
 		p := filepath.Join(root, "usr/bin", c)
 		if caps := run(t, "", nil, "getcap", p); !strings.Contains(caps, "cap_net_raw=ep") {
 			t.Errorf("getcap %s: %q, want cap_net_raw=ep", c, caps)
 		}
-		if v := run(t, "", nil, p, "--version"); v != c+" version "+testVersion+"\n" {
-			t.Errorf("%s --version: %q", c, v)
+	}
+	// systemd-analyze verify resolves the units' dependencies in the root: give it the
+	// targets and slices of this system, as the one the package lands on has them.
+	targets, _ := filepath.Glob("/lib/systemd/system/*.target")
+	slices, _ := filepath.Glob("/lib/systemd/system/*.slice")
+	var lent []string // what the test puts in the root, taken out before the purge
+	for _, f := range append(targets, slices...) {
+		if b, err := os.ReadFile(f); err == nil {
+			p := filepath.Join(root, "lib/systemd/system", filepath.Base(f))
+			if os.WriteFile(p, b, 0o644) == nil {
+				lent = append(lent, p)
+			}
 		}
 	}
+	// And the kill the monitor's ExecReload runs (procps, on every Debian system).
+	if b, err := os.ReadFile("/bin/kill"); err == nil && os.MkdirAll(filepath.Join(root, "bin"), 0o755) == nil {
+		if os.WriteFile(filepath.Join(root, "bin/kill"), b, 0o755) == nil {
+			lent = append(lent, filepath.Join(root, "bin/kill"), filepath.Join(root, "bin"))
+		}
+	}
+
 	// Each unit starts the installed binary on the config path the docs give.
 	for unit, exe := range map[string]string{
 		"srv6-agent.service":   "ExecStart=/usr/bin/srv6-agent --config /etc/srv6oam/agent.yaml",
@@ -153,12 +199,17 @@ func TestDebInstallPurge(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, strings.Fields(strings.TrimPrefix(exe, "ExecStart="))[0])); err != nil {
 			t.Errorf("%s: %v", unit, err)
 		}
-		// systemd's own judgement of the sandbox: 5.0 and below is "OK" (docs/security.md).
+		// systemd's own judgement of the unit (verify: it parses, its binary exists) and of the
+		// sandbox (security: 5.0 and below is "OK", docs/security.md).
 		if _, err := exec.LookPath("systemd-analyze"); err == nil {
+			run(t, "", nil, "systemd-analyze", "verify", "--man=no", "--root="+root, filepath.Join(root, "lib/systemd/system", unit))
 			run(t, "", nil, "systemd-analyze", "security", "--offline=yes", "--root="+root, "--threshold=50", unit)
 		}
 	}
 
+	for _, p := range lent {
+		_ = os.Remove(p)
+	}
 	dpkg("-P", "srv6oam")
 	if s, _ := exec.Command("dpkg", "--root="+root, "-s", "srv6oam").CombinedOutput(); !strings.Contains(string(s), "not installed") {
 		t.Errorf("after dpkg -P, dpkg -s says:\n%s", s)

@@ -25,6 +25,14 @@ trap 'rm -rf "$root"' EXIT
 doc=$root/usr/share/doc/srv6oam
 install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$doc/examples" "$root/etc/srv6oam"
 for c in "${cmds[@]}"; do install -m 0755 "$bin/$c" "$root/usr/bin/"; done
+# Each command's manual page and completions, made by the command from its own flags.
+install -d "$root/usr/share/man/man8" "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"
+for c in "${cmds[@]}"; do
+	"$bin/$c" --man-page | gzip -9n >"$root/usr/share/man/man8/$c.8.gz"
+	"$bin/$c" --completion bash >"$root/usr/share/bash-completion/completions/$c"
+	"$bin/$c" --completion zsh >"$root/usr/share/zsh/vendor-completions/_$c"
+	chmod 0644 "$root/usr/share/man/man8/$c.8.gz" "$root/usr/share/bash-completion/completions/$c" "$root/usr/share/zsh/vendor-completions/_$c"
+done
 install -m 0644 "$top"/deploy/srv6-agent.service "$top"/deploy/srv6-monitor.service "$root/lib/systemd/system/"
 install -m 0644 "$top"/deploy/examples/*.yaml "$doc/examples/"
 install -m 0644 "$top/README.md" "$top"/docs/*.md "$doc/"

@@ -73,6 +73,16 @@ func Run(app *cli.App, args []string, stderr io.Writer, failure int) int {
 	// Exit codes and messages are ours, not urfave's default handler's.
 	app.ExitErrHandler = func(*cli.Context, error) {}
 	app.ErrWriter = stderr
+	if app.Writer == nil {
+		app.Writer = os.Stdout
+	}
+	if done, err := packaging(app, args, app.Writer); done {
+		if err != nil {
+			fmt.Fprintln(stderr, app.Name+": "+oneLine(err.Error()))
+			return ExitUsage
+		}
+		return ExitOK
+	}
 	if len(app.Commands) == 0 && len(args) > 0 {
 		args = FlagsFirst(app.Flags, ShortValues(app.Flags, args))
 	}
