@@ -133,10 +133,11 @@ func TestDetectionTimer(t *testing.T) {
 	}
 
 	// A multiplier of 1: no timer (it would race every reply), the lost probes decide.
-	rj, d = newJob()
+	rj, _ = newJob()
 	rj.job.DetectMultiplier = 1
 	d = newDetector(m, rj)
 	d.Session = idle{}
+	rj.detect = d
 	rj.outcome(m, 0, true, t0)
 	d.reply(t0)
 	if next, _ := d.Wake(ms(100)); !next.IsZero() || rj.segs[0].live.State != collect.LiveUp {
