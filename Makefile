@@ -5,7 +5,7 @@ BIN         := bin
 CMDS        := $(notdir $(wildcard cmd/srv6-*))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests and tools use; installed by `make deps` when missing.
-DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux libcap2-bin chromium zsh
+DEB_PKGS    := tshark iproute2 iputils-ping traceroute python3-scapy netsniff-ng clang llvm libbpf-dev bpftool nftables scamper prometheus tmux libcap2-bin chromium zsh lintian
 export GOFLAGS := -buildvcs=false
 # The release the binaries and the package say they are: 0.1.0~git<date of the last commit>.<its
 # hash> unless given (make deb VERSION=0.2.0).
@@ -50,6 +50,7 @@ deps:
 # whose kernel has no seg6local routes or End.BPF (CONFIG_IPV6_SEG6_LWTUNNEL, _BPF), the test
 # binaries run in a VM with Debian's kernel instead (scripts/vmtest.sh, docs/testing.md).
 test: deps build
+	@scripts/mkdeb.sh --tools
 	@if scripts/vmtest.sh --check; then \
 		echo "$(GO) test -count=1 -p 1 -timeout 30m ./..."; $(GO) test -count=1 -p 1 -timeout 30m ./...; \
 	else \

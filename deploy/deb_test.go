@@ -61,11 +61,13 @@ func TestDebInstallPurge(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin, out, root := filepath.Join(tmp, "bin"), filepath.Join(tmp, "out"), filepath.Join(tmp, "root")
-	// The flags of make build but the version: the compiled packages come from the build
-	// cache; only the links are new.
+	// The link flags of make deb (stripped) but the version; not its -trimpath, so that the
+	// compiled packages come from the build cache and only the links are new.
 	run(t, "..", []string{"CGO_ENABLED=0"}, "go", "build",
-		"-ldflags", "-X github.com/srv6oam/srv6oam/cmd/internal/cli.Version="+testVersion, "-o", bin+"/", "./cmd/...")
-	deb := strings.TrimSpace(run(t, "..", nil, "scripts/mkdeb.sh", bin, out, testVersion))
+		"-ldflags", "-s -w -X github.com/srv6oam/srv6oam/cmd/internal/cli.Version="+testVersion, "-o", bin+"/", "./cmd/...")
+	// mkdeb.sh prints the package's path last (nfpm's progress before it).
+	lines := strings.Split(strings.TrimSpace(run(t, "..", nil, "scripts/mkdeb.sh", bin, out, testVersion)), "\n")
+	deb := lines[len(lines)-1]
 	if filepath.Base(deb) != "srv6oam_"+testVersion+"_amd64.deb" && filepath.Base(deb) != "srv6oam_"+testVersion+"_arm64.deb" {
 		t.Fatalf("mkdeb.sh made %s", deb)
 	}
@@ -81,6 +83,8 @@ func TestDebInstallPurge(t *testing.T) {
 		"./lib/systemd/system/srv6-agent.service":       "-rw-r--r--",
 		"./lib/systemd/system/srv6-monitor.service":     "-rw-r--r--",
 		"./usr/share/doc/srv6oam/copyright":             "-rw-r--r--",
+		"./usr/share/doc/srv6oam/changelog.gz":          "-rw-r--r--",
+		"./usr/share/lintian/overrides/srv6oam":         "-rw-r--r--",
 		"./usr/share/doc/srv6oam/examples/agent.yaml":   "-rw-r--r--",
 		"./usr/share/doc/srv6oam/examples/monitor.yaml": "-rw-r--r--",
 		"./usr/share/doc/srv6oam/README.md":             "-rw-r--r--",
@@ -110,6 +114,26 @@ func TestDebInstallPurge(t *testing.T) {
 	}
 	for p := range want {
 		t.Errorf("%s not in the package", p)
+	}
+
+	// Debian's own package checker finds no error and no warning (its informational tags are
+	// not checked: they include words of iputils' -M dont and of libraries' strings).
+	if _, err := exec.LookPath("lintian"); err == nil {
+		cmd := exec.Command("lintian", "--tag-display-limit", "0", deb)
+		out, err := cmd.CombinedOutput()
+		var tags []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") {
+				tags = append(tags, l)
+			}
+		}
+		if err != nil || len(tags) > 0 {
+			t.Errorf("lintian: %v\n%s", err, strings.Join(tags, "\n"))
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Error("lintian missing (make deps installs it)")
+	} else {
+		t.Log("lintian not run: not installed (make deps installs it)")
 	}
 
 	for _, d := range []string{"var/lib/dpkg/updates", "var/lib/dpkg/info", "var/lib/dpkg/triggers"} {
