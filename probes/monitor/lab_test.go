@@ -417,3 +417,73 @@ func (s *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// TestLabIdentifierWrap: echo identifiers are handed out in sequence from a random start, so a
+// monitor with many jobs (or a few, now and then) reaches 0 after 0xffff. 0 tells the probers
+// to pick their own identifier; a job given it once sent its probes under one and waited for
+// replies under another, and never saw one (found in fleet runs: one job of 9,000 silent).
+// Here the sequence is made to wrap across three jobs through h1 → r1 → r2 → h2 of line4: each
+// gets a distinct identifier other than 0, and every one is answered.
+func TestLabIdentifierWrap(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	cfgFor := func(names ...string) *Config {
+		s := "defaults:\n  interval: 100ms\njobs:\n"
+		for _, n := range names {
+			s += fmt.Sprintf("  - name: %s\n    target: fc00:0:4::1\n    segments: [fc00:0:2::e, fc00:0:3::e]\n", n)
+		}
+		cfg, err := ParseConfig([]byte(s), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	m, err := New(cfgFor("first"), Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	})
+	m.reloadMu.Lock()
+	m.nextID = 0xfffe
+	m.reloadMu.Unlock()
+	if _, err := m.Reload(cfgFor("first", "w1", "w2", "w3")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting []string
+		jobs := m.Jobs()
+		for _, j := range jobs {
+			if j.Received < 5 {
+				waiting = append(waiting, fmt.Sprintf("%s (echo identifier %d): %d of %d answered", j.Name, *j.Identifier, j.Received, j.Sent))
+			}
+		}
+		if len(jobs) != 4 {
+			t.Fatalf("%d jobs, want 4", len(jobs))
+		}
+		if len(waiting) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %s", strings.Join(waiting, "; "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ids := map[uint16]string{}
+	for _, j := range m.Jobs() {
+		if *j.Identifier == 0 {
+			t.Errorf("job %s: echo identifier 0", j.Name)
+		}
+		if other, dup := ids[*j.Identifier]; dup {
+			t.Errorf("jobs %s and %s share echo identifier %d", other, j.Name, *j.Identifier)
+		}
+		ids[*j.Identifier] = j.Name
+	}
+}

@@ -193,16 +193,19 @@ func (m *Monitor) Reload(cfg *Config) (ReloadStats, error) {
 	return st, nil
 }
 
+// allocID picks the echo identifier of a new job: the next one not in use, never 0 (0 tells
+// every prober to choose its own identifier, which the monitor would not know: the job's probes
+// would leave with one and its replies be awaited under another).
 func (m *Monitor) allocID(used map[uint16]bool) (uint16, error) {
 	for range 1 << 16 {
 		id := m.nextID
 		m.nextID++
-		if !used[id] {
+		if id != 0 && !used[id] {
 			used[id] = true
 			return id, nil
 		}
 	}
-	return 0, errors.New("monitor: no free ICMPv6 echo identifier (65536 jobs)")
+	return 0, errors.New("monitor: no free ICMPv6 echo identifier (65535 jobs)")
 }
 
 // noteReload records the outcome of a configuration load for the config_last_reload metrics.
