@@ -19,6 +19,8 @@ import (
 type Match struct {
 	// ID and Seq are the probe's echo identifier and sequence.
 	ID, Seq uint16
+	// foreign: the echo data is not this process's (OwnEchoData); never handed to a handler.
+	foreign bool
 	// Reply is set for an Echo Reply; otherwise the message is an ICMPv6 error about the probe.
 	Reply bool
 	From  netip.Addr
@@ -68,6 +70,7 @@ type Demux struct {
 	mu        sync.RWMutex
 	handlers  map[uint16]func(*Match)
 	unmatched atomic.Uint64
+	foreign   atomic.Uint64
 	done      chan struct{}
 	err       error // why the reader stopped; set before done is closed
 	closing   atomic.Bool
@@ -103,6 +106,10 @@ func (d *Demux) Register(id uint16, h func(*Match)) (unregister func(), err erro
 
 // Unmatched counts messages about echo probes of no registered identifier.
 func (d *Demux) Unmatched() uint64 { return d.unmatched.Load() }
+
+// Foreign counts messages under a registered identifier about another process's echo probes
+// (OwnEchoData): two processes on the host chose one identifier. They are dropped.
+func (d *Demux) Foreign() uint64 { return d.foreign.Load() }
 
 // Done is closed when the reader stopped: after Close, or when the PacketConn failed (Err).
 func (d *Demux) Done() <-chan struct{} { return d.done }
@@ -179,7 +186,7 @@ func (d *Demux) Poll(max int, direct func(*Match) bool) (int, error) {
 			return n, err
 		}
 		n++
-		if !classify(&p.rx, &p.msg, &p.m) || direct(&p.m) {
+		if !classify(&p.rx, &p.msg, &p.m) || (!p.m.foreign && direct(&p.m)) {
 			continue
 		}
 		d.dispatch(&p.m)
@@ -194,20 +201,25 @@ type pollState struct {
 	m   Match
 }
 
-// dispatch hands m to the handler of its identifier, or counts it unmatched.
+// dispatch hands m to the handler of its identifier, or counts it unmatched (no handler) or
+// foreign (another process's probe under the handler's identifier).
 func (d *Demux) dispatch(m *Match) {
 	d.mu.RLock()
 	h := d.handlers[m.ID]
 	d.mu.RUnlock()
-	if h == nil {
+	switch {
+	case h == nil:
 		d.unmatched.Add(1)
-		return
+	case m.foreign:
+		d.foreign.Add(1)
+	default:
+		h(m)
 	}
-	h(m)
 }
 
 // classify decodes one received ICMPv6 message into m when it is about an echo probe (an Echo
-// Reply, or an error whose quote reaches the Echo Request), and reports whether it is.
+// Reply, or an error whose quote reaches the Echo Request), marking it foreign when the probe
+// is not this process's, and reports whether it is.
 func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 	if ParseICMPv6(rx.ICMPv6, msg) != nil {
 		return false
@@ -216,9 +228,10 @@ func classify(rx *Received, msg *ICMPv6Message, m *Match) bool {
 		Type: msg.Type, Code: msg.Code, Info: msg.Info, Bytes: len(rx.ICMPv6), QuotedSL: -1}
 	switch {
 	case msg.Type == ICMPv6EchoReply:
-		m.Reply, m.ID, m.Seq = true, msg.ID, msg.Seq
+		m.Reply, m.ID, m.Seq, m.foreign = true, msg.ID, msg.Seq, !OwnEchoData(msg.Body)
 	case msg.IsError() && msg.Quote.HasEcho:
 		q := &msg.Quote
+		m.foreign = !OwnEchoData(q.EchoData)
 		m.ID, m.Seq, m.QuoteHopLimit, m.QuotedDst, m.QuotedEncap = q.ID, q.Seq, q.HopLimit, q.Dst, q.Encapsulated
 		m.Quote = msg.Body
 		if q.HasSRH {

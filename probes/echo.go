@@ -1,6 +1,7 @@
 package probes
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -122,6 +123,35 @@ type EchoBuilder struct {
 	icmp6     int
 }
 
+// echoCookie opens the payload of every Echo Request this process builds, when the payload has
+// room for it (8 bytes: srv6-ping's default payload is 56). A raw ICMPv6 socket receives every
+// Echo Reply that reaches the host, and another process's probes may carry the same echo
+// identifier (a second srv6-monitor, an srv6-ping beside one: identifiers are 16 bits, chosen
+// independently): a reply or error whose echo data does not start with this process's cookie
+// answers somebody else's probe (RFC 4443 §4.2: a reply returns the request's data whole).
+var echoCookie = func() (c [8]byte) {
+	if _, err := crand.Read(c[:]); err != nil {
+		panic("probes: no randomness for the echo cookie: " + err.Error())
+	}
+	return c
+}()
+
+// OwnEchoData reports whether data, the data of an Echo Reply or of the Echo Request quoted in
+// an error, may belong to one of this process's probes: it starts with the process's cookie, or
+// is too short to carry one (a probe with a smaller payload, or a quote cut short).
+func OwnEchoData(data []byte) bool {
+	return len(data) < len(echoCookie) || [8]byte(data[:8]) == echoCookie
+}
+
+// FillEchoData fills the data of an Echo Request this process sends: the cookie, then the bytes
+// 0x08, 0x09, ... (each its offset, as iputils fills its pattern after its timestamp).
+func FillEchoData(data []byte) {
+	for i := range data {
+		data[i] = byte(i)
+	}
+	copy(data, echoCookie[:])
+}
+
 // NewEchoBuilder checks cfg and prepares the layers; the error names the field at fault.
 func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 	if !cfg.Target.Destination.Is6() || cfg.Target.Destination.Is4In6() {
@@ -157,10 +187,7 @@ func NewEchoBuilder(cfg EchoConfig) (*EchoBuilder, error) {
 	}
 	src := net.IP(cfg.Source.AsSlice())
 	b.payload = make(gopacket.Payload, cfg.PayloadSize)
-	for i := range b.payload {
-		// iputils fills the payload with 0x00, 0x01, ...; keep that, tcpdump users recognise it.
-		b.payload[i] = byte(i)
-	}
+	FillEchoData(b.payload)
 	b.icmp.TypeCode = layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)
 	b.echo.Identifier = cfg.ID
 	b.outer = layers.IPv6{

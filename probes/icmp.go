@@ -71,9 +71,11 @@ type Quote struct {
 	// Inner IPv6 header (encapsulation mode: the SRH's next header is 41).
 	Encapsulated       bool
 	InnerSrc, InnerDst netip.Addr
-	// Echo Request identifier and sequence, when the quote reaches that far.
-	HasEcho bool
-	ID, Seq uint16
+	// Echo Request identifier and sequence, when the quote reaches that far; EchoData is as
+	// much of its data as the quote holds.
+	HasEcho  bool
+	ID, Seq  uint16
+	EchoData []byte
 	// FinalDst is where the quoted probe was finally going: the inner destination (encap), the
 	// final segment (insert), or Dst (no SRH).
 	FinalDst netip.Addr
@@ -184,6 +186,7 @@ func parseQuote(b []byte, q *Quote) {
 			q.HasEcho = true
 			q.ID = binary.BigEndian.Uint16(b[4:])
 			q.Seq = binary.BigEndian.Uint16(b[6:])
+			q.EchoData = b[8:]
 			return
 		default:
 			return

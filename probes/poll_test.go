@@ -45,17 +45,20 @@ func (c *pollConn) TryReceive(r *Received) (bool, error) {
 	return true, nil
 }
 
+// echoReply is the reply to one of this process's probes (its data opens with the cookie).
 func echoReply(id, seq uint16) []byte {
 	b := make([]byte, 16)
 	b[0] = ICMPv6EchoReply
 	binary.BigEndian.PutUint16(b[4:], id)
 	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[8:], echoCookie[:])
 	return b
 }
 
 // TestDemuxPoll: Poll takes at most max messages; each goes to direct when direct takes it, to
 // the handler registered for its identifier when not, and is counted unmatched when nobody
-// has it; what is not about an echo probe is taken and dropped.
+// has it, foreign when it answers another process's probe; what is not about an echo probe is
+// taken and dropped.
 func TestDemuxPoll(t *testing.T) {
 	c := newPollConn()
 	d := NewDemux(c)
@@ -66,7 +69,11 @@ func TestDemuxPoll(t *testing.T) {
 	}
 	other := make([]byte, 8)
 	other[0] = 135 // a Neighbor Solicitation
-	c.add(echoReply(1, 10), echoReply(2, 20), echoReply(3, 30), other, echoReply(1, 11), echoReply(1, 12))
+	// Another process's reply under identifier 2 (its data is not this process's cookie): taken
+	// and dropped, counted foreign, neither direct's nor the handler's.
+	foreign := echoReply(2, 21)
+	foreign[8] ^= 0xff
+	c.add(echoReply(1, 10), echoReply(2, 20), echoReply(3, 30), other, foreign, echoReply(1, 11), echoReply(1, 12))
 	var direct []uint16
 	take := func(m *Match) bool {
 		if m.ID != 1 {
@@ -75,12 +82,12 @@ func TestDemuxPoll(t *testing.T) {
 		direct = append(direct, m.Seq)
 		return true
 	}
-	n, err := d.Poll(5, take)
-	if err != nil || n != 5 {
-		t.Fatalf("Poll(5) = %d, %v; want 5 messages", n, err)
+	n, err := d.Poll(6, take)
+	if err != nil || n != 6 {
+		t.Fatalf("Poll(6) = %d, %v; want 6 messages", n, err)
 	}
-	if len(direct) != 2 || direct[0] != 10 || direct[1] != 11 || len(viaHandler) != 1 || viaHandler[0] != 20 || d.Unmatched() != 1 {
-		t.Fatalf("direct %v, handler %v, unmatched %d; want [10 11], [20], 1", direct, viaHandler, d.Unmatched())
+	if len(direct) != 2 || direct[0] != 10 || direct[1] != 11 || len(viaHandler) != 1 || viaHandler[0] != 20 || d.Unmatched() != 1 || d.Foreign() != 1 {
+		t.Fatalf("direct %v, handler %v, unmatched %d, foreign %d; want [10 11], [20], 1, 1", direct, viaHandler, d.Unmatched(), d.Foreign())
 	}
 	if n, err := d.Poll(5, take); err != nil || n != 1 || len(direct) != 3 {
 		t.Fatalf("second Poll = %d, %v, direct %v; want the one left", n, err, direct)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -101,5 +102,81 @@ func TestSendSourceFromPacket(t *testing.T) {
 		if _, _, err := capture.Next(flow+uint32(i), 5*time.Second); err != nil {
 			t.Errorf("the probe from %v did not reach r1: %v", src, err)
 		}
+	}
+}
+
+// TestForeignReplies: a raw ICMPv6 socket sees the replies to every process's pings on the
+// host. Another process (scapy, as a second monitor or a ping would) sends an Echo Request from
+// h1 under the very identifier a Demux has registered, with iputils' data: its reply reaches
+// the Demux and is dropped as foreign, never handed to the identifier's handler; this process's
+// own probe (its data opens with the process's cookie), sent after it, is.
+func TestForeignReplies(t *testing.T) {
+	lab := labtest.Up(t, "line4")
+	const python = "/usr/bin/python3" // Debian's, with python3-scapy (make deps)
+	if out, err := exec.Command(python, "-c", "import scapy.all").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("scapy: %v: %s (make deps installs python3-scapy)", err, out)
+		}
+		t.Skipf("scapy: %v (make deps installs python3-scapy)", err)
+	}
+	dst := netip.MustParseAddr("fc00:0:4::1")
+	const id = 0x4242
+	var conn *probes.Conn
+	if err := lab.Exec("h1", func() error {
+		var err error
+		conn, err = probes.Dial(probes.Config{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := probes.NewDemux(conn)
+	defer d.Close()
+	got := make(chan uint16, 16)
+	if _, err := d.Register(id, func(m *probes.Match) {
+		if m.Reply {
+			got <- m.Seq
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	script := fmt.Sprintf(`from scapy.all import IPv6, ICMPv6EchoRequest, send
+send(IPv6(src="fc00:0:1::1", dst="%s")/ICMPv6EchoRequest(id=%d, seq=1, data=bytes(range(56))), verbose=0)`, dst, id)
+	if out, err := lab.Output(ctx, "h1", python, "-c", script); err != nil {
+		t.Fatalf("scapy: %v: %s", err, out)
+	}
+	for d.Foreign() == 0 {
+		select {
+		case seq := <-got:
+			t.Fatalf("the other process's reply (seq %d) was handed to identifier %#x's handler", seq, id)
+		case <-ctx.Done():
+			t.Fatal("the other process's reply never reached the Demux")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	eb, err := probes.NewEchoBuilder(probes.EchoConfig{Target: oam.Target{Destination: dst}, Source: netip.MustParseAddr("fc00:0:1::1"),
+		ID: id, PayloadSize: 56, HopLimit: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, err := eb.Build(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Send(pkt, eb.FirstHop()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case seq := <-got:
+		if seq != 2 {
+			t.Fatalf("handler got seq %d, want this process's 2", seq)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reply to this process's own probe")
+	}
+	if n := d.Foreign(); n != 1 {
+		t.Errorf("foreign messages: %d, want 1", n)
 	}
 }

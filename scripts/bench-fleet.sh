@@ -97,3 +97,25 @@ done
 q() { ip netns exec "$M" curl -s --get "http://[::1]:9090/api/v1/query" --data-urlencode "query=$1" |
 	python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")'; }
 [ "${PROM:-1}" = 1 ] && echo "Prometheus: jobs $(q 'sum(srv6_monitor_jobs)'), segments up $(q 'count(srv6_monitor_segment_up == 1)'), distinct jobs $(q 'count(count by (job_name) (srv6_monitor_segment_up))'), probes/s $(q 'sum(rate(srv6_monitor_probes_sent_total[20s]))'), lost/s $(q 'sum(rate(srv6_monitor_probes_lost_total[20s]))')"
+# Jobs that sent and never got an answer, echo identifiers used by more than one monitor (raw
+# ICMPv6 sockets see every reply on the host), and the replies each monitor dropped as another's.
+foreign=0
+for ((k = 0; k < MONS; k++)); do
+	ip netns exec "$M" curl -s "http://[::1]:$((9471 + k))/api/v1/jobs" >"$dir/jobs$k.json"
+	f=$(ip netns exec "$M" curl -s "http://[::1]:$((9471 + k))/metrics" | awk '$1 == "srv6_monitor_foreign_replies_total" {printf "%d", $2}')
+	foreign=$((foreign + ${f:-0}))
+done
+echo "replies under a job's identifier answering another monitor's probes (dropped): $foreign"
+python3 - "$dir" "$MONS" <<'PY'
+import json, sys, collections
+d, n = sys.argv[1], int(sys.argv[2])
+silent, ids = [], collections.defaultdict(set)
+for k in range(n):
+    for j in json.load(open(f"{d}/jobs{k}.json"))["jobs"]:
+        if j.get("sent", 0) > 0 and j.get("received", 0) == 0:
+            silent.append(f"mon{k}:{j['name']}(id {j.get('icmp_identifier')}, {j['sent']} sent)")
+        if "icmp_identifier" in j:
+            ids[j["icmp_identifier"]].add(k)
+shared = sum(1 for v in ids.values() if len(v) > 1)
+print(f"never answered: {len(silent)} {' '.join(silent[:10])}; echo identifiers in more than one monitor: {shared}")
+PY

@@ -12,6 +12,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam"
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // ProbeConfig describes the timestamped probes a ProbeBuilder makes.
@@ -97,9 +98,7 @@ func NewProbeBuilder(cfg ProbeConfig) (*ProbeBuilder, error) {
 	}
 	b.echo.Identifier = cfg.ID
 	b.payload = make(gopacket.Payload, cfg.PayloadSize)
-	for i := range b.payload {
-		b.payload[i] = byte(i)
-	}
+	probes.FillEchoData(b.payload) // the process's cookie: the host's own Echo Reply to it is no stranger's
 	b.list = []gopacket.SerializableLayer{&b.ip, &b.srh, &b.icmp, &b.echo, &b.payload}
 	if cfg.IOAM != nil {
 		if len(cfg.IOAM.Data) == 0 {

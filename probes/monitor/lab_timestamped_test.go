@@ -167,8 +167,8 @@ func TestLabTimestampedSharedSockets(t *testing.T) {
 // TestLabUnmatchedRepliesAreForeign: srv6_monitor_unmatched_replies_total counts only replies
 // that are not the monitor's. Each timestamped probe ends at the monitor's own address, an Echo
 // Request the host answers itself (on lo), and the echo jobs' socket sees that Echo Reply: it
-// carries the job's identifier, so it is the monitor's and not counted. Another pinger's
-// replies on the same host are.
+// carries the job's identifier and the monitor's cookie, so it is the monitor's and counted
+// neither unmatched nor foreign. Another pinger's replies on the same host are unmatched.
 func TestLabUnmatchedRepliesAreForeign(t *testing.T) {
 	lab := labtest.Up(t, "line4")
 	agenttest.StartAll(t, lab, agenttest.Line4[:2], []string{"fc00:0:1::/48"}, 10000)
@@ -199,20 +199,21 @@ func TestLabUnmatchedRepliesAreForeign(t *testing.T) {
 			t.Errorf("monitor: %v", err)
 		}
 	})
-	unmatched := func() float64 {
+	counter := func(name string) float64 {
 		t.Helper()
 		families, err := m.Registry().Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range families {
-			if f.GetName() == "srv6_monitor_unmatched_replies_total" {
+			if f.GetName() == name {
 				return f.GetMetric()[0].GetCounter().GetValue()
 			}
 		}
-		t.Fatal("no srv6_monitor_unmatched_replies_total")
+		t.Fatalf("no %s", name)
 		return 0
 	}
+	unmatched := func() float64 { return counter("srv6_monitor_unmatched_replies_total") }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		jobs := map[string]JobState{}
@@ -230,6 +231,10 @@ func TestLabUnmatchedRepliesAreForeign(t *testing.T) {
 	}
 	if n := unmatched(); n != 0 {
 		t.Errorf("unmatched replies = %v with only the monitor's jobs running; want 0 (the host's answers to its own timestamped probes are not foreign)", n)
+	}
+	// Nor are they another process's: the timestamped probes' data carries the monitor's cookie.
+	if n := counter("srv6_monitor_foreign_replies_total"); n != 0 {
+		t.Errorf("foreign replies = %v with only the monitor's jobs running; want 0", n)
 	}
 	// A foreign pinger on the same host: its replies are counted.
 	if out, err := lab.Output(ctx, "h1", "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fc00:0:4::1"); err != nil {

@@ -238,6 +238,11 @@ func (m *Monitor) registerMetrics() {
 			func() float64 {
 				return float64(m.demux.Unmatched())
 			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "foreign_replies_total",
+			Help: "Echo replies and errors on the shared socket under one of the jobs' identifiers that answer another process's probes (their data lacks this monitor's cookie): another monitor or pinger on the host chose the same identifier. Dropped."},
+			func() float64 {
+				return float64(m.demux.Foreign())
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_reload_successful",
 			Help: "1 when the last load of the jobs file (start or SIGHUP) succeeded; 0 when it was refused and the previous jobs run on."},
 			func() float64 { return b2f(m.reloadOK.Load()) }),
