@@ -231,3 +231,48 @@ func TestEchoBuilderPatchEqualsSerialize(t *testing.T) {
 		})
 	}
 }
+
+// TestEchoCookie: a probe's data opens with the process's cookie (then iputils' pattern), and
+// its reply, or an error quoting it, is this process's (OwnEchoData); data changed in its first
+// 8 bytes is not. A probe with less data than the cookie is matched by identifier alone, also
+// when a router pads the quote (RFC 4884: to 128 bytes, extensions after it) past the packet's
+// end.
+func TestEchoCookie(t *testing.T) {
+	src, dst := netip.MustParseAddr("fc00:0:1::1"), netip.MustParseAddr("fc00:0:4::1")
+	build := func(size int) []byte {
+		b, err := NewEchoBuilder(EchoConfig{Target: oam.Target{Destination: dst, Segments: []netip.Addr{netip.MustParseAddr("fc00:0:2::e")}},
+			Source: src, ID: 7, PayloadSize: size, HopLimit: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := b.Build(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := build(56)
+	data := p[len(p)-56:]
+	if !bytes.Equal(data[:8], echoCookie[:]) || data[8] != 8 || data[55] != 55 {
+		t.Fatalf("probe data % x: want the cookie, then 8, 9, ...", data[:12])
+	}
+	if !OwnEchoData(data) {
+		t.Error("the probe's own data is not its own")
+	}
+	other := bytes.Clone(data)
+	other[3] ^= 1
+	if OwnEchoData(other) {
+		t.Error("data with another cookie taken for this process's")
+	}
+	var m ICMPv6Message
+	if err := ParseICMPv6(errorAbout(ICMPv6TimeExceeded, 0, 0, p), &m); err != nil || !OwnEchoData(m.Quote.EchoData) || len(m.Quote.EchoData) != 56 {
+		t.Errorf("quote of the probe: %v, echo data % x", err, m.Quote.EchoData)
+	}
+
+	small := build(0)
+	padded := append(bytes.Clone(small), make([]byte, 128-len(small)%128)...)
+	padded = append(padded, 0x20, 0, 0, 0) // an RFC 4884 extension header after the padding
+	if err := ParseICMPv6(errorAbout(ICMPv6TimeExceeded, 0, 0, padded), &m); err != nil || !m.Quote.HasEcho || len(m.Quote.EchoData) != 0 || !OwnEchoData(m.Quote.EchoData) {
+		t.Errorf("padded quote of a probe without data: %v, echo data % x (want none)", err, m.Quote.EchoData)
+	}
+}

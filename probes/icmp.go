@@ -123,6 +123,16 @@ func ParseICMPv6(b []byte, m *ICMPv6Message) error {
 	return nil
 }
 
+// clampPayload is where the quoted IPv6 packet starting at b ends: its Payload Length says, when
+// the quote holds more (RFC 4884 pads a quote to 128 bytes and appends extensions after it);
+// len(b) when it holds less, or for a jumbogram (Payload Length 0).
+func clampPayload(b []byte) int {
+	if pl := int(binary.BigEndian.Uint16(b[4:6])); pl > 0 && 40+pl < len(b) {
+		return 40 + pl
+	}
+	return len(b)
+}
+
 // parseQuote decodes as much of the invoking packet as the quote holds.
 func parseQuote(b []byte, q *Quote) {
 	if len(b) < 40 || b[0]>>4 != 6 {
@@ -134,7 +144,7 @@ func parseQuote(b []byte, q *Quote) {
 	q.FlowLabel = binary.BigEndian.Uint32(b[0:4]) & 0xfffff
 	q.HopLimit = b[7]
 	next := b[6]
-	b = b[40:]
+	b = b[40:clampPayload(b)]
 	inner := false
 	for hops := 0; hops < 16; hops++ {
 		switch next {
@@ -178,7 +188,7 @@ func parseQuote(b []byte, q *Quote) {
 			q.InnerDst = netip.AddrFrom16([16]byte(b[24:40]))
 			q.FinalDst = q.InnerDst
 			next = b[6]
-			b = b[40:]
+			b = b[40:clampPayload(b)]
 		case protoICMPv6:
 			if len(b) < 8 || b[0] != ICMPv6EchoRequest {
 				return

@@ -4,23 +4,28 @@
 # and maintainer scripts in deploy/, the docs, and what this script generates: each command's
 # manual page and bash/zsh completions (printed by the command from its own flags) and the
 # copyright file. `make deb` runs it; deploy/deb_test.go installs the result with dpkg.
-# nfpm comes from the Go module proxy at a pinned version, installed once into bin/ (`mkdeb.sh
-# --tools` does only that: make test runs it on the host, before tests that may run in a VM
-# without network); NFPM overrides the command.
+# nfpm comes from the Go module proxy at a pinned version (Go 1.26.4 or newer builds it),
+# installed once into bin/ (`mkdeb.sh --tools` does only that: make test runs it on the host,
+# before tests that may run in a VM without network); NFPM names another nfpm binary to run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 nfpm_version=v2.48.0
 nfpm_bin=$top/bin/nfpm-$nfpm_version/nfpm
+case "${1:-}" in
+--tools) ;;
+*)
+	if [ $# -ne 3 ]; then
+		echo "usage: $0 BINDIR OUTDIR VERSION  (or $0 --tools: install nfpm only)" >&2
+		exit 2
+	fi
+	;;
+esac
 if [ -z "${NFPM:-}" ] && [ ! -x "$nfpm_bin" ]; then
 	echo "mkdeb: installing nfpm $nfpm_version into $(dirname "$nfpm_bin")" >&2
 	GOFLAGS= GOBIN=$(dirname "$nfpm_bin") go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$nfpm_version"
 fi
 NFPM=${NFPM:-$nfpm_bin}
-[ "${1:-}" = --tools ] && exit 0
-if [ $# -ne 3 ]; then
-	echo "usage: $0 BINDIR OUTDIR VERSION  (or $0 --tools: install nfpm only)" >&2
-	exit 2
-fi
+[ "$1" = --tools ] && exit 0
 bin=$(cd "$1" && pwd) out=$2 version=$3
 cmds=(srv6-agent srv6-monitor srv6-ping srv6-testnet srv6-trace)
 for c in "${cmds[@]}"; do
@@ -66,9 +71,7 @@ commit=$(git -C "$top" log -1 --format=%h 2>/dev/null || echo unknown)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 deb="$out/srv6oam_${version}_${arch}.deb"
-# nfpm runs in the repository's top (deploy/nfpm.yaml names files from there). It expands
-# variables in a few fields only, not in contents' paths: this script does.
-sed -e "s|\${BINDIR}|$bin|g" -e "s|\${STAGE}|$stage|g" -e "s|\${VERSION}|$version|g" -e "s|\${ARCH}|$arch|g" \
-	"$top/deploy/nfpm.yaml" >"$stage/nfpm.yaml"
-(cd "$top" && $NFPM package --config "$stage/nfpm.yaml" --packager deb --target "$deb" >&2)
+# nfpm runs in the repository's top (deploy/nfpm.yaml names files from there) and expands these.
+(cd "$top" && BINDIR=$bin STAGE=$stage VERSION=$version ARCH=$arch \
+	"$NFPM" package --config deploy/nfpm.yaml --packager deb --target "$deb" >&2)
 echo "$deb"

@@ -9,6 +9,7 @@ import (
 	"github.com/srv6oam/srv6oam/oam/ioam"
 	"github.com/srv6oam/srv6oam/oam/pt"
 	"github.com/srv6oam/srv6oam/oam/srh"
+	"github.com/srv6oam/srv6oam/probes"
 )
 
 // BuildConfig describes the Path Tracing probes a Builder makes.
@@ -114,9 +115,10 @@ func NewBuilder(cfg BuildConfig) (*Builder, error) {
 	p = append(p, srhBytes...)
 	b.icmpOff = len(p)
 	p = append(p, 128, 0, 0, 0, byte(cfg.ID>>8), byte(cfg.ID), 0, 0)
-	for i := range cfg.PayloadSize {
-		p = append(p, byte(i))
-	}
+	p = append(p, make([]byte, cfg.PayloadSize)...)
+	// The process's cookie: an ioam job's probe ends at the monitor, whose echo socket sees the
+	// host's own Echo Reply to it under the job's identifier; without it that reply is foreign.
+	probes.FillEchoData(p[len(p)-cfg.PayloadSize:])
 	b.pkt = p
 	// The checksum's pseudo-header names the final segment, the prober itself (RFC 8200 §8.1).
 	final := cfg.Path[n-1].As16()

@@ -55,7 +55,7 @@ func (c *echoConn) Receive(_ time.Time, r *probes.Received) error {
 		c.queue = c.queue[:0:cap(c.queue)]
 	}
 	c.mu.Unlock()
-	b := c.buf[:16]
+	b := c.buf[:8] // the sessions send no data (NoPayload): the reply has none either
 	b[0], b[1] = probes.ICMPv6EchoReply, 0
 	binary.BigEndian.PutUint16(b[4:], q[0])
 	binary.BigEndian.PutUint16(b[6:], q[1])
