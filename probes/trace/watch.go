@@ -323,16 +323,24 @@ func (w *Watch) Pause(paused bool) {
 // Run traces the rounds until Count is done or ctx ends; after each round (all its paths)
 // onRound, when not nil, gets the state. A round that ctx cut short is not counted. The error
 // is ctx's, or what stopped a round (a send error, the route gone).
-func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) error {
+func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) (err error) {
 	w.mu.Lock()
 	w.state.Start = time.Now()
 	w.mu.Unlock()
 	flows := []uint32{w.opts.FlowLabel}
 	if w.opts.OneWay != nil {
-		// The timestamped probes stop when the rounds do.
+		// The timestamped probes stop when the rounds do. With a count they are as many as the
+		// rounds and end on their own once their last ones are resolved (up to their timeout):
+		// the reports and returns of the last ones are awaited, not cut off and counted lost.
 		octx, cancel := context.WithCancel(ctx)
 		done := w.startOneWay(octx)
 		defer func() {
+			if w.opts.Count > 0 && err == nil {
+				select {
+				case <-done:
+				case <-ctx.Done():
+				}
+			}
 			cancel()
 			<-done
 		}()
@@ -394,12 +402,12 @@ func (w *Watch) Run(ctx context.Context, onRound func(WatchState)) error {
 	return nil
 }
 
-// startOneWay runs the timestamped probes until ctx ends; the channel is closed when they
-// stopped.
+// startOneWay runs the timestamped probes, one per round (Count of them, or until ctx ends
+// without one); the channel is closed when they stopped.
 func (w *Watch) startOneWay(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	o := *w.opts.OneWay
-	o.Count, o.Interval = 0, w.opts.Interval
+	o.Count, o.Interval = w.opts.Count, w.opts.Interval
 	if !o.Source.IsValid() {
 		o.Source = w.source
 	}
