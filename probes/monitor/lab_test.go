@@ -418,6 +418,25 @@ func (s *syncBuffer) String() string {
 
 var _ io.Writer = (*syncBuffer)(nil)
 
+// runMonitor runs a Monitor of cfg's jobs on node until the test ends; ctx ends with it.
+func runMonitor(t *testing.T, lab *testnet.Lab, node string, cfg *Config) (*Monitor, context.Context) {
+	t.Helper()
+	m, err := New(cfg, Options{Exec: func(fn func() error) error { return lab.Exec(node, fn) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	})
+	return m, ctx
+}
+
 // TestLabIdentifierWrap: echo identifiers are handed out in sequence from a random start, so a
 // monitor with many jobs (or a few, now and then) reaches 0 after 0xffff. 0 tells the probers
 // to pick their own identifier; a job given it once sent its probes under one and waited for
@@ -437,19 +456,7 @@ func TestLabIdentifierWrap(t *testing.T) {
 		}
 		return cfg
 	}
-	m, err := New(cfgFor("first"), Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("monitor: %v", err)
-		}
-	})
+	m, _ := runMonitor(t, lab, "h1", cfgFor("first"))
 	m.reloadMu.Lock()
 	m.nextID = 0xfffe
 	m.reloadMu.Unlock()

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -99,19 +98,7 @@ func TestLabTimestampedSharedSockets(t *testing.T) {
 		return cfg
 	}
 	before := sharedSockets(t, lab, "h1")
-	m, err := New(cfgFor("a", "b"), Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("monitor: %v", err)
-		}
-	})
+	m, _ := runMonitor(t, lab, "h1", cfgFor("a", "b"))
 	// measured waits until every named job has a one-way delay r1→r2 from at least 5 probes.
 	measured := func(names ...string) map[string]JobState {
 		t.Helper()
@@ -186,19 +173,7 @@ func TestLabUnmatchedRepliesAreForeign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(cfg, Options{Exec: func(fn func() error) error { return lab.Exec("h1", fn) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("monitor: %v", err)
-		}
-	})
+	m, ctx := runMonitor(t, lab, "h1", cfg)
 	counter := func(name string) float64 {
 		t.Helper()
 		families, err := m.Registry().Gather()
