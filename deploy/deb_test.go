@@ -119,10 +119,9 @@ func TestDebInstallPurge(t *testing.T) {
 	// Debian's own package checker finds no error and no warning (its informational tags are
 	// not checked: they include words of iputils' -M dont and of libraries' strings).
 	if _, err := exec.LookPath("lintian"); err == nil {
-		cmd := exec.Command("lintian", "--tag-display-limit", "0", deb)
-		out, err := cmd.CombinedOutput()
+		report, err := exec.Command("lintian", "--tag-display-limit", "0", deb).CombinedOutput()
 		var tags []string
-		for _, l := range strings.Split(string(out), "\n") {
+		for _, l := range strings.Split(string(report), "\n") {
 			if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") {
 				tags = append(tags, l)
 			}

@@ -2,8 +2,8 @@
 # mkdeb.sh BINDIR OUTDIR VERSION — build OUTDIR/srv6oam_VERSION_ARCH.deb with nfpm from
 # deploy/nfpm.yaml: the commands in BINDIR (static: `make build`), the systemd units, examples
 # and maintainer scripts in deploy/, the docs, and what this script generates: each command's
-# manual page and bash/zsh completions (printed by the command from its own flags) and the
-# copyright file. `make deb` runs it; deploy/deb_test.go installs the result with dpkg.
+# manual page and bash/zsh completions (printed by the command from its own flags), the
+# copyright file and the changelog. `make deb` runs it; deploy/deb_test.go installs the result with dpkg.
 # nfpm comes from the Go module proxy at a pinned version (Go 1.26.4 or newer builds it),
 # installed once into bin/ (`mkdeb.sh --tools` does only that: make test runs it on the host,
 # before tests that may run in a VM without network); NFPM names another nfpm binary to run.
